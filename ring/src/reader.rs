@@ -1,0 +1,781 @@
+//! A consumer's cursor over a ring.
+//!
+//! The reader follows the seqlock discipline that crossbeam's `AtomicCell`
+//! documents and Agrona's broadcast receiver applies: it copies a record out of
+//! shared memory with relaxed atomic loads into its own buffer, then checks
+//! `tail_intent` to learn whether the producer overwrote those bytes during the
+//! copy. Only validated bytes are ever parsed or handed out, and what is handed
+//! out borrows the reader's own buffer, never the ring.
+
+use crate::error::{CorruptError, ReadError, SeekError};
+use crate::layout::*;
+use crate::shared::Shared;
+use crate::sync::{fence, Arc, Ordering};
+use std::time::Duration;
+
+/// Where a reader starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartAt {
+    /// The oldest record the ring still holds.
+    Oldest,
+    /// The newest committed record (it is the first one read).
+    Latest,
+    /// After the newest record: only records committed from now on.
+    End,
+    /// The record with this sequence number; an error if it is not in the ring.
+    Seq(u64),
+}
+
+/// Where a lapped reader goes on from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum LapPolicy {
+    /// From the oldest record that leaves an eighth of the ring as headroom, so
+    /// that the reader is not lapped again at once. Loses the least.
+    #[default]
+    Oldest,
+    /// From the newest record: skip to the present.
+    Newest,
+}
+
+/// Records a reader missed because the producer overwrote them first.
+///
+/// Sequence numbers rise by exactly one per record, so the range is exact.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Lag {
+    /// Sequence number of the first record missed.
+    pub first_missed: u64,
+    /// Sequence number of the last record missed (inclusive).
+    pub last_missed: u64,
+}
+
+impl Lag {
+    /// Number of records missed.
+    ///
+    /// ```
+    /// let lag = slipstream_ring::Lag { first_missed: 10, last_missed: 14 };
+    /// assert_eq!(lag.count(), 5);
+    /// ```
+    pub fn count(&self) -> u64 {
+        self.last_missed - self.first_missed + 1
+    }
+}
+
+/// One record, copied out of the ring and validated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Record<'a> {
+    /// Its sequence number.
+    pub seq: u64,
+    /// Its kind.
+    pub kind: u16,
+    /// Its payload, in the reader's own buffer.
+    pub payload: &'a [u8],
+}
+
+/// What a reader yields: a record, or the news that it was lapped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Item<'a> {
+    /// The next record.
+    Record(Record<'a>),
+    /// Records were overwritten before this reader got to them; it goes on
+    /// after them. Not an error: keep reading.
+    Lagged(Lag),
+}
+
+/// How many times a reader retries finding a start position while the producer
+/// keeps overwriting it, before it gives up with [`SeekError::Contended`].
+const SEEK_ATTEMPTS: u32 = 32;
+/// Default bytes copied per batch (one validation per batch).
+const DEFAULT_BATCH: usize = 64 * 1024;
+/// How many records a walk (seek by sequence, find the end) may step through.
+const WALK_LIMIT: u64 = 1 << 22;
+
+/// A cursor over a ring: reads records in order, and reports laps exactly.
+///
+/// ```
+/// use slipstream_ring::{Item, Layout, StartAt, Writer};
+/// let mut w = Writer::anonymous(Layout::new(4096)).unwrap();
+/// let mut r = w.reader(StartAt::Oldest).unwrap();
+/// assert!(r.try_next().unwrap().is_none()); // nothing yet
+/// for i in 0..1000u32 { w.publish(1, &i.to_le_bytes()).unwrap(); }
+/// match r.try_next().unwrap() {
+///     // 4 KiB of data cannot hold 1000 records: the reader learns what it missed.
+///     Some(Item::Lagged(lag)) => assert_eq!(lag.first_missed, 1),
+///     other => panic!("{other:?}"),
+/// }
+/// ```
+pub struct Reader {
+    pub(crate) shared: Arc<Shared>,
+    /// Position of the next record to copy.
+    pos: u64,
+    /// Sequence number of the record at `pos`.
+    seq: u64,
+    policy: LapPolicy,
+    /// Validated records: 16-byte header and payload, each padded to 8 bytes.
+    buf: Vec<u8>,
+    /// Position after each record in `buf` (where the one after it starts).
+    ends: Vec<u64>,
+    /// Next record of `buf` to deliver (index into `ends`, byte offset into `buf`).
+    next: usize,
+    next_off: usize,
+    /// Cursor of the delivery point: the next record the caller will receive.
+    cursor_seq: u64,
+    cursor_pos: u64,
+    /// A lap to report before anything else (set by `resume`).
+    pending_lag: Option<Lag>,
+    batch: usize,
+}
+
+impl Reader {
+    pub(crate) fn new(shared: Arc<Shared>, start: StartAt) -> Result<Reader, SeekError> {
+        let mut r = Reader {
+            shared,
+            pos: 0,
+            seq: FIRST_SEQ,
+            policy: LapPolicy::default(),
+            buf: Vec::with_capacity(DEFAULT_BATCH),
+            ends: Vec::new(),
+            next: 0,
+            next_off: 0,
+            cursor_seq: FIRST_SEQ,
+            cursor_pos: 0,
+            pending_lag: None,
+            batch: DEFAULT_BATCH,
+        };
+        r.seek(start)?;
+        Ok(r)
+    }
+
+    /// Sets where to go on from after being lapped (default [`LapPolicy::Oldest`]).
+    pub fn set_lap_policy(&mut self, policy: LapPolicy) {
+        self.policy = policy;
+    }
+
+    /// Sets how many bytes are copied before one validation (at least one record
+    /// is always copied). Larger batches validate less often; smaller ones hand
+    /// out the first record sooner.
+    pub fn set_batch_bytes(&mut self, bytes: usize) {
+        self.batch = bytes.max(RECORD_HEADER_LEN);
+    }
+
+    /// Sequence number of the next record the caller will receive.
+    pub fn next_seq(&self) -> u64 {
+        self.cursor_seq
+    }
+
+    /// Position of the next record the caller will receive: with
+    /// [`next_seq`](Reader::next_seq), the cursor to persist and later resume
+    /// from with [`Reader::resume`].
+    pub fn position(&self) -> u64 {
+        self.cursor_pos
+    }
+
+    /// The geometry of the ring.
+    pub fn geometry(&self) -> &Geometry {
+        &self.shared.geo
+    }
+
+    /// Bytes the producer has committed that this reader has not received yet
+    /// (more than the capacity means it has been lapped).
+    pub fn bytes_behind(&self) -> u64 {
+        self.shared
+            .tail()
+            .load(Ordering::Relaxed)
+            .saturating_sub(self.cursor_pos)
+    }
+
+    /// Whether a record (or a lap report) is ready without waiting.
+    pub fn available(&self) -> bool {
+        self.next < self.ends.len() || self.shared.tail().load(Ordering::Acquire) != self.pos
+    }
+
+    /// Sleeps until a record is available, a wake arrives, or `timeout`
+    /// passes; returns whether a record is available. Does not spin: callers
+    /// that want to spin first do so around [`try_next`](Reader::try_next).
+    ///
+    /// A reader sleeps on the ring's futex word; the producer wakes it (see
+    /// [`WakeMode`](crate::WakeMode)). A reader that cannot write the wake page
+    /// (a read-only file) polls instead, at most every millisecond.
+    pub fn wait(&self, timeout: Duration) -> bool {
+        if self.next < self.ends.len() {
+            return true;
+        }
+        self.shared.wait_past(self.pos, timeout)
+    }
+
+    /// Moves the reader. Drops any records copied and not yet delivered.
+    ///
+    /// ```
+    /// # use slipstream_ring::{Item, Layout, StartAt, Writer, SeekError};
+    /// let mut w = Writer::anonymous(Layout::new(4096)).unwrap();
+    /// for i in 0..5u8 { w.publish(1, &[i]).unwrap(); }
+    /// let mut r = w.reader(StartAt::Seq(3)).unwrap();
+    /// assert!(matches!(r.try_next().unwrap(), Some(Item::Record(rec)) if rec.seq == 3));
+    /// assert!(matches!(r.seek(StartAt::Seq(9)), Err(SeekError::InFuture { requested: 9, next: 6 })));
+    /// ```
+    pub fn seek(&mut self, start: StartAt) -> Result<(), SeekError> {
+        let (pos, seq) = match start {
+            StartAt::Oldest => self.locate_oldest(0)?,
+            StartAt::Latest => match self.locate_latest()? {
+                Some(at) => at,
+                None => self.locate_end()?,
+            },
+            StartAt::End => self.locate_end()?,
+            StartAt::Seq(n) => self.locate_seq(n)?,
+        };
+        self.set_position(pos, seq);
+        Ok(())
+    }
+
+    /// Resumes from a cursor saved earlier ([`next_seq`](Reader::next_seq) and
+    /// [`position`](Reader::position)).
+    ///
+    /// If the record at `position` still carries `next_seq`, the reader goes on
+    /// from there. If that record was overwritten, the reader goes on from the
+    /// oldest retained record (by its [`LapPolicy`]), and the first item it
+    /// yields is the exact [`Lag`]. A cursor that does not match the ring at all
+    /// (a stale position hint) is found again by its sequence number.
+    ///
+    /// ```
+    /// # use slipstream_ring::{Item, Layout, StartAt, Writer};
+    /// let mut w = Writer::anonymous(Layout::new(4096)).unwrap();
+    /// w.publish(1, b"a").unwrap();
+    /// w.publish(1, b"b").unwrap();
+    /// let mut r = w.reader(StartAt::Oldest).unwrap();
+    /// r.try_next().unwrap();
+    /// let (seq, pos) = (r.next_seq(), r.position());
+    /// let mut again = w.reader(StartAt::End).unwrap();
+    /// again.resume(seq, pos).unwrap();
+    /// assert!(matches!(again.try_next().unwrap(), Some(Item::Record(rec)) if rec.payload == b"b"));
+    /// ```
+    pub fn resume(&mut self, next_seq: u64, position: u64) -> Result<(), SeekError> {
+        if self.cursor_matches(next_seq, position) {
+            self.set_position(position, next_seq);
+            return Ok(());
+        }
+        match self.locate_seq(next_seq) {
+            Ok((pos, seq)) => {
+                self.set_position(pos, seq);
+                Ok(())
+            }
+            Err(SeekError::NotRetained { oldest, .. }) if next_seq < oldest => {
+                let (pos, seq) = match self.policy {
+                    LapPolicy::Oldest => self.locate_oldest(self.shared.geo.capacity / 8)?,
+                    LapPolicy::Newest => self.locate_newest_or_end()?,
+                };
+                self.set_position(pos, seq);
+                if seq > next_seq {
+                    self.pending_lag = Some(Lag {
+                        first_missed: next_seq,
+                        last_missed: seq - 1,
+                    });
+                }
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Returns the next item without waiting: a record, a lap report, or
+    /// `None` if the reader has caught up with the producer.
+    ///
+    /// A [`Lag`] is an item, not an error: the reader has already moved past
+    /// the missed records, and the next call goes on from there.
+    pub fn try_next(&mut self) -> Result<Option<Item<'_>>, ReadError> {
+        if let Some(lag) = self.pending_lag.take() {
+            return Ok(Some(Item::Lagged(lag)));
+        }
+        if self.next == self.ends.len() {
+            if let Some(lag) = self.fill()? {
+                return Ok(Some(Item::Lagged(lag)));
+            }
+            if self.ends.is_empty() {
+                return Ok(None);
+            }
+        }
+        let off = self.next_off;
+        let word = u64::from_le_bytes(self.buf[off..off + 8].try_into().unwrap());
+        let (len, kind, _) = split_header_word(word);
+        let seq = u64::from_le_bytes(self.buf[off + 8..off + 16].try_into().unwrap());
+        self.next_off += record_len(len as u64) as usize;
+        self.cursor_pos = self.ends[self.next];
+        self.next += 1;
+        self.cursor_seq = seq + 1;
+        let start = off + RECORD_HEADER_LEN;
+        Ok(Some(Item::Record(Record {
+            seq,
+            kind,
+            payload: &self.buf[start..start + len as usize],
+        })))
+    }
+
+    fn set_position(&mut self, pos: u64, seq: u64) {
+        self.pos = pos;
+        self.seq = seq;
+        self.cursor_pos = pos;
+        self.cursor_seq = seq;
+        self.buf.clear();
+        self.ends.clear();
+        self.next = 0;
+        self.next_off = 0;
+        self.pending_lag = None;
+    }
+
+    /// Whether the bytes at `pos` (and every later position) were not
+    /// overwritten before the loads that precede this call.
+    #[inline]
+    fn intact(&self, pos: u64) -> bool {
+        // Pairs with the writer's fence(Release) after it stores tail_intent: if
+        // any load before this fence saw a byte the writer stored after
+        // announcing an intent, the load of tail_intent below sees that intent.
+        fence(Ordering::Acquire);
+        let intent = self.shared.tail_intent().load(Ordering::Relaxed);
+        intent.saturating_sub(self.shared.geo.capacity) <= pos
+    }
+
+    /// Loads the header of the record at `p` (stepping over a padding record)
+    /// without validating the copy. Returns its position, length, kind and
+    /// sequence number, or what makes the bytes not a record. The caller must
+    /// check [`intact`](Reader::intact) before believing either answer.
+    fn peek(&self, p: u64, tail: u64) -> Result<(u64, u32, u16, u64), CorruptError> {
+        let geo = &self.shared.geo;
+        let data = &self.shared.data;
+        let mut p = p;
+        for _ in 0..2 {
+            if p % RECORD_ALIGN as u64 != 0 {
+                return Err(corrupt(p, format!("position is not {RECORD_ALIGN}-byte aligned")));
+            }
+            let off = p & geo.mask;
+            let (len, kind, _flags) =
+                split_header_word(data.u64(off as usize).load(Ordering::Relaxed));
+            if kind == KIND_PADDING {
+                let to_end = geo.capacity - off;
+                if len as u64 != to_end {
+                    return Err(corrupt(
+                        p,
+                        format!("padding record of {len} bytes, but {to_end} bytes remain to the end of the data region"),
+                    ));
+                }
+                p += to_end;
+                if p >= tail {
+                    return Err(corrupt(p, "padding record is not followed by a committed record".into()));
+                }
+                continue;
+            }
+            if kind == KIND_INVALID {
+                return Err(corrupt(p, "record kind 0 (not a record)".into()));
+            }
+            if len > geo.layout.max_payload {
+                return Err(corrupt(
+                    p,
+                    format!("length {len} exceeds the ring's maximum payload {}", geo.layout.max_payload),
+                ));
+            }
+            let rl = record_len(len as u64);
+            if off + rl > geo.capacity {
+                return Err(corrupt(p, format!("record of {rl} bytes crosses the end of the data region")));
+            }
+            if p + rl > tail {
+                return Err(corrupt(p, format!("record of {rl} bytes extends past the committed tail {tail}")));
+            }
+            let seq = data.u64(off as usize + 8).load(Ordering::Relaxed);
+            return Ok((p, len, kind, seq));
+        }
+        Err(corrupt(p, "two padding records in a row".into()))
+    }
+
+    /// Loads tail (Acquire) and tail_intent, checking that they are consistent.
+    fn counters(&self) -> Result<(u64, u64), CorruptError> {
+        // Acquire pairs with the writer's Release store of tail: every record
+        // below the value seen is completely written.
+        let tail = self.shared.tail().load(Ordering::Acquire);
+        // The writer stores tail_intent before the tail that covers it, so after
+        // the Acquire above this load cannot see less than `tail`.
+        let intent = self.shared.tail_intent().load(Ordering::Relaxed);
+        if intent < tail {
+            return Err(CorruptError::Counter {
+                what: "tail_intent",
+                detail: format!("{intent} is below tail {tail}"),
+            });
+        }
+        if tail % RECORD_ALIGN as u64 != 0 {
+            return Err(CorruptError::Counter {
+                what: "tail",
+                detail: format!("{tail} is not {RECORD_ALIGN}-byte aligned"),
+            });
+        }
+        Ok((tail, intent))
+    }
+
+    /// Copies the next batch of records into `buf`, validates it, and checks
+    /// its sequence numbers. Returns a lap if the reader was overwritten.
+    fn fill(&mut self) -> Result<Option<Lag>, ReadError> {
+        self.buf.clear();
+        self.ends.clear();
+        self.next = 0;
+        self.next_off = 0;
+        let (tail, _) = self.counters()?;
+        if tail == self.pos {
+            return Ok(None);
+        }
+        if tail < self.pos {
+            return Err(CorruptError::TailRegressed {
+                was: self.pos,
+                now: tail,
+            }
+            .into());
+        }
+        let cap = self.shared.geo.capacity;
+        if tail - self.pos > cap {
+            return self.recover().map(Some);
+        }
+        let mask = self.shared.geo.mask;
+        let mut p = self.pos;
+        let mut bad = None;
+        while p < tail && self.buf.len() < self.batch {
+            match self.peek(p, tail) {
+                Ok((rp, len, _, _)) => {
+                    let rl = record_len(len as u64) as usize;
+                    let start = self.buf.len();
+                    self.buf.resize(start + rl, 0);
+                    self.shared
+                        .data
+                        .copy_out((rp & mask) as usize, &mut self.buf[start..]);
+                    p = rp + rl as u64;
+                    self.ends.push(p);
+                }
+                Err(e) => {
+                    bad = Some(e);
+                    break;
+                }
+            }
+        }
+        if !self.intact(self.pos) {
+            self.buf.clear();
+            self.ends.clear();
+            return self.recover().map(Some);
+        }
+        // The copy is good: what it says is really in the ring.
+        if self.ends.is_empty() {
+            if let Some(e) = bad {
+                return Err(e.into());
+            }
+        }
+        let mut expected = self.seq;
+        let mut off = 0;
+        let mut start_pos = self.pos;
+        for i in 0..self.ends.len() {
+            let seq = u64::from_le_bytes(self.buf[off + 8..off + 16].try_into().unwrap());
+            if seq != expected {
+                if i == 0 {
+                    self.ends.clear();
+                    self.buf.clear();
+                    return Err(CorruptError::Sequence {
+                        pos: start_pos,
+                        expected,
+                        found: seq,
+                    }
+                    .into());
+                }
+                // Deliver the good records first; the next fill reports this one.
+                self.ends.truncate(i);
+                self.buf.truncate(off);
+                p = start_pos;
+                break;
+            }
+            let len = u32::from_le_bytes(self.buf[off..off + 4].try_into().unwrap());
+            off += record_len(len as u64) as usize;
+            start_pos = self.ends[i];
+            expected += 1;
+        }
+        self.pos = p;
+        self.seq = expected;
+        Ok(None)
+    }
+
+    /// The reader was overwritten: move it by its lap policy and say what it missed.
+    fn recover(&mut self) -> Result<Lag, ReadError> {
+        let (pos, seq) = match self.policy {
+            LapPolicy::Oldest => self.locate_oldest(self.shared.geo.capacity / 8)?,
+            LapPolicy::Newest => self.locate_newest_or_end()?,
+        };
+        if seq <= self.seq {
+            return Err(CorruptError::Sequence {
+                pos,
+                expected: self.seq,
+                found: seq,
+            }
+            .into());
+        }
+        let lag = Lag {
+            first_missed: self.seq,
+            last_missed: seq - 1,
+        };
+        self.set_position(pos, seq);
+        Ok(lag)
+    }
+
+    fn cursor_matches(&self, seq: u64, pos: u64) -> bool {
+        let Ok((tail, _)) = self.counters() else {
+            return false;
+        };
+        if pos > tail || tail - pos > self.shared.geo.capacity {
+            return false;
+        }
+        if pos == tail {
+            return matches!(self.locate_end(), Ok((p, s)) if p == pos && s == seq);
+        }
+        match self.peek(pos, tail) {
+            Ok((_, _, _, s)) => self.intact(pos) && s == seq,
+            Err(_) => false,
+        }
+    }
+
+    fn locate_newest_or_end(&self) -> Result<(u64, u64), SeekError> {
+        match self.locate_latest()? {
+            Some(at) => Ok(at),
+            None => self.locate_end(),
+        }
+    }
+
+    /// The newest committed record (or the one before it, if the producer is
+    /// between its two commit stores), or `None` if the ring has none.
+    fn locate_latest(&self) -> Result<Option<(u64, u64)>, SeekError> {
+        for _ in 0..SEEK_ATTEMPTS {
+            let (tail, _) = self.counters()?;
+            // Acquire pairs with the writer's Release store of latest.
+            let latest = self.shared.latest().load(Ordering::Acquire);
+            if latest == NO_RECORD {
+                if tail != 0 {
+                    return Err(CorruptError::Counter {
+                        what: "latest",
+                        detail: format!("no record, but tail is {tail}"),
+                    }
+                    .into());
+                }
+                return Ok(None);
+            }
+            if latest >= tail {
+                continue; // a newer commit than the tail we loaded: load again
+            }
+            let found = self.peek(latest, tail);
+            if !self.intact(latest) {
+                continue;
+            }
+            let (p, _, _, seq) = found?;
+            return Ok(Some((p, seq)));
+        }
+        Err(SeekError::Contended {
+            attempts: SEEK_ATTEMPTS,
+        })
+    }
+
+    /// The position after the newest record, and the sequence number the next
+    /// record will carry there.
+    fn locate_end(&self) -> Result<(u64, u64), SeekError> {
+        for _ in 0..SEEK_ATTEMPTS {
+            let (tail, _) = self.counters()?;
+            let latest = self.shared.latest().load(Ordering::Acquire);
+            if latest == NO_RECORD {
+                if tail != 0 {
+                    return Err(CorruptError::Counter {
+                        what: "latest",
+                        detail: format!("no record, but tail is {tail}"),
+                    }
+                    .into());
+                }
+                return Ok((0, FIRST_SEQ));
+            }
+            if latest >= tail {
+                continue;
+            }
+            // `latest` trails tail by at most one record (and a padding record).
+            let mut p = latest;
+            let mut last_seq = None;
+            let mut err = None;
+            for _ in 0..4 {
+                if p >= tail {
+                    break;
+                }
+                match self.peek(p, tail) {
+                    Ok((rp, len, _, seq)) => {
+                        if let Some(prev) = last_seq {
+                            if seq != prev + 1 {
+                                err = Some(CorruptError::Sequence {
+                                    pos: rp,
+                                    expected: prev + 1,
+                                    found: seq,
+                                });
+                                break;
+                            }
+                        }
+                        last_seq = Some(seq);
+                        p = rp + record_len(len as u64);
+                    }
+                    Err(e) => {
+                        err = Some(e);
+                        break;
+                    }
+                }
+            }
+            if !self.intact(latest) {
+                continue;
+            }
+            if let Some(e) = err {
+                return Err(e.into());
+            }
+            match last_seq {
+                Some(seq) if p == tail => return Ok((tail, seq + 1)),
+                _ if p < tail => {
+                    // More than a record behind: the tail moved on; try again.
+                    continue;
+                }
+                _ => {
+                    return Err(CorruptError::Counter {
+                        what: "latest",
+                        detail: format!("records from latest {latest} do not end at tail {tail}"),
+                    }
+                    .into())
+                }
+            }
+        }
+        Err(SeekError::Contended {
+            attempts: SEEK_ATTEMPTS,
+        })
+    }
+
+    /// The oldest record at least `headroom` bytes inside the retained window,
+    /// found through the segment table.
+    fn locate_oldest(&self, headroom: u64) -> Result<(u64, u64), SeekError> {
+        let geo = &self.shared.geo;
+        let k = geo.segments();
+        for _ in 0..SEEK_ATTEMPTS {
+            let (tail, intent) = self.counters()?;
+            if self.shared.latest().load(Ordering::Acquire) == NO_RECORD {
+                return self.locate_end();
+            }
+            let lowest = intent.saturating_sub(geo.capacity) + headroom;
+            let mut candidates: Vec<(u64, u64)> = (0..k)
+                .map(|i| (i, self.shared.segment(i)))
+                .filter(|&(i, (p, _))| {
+                    p >= lowest && p < tail && ((p >> geo.segment_shift) as usize & (k - 1)) == i
+                })
+                .map(|(_, e)| e)
+                .collect();
+            candidates.sort_unstable();
+            for (p, s) in candidates {
+                let found = self.peek(p, tail);
+                if !self.intact(p) {
+                    continue;
+                }
+                if let Ok((rp, _, _, seq)) = found {
+                    if rp == p && seq == s {
+                        return Ok((p, s));
+                    }
+                }
+                // An entry caught mid-update, or damaged: try the next one.
+            }
+            // No usable entry (huge records can leave the window without one):
+            // the newest record is always reachable.
+            if let Some(at) = self.locate_latest()? {
+                return Ok(at);
+            }
+        }
+        Err(SeekError::Contended {
+            attempts: SEEK_ATTEMPTS,
+        })
+    }
+
+    /// The record with sequence number `n`.
+    fn locate_seq(&self, n: u64) -> Result<(u64, u64), SeekError> {
+        let geo = &self.shared.geo;
+        let k = geo.segments();
+        for _ in 0..SEEK_ATTEMPTS {
+            let (end_pos, end_seq) = self.locate_end()?;
+            if n == end_seq {
+                return Ok((end_pos, end_seq));
+            }
+            if n > end_seq {
+                return Err(SeekError::InFuture {
+                    requested: n,
+                    next: end_seq,
+                });
+            }
+            let (oldest_pos, oldest_seq) = self.locate_oldest(0)?;
+            if n < oldest_seq {
+                return Err(SeekError::NotRetained {
+                    requested: n,
+                    oldest: oldest_seq,
+                });
+            }
+            // Start from the segment entry closest below n, then walk.
+            let (tail, _) = self.counters()?;
+            let (mut p, mut s) = (0..k)
+                .map(|i| (i, self.shared.segment(i)))
+                .filter(|&(i, (p, s))| {
+                    p >= oldest_pos
+                        && p < tail
+                        && s <= n
+                        && s >= oldest_seq
+                        && ((p >> geo.segment_shift) as usize & (k - 1)) == i
+                })
+                .map(|(_, e)| e)
+                .max_by_key(|&(_, s)| s)
+                .unwrap_or((oldest_pos, oldest_seq));
+            let start = p;
+            let mut err = None;
+            let mut steps = 0;
+            while s < n && steps < WALK_LIMIT {
+                match self.peek(p, tail) {
+                    Ok((rp, len, _, seq)) if seq == s => {
+                        p = rp + record_len(len as u64);
+                        s += 1;
+                    }
+                    Ok((rp, _, _, seq)) => {
+                        err = Some(CorruptError::Sequence {
+                            pos: rp,
+                            expected: s,
+                            found: seq,
+                        });
+                        break;
+                    }
+                    Err(e) => {
+                        err = Some(e);
+                        break;
+                    }
+                }
+                steps += 1;
+            }
+            if !self.intact(start) {
+                continue; // lapped while walking: the window moved; look again
+            }
+            if let Some(e) = err {
+                // A stale segment entry can name a record of another seq: only a
+                // walk from the oldest record that still fails is corruption.
+                if start == oldest_pos {
+                    return Err(e.into());
+                }
+                continue;
+            }
+            if s == n {
+                return Ok((p, s));
+            }
+        }
+        Err(SeekError::Contended {
+            attempts: SEEK_ATTEMPTS,
+        })
+    }
+}
+
+fn corrupt(pos: u64, detail: String) -> CorruptError {
+    CorruptError::Record { pos, detail }
+}
+
+impl std::fmt::Debug for Reader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reader")
+            .field("next_seq", &self.cursor_seq)
+            .field("position", &self.cursor_pos)
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}

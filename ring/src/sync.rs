@@ -1,0 +1,200 @@
+//! The shared memory a ring lives in, and the primitives used on it.
+//!
+//! Production code sees an `mmap`ed file (or an anonymous mapping) through raw
+//! pointers, and only ever touches it through atomics (plus the producer's own
+//! in-place payload writes). Under `--cfg loom` the same algorithm runs on an
+//! in-process ring made of loom atomics, so that loom can explore every
+//! interleaving of the commit, lap and sleep/wake protocols.
+
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::{fence, AtomicU32, AtomicU64};
+#[cfg(not(loom))]
+pub(crate) use std::sync::atomic::{fence, AtomicU32, AtomicU64};
+pub(crate) use std::sync::atomic::Ordering;
+
+#[cfg(loom)]
+pub(crate) use loom::sync::Arc;
+#[cfg(not(loom))]
+pub(crate) use std::sync::Arc;
+
+use std::time::Duration;
+
+/// A region of shared memory: the header, the wake page or the data region.
+///
+/// Accessors check their bounds with `assert!`: callers validate untrusted
+/// offsets first, so an assertion that fires is a bug in this crate (and the
+/// fuzz targets hunt for exactly that), never a read out of bounds.
+#[cfg(not(loom))]
+pub(crate) struct Region {
+    ptr: *mut u8,
+    len: usize,
+}
+
+// SAFETY: a Region points into a mapping that outlives it (its owner keeps the
+// mapping alive next to it) and all shared access goes through atomics; the one
+// non-atomic access, the producer's payload write, is confined to the single
+// writer (see `Region::bytes_mut`).
+#[cfg(not(loom))]
+unsafe impl Send for Region {}
+// SAFETY: as for Send.
+#[cfg(not(loom))]
+unsafe impl Sync for Region {}
+
+#[cfg(not(loom))]
+impl Region {
+    /// A region of `len` bytes at `ptr`.
+    ///
+    /// # Safety
+    /// `ptr` must be valid for reads (and, if the region is ever written through,
+    /// writes) of `len` bytes, 8-byte aligned, for as long as the region lives.
+    pub(crate) unsafe fn new(ptr: *mut u8, len: usize) -> Self {
+        debug_assert_eq!(ptr as usize % 8, 0);
+        Region { ptr, len }
+    }
+
+    /// The 64-bit word at `off`.
+    #[inline(always)]
+    pub(crate) fn u64(&self, off: usize) -> &AtomicU64 {
+        assert!(off % 8 == 0 && off + 8 <= self.len, "u64 at {off} of {}", self.len);
+        // SAFETY: in bounds and aligned (checked above, base is 8-aligned), and
+        // valid for the region's lifetime (Region::new's contract). All other
+        // accesses to these bytes are atomic or are the seqlock race documented
+        // on `bytes_mut`.
+        unsafe { AtomicU64::from_ptr(self.ptr.add(off).cast()) }
+    }
+
+    /// The 32-bit word at `off`.
+    #[inline(always)]
+    pub(crate) fn u32(&self, off: usize) -> &AtomicU32 {
+        assert!(off % 4 == 0 && off + 4 <= self.len, "u32 at {off} of {}", self.len);
+        // SAFETY: as in `u64`, for a 4-aligned 4-byte word.
+        unsafe { AtomicU32::from_ptr(self.ptr.add(off).cast()) }
+    }
+
+    /// Copies `dst.len()` bytes (a multiple of 8) from `off` with relaxed atomic
+    /// 8-byte loads: the bytes may be overwritten concurrently, so the caller
+    /// must validate the copy before trusting it (seqlock discipline).
+    #[inline]
+    pub(crate) fn copy_out(&self, off: usize, dst: &mut [u8]) {
+        assert!(dst.len() % 8 == 0 && off % 8 == 0 && off + dst.len() <= self.len);
+        let words = dst.len() / 8;
+        // SAFETY: the range is in bounds and 8-aligned (checked above), valid for
+        // the region's lifetime; viewed as atomics because it races with the writer.
+        let src: &[AtomicU64] =
+            unsafe { core::slice::from_raw_parts(self.ptr.add(off).cast::<AtomicU64>(), words) };
+        for (d, s) in dst.chunks_exact_mut(8).zip(src) {
+            d.copy_from_slice(&s.load(Ordering::Relaxed).to_ne_bytes());
+        }
+    }
+
+    /// The producer's view of `len` bytes at `off`, to encode a payload in place.
+    ///
+    /// # Safety
+    /// Only the ring's single writer may call this, for a range it has announced
+    /// in `tail_intent` and not yet committed, and it must not keep the slice past
+    /// the commit. Readers may load these bytes concurrently: that is the
+    /// seqlock race, which readers resolve by validating against `tail_intent`
+    /// after they copy (see `Reader`); they never act on bytes they could not
+    /// validate.
+    #[allow(clippy::mut_from_ref)]
+    #[inline]
+    pub(crate) unsafe fn bytes_mut(&self, off: usize, len: usize) -> &mut [u8] {
+        assert!(off + len <= self.len);
+        // SAFETY: in bounds (checked); exclusivity is the caller's contract.
+        unsafe { core::slice::from_raw_parts_mut(self.ptr.add(off), len) }
+    }
+
+    /// Copies `src` to `off` (the producer's payload write).
+    ///
+    /// # Safety
+    /// As for [`Region::bytes_mut`].
+    #[inline]
+    pub(crate) unsafe fn write(&self, off: usize, src: &[u8]) {
+        // SAFETY: forwarded contract.
+        unsafe { self.bytes_mut(off, src.len()) }.copy_from_slice(src);
+    }
+
+    /// Sleeps while the 32-bit word at `off` holds `expected`, at most `timeout`.
+    pub(crate) fn futex_wait(&self, off: usize, expected: u32, timeout: Duration) {
+        use rustix::thread::futex;
+        let ts = rustix::time::Timespec {
+            tv_sec: timeout.as_secs() as _,
+            tv_nsec: timeout.subsec_nanos() as _,
+        };
+        // No FUTEX_PRIVATE_FLAG: the word is in a shared file mapping and the
+        // waker is another process. EAGAIN (value changed), ETIMEDOUT and EINTR
+        // all mean "look again", which every caller does.
+        let _ = futex::wait(self.u32(off), futex::Flags::empty(), expected, Some(&ts));
+    }
+
+    /// Wakes every thread sleeping on the 32-bit word at `off`.
+    pub(crate) fn futex_wake(&self, off: usize) {
+        use rustix::thread::futex;
+        let _ = futex::wake(self.u32(off), futex::Flags::empty(), i32::MAX as u32);
+    }
+}
+
+/// The loom stand-in for shared memory: one loom atomic per aligned word.
+///
+/// The algorithm never accesses the same bytes as both a 32-bit and a 64-bit
+/// word, so keeping separate arrays for the two sizes is faithful.
+#[cfg(loom)]
+pub(crate) struct Region {
+    w64: Box<[AtomicU64]>,
+    w32: Box<[AtomicU32]>,
+    futex: loom::sync::Mutex<()>,
+    cond: loom::sync::Condvar,
+}
+
+#[cfg(loom)]
+impl Region {
+    pub(crate) fn zeroed(len: usize) -> Self {
+        Region {
+            w64: (0..len / 8).map(|_| AtomicU64::new(0)).collect(),
+            w32: (0..len / 4).map(|_| AtomicU32::new(0)).collect(),
+            futex: loom::sync::Mutex::new(()),
+            cond: loom::sync::Condvar::new(),
+        }
+    }
+    pub(crate) fn u64(&self, off: usize) -> &AtomicU64 {
+        assert!(off % 8 == 0);
+        &self.w64[off / 8]
+    }
+    pub(crate) fn u32(&self, off: usize) -> &AtomicU32 {
+        assert!(off % 4 == 0);
+        &self.w32[off / 4]
+    }
+    pub(crate) fn copy_out(&self, off: usize, dst: &mut [u8]) {
+        for (i, d) in dst.chunks_exact_mut(8).enumerate() {
+            d.copy_from_slice(&self.u64(off + 8 * i).load(Ordering::Relaxed).to_ne_bytes());
+        }
+    }
+    pub(crate) unsafe fn write(&self, off: usize, src: &[u8]) {
+        for (i, s) in src.chunks(8).enumerate() {
+            let mut w = [0u8; 8];
+            w[..s.len()].copy_from_slice(s);
+            self.u64(off + 8 * i).store(u64::from_ne_bytes(w), Ordering::Relaxed);
+        }
+    }
+    /// A futex modelled faithfully: the value check and the sleep are atomic
+    /// with respect to a wake (both happen under the bucket lock).
+    pub(crate) fn futex_wait(&self, off: usize, expected: u32, _timeout: Duration) {
+        let guard = self.futex.lock().unwrap();
+        if self.u32(off).load(Ordering::SeqCst) != expected {
+            return;
+        }
+        drop(self.cond.wait(guard).unwrap());
+    }
+    pub(crate) fn futex_wake(&self, _off: usize) {
+        let _guard = self.futex.lock().unwrap();
+        self.cond.notify_all();
+    }
+}
+
+/// Nanoseconds since the Unix epoch (0 if the clock is before it).
+pub(crate) fn unix_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}

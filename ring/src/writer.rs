@@ -1,0 +1,369 @@
+//! The single producer.
+
+use crate::error::PublishError;
+use crate::layout::*;
+use crate::shared::Shared;
+use crate::sync::{fence, Arc, Ordering};
+
+/// When the writer wakes readers asleep on the futex.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum WakeMode {
+    /// Every commit checks for sleepers and wakes them at once. Lowest latency
+    /// for sleeping readers; the first commit after a reader falls asleep pays
+    /// the `FUTEX_WAKE` system call (tens of microseconds on a virtual machine).
+    Immediate,
+    /// Commits never make a system call. Call [`Writer::flush`] at a batch
+    /// boundary (the end of a block), or let a [`Waker`] on another thread do it.
+    /// Until then sleepers stay asleep (at most for their own wait timeout).
+    #[default]
+    Deferred,
+}
+
+/// The one writer of a ring.
+///
+/// A writer never waits for, and never reads the position of, any reader: a
+/// slow reader is lapped and told what it missed. Records are written in the
+/// style of Agrona's broadcast transmitter: announce the bytes about to be
+/// overwritten in `tail_intent`, write the record, publish it by advancing
+/// `tail`.
+///
+/// ```
+/// use slipstream_ring::{Layout, Writer, StartAt, Item};
+/// let mut writer = Writer::anonymous(Layout::new(1 << 16)).unwrap();
+/// let mut reader = writer.reader(StartAt::Oldest).unwrap();
+/// let seq = writer.publish(1, b"hello").unwrap();
+/// match reader.try_next().unwrap() {
+///     Some(Item::Record(r)) => { assert_eq!(r.seq, seq); assert_eq!(r.payload, b"hello"); }
+///     other => panic!("{other:?}"),
+/// }
+/// ```
+pub struct Writer {
+    pub(crate) shared: Arc<Shared>,
+    /// Committed tail (we are the only writer, so no need to load it).
+    tail: u64,
+    /// Highest `tail_intent` published; never decreases.
+    intent: u64,
+    next_seq: u64,
+    /// Absolute segment index (`pos >> segment_shift`) of the last record written.
+    last_segment: u64,
+    mode: WakeMode,
+    /// A commit happened since the last wake check (Deferred mode).
+    unflushed: bool,
+    #[cfg(not(loom))]
+    pub(crate) file: Option<crate::file::WriterFile>,
+}
+
+/// Space reserved for one record, to be filled in place and committed.
+///
+/// Dropping it without [`commit`](Reservation::commit) abandons the record: it
+/// is never delivered, and its sequence number is used by the next record.
+///
+/// ```
+/// # use slipstream_ring::{Layout, Writer};
+/// let mut writer = Writer::anonymous(Layout::new(1 << 16)).unwrap();
+/// let mut r = writer.reserve(7, 4).unwrap();
+/// r.payload_mut().copy_from_slice(&42u32.to_le_bytes());
+/// let seq = r.commit();
+/// assert_eq!(seq, 1);
+/// ```
+pub struct Reservation<'a> {
+    writer: &'a mut Writer,
+    pos: u64,
+    len: usize,
+    end: u64,
+}
+
+impl Writer {
+    pub(crate) fn from_shared(
+        shared: Arc<Shared>,
+        tail: u64,
+        intent: u64,
+        next_seq: u64,
+        latest: u64,
+    ) -> Self {
+        let shift = shared.geo.segment_shift;
+        Writer {
+            shared,
+            tail,
+            intent,
+            next_seq,
+            last_segment: if latest == NO_RECORD {
+                u64::MAX
+            } else {
+                latest >> shift
+            },
+            mode: WakeMode::default(),
+            unflushed: false,
+            #[cfg(not(loom))]
+            file: None,
+        }
+    }
+
+    /// A ring in this process's memory (an anonymous mapping), for tests,
+    /// benchmarks and in-process consumers made with [`Writer::reader`].
+    ///
+    /// ```
+    /// let w = slipstream_ring::Writer::anonymous(slipstream_ring::Layout::new(4096)).unwrap();
+    /// assert_eq!(w.next_seq(), 1);
+    /// ```
+    pub fn anonymous(layout: Layout) -> Result<Writer, crate::OpenError> {
+        let geo = layout.geometry()?;
+        let shared = Shared::anonymous(geo).map_err(crate::error::io("anonymous mmap"))?;
+        Ok(Writer::from_shared(Arc::new(shared), 0, 0, FIRST_SEQ, NO_RECORD))
+    }
+
+    /// Sets when readers asleep on the futex are woken (default: [`WakeMode::Deferred`]).
+    pub fn set_wake_mode(&mut self, mode: WakeMode) {
+        self.mode = mode;
+    }
+
+    /// The wake mode in force.
+    pub fn wake_mode(&self) -> WakeMode {
+        self.mode
+    }
+
+    /// The geometry of the ring.
+    pub fn geometry(&self) -> &Geometry {
+        &self.shared.geo
+    }
+
+    /// The sequence number the next committed record will carry.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// The committed tail position (bytes written over the ring's life).
+    pub fn tail(&self) -> u64 {
+        self.tail
+    }
+
+    /// Reserves room for a record of `len` payload bytes of the given kind.
+    ///
+    /// Never waits: the space is taken from the oldest records, which readers
+    /// still on them will find lapped. Fails only for the caller's own errors.
+    ///
+    /// ```
+    /// # use slipstream_ring::{Layout, Writer, PublishError};
+    /// let mut w = Writer::anonymous(Layout::new(4096).max_payload(100)).unwrap();
+    /// assert!(matches!(w.reserve(1, 101), Err(PublishError::TooLarge { len: 101, max: 100 })));
+    /// assert!(matches!(w.reserve(0, 1), Err(PublishError::ReservedKind(0))));
+    /// ```
+    #[inline]
+    pub fn reserve(&mut self, kind: u16, len: usize) -> Result<Reservation<'_>, PublishError> {
+        let geo = &self.shared.geo;
+        if len > geo.layout.max_payload as usize {
+            return Err(PublishError::TooLarge {
+                len,
+                max: geo.layout.max_payload,
+            });
+        }
+        if kind == KIND_INVALID || kind == KIND_PADDING {
+            return Err(PublishError::ReservedKind(kind));
+        }
+        let rec = record_len(len as u64);
+        let off = self.tail & geo.mask;
+        let to_end = geo.capacity - off;
+        // A record never wraps: if it does not fit before the end of the data
+        // region, a padding record fills the rest and the record starts at offset 0.
+        let pad = if to_end < rec { to_end } else { 0 };
+        let pos = self.tail + pad;
+        let end = pos + rec;
+        if end > self.intent {
+            self.intent = end;
+            // Announce, before touching any byte of [tail, end), that the bytes
+            // one lap back are about to be overwritten.
+            self.shared
+                .tail_intent()
+                .store(end, Ordering::Relaxed);
+            // Orders the store above before every store of the record below.
+            // Pairs with the fence(Acquire) in `Reader::fill` (and the other
+            // validations) between a reader's copy and its load of tail_intent:
+            // if the copy saw any byte written below, the load sees `end` or
+            // later, and the reader discards the copy as lapped.
+            fence(Ordering::Release);
+        }
+        let data = &self.shared.data;
+        if pad != 0 {
+            data.u64(off as usize).store(
+                header_word(pad as u32, KIND_PADDING, 0),
+                Ordering::Relaxed,
+            );
+        }
+        let roff = (pos & geo.mask) as usize;
+        data.u64(roff)
+            .store(header_word(len as u32, kind, 0), Ordering::Relaxed);
+        data.u64(roff + 8).store(self.next_seq, Ordering::Relaxed);
+        Ok(Reservation {
+            writer: self,
+            pos,
+            len,
+            end,
+        })
+    }
+
+    /// Copies `payload` into a new record of `kind` and commits it; returns its
+    /// sequence number.
+    ///
+    /// ```
+    /// # use slipstream_ring::{Layout, Writer};
+    /// let mut w = Writer::anonymous(Layout::new(4096)).unwrap();
+    /// assert_eq!(w.publish(3, b"abc").unwrap(), 1);
+    /// assert_eq!(w.publish(3, b"def").unwrap(), 2);
+    /// ```
+    #[inline]
+    pub fn publish(&mut self, kind: u16, payload: &[u8]) -> Result<u64, PublishError> {
+        let r = self.reserve(kind, payload.len())?;
+        let off = ((r.pos & r.writer.shared.geo.mask) as usize) + RECORD_HEADER_LEN;
+        // SAFETY: we are the single writer (`&mut self`), and [off, off+len) is
+        // inside the record just announced in tail_intent and not yet committed.
+        unsafe { r.writer.shared.data.write(off, payload) };
+        Ok(r.commit())
+    }
+
+    fn commit(&mut self, pos: u64, end: u64) -> u64 {
+        let seq = self.next_seq;
+        let geo = &self.shared.geo;
+        let segment = pos >> geo.segment_shift;
+        if segment != self.last_segment {
+            self.last_segment = segment;
+            let off = geo.segment_offset((segment as usize) & (geo.segments() - 1));
+            // Readers check an entry against the record it names (its seq, and
+            // that it lies below the tail they loaded), so a torn or early view is
+            // rejected; the Release store of tail below publishes these stores.
+            self.shared.header.u64(off).store(pos, Ordering::Relaxed);
+            self.shared.header.u64(off + 8).store(seq, Ordering::Relaxed);
+        }
+        // The commit. Release pairs with every reader's Acquire load of tail: a
+        // reader that sees `end` sees every byte of the record.
+        self.shared.tail().store(end, Ordering::Release);
+        // `latest` trails `tail`: a producer killed between the two stores leaves
+        // it on the previous record, and recovery walks forward from there. Release
+        // so that a reader finding `pos` here (and Acquire-loading it) sees the record.
+        self.shared.latest().store(pos, Ordering::Release);
+        self.tail = end;
+        self.next_seq = seq + 1;
+        match self.mode {
+            WakeMode::Immediate => {
+                self.shared.wake_sleepers();
+            }
+            WakeMode::Deferred => self.unflushed = true,
+        }
+        seq
+    }
+
+    /// Wakes readers asleep on the futex if any record was committed since the
+    /// last flush and a reader announced it would sleep. Returns whether a wake
+    /// system call was made. Cheap when nobody sleeps: one fence and one load.
+    ///
+    /// ```
+    /// # use slipstream_ring::{Layout, Writer};
+    /// let mut w = Writer::anonymous(Layout::new(4096)).unwrap();
+    /// w.publish(1, b"x").unwrap();
+    /// assert!(!w.flush()); // nobody asleep
+    /// ```
+    pub fn flush(&mut self) -> bool {
+        if !std::mem::take(&mut self.unflushed) {
+            return false;
+        }
+        self.shared.wake_sleepers()
+    }
+
+    /// A handle that wakes sleeping readers from another thread, so that the
+    /// publishing thread never makes the wake system call.
+    ///
+    /// ```
+    /// # use slipstream_ring::{Layout, Writer};
+    /// let mut w = Writer::anonymous(Layout::new(4096)).unwrap();
+    /// let mut waker = w.waker();
+    /// w.publish(1, b"x").unwrap();
+    /// std::thread::spawn(move || { waker.wake_if_needed(); }).join().unwrap();
+    /// ```
+    pub fn waker(&self) -> Waker {
+        Waker {
+            shared: self.shared.clone(),
+            seen_tail: self.tail,
+        }
+    }
+
+    /// A reader of this ring in this process, starting at `start`.
+    ///
+    /// ```
+    /// # use slipstream_ring::{Layout, Writer, StartAt};
+    /// let w = Writer::anonymous(Layout::new(4096)).unwrap();
+    /// let r = w.reader(StartAt::End).unwrap();
+    /// assert_eq!(r.next_seq(), 1);
+    /// ```
+    pub fn reader(&self, start: crate::StartAt) -> Result<crate::Reader, crate::SeekError> {
+        crate::Reader::new(self.shared.clone(), start)
+    }
+}
+
+impl<'a> Reservation<'a> {
+    /// The payload bytes, to be filled in place. Their previous content is
+    /// whatever the ring held there: write all of it.
+    #[cfg(not(loom))]
+    #[inline]
+    pub fn payload_mut(&mut self) -> &mut [u8] {
+        let off = ((self.pos & self.writer.shared.geo.mask) as usize) + RECORD_HEADER_LEN;
+        // SAFETY: the single writer holds `&mut` to itself through us, and the
+        // range is inside the record announced in tail_intent and not yet
+        // committed; the slice borrows `self`, so it cannot outlive the commit.
+        unsafe { self.writer.shared.data.bytes_mut(off, self.len) }
+    }
+
+    /// The sequence number the record will carry.
+    pub fn seq(&self) -> u64 {
+        self.writer.next_seq
+    }
+
+    /// Payload bytes reserved.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the payload is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Publishes the record to readers; returns its sequence number.
+    #[inline]
+    pub fn commit(self) -> u64 {
+        self.writer.commit(self.pos, self.end)
+    }
+}
+
+/// Wakes sleeping readers on behalf of a [`Writer`], from any thread.
+///
+/// It loads the committed tail itself, so it can run on a timer or a
+/// dedicated thread while the publishing thread never makes a system call.
+pub struct Waker {
+    shared: Arc<Shared>,
+    seen_tail: u64,
+}
+
+impl Waker {
+    /// Wakes sleeping readers if records were committed since the last call.
+    /// Returns whether a wake system call was made.
+    pub fn wake_if_needed(&mut self) -> bool {
+        // Acquire pairs with the writer's Release store of tail: the commits we
+        // see here happen before our fence in `wake_sleepers`, which is what the
+        // lost-wake-up argument there needs.
+        let tail = self.shared.tail().load(Ordering::Acquire);
+        if tail == self.seen_tail {
+            return false;
+        }
+        self.seen_tail = tail;
+        self.shared.wake_sleepers()
+    }
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer")
+            .field("tail", &self.tail)
+            .field("next_seq", &self.next_seq)
+            .field("mode", &self.mode)
+            .finish_non_exhaustive()
+    }
+}
