@@ -39,6 +39,7 @@
 compile_error!("slipstream-ring maps little-endian counters as native atomics: little-endian targets only");
 
 pub mod error;
+pub mod event;
 pub mod layout;
 mod reader;
 mod shared;
