@@ -1,0 +1,497 @@
+//! # slipstream-bench
+//!
+//! Runs the same workloads, one transport after the other in one invocation,
+//! over Slipstream and its peers: Unix domain sockets (buffered, and one
+//! `write(2)` per message), a pipe, iceoryx2 publish-subscribe, and
+//! crossbeam-channel between two threads. Every process-to-process transport
+//! really uses two processes: this binary re-executes itself in a hidden child
+//! role ([`proc::CHILD_ROLE`]) for the sender.
+//!
+//! Workloads: throughput per message size (every message checked for sequence
+//! and content), and one-way latency with a busy-polling and a sleeping
+//! receiver. Progress goes to stderr, results to stdout as Markdown (and to a
+//! JSON file with `--json`). See `benches/README.md`.
+#![deny(missing_docs, unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+mod common;
+mod iox;
+mod payload;
+mod proc;
+mod report;
+mod slip;
+mod stream;
+mod xbeam;
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use common::{LatRun, LatSpec, RecvMode, TputRun, TputSpec, Transport};
+use report::{
+    fmt_bytes, fmt_ns, fmt_rate, fmt_size, CpuSnapshot, LatResult, Machine, Report, Settings,
+    TputResult,
+};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Which workloads to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Workload {
+    /// Messages per second and bytes per second, per message size.
+    Throughput,
+    /// One-way latency, busy-polling and sleeping receivers.
+    Latency,
+}
+
+/// How latency senders wait between messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Pace {
+    /// Sleep until the next slot.
+    Sleep,
+    /// Spin until the next slot.
+    Spin,
+}
+
+/// Cross-process benchmark: Slipstream against Unix sockets, pipes, iceoryx2
+/// and crossbeam-channel, same workloads, one invocation.
+#[derive(Parser, Debug)]
+#[command(name = "slipstream-bench", version)]
+struct Cli {
+    /// Messages per throughput run [default: 2000000; --quick: 1000000].
+    #[arg(long)]
+    messages: Option<u64>,
+    /// Message sizes for throughput, bytes (at least 16).
+    #[arg(long, value_delimiter = ',', default_value = "64,1024,4096")]
+    sizes: Vec<usize>,
+    /// Runs per throughput measurement [default: 5; --quick: 3].
+    #[arg(long)]
+    reps: Option<usize>,
+    /// Transports to run, in this order (Slipstream is the reference for ratios).
+    #[arg(long, value_delimiter = ',', value_enum)]
+    transports: Option<Vec<Transport>>,
+    /// Workloads to run.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_enum,
+        default_value = "throughput,latency"
+    )]
+    workloads: Vec<Workload>,
+    /// Latency samples recorded per run, after a warm-up of a tenth as many
+    /// (at least 100) [default: 50000; --quick: 10000].
+    #[arg(long)]
+    latency_samples: Option<u64>,
+    /// Microseconds between two latency messages.
+    #[arg(long, default_value_t = 25.0)]
+    interval_us: f64,
+    /// How a latency sender waits between two messages: `sleep`
+    /// (clock_nanosleep to the slot, 1 ns timer slack: leaves a core to the
+    /// receiver) or `spin` (exact slots, but two spinning processes then fill
+    /// both cores of a 2-core machine).
+    #[arg(long, value_enum, default_value = "sleep")]
+    pace: Pace,
+    /// Latency message size, bytes (at least 16).
+    #[arg(long, default_value_t = 64)]
+    latency_size: usize,
+    /// Payload bytes one throughput run may move at most: larger messages get
+    /// fewer messages per run [default: 1 GiB; --quick: 64 MiB].
+    #[arg(long)]
+    max_bytes: Option<u64>,
+    /// Slipstream ring capacity, MiB (a power of two).
+    #[arg(long, default_value_t = 64)]
+    ring_mib: u64,
+    /// iceoryx2 subscriber queue length, samples (its publisher waits for room
+    /// by yielding the CPU, so a short queue suffers when the machine is busy).
+    #[arg(long, default_value_t = iox::DEFAULT_QUEUE)]
+    iox_queue: usize,
+    /// Throughput senders aim at this many messages per second (0: as fast as
+    /// they can). Useful to find the rate Slipstream delivers without loss.
+    #[arg(long, default_value_t = 0.0)]
+    rate: f64,
+    /// A run that has not finished after this many seconds fails.
+    #[arg(long, default_value_t = 120)]
+    timeout_s: u64,
+    /// Small counts, for a pass within two minutes on a 2-core machine.
+    #[arg(long)]
+    quick: bool,
+    /// Also write the results as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    if std::env::args().nth(1).as_deref() == Some(proc::CHILD_ROLE) {
+        return child_main();
+    }
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => {
+            eprintln!("slipstream-bench: some runs failed (see \"Notes and problems\")");
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("slipstream-bench: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The child role: one sender, driven by the parent over stdin/stdout.
+fn child_main() -> ExitCode {
+    let args = std::env::args().skip(2);
+    let result = (|| -> Result<()> {
+        let args = proc::ChildArgs::parse(args)?;
+        proc::die_with_parent(args.num("parent")?)?;
+        let name = args.str("transport")?;
+        let t =
+            Transport::from_name(name).with_context(|| format!("unknown transport `{name}`"))?;
+        let mut ctl = proc::Control::new();
+        match t {
+            Transport::Slipstream => slip::child(&args, &mut ctl),
+            Transport::UdsBuf | Transport::UdsWrite | Transport::Pipe => {
+                stream::child(t, &args, &mut ctl)
+            }
+            Transport::Iceoryx2 => iox::child(&args, &mut ctl),
+            Transport::Crossbeam => bail!("crossbeam runs in one process"),
+        }
+    })();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("slipstream-bench child: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn settings(cli: &Cli) -> Result<Settings> {
+    let q = cli.quick;
+    let transports = cli
+        .transports
+        .clone()
+        .unwrap_or_else(|| Transport::ALL.to_vec());
+    let latency_samples = cli
+        .latency_samples
+        .unwrap_or(if q { 10_000 } else { 50_000 });
+    let s = Settings {
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        transports,
+        sizes: cli.sizes.clone(),
+        messages: cli
+            .messages
+            .unwrap_or(if q { 1_000_000 } else { 2_000_000 }),
+        max_bytes: cli.max_bytes.unwrap_or(if q { 64 << 20 } else { 1 << 30 }),
+        reps: cli.reps.unwrap_or(if q { 3 } else { 5 }),
+        rate: cli.rate,
+        latency_samples,
+        latency_warmup: (latency_samples / 10).max(100),
+        latency_size: cli.latency_size,
+        interval_ns: (cli.interval_us * 1000.0).round() as u64,
+        sleep_pacing: cli.pace == Pace::Sleep,
+        ring_bytes: cli.ring_mib << 20,
+        iox_queue: cli.iox_queue,
+        quick: q,
+    };
+    if let Some(&bad) = s.sizes.iter().find(|&&z| z < payload::MIN_LEN) {
+        bail!(
+            "message size {bad} is below the minimum of {} bytes",
+            payload::MIN_LEN
+        );
+    }
+    if s.latency_size < payload::MIN_LEN {
+        bail!(
+            "latency message size must be at least {} bytes",
+            payload::MIN_LEN
+        );
+    }
+    if !s.ring_bytes.is_power_of_two() {
+        bail!("--ring-mib must be a power of two");
+    }
+    let max_payload = slipstream_ring::Layout::new(s.ring_bytes)
+        .geometry()?
+        .layout
+        .max_payload as usize;
+    if let Some(&big) = s
+        .sizes
+        .iter()
+        .chain([&s.latency_size])
+        .find(|&&z| z > max_payload)
+    {
+        bail!("message size {big} exceeds the ring's maximum payload {max_payload}: use a larger --ring-mib");
+    }
+    if s.reps == 0 || s.messages == 0 || s.latency_samples == 0 {
+        bail!("--reps, --messages and --latency-samples must be positive");
+    }
+    if s.iox_queue == 0 {
+        bail!("--iox-queue must be positive");
+    }
+    if s.interval_ns == 0 {
+        bail!("--interval-us must be positive");
+    }
+    Ok(s)
+}
+
+fn run(cli: Cli) -> Result<bool> {
+    let s = settings(&cli)?;
+    let timeout = Duration::from_secs(cli.timeout_s);
+    let tmp = proc::TempPath::new(std::env::temp_dir().join(proc::unique("slipstream-bench")));
+    std::fs::create_dir(tmp.path())
+        .with_context(|| format!("creating {}", tmp.path().display()))?;
+    let machine = Machine::probe();
+    eprintln!(
+        "slipstream-bench: {} ({} CPUs), kernel {}; transports: {}",
+        machine.cpu,
+        machine.nproc,
+        machine.kernel,
+        s.transports
+            .iter()
+            .map(|t| t.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let mut notes = Vec::new();
+    let mut cpu = Vec::new();
+    let mut throughput = Vec::new();
+    if cli.workloads.contains(&Workload::Throughput) {
+        let before = CpuSnapshot::take();
+        throughput = run_throughput(&s, tmp.path(), timeout);
+        if let (Some(a), Some(b)) = (before, CpuSnapshot::take()) {
+            cpu.push(a.until(&b, "throughput"));
+        }
+        if s.transports.contains(&Transport::Crossbeam) {
+            notes.push(format!(
+                "crossbeam: two threads of one process, bounded channel; messages {} at the sizes run.",
+                s.sizes
+                    .iter()
+                    .map(|&z| format!("{}: {}", fmt_size(z), xbeam::message_kind(z)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+    }
+    let mut latency = Vec::new();
+    if cli.workloads.contains(&Workload::Latency) {
+        let before = CpuSnapshot::take();
+        latency = run_latency(&s, tmp.path(), timeout, &mut notes);
+        if let (Some(a), Some(b)) = (before, CpuSnapshot::take()) {
+            cpu.push(a.until(&b, "latency"));
+        }
+    }
+    notes.push(
+        "Two spinning processes (or threads) fill both cores of a 2-core machine: busy-poll figures include whatever else ran (other builds, the kernel); compare ratios within one run.".into(),
+    );
+    let report = Report {
+        machine,
+        settings: s,
+        throughput,
+        latency,
+        notes,
+        cpu,
+    };
+    print!("{}", report.markdown());
+    if let Some(path) = &cli.json {
+        let f =
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        serde_json::to_writer_pretty(std::io::BufWriter::new(f), &report)
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("slipstream-bench: JSON written to {}", path.display());
+    }
+    let ok = report
+        .throughput
+        .iter()
+        .all(|r| r.errors.is_empty() && r.verified + r.lost == r.sent)
+        && report.latency.iter().all(|l| l.error.is_none());
+    Ok(ok)
+}
+
+fn run_throughput(s: &Settings, dir: &Path, timeout: Duration) -> Vec<TputResult> {
+    let mut all = Vec::new();
+    for &size in &s.sizes {
+        let count = s.messages.min(s.max_bytes / size as u64).max(1);
+        let spec = TputSpec {
+            size,
+            count,
+            rate: s.rate,
+            ring_bytes: s.ring_bytes,
+            iox_queue: s.iox_queue,
+            timeout,
+        };
+        let mut results: Vec<TputResult> = s
+            .transports
+            .iter()
+            .map(|&t| TputResult::new(t, size, count))
+            .collect();
+        // Repetitions outermost, transports inside: slow drifts of the machine
+        // (other tasks, thermal) spread over every transport alike.
+        for rep in 1..=s.reps {
+            for r in results.iter_mut() {
+                let t = r.transport;
+                match throughput_once(t, dir, &spec) {
+                    Ok(run) => {
+                        eprintln!(
+                            "[throughput {} rep {rep}/{}] {:<10} {}, {}, sender {}, checked {}, lost {}",
+                            fmt_size(size),
+                            s.reps,
+                            t.name(),
+                            fmt_rate(run.received as f64 * 1e9 / run.elapsed_ns.max(1) as f64),
+                            fmt_bytes(run.received as f64 * size as f64 * 1e9 / run.elapsed_ns.max(1) as f64),
+                            fmt_rate(count as f64 * 1e9 / run.sender_ns.max(1) as f64),
+                            run.verified,
+                            run.lost
+                        );
+                        r.add(run);
+                    }
+                    Err(e) => {
+                        eprintln!(
+                            "[throughput {} rep {rep}/{}] {:<10} FAILED: {e:#}",
+                            fmt_size(size),
+                            s.reps,
+                            t.name()
+                        );
+                        r.errors.push(format!("rep {rep}: {e:#}"));
+                    }
+                }
+            }
+        }
+        all.extend(results);
+    }
+    all
+}
+
+fn throughput_once(t: Transport, dir: &Path, spec: &TputSpec) -> Result<TputRun> {
+    let run = match t {
+        Transport::Slipstream => slip::throughput(spec),
+        Transport::UdsBuf | Transport::UdsWrite | Transport::Pipe => {
+            stream::throughput(t, dir, spec)
+        }
+        Transport::Iceoryx2 => iox::throughput(spec),
+        Transport::Crossbeam => xbeam::throughput(spec),
+    }?;
+    if run.verified + run.lost != spec.count {
+        bail!(
+            "{} messages checked and {} lost, of {} sent",
+            run.verified,
+            run.lost,
+            spec.count
+        );
+    }
+    Ok(run)
+}
+
+fn receiver_name(t: Transport, mode: RecvMode) -> &'static str {
+    match (t, mode) {
+        (Transport::Slipstream, RecvMode::Busy) => "busy-poll (try_next)",
+        (Transport::Slipstream, RecvMode::Sleep) => "sleeping (futex wait, WakeMode::Immediate)",
+        (Transport::UdsBuf | Transport::UdsWrite | Transport::Pipe, RecvMode::Busy) => {
+            "busy-poll (non-blocking read)"
+        }
+        (Transport::UdsBuf | Transport::UdsWrite | Transport::Pipe, RecvMode::Sleep) => {
+            "sleeping (blocking read)"
+        }
+        (Transport::Iceoryx2, RecvMode::Busy) => "busy-poll (receive)",
+        (Transport::Iceoryx2, RecvMode::Sleep) => "sleeping (event listener, notify per message)",
+        (Transport::Crossbeam, RecvMode::Busy) => "busy-poll (try_recv)",
+        (Transport::Crossbeam, RecvMode::Sleep) => "sleeping (recv: spins briefly, then parks)",
+    }
+}
+
+fn run_latency(
+    s: &Settings,
+    dir: &Path,
+    timeout: Duration,
+    notes: &mut Vec<String>,
+) -> Vec<LatResult> {
+    let mut out = Vec::new();
+    for &t in &s.transports {
+        if t == Transport::UdsBuf && s.transports.contains(&Transport::UdsWrite) {
+            notes.push(
+                "uds-buf has no latency rows: a latency sender writes and flushes every message at once, which is exactly uds-write.".into(),
+            );
+            continue;
+        }
+        for mode in [RecvMode::Busy, RecvMode::Sleep] {
+            let spec = LatSpec {
+                size: s.latency_size,
+                samples: s.latency_samples,
+                warmup: s.latency_warmup,
+                interval_ns: s.interval_ns,
+                sleep_pacing: s.sleep_pacing,
+                mode,
+                ring_bytes: s.ring_bytes,
+                iox_queue: s.iox_queue,
+                timeout,
+            };
+            let res = match t {
+                Transport::Slipstream => slip::latency(&spec),
+                Transport::UdsBuf | Transport::UdsWrite | Transport::Pipe => {
+                    stream::latency(t, dir, &spec)
+                }
+                Transport::Iceoryx2 => iox::latency(&spec),
+                Transport::Crossbeam => xbeam::latency(&spec),
+            };
+            let mut r = LatResult {
+                transport: t,
+                mode,
+                receiver: receiver_name(t, mode).to_string(),
+                size: s.latency_size,
+                interval_ns: s.interval_ns,
+                samples: 0,
+                p50_ns: 0,
+                p99_ns: 0,
+                p999_ns: 0,
+                max_ns: 0,
+                mean_ns: 0.0,
+                verified: 0,
+                lost: 0,
+                error: None,
+            };
+            match res.and_then(|run| check_latency(run, &spec)) {
+                Ok(run) => {
+                    let h = &run.hist;
+                    r.samples = h.len();
+                    r.p50_ns = h.value_at_quantile(0.5);
+                    r.p99_ns = h.value_at_quantile(0.99);
+                    r.p999_ns = h.value_at_quantile(0.999);
+                    r.max_ns = h.max();
+                    r.mean_ns = h.mean();
+                    r.verified = run.verified;
+                    r.lost = run.lost;
+                    eprintln!(
+                        "[latency] {:<10} {:<5} p50 {} p99 {} p99.9 {} max {} ({} samples, lost {})",
+                        t.name(),
+                        mode.name(),
+                        fmt_ns(r.p50_ns as f64),
+                        fmt_ns(r.p99_ns as f64),
+                        fmt_ns(r.p999_ns as f64),
+                        fmt_ns(r.max_ns as f64),
+                        r.samples,
+                        r.lost
+                    );
+                }
+                Err(e) => {
+                    eprintln!(
+                        "[latency] {:<10} {:<5} FAILED: {e:#}",
+                        t.name(),
+                        mode.name()
+                    );
+                    r.error = Some(format!("{e:#}"));
+                }
+            }
+            out.push(r);
+        }
+    }
+    out
+}
+
+fn check_latency(run: LatRun, spec: &LatSpec) -> Result<LatRun> {
+    if run.verified + run.lost != spec.total() {
+        bail!(
+            "{} messages checked and {} lost, of {} sent",
+            run.verified,
+            run.lost,
+            spec.total()
+        );
+    }
+    Ok(run)
+}

@@ -1,0 +1,235 @@
+//! Slipstream: the ring in a file in /dev/shm; the child is the producer, the
+//! parent a consumer.
+//!
+//! Before saying `ready`, the producer writes one lap of warm-up records
+//! (kind 2) so that every page of the ring is allocated and mapped; the
+//! consumer reads them before `go`, so that its mapping is warm too. Measured
+//! records are kind 1, and message `i` carries ring sequence number `base + i`.
+
+use crate::common::{
+    send_loop, LatRecorder, LatRun, LatSpec, Pacing, RecvMode, TputRun, TputSpec, Verifier,
+    Watchdog,
+};
+use crate::payload;
+use crate::proc::{ChildArgs, ChildGuard, Control, TempPath};
+use anyhow::{bail, Context, Result};
+use slipstream_ring::{Access, IfExists, Item, Layout, Reader, StartAt, WakeMode, Writer};
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::path::PathBuf;
+use std::time::Duration;
+
+const KIND_MSG: u16 = 1;
+const KIND_WARMUP: u16 = 2;
+
+fn ring_path() -> PathBuf {
+    PathBuf::from("/dev/shm").join(crate::proc::unique("slipstream-bench"))
+}
+
+/// Creates the empty ring file, starts the producer, and attaches a reader
+/// after the producer's warm-up lap. Returns the reader and the sequence
+/// number of message 0.
+fn start(
+    mode: &str,
+    size: usize,
+    count: u64,
+    ring_bytes: u64,
+    extra: &[(&'static str, String)],
+) -> Result<(TempPath, ChildGuard, Reader, u64)> {
+    let path = TempPath::new(ring_path());
+    File::options()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(path.path())
+        .with_context(|| format!("creating {}", path.path().display()))?;
+    let mut args = BTreeMap::from([
+        ("transport", "slipstream".to_string()),
+        ("mode", mode.to_string()),
+        ("size", size.to_string()),
+        ("count", count.to_string()),
+        ("ring", ring_bytes.to_string()),
+        ("path", path.path().display().to_string()),
+    ]);
+    args.extend(extra.iter().cloned());
+    let mut child = ChildGuard::spawn("slipstream producer", &args)?;
+    child.expect("ready")?;
+    // Read-write, so that the reader may sleep on the futex (the wake page).
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path.path())
+        .with_context(|| format!("opening {}", path.path().display()))?;
+    let mut reader = Reader::attach(&file, StartAt::Oldest)
+        .with_context(|| format!("attaching a reader to {}", path.path().display()))?;
+    // Drain the warm-up lap (the producer is idle until `go`).
+    while let Some(item) = reader.try_next().context("reading the warm-up lap")? {
+        if let Item::Record(r) = item {
+            if r.kind != KIND_WARMUP {
+                bail!("warm-up record {} has kind {}", r.seq, r.kind);
+            }
+        }
+    }
+    let base = reader.next_seq();
+    Ok((path, child, reader, base))
+}
+
+/// Parent side of a throughput run.
+pub fn throughput(spec: &TputSpec) -> Result<TputRun> {
+    let (_path, mut child, mut reader, base) = start(
+        "tput",
+        spec.size,
+        spec.count,
+        spec.ring_bytes,
+        &[("rate", spec.rate.to_string())],
+    )?;
+    let mut v = Verifier::new(spec.size);
+    let mut dog = Watchdog::new(spec.timeout, "slipstream throughput");
+    let t0 = payload::now_ns();
+    child.say("go")?;
+    while v.next < spec.count {
+        match reader.try_next().context("slipstream reader")? {
+            Some(Item::Record(r)) => {
+                if r.kind != KIND_MSG || r.seq != base + v.next {
+                    bail!(
+                        "record seq {} kind {}: expected seq {} kind {KIND_MSG}",
+                        r.seq,
+                        r.kind,
+                        base + v.next
+                    );
+                }
+                v.take(r.payload)?;
+            }
+            Some(Item::Lagged(lag)) => {
+                if lag.first_missed != base + v.next || lag.last_missed < lag.first_missed {
+                    bail!(
+                        "lap report {}..={} does not start at the next expected seq {}",
+                        lag.first_missed,
+                        lag.last_missed,
+                        base + v.next
+                    );
+                }
+                v.skip(lag.count());
+                if v.next > spec.count {
+                    bail!("lap report {lag:?} goes past the last message");
+                }
+            }
+            None => dog.idle(|| child.check().map(drop))?,
+        }
+    }
+    let elapsed_ns = payload::now_ns() - t0;
+    let report = child.finish()?;
+    Ok(TputRun {
+        received: v.verified,
+        verified: v.verified,
+        lost: v.lost,
+        lag_events: v.lag_events,
+        elapsed_ns,
+        sender_ns: report.sender_ns,
+    })
+}
+
+/// Parent side of a latency run.
+pub fn latency(spec: &LatSpec) -> Result<LatRun> {
+    let wake = match spec.mode {
+        RecvMode::Busy => "deferred",
+        RecvMode::Sleep => "immediate",
+    };
+    let (_path, mut child, mut reader, base) = start(
+        "lat",
+        spec.size,
+        spec.total(),
+        spec.ring_bytes,
+        &[
+            spec.pacing_args()[0].clone(),
+            spec.pacing_args()[1].clone(),
+            ("wake", wake.to_string()),
+        ],
+    )?;
+    if spec.mode == RecvMode::Sleep && reader.access() != Access::ReadWrite {
+        bail!("the reader cannot use the futex (read-only wake page)");
+    }
+    let mut rec = LatRecorder::new(spec);
+    let mut dog = Watchdog::new(spec.timeout, "slipstream latency");
+    child.say("go")?;
+    while rec.next < spec.total() {
+        match reader.try_next().context("slipstream reader")? {
+            Some(Item::Record(r)) => {
+                let now = payload::now_ns();
+                if r.kind != KIND_MSG || r.seq != base + rec.next {
+                    bail!(
+                        "record seq {} kind {}: expected seq {}",
+                        r.seq,
+                        r.kind,
+                        base + rec.next
+                    );
+                }
+                rec.take(r.payload, now)?;
+            }
+            Some(Item::Lagged(lag)) => {
+                if lag.first_missed != base + rec.next {
+                    bail!(
+                        "lap report {lag:?} does not start at seq {}",
+                        base + rec.next
+                    );
+                }
+                rec.skip(lag.count());
+            }
+            None => match spec.mode {
+                RecvMode::Busy => dog.idle(|| child.check().map(drop))?,
+                RecvMode::Sleep => {
+                    if !reader.wait(Duration::from_millis(100)) {
+                        dog.check(|| child.check().map(drop))?;
+                    }
+                }
+            },
+        }
+    }
+    child.finish()?;
+    Ok(rec.finish())
+}
+
+/// Child side: the producer.
+pub fn child(args: &ChildArgs, ctl: &mut Control) -> Result<()> {
+    let path: String = args.str("path")?.to_string();
+    let size: usize = args.num("size")?;
+    let count: u64 = args.num("count")?;
+    let ring: u64 = args.num("ring")?;
+    let latency = args.str("mode")? == "lat";
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {path}"))?;
+    let mut w = Writer::open(file, Layout::new(ring), IfExists::Resume)
+        .with_context(|| format!("opening the ring in {path} as its producer"))?;
+    // One lap of warm-up records: every page of the ring is touched once.
+    while w.tail() < ring {
+        let mut r = w.reserve(KIND_WARMUP, size).context("warm-up reserve")?;
+        r.payload_mut().fill(0);
+        r.commit();
+    }
+    if latency && args.str("wake")? == "immediate" {
+        w.set_wake_mode(WakeMode::Immediate);
+    }
+    ctl.ready()?;
+    let ns = if latency {
+        send_loop(count, Pacing::from_args(args)?, |i| {
+            let mut r = w.reserve(KIND_MSG, size)?;
+            let p = r.payload_mut();
+            payload::fill(p, i);
+            payload::stamp(p, payload::now_ns());
+            r.commit();
+            Ok(())
+        })?
+    } else {
+        send_loop(count, Pacing::from_args(args)?, |i| {
+            let mut r = w.reserve(KIND_MSG, size)?;
+            payload::fill(r.payload_mut(), i);
+            r.commit();
+            Ok(())
+        })?
+    };
+    w.flush();
+    ctl.done(ns)
+}
