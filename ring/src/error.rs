@@ -21,7 +21,7 @@ pub enum LayoutError {
     #[error("page size {0} is not a power of two between 64 and 1048576")]
     PageSize(u32),
     /// The capacity is not a power of two between 256 bytes and 1 TiB.
-    #[error("capacity {0} is not a power of two between 256 bytes and 1 TiB")]
+    #[error("capacity {0} is not a power of two between 64 bytes and 1 TiB")]
     Capacity(u64),
     /// The maximum payload is zero or does not fit in half of the capacity.
     #[error("max payload {max_payload} does not fit: a record (16-byte header included) must fit in half of the capacity {capacity}")]
@@ -35,10 +35,14 @@ pub enum LayoutError {
     #[error("{0} reader slots requested; at most 4096")]
     ReaderSlots(u32),
     /// The segment count is not a power of two between 4 and 1024.
-    #[error("segment count {0} is not a power of two between 4 and 1024 (and at most capacity/16)")]
+    #[error(
+        "segment count {0} is not a power of two between 4 and 1024 (and at most capacity/16)"
+    )]
     Segments(u32),
     /// A stored field disagrees with the value the layout implies.
-    #[error("header field {field} is {found}, but the layout implies {expected}: the header is corrupt")]
+    #[error(
+        "header field {field} is {found}, but the layout implies {expected}: the header is corrupt"
+    )]
     Inconsistent {
         /// The field's name, as in FORMAT.md.
         field: &'static str,
@@ -85,7 +89,9 @@ pub enum OpenError {
         requested: crate::Layout,
     },
     /// Another producer holds the ring.
-    #[error("another producer (pid {pid}) already holds this ring; only one producer may write a ring")]
+    #[error(
+        "another producer (pid {pid}) already holds this ring; only one producer may write a ring"
+    )]
     ProducerExists {
         /// Process id recorded by the producer holding the lock (0 if unknown).
         pid: u32,

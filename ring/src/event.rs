@@ -79,6 +79,10 @@ pub const PREFIX_LEN: usize = 12;
 /// the prefix and `event_count` (u32).
 pub const MARKER_LEN: usize = PREFIX_LEN + 4;
 
+/// The `event_count` of a [`EventRef::BlockBegin`] published before the
+/// producer knew how many events the block has.
+pub const UNKNOWN_COUNT: u32 = u32::MAX;
+
 /// The record kind of each event, as stored in the ring record header.
 ///
 /// The numbers are part of the format and never change. Kinds 0 and `0xFFFF`
@@ -518,7 +522,10 @@ pub enum EventRef<'a> {
     BlockBegin {
         /// The block's height.
         block_height: u64,
-        /// Events in the block, markers excluded.
+        /// Events in the block, markers excluded, or [`UNKNOWN_COUNT`] if the
+        /// producer did not know it when the block began (the node's plugin
+        /// interface hands events over one at a time). The commit marker
+        /// always carries the true count.
         event_count: u32,
     },
     /// The events of a block are complete; its ordinal is `event_count + 1`.
@@ -1845,15 +1852,13 @@ mod tests {
         blocks
     }
 
-    /// The worked examples in the spec are the golden vectors. The examples
-    /// live in `FORMAT.md` (or, before it is merged there,
-    /// `FORMAT-events.section.md`); each one found must match, and each
-    /// golden vector must be found.
+    /// The worked examples in `FORMAT.md` are the golden vectors: each one
+    /// found must match, and each golden vector must be found.
     #[test]
     fn golden_vectors_match_the_spec() {
         let dir = env!("CARGO_MANIFEST_DIR");
         let mut found = Vec::new();
-        for file in ["FORMAT.md", "FORMAT-events.section.md"] {
+        for file in ["FORMAT.md"] {
             if let Ok(text) = std::fs::read_to_string(format!("{dir}/{file}")) {
                 found.extend(
                     golden_blocks(&text)
@@ -1875,7 +1880,7 @@ mod tests {
         for (name, _, _) in &golden {
             assert!(
                 found.iter().any(|(_, n, _)| n == name),
-                "no ```text golden:{name} block in {dir}/FORMAT.md or FORMAT-events.section.md"
+                "no ```text golden:{name} block in {dir}/FORMAT.md"
             );
         }
     }

@@ -322,12 +322,12 @@ fn recover_next_seq(
             "tail {tail} and tail_intent {intent} are inconsistent"
         )));
     }
-    if latest == NO_RECORD {
-        if tail != 0 {
-            return Err(bad(format!("no record committed, but tail is {tail}")));
-        }
+    if latest == NO_RECORD && tail == 0 {
         return Ok(FIRST_SEQ);
     }
+    // `latest` is stored after `tail`: a producer killed between the two stores
+    // of its very first record leaves no `latest`, and the walk starts at 0.
+    let latest = if latest == NO_RECORD { 0 } else { latest };
     if latest >= tail || tail - latest > 2 * geo.max_record_len() + RECORD_ALIGN as u64 {
         return Err(bad(format!(
             "latest {latest} is not within a record of tail {tail}"

@@ -275,10 +275,9 @@ impl Layout {
     /// assert_eq!(layout.max_payload, 16 << 20);
     /// ```
     pub fn new(capacity: u64) -> Self {
-        let quarter = (capacity / 4).saturating_sub(RECORD_HEADER_LEN as u64);
         Layout {
             capacity,
-            max_payload: quarter.min(16 << 20) as u32,
+            max_payload: (capacity / 4).min(16 << 20) as u32,
             reader_slots: 64,
             segments: 64,
             page_size: DEFAULT_PAGE_SIZE,
@@ -320,7 +319,7 @@ impl Layout {
         if !self.page_size.is_power_of_two() || self.page_size < 64 || self.page_size > 1 << 20 {
             return Err(LayoutError::PageSize(self.page_size));
         }
-        if !self.capacity.is_power_of_two() || self.capacity < 256 || self.capacity > 1 << 40 {
+        if !self.capacity.is_power_of_two() || self.capacity < 64 || self.capacity > 1 << 40 {
             return Err(LayoutError::Capacity(self.capacity));
         }
         if self.max_payload == 0
@@ -533,7 +532,7 @@ mod tests {
         assert_eq!(core::mem::size_of::<RawSegment>(), 16);
         assert_eq!(core::mem::size_of::<RawRecordHeader>(), RECORD_HEADER_LEN);
         assert_eq!(core::mem::size_of::<RawWake>(), 64);
-        assert_eq!(core::mem::size_of::<RawSlot>(), 136);
+        assert_eq!(core::mem::size_of::<RawSlot>(), 128);
         assert_eq!(core::mem::offset_of!(RawSlot, name), 16);
         assert_eq!(core::mem::offset_of!(RawSlot, ring_id), 80);
         assert_eq!(OFF_SLOT_NEXT_SEQ, 88);

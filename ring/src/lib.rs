@@ -36,25 +36,27 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 #[cfg(target_endian = "big")]
-compile_error!("slipstream-ring maps little-endian counters as native atomics: little-endian targets only");
+compile_error!(
+    "slipstream-ring maps little-endian counters as native atomics: little-endian targets only"
+);
 
 pub mod error;
 pub mod event;
+#[cfg(not(loom))]
+mod file;
 pub mod layout;
 mod reader;
 mod shared;
-mod sync;
-mod writer;
-#[cfg(not(loom))]
-mod file;
 #[cfg(not(loom))]
 mod slots;
+mod sync;
+mod writer;
 
 pub use error::{CorruptError, LayoutError, OpenError, PublishError, ReadError, SeekError};
-pub use layout::{Geometry, Layout};
-pub use reader::{Item, Lag, LapPolicy, Reader, Record, StartAt};
-pub use writer::{Reservation, WakeMode, Waker, Writer};
 #[cfg(not(loom))]
 pub use file::{producer_alive, Access, AttachError, IfExists, ProducerInfo, ProducerState};
+pub use layout::{Geometry, Layout};
+pub use reader::{Item, Lag, LapPolicy, Reader, Record, StartAt};
 #[cfg(not(loom))]
 pub use slots::{read_slots, SavedCursor, Slot, SlotError, SlotInfo};
+pub use writer::{Reservation, WakeMode, Waker, Writer};

@@ -10,7 +10,7 @@
 use crate::error::{CorruptError, ReadError, SeekError};
 use crate::layout::*;
 use crate::shared::Shared;
-use crate::sync::{fence, Arc, Ordering};
+use crate::sync::{fence, retry_hint, Arc, Ordering};
 use std::time::Duration;
 
 /// Where a reader starts.
@@ -342,7 +342,10 @@ impl Reader {
         let mut p = p;
         for _ in 0..2 {
             if p % RECORD_ALIGN as u64 != 0 {
-                return Err(corrupt(p, format!("position is not {RECORD_ALIGN}-byte aligned")));
+                return Err(corrupt(
+                    p,
+                    format!("position is not {RECORD_ALIGN}-byte aligned"),
+                ));
             }
             let off = p & geo.mask;
             let (len, kind, _flags) =
@@ -357,7 +360,10 @@ impl Reader {
                 }
                 p += to_end;
                 if p >= tail {
-                    return Err(corrupt(p, "padding record is not followed by a committed record".into()));
+                    return Err(corrupt(
+                        p,
+                        "padding record is not followed by a committed record".into(),
+                    ));
                 }
                 continue;
             }
@@ -367,15 +373,24 @@ impl Reader {
             if len > geo.layout.max_payload {
                 return Err(corrupt(
                     p,
-                    format!("length {len} exceeds the ring's maximum payload {}", geo.layout.max_payload),
+                    format!(
+                        "length {len} exceeds the ring's maximum payload {}",
+                        geo.layout.max_payload
+                    ),
                 ));
             }
             let rl = record_len(len as u64);
             if off + rl > geo.capacity {
-                return Err(corrupt(p, format!("record of {rl} bytes crosses the end of the data region")));
+                return Err(corrupt(
+                    p,
+                    format!("record of {rl} bytes crosses the end of the data region"),
+                ));
             }
             if p + rl > tail {
-                return Err(corrupt(p, format!("record of {rl} bytes extends past the committed tail {tail}")));
+                return Err(corrupt(
+                    p,
+                    format!("record of {rl} bytes extends past the committed tail {tail}"),
+                ));
             }
             let seq = data.u64(off as usize + 8).load(Ordering::Relaxed);
             return Ok((p, len, kind, seq));
@@ -541,19 +556,13 @@ impl Reader {
     /// between its two commit stores), or `None` if the ring has none.
     fn locate_latest(&self) -> Result<Option<(u64, u64)>, SeekError> {
         for _ in 0..SEEK_ATTEMPTS {
+            retry_hint();
             let (tail, _) = self.counters()?;
             // Acquire pairs with the writer's Release store of latest.
-            let latest = self.shared.latest().load(Ordering::Acquire);
-            if latest == NO_RECORD {
-                if tail != 0 {
-                    return Err(CorruptError::Counter {
-                        what: "latest",
-                        detail: format!("no record, but tail is {tail}"),
-                    }
-                    .into());
-                }
+            let Some(latest) = walk_start(self.shared.latest().load(Ordering::Acquire), tail)
+            else {
                 return Ok(None);
-            }
+            };
             if latest >= tail {
                 continue; // a newer commit than the tail we loaded: load again
             }
@@ -573,18 +582,12 @@ impl Reader {
     /// record will carry there.
     fn locate_end(&self) -> Result<(u64, u64), SeekError> {
         for _ in 0..SEEK_ATTEMPTS {
+            retry_hint();
             let (tail, _) = self.counters()?;
-            let latest = self.shared.latest().load(Ordering::Acquire);
-            if latest == NO_RECORD {
-                if tail != 0 {
-                    return Err(CorruptError::Counter {
-                        what: "latest",
-                        detail: format!("no record, but tail is {tail}"),
-                    }
-                    .into());
-                }
+            let Some(latest) = walk_start(self.shared.latest().load(Ordering::Acquire), tail)
+            else {
                 return Ok((0, FIRST_SEQ));
-            }
+            };
             if latest >= tail {
                 continue;
             }
@@ -649,8 +652,9 @@ impl Reader {
         let geo = &self.shared.geo;
         let k = geo.segments();
         for _ in 0..SEEK_ATTEMPTS {
+            retry_hint();
             let (tail, intent) = self.counters()?;
-            if self.shared.latest().load(Ordering::Acquire) == NO_RECORD {
+            if tail == 0 {
                 return self.locate_end();
             }
             let lowest = intent.saturating_sub(geo.capacity) + headroom;
@@ -690,6 +694,7 @@ impl Reader {
         let geo = &self.shared.geo;
         let k = geo.segments();
         for _ in 0..SEEK_ATTEMPTS {
+            retry_hint();
             let (end_pos, end_seq) = self.locate_end()?;
             if n == end_seq {
                 return Ok((end_pos, end_seq));
@@ -763,6 +768,17 @@ impl Reader {
         Err(SeekError::Contended {
             attempts: SEEK_ATTEMPTS,
         })
+    }
+}
+
+/// Where a walk to the tail starts: `latest`, or position 0 if the producer
+/// committed its first record but has not stored `latest` yet (it stores `tail`
+/// first). `None` if the ring holds no record.
+fn walk_start(latest: u64, tail: u64) -> Option<u64> {
+    match (latest, tail) {
+        (NO_RECORD, 0) => None,
+        (NO_RECORD, _) => Some(0),
+        (latest, _) => Some(latest),
     }
 }
 

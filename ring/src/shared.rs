@@ -62,9 +62,7 @@ impl Shared {
         #[cfg(loom)]
         {
             let header = Region::zeroed(geo.header_len as usize);
-            header
-                .u64(OFF_LATEST)
-                .store(NO_RECORD, Ordering::Relaxed);
+            header.u64(OFF_LATEST).store(NO_RECORD, Ordering::Relaxed);
             Ok(Shared {
                 geo,
                 header,

@@ -155,19 +155,19 @@ impl Slot {
             .map(|i| read_slot(&file, &geo, i))
             .collect::<Result<_, _>>()?;
         // 1. Our own slot, left by an earlier run under this name.
-        for s in slots.iter().filter(|s| s.claimed && s.name == name) {
-            if try_lock(&file, geo.slot_offset(s.index))? {
-                let saved = (s.ring_id == ring_id && s.next_seq != 0).then_some(SavedCursor {
-                    next_seq: s.next_seq,
-                    position: s.position,
+        if let Some(s) = slots.iter().find(|s| s.claimed && s.name == name) {
+            if !try_lock(&file, geo.slot_offset(s.index))? {
+                return Err(SlotError::NameInUse {
+                    name: name.to_owned(),
+                    pid: s.pid,
                 });
-                let slot = Slot::take(file, &geo, s.index, name, ring_id, saved)?;
-                return Ok((slot, saved));
             }
-            return Err(SlotError::NameInUse {
-                name: name.to_owned(),
-                pid: s.pid,
+            let saved = (s.ring_id == ring_id && s.next_seq != 0).then_some(SavedCursor {
+                next_seq: s.next_seq,
+                position: s.position,
             });
+            let slot = Slot::take(file, &geo, s.index, name, ring_id, saved)?;
+            return Ok((slot, saved));
         }
         // 2. A free slot; 3. a dead consumer's, oldest first.
         let mut order: Vec<&SlotInfo> = slots.iter().filter(|s| !s.live).collect();

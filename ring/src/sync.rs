@@ -8,9 +8,9 @@
 
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{fence, AtomicU32, AtomicU64};
+pub(crate) use std::sync::atomic::Ordering;
 #[cfg(not(loom))]
 pub(crate) use std::sync::atomic::{fence, AtomicU32, AtomicU64};
-pub(crate) use std::sync::atomic::Ordering;
 
 #[cfg(loom)]
 pub(crate) use loom::sync::Arc;
@@ -55,7 +55,11 @@ impl Region {
     /// The 64-bit word at `off`.
     #[inline(always)]
     pub(crate) fn u64(&self, off: usize) -> &AtomicU64 {
-        assert!(off % 8 == 0 && off + 8 <= self.len, "u64 at {off} of {}", self.len);
+        assert!(
+            off % 8 == 0 && off + 8 <= self.len,
+            "u64 at {off} of {}",
+            self.len
+        );
         // SAFETY: in bounds and aligned (checked above, base is 8-aligned), and
         // valid for the region's lifetime (Region::new's contract). All other
         // accesses to these bytes are atomic or are the seqlock race documented
@@ -66,7 +70,11 @@ impl Region {
     /// The 32-bit word at `off`.
     #[inline(always)]
     pub(crate) fn u32(&self, off: usize) -> &AtomicU32 {
-        assert!(off % 4 == 0 && off + 4 <= self.len, "u32 at {off} of {}", self.len);
+        assert!(
+            off % 4 == 0 && off + 4 <= self.len,
+            "u32 at {off} of {}",
+            self.len
+        );
         // SAFETY: as in `u64`, for a 4-aligned 4-byte word.
         unsafe { AtomicU32::from_ptr(self.ptr.add(off).cast()) }
     }
@@ -173,7 +181,8 @@ impl Region {
         for (i, s) in src.chunks(8).enumerate() {
             let mut w = [0u8; 8];
             w[..s.len()].copy_from_slice(s);
-            self.u64(off + 8 * i).store(u64::from_ne_bytes(w), Ordering::Relaxed);
+            self.u64(off + 8 * i)
+                .store(u64::from_ne_bytes(w), Ordering::Relaxed);
         }
     }
     /// A futex modelled faithfully: the value check and the sleep are atomic
@@ -191,7 +200,19 @@ impl Region {
     }
 }
 
+/// Called between retries of a loop that waits for the producer to move on:
+/// a spin hint natively, a yield under loom (so that the model lets the
+/// producer run and does not explore the same stale view forever).
+#[inline]
+pub(crate) fn retry_hint() {
+    #[cfg(loom)]
+    loom::thread::yield_now();
+    #[cfg(not(loom))]
+    core::hint::spin_loop();
+}
+
 /// Nanoseconds since the Unix epoch (0 if the clock is before it).
+#[cfg_attr(loom, allow(dead_code))]
 pub(crate) fn unix_ns() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -109,7 +109,13 @@ impl Writer {
     pub fn anonymous(layout: Layout) -> Result<Writer, crate::OpenError> {
         let geo = layout.geometry()?;
         let shared = Shared::anonymous(geo).map_err(crate::error::io("anonymous mmap"))?;
-        Ok(Writer::from_shared(Arc::new(shared), 0, 0, FIRST_SEQ, NO_RECORD))
+        Ok(Writer::from_shared(
+            Arc::new(shared),
+            0,
+            0,
+            FIRST_SEQ,
+            NO_RECORD,
+        ))
     }
 
     /// Sets when readers asleep on the futex are woken (default: [`WakeMode::Deferred`]).
@@ -172,9 +178,7 @@ impl Writer {
             self.intent = end;
             // Announce, before touching any byte of [tail, end), that the bytes
             // one lap back are about to be overwritten.
-            self.shared
-                .tail_intent()
-                .store(end, Ordering::Relaxed);
+            self.shared.tail_intent().store(end, Ordering::Relaxed);
             // Orders the store above before every store of the record below.
             // Pairs with the fence(Acquire) in `Reader::fill` (and the other
             // validations) between a reader's copy and its load of tail_intent:
@@ -184,10 +188,8 @@ impl Writer {
         }
         let data = &self.shared.data;
         if pad != 0 {
-            data.u64(off as usize).store(
-                header_word(pad as u32, KIND_PADDING, 0),
-                Ordering::Relaxed,
-            );
+            data.u64(off as usize)
+                .store(header_word(pad as u32, KIND_PADDING, 0), Ordering::Relaxed);
         }
         let roff = (pos & geo.mask) as usize;
         data.u64(roff)
@@ -231,7 +233,10 @@ impl Writer {
             // that it lies below the tail they loaded), so a torn or early view is
             // rejected; the Release store of tail below publishes these stores.
             self.shared.header.u64(off).store(pos, Ordering::Relaxed);
-            self.shared.header.u64(off + 8).store(seq, Ordering::Relaxed);
+            self.shared
+                .header
+                .u64(off + 8)
+                .store(seq, Ordering::Relaxed);
         }
         // The commit. Release pairs with every reader's Acquire load of tail: a
         // reader that sees `end` sees every byte of the record.
