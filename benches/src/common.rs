@@ -56,9 +56,8 @@ impl Transport {
     /// How the throughput receiver of this transport waits for data.
     pub fn throughput_receiver(self) -> &'static str {
         match self {
-            Transport::Slipstream | Transport::Iceoryx2 => "busy-poll",
+            Transport::Slipstream | Transport::Iceoryx2 | Transport::Crossbeam => "busy-poll",
             Transport::UdsBuf | Transport::UdsWrite | Transport::Pipe => "blocking read",
-            Transport::Crossbeam => "recv()",
         }
     }
 }

@@ -138,11 +138,16 @@ fn tput<M: Msg>(spec: &TputSpec) -> Result<TputRun> {
     go.send(())
         .map_err(|_| anyhow!("the sender thread is gone"))?;
     let res = (|| -> Result<()> {
+        // Busy-poll, like the Slipstream and iceoryx2 receivers: with `recv`,
+        // a receiver that catches up parks, and the sender then pays a futex
+        // wake, which would make the reference slower than it can be.
+        let mut dog = Watchdog::new(spec.timeout, "crossbeam throughput");
         while v.next < spec.count {
-            let m = rx
-                .recv()
-                .map_err(|_| anyhow!("the sender stopped at {}", v.next))?;
-            v.take(m.bytes())?;
+            match rx.try_recv() {
+                Ok(m) => v.take(m.bytes())?,
+                Err(TryRecvError::Empty) => dog.idle(|| Ok(()))?,
+                Err(TryRecvError::Disconnected) => bail!("the sender stopped at {}", v.next),
+            }
         }
         Ok(())
     })();
