@@ -370,8 +370,10 @@ pub fn fmt_size(b: usize) -> String {
 fn ratio(x: f64) -> String {
     if x >= 10.0 {
         format!("{x:.0}x")
-    } else {
+    } else if x >= 0.1 {
         format!("{x:.2}x")
+    } else {
+        format!("{x:.4}x")
     }
 }
 
