@@ -56,7 +56,7 @@ pub use error::{CorruptError, LayoutError, OpenError, PublishError, ReadError, S
 #[cfg(not(loom))]
 pub use file::{producer_alive, Access, AttachError, IfExists, ProducerInfo, ProducerState};
 pub use layout::{Geometry, Layout};
-pub use reader::{Item, Lag, LapPolicy, Reader, Record, StartAt};
+pub use reader::{Item, Lag, LapPolicy, Reader, Record, StartAt, Step};
 #[cfg(not(loom))]
 pub use slots::{read_slots, SavedCursor, Slot, SlotError, SlotInfo};
 pub use writer::{Reservation, WakeMode, Waker, Writer};

@@ -81,6 +81,25 @@ pub enum Item<'a> {
     Lagged(Lag),
 }
 
+/// What [`Reader::advance`] moved to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// A record, now [`Reader::current`].
+    Record,
+    /// Records were overwritten before this reader got to them; it goes on
+    /// after them.
+    Lagged(Lag),
+}
+
+/// Location of the current record in the reader's buffer.
+#[derive(Clone, Copy, Debug)]
+struct Current {
+    start: usize,
+    len: usize,
+    kind: u16,
+    seq: u64,
+}
+
 /// How many times a reader retries finding a start position while the producer
 /// keeps overwriting it, before it gives up with [`SeekError::Contended`].
 const SEEK_ATTEMPTS: u32 = 32;
@@ -122,6 +141,8 @@ pub struct Reader {
     cursor_pos: u64,
     /// A lap to report before anything else (set by `resume`).
     pending_lag: Option<Lag>,
+    /// Where in `buf` the record `advance` moved to lies.
+    current: Option<Current>,
     batch: usize,
 }
 
@@ -139,6 +160,7 @@ impl Reader {
             cursor_seq: FIRST_SEQ,
             cursor_pos: 0,
             pending_lag: None,
+            current: None,
             batch: DEFAULT_BATCH,
         };
         r.seek(start)?;
@@ -281,31 +303,74 @@ impl Reader {
     /// A [`Lag`] is an item, not an error: the reader has already moved past
     /// the missed records, and the next call goes on from there.
     pub fn try_next(&mut self) -> Result<Option<Item<'_>>, ReadError> {
-        if let Some(lag) = self.pending_lag.take() {
-            return Ok(Some(Item::Lagged(lag)));
-        }
-        if self.next == self.ends.len() {
-            if let Some(lag) = self.fill()? {
-                return Ok(Some(Item::Lagged(lag)));
+        Ok(match self.advance(|_, _| true)? {
+            None => None,
+            Some(Step::Lagged(lag)) => Some(Item::Lagged(lag)),
+            Some(Step::Record) => self.current().map(Item::Record),
+        })
+    }
+
+    /// Moves to the next record for which `keep(kind, payload)` is true (or
+    /// to a lap report), without returning a borrow: the record is then
+    /// [`current`](Reader::current). Records `keep` rejects are passed over
+    /// (the cursor moves past them). This is the building block for filtering
+    /// consumers, and for loops that decide whether to return after looking.
+    ///
+    /// ```
+    /// # use slipstream_ring::{Layout, StartAt, Step, Writer};
+    /// let mut w = Writer::anonymous(Layout::new(4096)).unwrap();
+    /// w.publish(1, b"skip me").unwrap();
+    /// w.publish(2, b"keep me").unwrap();
+    /// let mut r = w.reader(StartAt::Oldest).unwrap();
+    /// assert_eq!(r.advance(|kind, _| kind == 2).unwrap(), Some(Step::Record));
+    /// assert_eq!(r.current().unwrap().payload, b"keep me");
+    /// ```
+    pub fn advance(
+        &mut self,
+        mut keep: impl FnMut(u16, &[u8]) -> bool,
+    ) -> Result<Option<Step>, ReadError> {
+        self.current = None;
+        loop {
+            if let Some(lag) = self.pending_lag.take() {
+                return Ok(Some(Step::Lagged(lag)));
             }
-            if self.ends.is_empty() {
-                return Ok(None);
+            if self.next == self.ends.len() {
+                if let Some(lag) = self.fill()? {
+                    return Ok(Some(Step::Lagged(lag)));
+                }
+                if self.ends.is_empty() {
+                    return Ok(None);
+                }
+            }
+            let off = self.next_off;
+            let word = u64::from_le_bytes(self.buf[off..off + 8].try_into().unwrap());
+            let (len, kind, _) = split_header_word(word);
+            let seq = u64::from_le_bytes(self.buf[off + 8..off + 16].try_into().unwrap());
+            let start = off + RECORD_HEADER_LEN;
+            let kept = keep(kind, &self.buf[start..start + len as usize]);
+            self.next_off += record_len(len as u64) as usize;
+            self.cursor_pos = self.ends[self.next];
+            self.next += 1;
+            self.cursor_seq = seq + 1;
+            if kept {
+                self.current = Some(Current {
+                    start,
+                    len: len as usize,
+                    kind,
+                    seq,
+                });
+                return Ok(Some(Step::Record));
             }
         }
-        let off = self.next_off;
-        let word = u64::from_le_bytes(self.buf[off..off + 8].try_into().unwrap());
-        let (len, kind, _) = split_header_word(word);
-        let seq = u64::from_le_bytes(self.buf[off + 8..off + 16].try_into().unwrap());
-        self.next_off += record_len(len as u64) as usize;
-        self.cursor_pos = self.ends[self.next];
-        self.next += 1;
-        self.cursor_seq = seq + 1;
-        let start = off + RECORD_HEADER_LEN;
-        Ok(Some(Item::Record(Record {
-            seq,
-            kind,
-            payload: &self.buf[start..start + len as usize],
-        })))
+    }
+
+    /// The record the last [`advance`](Reader::advance) moved to, if it moved to one.
+    pub fn current(&self) -> Option<Record<'_>> {
+        self.current.map(|c| Record {
+            seq: c.seq,
+            kind: c.kind,
+            payload: &self.buf[c.start..c.start + c.len],
+        })
     }
 
     fn set_position(&mut self, pos: u64, seq: u64) {
@@ -318,6 +383,7 @@ impl Reader {
         self.next = 0;
         self.next_off = 0;
         self.pending_lag = None;
+        self.current = None;
     }
 
     /// Whether the bytes at `pos` (and every later position) were not

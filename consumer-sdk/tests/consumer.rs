@@ -1,0 +1,543 @@
+//! The producer hook and the consumer SDK together, in one process.
+
+use slipstream_consumer::*;
+use slipstream_producer::{Producer, ProducerError, ProducerOptions, Wake};
+use slipstream_ring::Layout;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+struct Ring(PathBuf);
+
+impl Ring {
+    fn new(tag: &str) -> Ring {
+        let p = PathBuf::from(format!(
+            "/dev/shm/slipstream-sdk-test-{tag}-{}-{}",
+            std::process::id(),
+            Instant::now().elapsed().as_nanos()
+        ));
+        let _ = std::fs::remove_file(&p);
+        Ring(p)
+    }
+    fn producer(&self, capacity: u64) -> Producer {
+        Producer::open(
+            &self.0,
+            ProducerOptions {
+                layout: Layout::new(capacity).reader_slots(8),
+                wake: Wake::EveryEvent,
+                ..Default::default()
+            },
+        )
+        .unwrap()
+    }
+    fn consumer(&self) -> ConsumerBuilder {
+        Consumer::builder(&self.0).spin(Duration::ZERO)
+    }
+}
+
+impl Drop for Ring {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Publishes block `h`: `n` mapping updates of credits.aleo/account (even i)
+/// or token.aleo/balances (odd i), one staking reward, one block event.
+fn block(p: &mut Producer, h: u64, n: u32) {
+    p.begin_block(h).unwrap();
+    for i in 0..n {
+        let (program, mapping): (&[u8], &[u8]) = if i % 2 == 0 {
+            (b"credits.aleo", b"account")
+        } else {
+            (b"token.aleo", b"balances")
+        };
+        p.mapping_update_at(
+            h,
+            program,
+            mapping,
+            &i.to_le_bytes(),
+            &(h * 1000 + i as u64).to_le_bytes(),
+        )
+        .unwrap();
+    }
+    p.staking_reward_at(h, b"staker", b"validator", h, h * 10)
+        .unwrap();
+    p.block_at(h, &[h as u8; 100]).unwrap();
+    p.commit_block().unwrap();
+}
+
+fn collect(c: &mut Consumer, max: usize) -> Vec<Owned> {
+    let mut out = vec![];
+    while out.len() < max {
+        match c.next(Duration::from_millis(200)).unwrap() {
+            Some(item) => out.push(Owned::from_item(&item)),
+            None => break,
+        }
+    }
+    out
+}
+
+fn events(items: &[Owned]) -> Vec<&OwnedEvent> {
+    items
+        .iter()
+        .filter_map(|i| match i {
+            Owned::Event(e) => Some(e),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn every_event_arrives_in_order_with_markers_and_ordinals() {
+    let ring = Ring::new("order");
+    let mut p = ring.producer(1 << 20);
+    let mut c = ring.consumer().start(Start::Oldest).open().unwrap();
+    for h in 1..=3 {
+        block(&mut p, h, 4);
+    }
+    let items = collect(&mut c, 1000);
+    let evs = events(&items);
+    assert_eq!(evs.len(), 3 * (4 + 2 + 2));
+    for (i, e) in evs.iter().enumerate() {
+        assert_eq!(e.seq, i as u64 + 1);
+    }
+    // Block 1: begin(ordinal 0), 4 updates, reward, block, commit(count 6, ordinal 7).
+    let b1: Vec<_> = evs.iter().take(8).map(|e| e.event()).collect();
+    assert!(matches!(
+        b1[0],
+        EventRef::BlockBegin {
+            block_height: 1,
+            ..
+        }
+    ));
+    assert_eq!(
+        b1.iter().map(|e| e.ordinal()).collect::<Vec<_>>(),
+        (0..8).collect::<Vec<u32>>()
+    );
+    assert_eq!(
+        b1[7],
+        EventRef::BlockCommit {
+            block_height: 1,
+            event_count: 6
+        }
+    );
+    match b1[1] {
+        EventRef::MappingUpdate {
+            program_id,
+            mapping_name,
+            key,
+            value,
+            ..
+        } => {
+            assert_eq!(
+                (program_id, mapping_name),
+                (&b"credits.aleo"[..], &b"account"[..])
+            );
+            assert_eq!(key, 0u32.to_le_bytes());
+            assert_eq!(value, 1000u64.to_le_bytes());
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn filters_by_kind_program_and_mapping() {
+    let ring = Ring::new("filter");
+    let mut p = ring.producer(1 << 20);
+    block(&mut p, 1, 6);
+    let mut by_kind = ring
+        .consumer()
+        .kinds(KindSet::none().with(EventKind::StakingReward))
+        .open()
+        .unwrap();
+    let items = collect(&mut by_kind, 100);
+    assert_eq!(events(&items).len(), 1);
+    assert_eq!(events(&items)[0].kind(), EventKind::StakingReward);
+    let mut by_program = ring
+        .consumer()
+        .kinds(KindSet::none().with(EventKind::MappingUpdate))
+        .program("token.aleo")
+        .open()
+        .unwrap();
+    let items = collect(&mut by_program, 100);
+    assert_eq!(events(&items).len(), 3);
+    assert!(events(&items)
+        .iter()
+        .all(|e| e.event().program_id() == Some(&b"token.aleo"[..])));
+    let mut by_mapping = ring.consumer().mapping("account").open().unwrap();
+    let evs = collect(&mut by_mapping, 100);
+    // Three credits.aleo/account updates, plus the kinds the mapping filter does not apply to.
+    let updates = events(&evs)
+        .iter()
+        .filter(|e| e.kind() == EventKind::MappingUpdate)
+        .count();
+    assert_eq!(updates, 3);
+    assert_eq!(events(&evs).len(), 3 + 4);
+}
+
+#[test]
+fn a_named_consumer_resumes_where_it_left_off() {
+    let ring = Ring::new("resume");
+    let mut p = ring.producer(1 << 20);
+    for h in 1..=2 {
+        block(&mut p, h, 2);
+    }
+    let mut c = ring.consumer().name("indexer").open().unwrap();
+    assert_eq!(c.name(), Some("indexer"));
+    let first = collect(&mut c, 5);
+    assert_eq!(events(&first).last().unwrap().seq, 5);
+    assert!(matches!(
+        ring.consumer().name("indexer").open(),
+        Err(ConsumerError::Slot { .. })
+    ));
+    drop(c);
+    let mut again = ring
+        .consumer()
+        .name("indexer")
+        .start(Start::End)
+        .open()
+        .unwrap();
+    let rest = collect(&mut again, 100);
+    assert_eq!(
+        events(&rest).first().unwrap().seq,
+        6,
+        "resumed after the last event it received"
+    );
+    assert_eq!(events(&rest).last().unwrap().seq, 12);
+    drop(again);
+    // reset ignores the saved cursor.
+    let mut fresh = ring
+        .consumer()
+        .name("indexer")
+        .start(Start::End)
+        .reset(true)
+        .open()
+        .unwrap();
+    assert!(collect(&mut fresh, 10).is_empty());
+    let slots = slipstream_ring::read_slots(&std::fs::File::open(&ring.0).unwrap()).unwrap();
+    let s = slots.iter().find(|s| s.name == "indexer").unwrap();
+    assert!(s.live && s.next_seq == 13);
+}
+
+#[test]
+fn lag_is_an_item_and_reading_goes_on() {
+    let ring = Ring::new("lag");
+    let mut p = ring.producer(64 << 10);
+    let mut c = ring.consumer().start(Start::Oldest).open().unwrap();
+    for h in 1..=400 {
+        block(&mut p, h, 4);
+    }
+    let items = collect(&mut c, 1_000_000);
+    let lags: Vec<_> = items
+        .iter()
+        .filter_map(|i| match i {
+            Owned::Lagged(l) => Some(*l),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(lags.len(), 1);
+    assert_eq!(lags[0].first_missed, 1);
+    let evs = events(&items);
+    assert_eq!(evs.first().unwrap().seq, lags[0].last_missed + 1);
+    assert_eq!(evs.last().unwrap().seq, 400 * 8);
+    assert_eq!(evs.len() as u64 + lags[0].count(), 400 * 8);
+}
+
+#[test]
+fn blocks_arrive_whole_or_not_at_all() {
+    let ring = Ring::new("blocks");
+    let mut p = ring.producer(1 << 20);
+    let mut c = ring.consumer().start(Start::Oldest).open().unwrap();
+    block(&mut p, 10, 3);
+    // A block that never commits: the next block begins first.
+    p.mapping_update_at(11, b"p", b"m", b"k", b"v").unwrap();
+    p.mapping_update_at(12, b"p", b"m", b"k", b"v").unwrap(); // commits 11 with 1 event, opens 12
+    block(&mut p, 13, 1); // commits 12, then 13
+    let mut got = vec![];
+    while let Some(item) = c.next_block(Duration::from_millis(200)).unwrap() {
+        got.push(item);
+    }
+    let heights: Vec<_> = got
+        .iter()
+        .map(|b| match b {
+            BlockItem::Block(b) => (b.height, b.events.len()),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(heights, vec![(10, 5), (11, 1), (12, 1), (13, 3)]);
+
+    // A raw writer that breaks the rules: begin 20, an event, begin 21.
+    drop(p);
+    let ring2 = Ring::new("blocks2");
+    let mut p = ring2.producer(1 << 20);
+    let mut c = ring2.consumer().open().unwrap();
+    p.publish(&EventRef::BlockBegin {
+        block_height: 20,
+        event_count: 1,
+    })
+    .unwrap();
+    p.publish(&EventRef::Block {
+        block_height: 20,
+        ordinal: 1,
+        block: b"x",
+    })
+    .unwrap();
+    p.publish(&EventRef::BlockBegin {
+        block_height: 21,
+        event_count: 2,
+    })
+    .unwrap();
+    p.publish(&EventRef::Block {
+        block_height: 21,
+        ordinal: 1,
+        block: b"y",
+    })
+    .unwrap();
+    p.publish(&EventRef::BlockCommit {
+        block_height: 21,
+        event_count: 2,
+    })
+    .unwrap();
+    assert!(matches!(
+        c.next_block(Duration::from_millis(200)).unwrap(),
+        Some(BlockItem::Incomplete { height: 20, .. })
+    ));
+    assert!(matches!(
+        c.next_block(Duration::from_millis(200)).unwrap(),
+        Some(BlockItem::Incomplete { height: 21, reason }) if reason.contains("count")
+    ));
+}
+
+#[test]
+fn start_at_a_block_height() {
+    let ring = Ring::new("height");
+    let mut p = ring.producer(1 << 20);
+    for h in 100..110 {
+        block(&mut p, h, 1);
+    }
+    let mut c = ring.consumer().start(Start::Height(105)).open().unwrap();
+    match c.next_block(Duration::from_millis(200)).unwrap() {
+        Some(BlockItem::Block(b)) => assert_eq!(b.height, 105),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        ring.consumer().start(Start::Height(50)).open(),
+        Err(ConsumerError::HeightNotRetained {
+            requested: 50,
+            oldest: 100
+        })
+    ));
+    // A future height: waits for it, skipping the blocks before it.
+    let mut future = ring.consumer().start(Start::Height(112)).open().unwrap();
+    for h in 110..114 {
+        block(&mut p, h, 1);
+    }
+    match future.next_block(Duration::from_millis(500)).unwrap() {
+        Some(BlockItem::Block(b)) => assert_eq!(b.height, 112),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!("height:7".parse::<Start>(), Ok(Start::Height(7)));
+    assert_eq!("oldest".parse::<Start>(), Ok(Start::Oldest));
+    assert_eq!("42".parse::<Start>(), Ok(Start::Seq(42)));
+    assert!("soon".parse::<Start>().unwrap_err().contains("soon"));
+}
+
+#[test]
+fn producer_close_and_restart_are_items_not_hangs() {
+    let ring = Ring::new("life");
+    let p = ring.producer(1 << 20);
+    let mut c = ring
+        .consumer()
+        .liveness_interval(Duration::from_millis(10))
+        .open()
+        .unwrap();
+    assert!(c.producer_alive());
+    drop(p);
+    let t = Instant::now();
+    let item = c
+        .next(Duration::from_secs(10))
+        .unwrap()
+        .map(|i| Owned::from_item(&i));
+    assert!(
+        matches!(
+            item,
+            Some(Owned::Producer(ProducerChange::Closed { epoch: 1 }))
+        ),
+        "{item:?}"
+    );
+    assert!(t.elapsed() < Duration::from_secs(5));
+    assert!(
+        c.next(Duration::from_millis(50)).unwrap().is_none(),
+        "reported once"
+    );
+    let mut p = ring.producer(1 << 20);
+    block(&mut p, 1, 1);
+    let mut seen = vec![];
+    while let Some(i) = c.next(Duration::from_millis(300)).unwrap() {
+        seen.push(Owned::from_item(&i));
+    }
+    assert!(
+        seen.iter().any(|i| matches!(
+            i,
+            Owned::Producer(ProducerChange::Restarted { epoch: 2, .. })
+        )),
+        "{seen:?}"
+    );
+    assert_eq!(events(&seen).len(), 5);
+}
+
+#[test]
+fn next_times_out_on_an_idle_ring() {
+    let ring = Ring::new("idle");
+    let _p = ring.producer(1 << 20);
+    let mut c = ring
+        .consumer()
+        .spin(Duration::from_micros(100))
+        .open()
+        .unwrap();
+    let t = Instant::now();
+    assert!(c.next(Duration::from_millis(50)).unwrap().is_none());
+    let took = t.elapsed();
+    assert!(
+        took >= Duration::from_millis(50) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+}
+
+#[test]
+fn the_iterator_yields_owned_items() {
+    let ring = Ring::new("iter");
+    let mut p = ring.producer(1 << 20);
+    block(&mut p, 1, 1);
+    let mut c = ring.consumer().open().unwrap();
+    let first: Vec<_> = c.iter().take(5).collect::<Result<_, _>>().unwrap();
+    assert_eq!(first.len(), 5);
+    assert!(matches!(&first[4], Owned::Event(e) if e.kind() == EventKind::BlockCommit));
+}
+
+#[test]
+fn consumer_errors_name_the_problem() {
+    let missing = Consumer::builder("/dev/shm/slipstream-no-such-ring")
+        .open()
+        .unwrap_err();
+    assert!(
+        missing.to_string().contains("slipstream-no-such-ring"),
+        "{missing}"
+    );
+    let ring = Ring::new("notaring");
+    std::fs::write(&ring.0, vec![7u8; 10_000]).unwrap();
+    let err = Consumer::builder(&ring.0).open().unwrap_err();
+    assert!(err.to_string().contains("not a Slipstream ring"), "{err}");
+    // Waiting for a ring that appears.
+    let later = Ring::new("later");
+    let path = later.0.clone();
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        Producer::open(
+            &path,
+            ProducerOptions {
+                layout: Layout::new(1 << 16),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+    });
+    let c = Consumer::builder(&later.0)
+        .wait_for_ring(Duration::from_secs(20))
+        .open();
+    let _p = t.join().unwrap();
+    assert!(c.is_ok(), "{c:?}");
+}
+
+#[test]
+fn producer_refuses_symlinks_directories_and_other_owners() {
+    let ring = Ring::new("policy");
+    let p = ring.producer(1 << 16);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&ring.0).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "rings are created 0600");
+    drop(p);
+    let link = Ring::new("link");
+    std::os::unix::fs::symlink(&ring.0, &link.0).unwrap();
+    let err = Producer::open(&link.0, ProducerOptions::default()).unwrap_err();
+    assert!(matches!(err, ProducerError::Symlink(_)), "{err}");
+    let dir = std::env::temp_dir().join(format!("slipstream-dir-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let err = Producer::open(&dir, ProducerOptions::default()).unwrap_err();
+    assert!(
+        err.to_string().contains(&dir.display().to_string()),
+        "{err}"
+    );
+    std::fs::remove_dir(&dir).unwrap();
+    if rustix_euid_is_root() {
+        std::os::unix::fs::chown(&ring.0, Some(12345), None).unwrap();
+        let err = Producer::open(
+            &ring.0,
+            ProducerOptions {
+                layout: Layout::new(1 << 16).reader_slots(8),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, ProducerError::NotOwner { owner: 12345, .. }),
+            "{err}"
+        );
+    }
+}
+
+fn rustix_euid_is_root() -> bool {
+    std::fs::metadata("/proc/self")
+        .map(|m| {
+            use std::os::unix::fs::MetadataExt;
+            m.uid() == 0
+        })
+        .unwrap_or(false)
+}
+
+#[test]
+fn another_layout_is_refused_or_replaced_on_request() {
+    let ring = Ring::new("relayout");
+    drop(ring.producer(1 << 16));
+    let other = ProducerOptions {
+        layout: Layout::new(1 << 17),
+        ..Default::default()
+    };
+    let err = Producer::open(&ring.0, other.clone()).unwrap_err();
+    assert!(err.to_string().contains("layout"), "{err}");
+    let p = Producer::open(
+        &ring.0,
+        ProducerOptions {
+            recreate: true,
+            ..other
+        },
+    )
+    .unwrap();
+    assert_eq!(p.next_seq(), 1);
+    let c = Consumer::builder(&ring.0).open().unwrap();
+    assert_eq!(c.next_seq(), 1);
+}
+
+#[cfg(feature = "tokio")]
+#[test]
+fn the_async_stream_delivers_events() {
+    let ring = Ring::new("stream");
+    let mut p = ring.producer(1 << 20);
+    let mut stream = ring.consumer().open().unwrap().into_stream(16);
+    block(&mut p, 1, 2);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let got = rt.block_on(async {
+        let mut got = vec![];
+        while got.len() < 6 {
+            let item = std::future::poll_fn(|cx| {
+                futures_core::Stream::poll_next(std::pin::Pin::new(&mut stream), cx)
+            })
+            .await;
+            got.push(item.unwrap().unwrap());
+        }
+        got
+    });
+    assert!(matches!(&got[5], Owned::Event(e) if e.kind() == EventKind::BlockCommit));
+}

@@ -1,0 +1,83 @@
+//! # slipstream-producer
+//!
+//! What a node links to publish its finalize events into a Slipstream ring:
+//! open a ring by name or path ([`Producer::open`]), publish each kind of event
+//! encoded straight into the ring, delimit blocks with begin/commit markers, and
+//! the node-shaped plugin adapter ([`RingPlugin`], also built as a `cdylib`
+//! exporting `_create_plugin`).
+//!
+//! Publishing never blocks and never waits for a consumer: consumers run in
+//! their own processes and read the ring at their own pace; one that falls
+//! behind is lapped and told exactly what it missed.
+//!
+//! ```
+//! use slipstream_producer::{Producer, ProducerOptions};
+//! use slipstream_ring::Layout;
+//! let path = std::env::temp_dir().join(format!("doc-lib-{}", std::process::id()));
+//! let options = ProducerOptions { layout: Layout::new(1 << 20), ..Default::default() };
+//! let mut producer = Producer::open(&path, options)?;
+//! producer.begin_block(7)?;
+//! producer.mapping_update(b"credits.aleo", b"account", b"key", b"value")?;
+//! producer.commit_block()?;
+//! # drop(producer); std::fs::remove_file(path)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![deny(missing_docs, unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+mod path;
+mod plugin;
+mod producer;
+
+pub use path::{resolve_ring_path, SHM_DIR};
+pub use plugin::{
+    _create_plugin, parse_duration, parse_size, BroadcastEvent, BroadcastEventKind, PluginConfig,
+    PluginError, RingPlugin, Size, SlipstreamPlugin,
+};
+pub use producer::{Producer, ProducerOptions, Wake};
+pub use slipstream_ring::event::{EventKind, EventRef, KindSet};
+pub use slipstream_ring::{Layout, PublishError};
+
+use std::path::PathBuf;
+
+/// An error opening a ring as its producer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProducerError {
+    /// The ring file exists but cannot be used as this producer's ring.
+    #[error("ring {path}: {source}")]
+    Open {
+        /// The ring's path.
+        path: PathBuf,
+        /// What was wrong.
+        #[source]
+        source: slipstream_ring::OpenError,
+    },
+    /// A system call on the ring's path failed.
+    #[error("ring {path}: {op} failed: {source}")]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// The ring's path.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The path is a symbolic link, which a producer refuses to follow.
+    #[error("ring {0} is a symbolic link; a producer opens rings only by their real path")]
+    Symlink(PathBuf),
+    /// The path is not a regular file.
+    #[error("ring {0} is not a regular file")]
+    NotAFile(PathBuf),
+    /// The file belongs to another user.
+    #[error("ring {path} belongs to uid {owner}, not to this process's uid {euid}; refusing to write it")]
+    NotOwner {
+        /// The ring's path.
+        path: PathBuf,
+        /// The file's owner.
+        owner: u32,
+        /// This process's effective uid.
+        euid: u32,
+    },
+}
