@@ -91,6 +91,29 @@ pub enum Step {
     Lagged(Lag),
 }
 
+/// A record copied into the reader's buffer.
+#[derive(Clone, Copy, Debug)]
+struct BufRec {
+    /// Where its header starts in `buf`.
+    off: usize,
+    /// The position after it.
+    end: u64,
+}
+
+/// What a record header says, once checked.
+#[derive(Clone, Copy, Debug)]
+enum Header {
+    /// A padding record of this many bytes (to the end of the data region).
+    Padding(u64),
+    /// A record.
+    Record {
+        /// Payload bytes.
+        len: u32,
+        /// Its kind.
+        kind: u16,
+    },
+}
+
 /// Location of the current record in the reader's buffer.
 #[derive(Clone, Copy, Debug)]
 struct Current {
@@ -131,11 +154,10 @@ pub struct Reader {
     policy: LapPolicy,
     /// Validated records: 16-byte header and payload, each padded to 8 bytes.
     buf: Vec<u8>,
-    /// Position after each record in `buf` (where the one after it starts).
-    ends: Vec<u64>,
-    /// Next record of `buf` to deliver (index into `ends`, byte offset into `buf`).
+    /// The records in `buf`: where each starts in `buf`, and the position after it.
+    recs: Vec<BufRec>,
+    /// Next record of `buf` to deliver (index into `recs`).
     next: usize,
-    next_off: usize,
     /// Cursor of the delivery point: the next record the caller will receive.
     cursor_seq: u64,
     cursor_pos: u64,
@@ -154,9 +176,8 @@ impl Reader {
             seq: FIRST_SEQ,
             policy: LapPolicy::default(),
             buf: Vec::with_capacity(DEFAULT_BATCH),
-            ends: Vec::new(),
+            recs: Vec::new(),
             next: 0,
-            next_off: 0,
             cursor_seq: FIRST_SEQ,
             cursor_pos: 0,
             pending_lag: None,
@@ -207,7 +228,7 @@ impl Reader {
 
     /// Whether a record (or a lap report) is ready without waiting.
     pub fn available(&self) -> bool {
-        self.next < self.ends.len() || self.shared.tail().load(Ordering::Acquire) != self.pos
+        self.next < self.recs.len() || self.shared.tail().load(Ordering::Acquire) != self.pos
     }
 
     /// Sleeps until a record is available, a wake arrives, or `timeout`
@@ -218,7 +239,7 @@ impl Reader {
     /// [`WakeMode`](crate::WakeMode)). A reader that cannot write the wake page
     /// (a read-only file) polls instead, at most every millisecond.
     pub fn wait(&self, timeout: Duration) -> bool {
-        if self.next < self.ends.len() {
+        if self.next < self.recs.len() {
             return true;
         }
         self.shared.wait_past(self.pos, timeout)
@@ -334,22 +355,22 @@ impl Reader {
             if let Some(lag) = self.pending_lag.take() {
                 return Ok(Some(Step::Lagged(lag)));
             }
-            if self.next == self.ends.len() {
+            if self.next == self.recs.len() {
                 if let Some(lag) = self.fill()? {
                     return Ok(Some(Step::Lagged(lag)));
                 }
-                if self.ends.is_empty() {
+                if self.recs.is_empty() {
                     return Ok(None);
                 }
             }
-            let off = self.next_off;
+            let rec = self.recs[self.next];
+            let off = rec.off;
             let word = u64::from_le_bytes(self.buf[off..off + 8].try_into().unwrap());
             let (len, kind, _) = split_header_word(word);
             let seq = u64::from_le_bytes(self.buf[off + 8..off + 16].try_into().unwrap());
             let start = off + RECORD_HEADER_LEN;
             let kept = keep(kind, &self.buf[start..start + len as usize]);
-            self.next_off += record_len(len as u64) as usize;
-            self.cursor_pos = self.ends[self.next];
+            self.cursor_pos = rec.end;
             self.next += 1;
             self.cursor_seq = seq + 1;
             if kept {
@@ -379,9 +400,8 @@ impl Reader {
         self.cursor_pos = pos;
         self.cursor_seq = seq;
         self.buf.clear();
-        self.ends.clear();
+        self.recs.clear();
         self.next = 0;
-        self.next_off = 0;
         self.pending_lag = None;
         self.current = None;
     }
@@ -414,54 +434,68 @@ impl Reader {
                 ));
             }
             let off = p & geo.mask;
-            let (len, kind, _flags) =
-                split_header_word(data.u64(off as usize).load(Ordering::Relaxed));
-            if kind == KIND_PADDING {
-                let to_end = geo.capacity - off;
-                if len as u64 != to_end {
-                    return Err(corrupt(
-                        p,
-                        format!("padding record of {len} bytes, but {to_end} bytes remain to the end of the data region"),
-                    ));
+            let word = data.u64(off as usize).load(Ordering::Relaxed);
+            match self.check_header(p, word, tail)? {
+                Header::Padding(to_end) => p += to_end,
+                Header::Record { len, kind } => {
+                    let seq = data.u64(off as usize + 8).load(Ordering::Relaxed);
+                    return Ok((p, len, kind, seq));
                 }
-                p += to_end;
-                if p >= tail {
-                    return Err(corrupt(
-                        p,
-                        "padding record is not followed by a committed record".into(),
-                    ));
-                }
-                continue;
             }
-            if kind == KIND_INVALID {
-                return Err(corrupt(p, "record kind 0 (not a record)".into()));
-            }
-            if len > geo.layout.max_payload {
-                return Err(corrupt(
-                    p,
-                    format!(
-                        "length {len} exceeds the ring's maximum payload {}",
-                        geo.layout.max_payload
-                    ),
-                ));
-            }
-            let rl = record_len(len as u64);
-            if off + rl > geo.capacity {
-                return Err(corrupt(
-                    p,
-                    format!("record of {rl} bytes crosses the end of the data region"),
-                ));
-            }
-            if p + rl > tail {
-                return Err(corrupt(
-                    p,
-                    format!("record of {rl} bytes extends past the committed tail {tail}"),
-                ));
-            }
-            let seq = data.u64(off as usize + 8).load(Ordering::Relaxed);
-            return Ok((p, len, kind, seq));
         }
         Err(corrupt(p, "two padding records in a row".into()))
+    }
+
+    /// Checks the header word of the record at position `p` against the
+    /// format's rules. The word may come from an unvalidated copy: the caller
+    /// believes the answer only after checking [`intact`](Reader::intact).
+    #[inline]
+    fn check_header(&self, p: u64, word: u64, tail: u64) -> Result<Header, CorruptError> {
+        let geo = &self.shared.geo;
+        let off = p & geo.mask;
+        let (len, kind, _flags) = split_header_word(word);
+        if kind == KIND_PADDING {
+            let to_end = geo.capacity - off;
+            if len as u64 != to_end {
+                return Err(corrupt(
+                    p,
+                    format!("padding record of {len} bytes, but {to_end} bytes remain to the end of the data region"),
+                ));
+            }
+            if p + to_end >= tail {
+                return Err(corrupt(
+                    p,
+                    "padding record is not followed by a committed record".into(),
+                ));
+            }
+            return Ok(Header::Padding(to_end));
+        }
+        if kind == KIND_INVALID {
+            return Err(corrupt(p, "record kind 0 (not a record)".into()));
+        }
+        if len > geo.layout.max_payload {
+            return Err(corrupt(
+                p,
+                format!(
+                    "length {len} exceeds the ring's maximum payload {}",
+                    geo.layout.max_payload
+                ),
+            ));
+        }
+        let rl = record_len(len as u64);
+        if off + rl > geo.capacity {
+            return Err(corrupt(
+                p,
+                format!("record of {rl} bytes crosses the end of the data region"),
+            ));
+        }
+        if p + rl > tail {
+            return Err(corrupt(
+                p,
+                format!("record of {rl} bytes extends past the committed tail {tail}"),
+            ));
+        }
+        Ok(Header::Record { len, kind })
     }
 
     /// Loads tail (Acquire) and tail_intent, checking that they are consistent.
@@ -487,13 +521,30 @@ impl Reader {
         Ok((tail, intent))
     }
 
-    /// Copies the next batch of records into `buf`, validates it, and checks
-    /// its sequence numbers. Returns a lap if the reader was overwritten.
+    /// Copies the positions `[self.pos + buf.len(), to)` into `buf` (the
+    /// data region is circular: a span that reaches its end goes on at its
+    /// start). Unvalidated until [`intact`](Reader::intact) says so.
+    fn copy_span(&mut self, to: u64) {
+        let mask = self.shared.geo.mask;
+        let cap = self.shared.geo.capacity;
+        let mut from = self.pos + self.buf.len() as u64;
+        while from < to {
+            let off = from & mask;
+            let n = (to - from).min(cap - off) as usize;
+            self.shared
+                .data
+                .copy_out_append(off as usize, n, &mut self.buf);
+            from += n as u64;
+        }
+    }
+
+    /// Copies the next batch of records into `buf` in one span, validates the
+    /// copy once, then parses it and checks its sequence numbers. Returns a lap
+    /// if the reader was overwritten.
     fn fill(&mut self) -> Result<Option<Lag>, ReadError> {
         self.buf.clear();
-        self.ends.clear();
+        self.recs.clear();
         self.next = 0;
-        self.next_off = 0;
         let (tail, _) = self.counters()?;
         if tail == self.pos {
             return Ok(None);
@@ -509,46 +560,72 @@ impl Reader {
         if tail - self.pos > cap {
             return self.recover().map(Some);
         }
-        let mask = self.shared.geo.mask;
+        if self.pos % RECORD_ALIGN as u64 != 0 {
+            return Err(corrupt(
+                self.pos,
+                format!("position is not {RECORD_ALIGN}-byte aligned"),
+            )
+            .into());
+        }
+        // Copy a span, then find the records in the copy; a record the span
+        // cut short is completed with a second copy if it is the first one.
+        let span_end = tail.min(self.pos + self.batch as u64);
+        self.copy_span(span_end);
         let mut p = self.pos;
         let mut bad = None;
-        while p < tail && self.buf.len() < self.batch {
-            match self.peek(p, tail) {
-                Ok((rp, len, _, _)) => {
-                    let rl = record_len(len as u64) as usize;
-                    let start = self.buf.len();
-                    self.buf.resize(start + rl, 0);
-                    self.shared
-                        .data
-                        .copy_out((rp & mask) as usize, &mut self.buf[start..]);
-                    p = rp + rl as u64;
-                    self.ends.push(p);
+        while p < tail {
+            let at = (p - self.pos) as usize;
+            if at + 8 > self.buf.len() {
+                if !self.recs.is_empty() {
+                    break;
                 }
+                self.copy_span(tail.min(p + 8));
+            }
+            let word = u64::from_le_bytes(self.buf[at..at + 8].try_into().unwrap());
+            match self.check_header(p, word, tail) {
                 Err(e) => {
                     bad = Some(e);
                     break;
+                }
+                Ok(Header::Padding(to_end)) => {
+                    p += to_end;
+                    if (p - self.pos) as usize > self.buf.len() {
+                        // The padding is not worth copying: skip over it.
+                        self.copy_skip(p);
+                    }
+                }
+                Ok(Header::Record { len, .. }) => {
+                    let end = p + record_len(len as u64);
+                    if (end - self.pos) as usize > self.buf.len() {
+                        if !self.recs.is_empty() {
+                            break;
+                        }
+                        self.copy_span(end);
+                    }
+                    self.recs.push(BufRec { off: at, end });
+                    p = end;
                 }
             }
         }
         if !self.intact(self.pos) {
             self.buf.clear();
-            self.ends.clear();
+            self.recs.clear();
             return self.recover().map(Some);
         }
         // The copy is good: what it says is really in the ring.
-        if self.ends.is_empty() {
+        if self.recs.is_empty() {
             if let Some(e) = bad {
                 return Err(e.into());
             }
         }
         let mut expected = self.seq;
-        let mut off = 0;
         let mut start_pos = self.pos;
-        for i in 0..self.ends.len() {
+        for i in 0..self.recs.len() {
+            let off = self.recs[i].off;
             let seq = u64::from_le_bytes(self.buf[off + 8..off + 16].try_into().unwrap());
             if seq != expected {
                 if i == 0 {
-                    self.ends.clear();
+                    self.recs.clear();
                     self.buf.clear();
                     return Err(CorruptError::Sequence {
                         pos: start_pos,
@@ -558,19 +635,22 @@ impl Reader {
                     .into());
                 }
                 // Deliver the good records first; the next fill reports this one.
-                self.ends.truncate(i);
-                self.buf.truncate(off);
-                p = start_pos;
+                self.recs.truncate(i);
                 break;
             }
-            let len = u32::from_le_bytes(self.buf[off..off + 4].try_into().unwrap());
-            off += record_len(len as u64) as usize;
-            start_pos = self.ends[i];
+            start_pos = self.recs[i].end;
             expected += 1;
         }
-        self.pos = p;
+        self.pos = self.recs.last().map_or(self.pos, |r| r.end);
         self.seq = expected;
         Ok(None)
+    }
+
+    /// Extends `buf` to position `to` without copying (over a padding
+    /// record's body), keeping `buf` an image of positions from `self.pos`.
+    fn copy_skip(&mut self, to: u64) {
+        let len = (to - self.pos) as usize;
+        self.buf.resize(len, 0);
     }
 
     /// The reader was overwritten: move it by its lap policy and say what it missed.

@@ -79,20 +79,31 @@ impl Region {
         unsafe { AtomicU32::from_ptr(self.ptr.add(off).cast()) }
     }
 
-    /// Copies `dst.len()` bytes (a multiple of 8) from `off` with relaxed atomic
-    /// 8-byte loads: the bytes may be overwritten concurrently, so the caller
-    /// must validate the copy before trusting it (seqlock discipline).
+    /// Appends `n` bytes (a multiple of 8) from `off` to `dst` with relaxed
+    /// atomic 8-byte loads, writing `dst`'s spare capacity once (no zeroing
+    /// first). The bytes may be overwritten concurrently, so the caller must
+    /// validate the copy before trusting it (seqlock discipline).
     #[inline]
-    pub(crate) fn copy_out(&self, off: usize, dst: &mut [u8]) {
-        assert!(dst.len() % 8 == 0 && off % 8 == 0 && off + dst.len() <= self.len);
-        let words = dst.len() / 8;
-        // SAFETY: the range is in bounds and 8-aligned (checked above), valid for
-        // the region's lifetime; viewed as atomics because it races with the writer.
+    pub(crate) fn copy_out_append(&self, off: usize, n: usize, dst: &mut Vec<u8>) {
+        assert!(n % 8 == 0 && off % 8 == 0 && off + n <= self.len);
+        dst.reserve(n);
+        let words = n / 8;
+        // SAFETY: the source range is in bounds and 8-aligned (checked above)
+        // and valid for the region's lifetime; viewed as atomics because it
+        // races with the writer.
         let src: &[AtomicU64] =
             unsafe { core::slice::from_raw_parts(self.ptr.add(off).cast::<AtomicU64>(), words) };
-        for (d, s) in dst.chunks_exact_mut(8).zip(src) {
-            d.copy_from_slice(&s.load(Ordering::Relaxed).to_ne_bytes());
+        let base = dst.len();
+        let spare = dst.spare_capacity_mut();
+        for (d, s) in spare[..n].chunks_exact_mut(8).zip(src) {
+            let w = s.load(Ordering::Relaxed).to_ne_bytes();
+            for (d, w) in d.iter_mut().zip(w) {
+                d.write(w);
+            }
         }
+        // SAFETY: the loop above initialised the first `n` spare bytes, and
+        // `reserve(n)` made room for them.
+        unsafe { dst.set_len(base + n) };
     }
 
     /// The producer's view of `len` bytes at `off`, to encode a payload in place.
@@ -176,6 +187,11 @@ impl Region {
         for (i, d) in dst.chunks_exact_mut(8).enumerate() {
             d.copy_from_slice(&self.u64(off + 8 * i).load(Ordering::Relaxed).to_ne_bytes());
         }
+    }
+    pub(crate) fn copy_out_append(&self, off: usize, n: usize, dst: &mut Vec<u8>) {
+        let base = dst.len();
+        dst.resize(base + n, 0);
+        self.copy_out(off, &mut dst[base..]);
     }
     pub(crate) unsafe fn write(&self, off: usize, src: &[u8]) {
         for (i, s) in src.chunks(8).enumerate() {
