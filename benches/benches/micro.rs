@@ -1,0 +1,214 @@
+//! criterion micro-benchmarks of the ring, in one process.
+//!
+//! `cargo bench -p slipstream-benches --bench micro` (add `-- publish` etc. to
+//! filter). Groups:
+//! - `publish/SIZE`: reserve, encode in place (a memcpy of SIZE bytes), commit,
+//!   in the default wake mode (deferred: no system call).
+//! - `consume/SIZE`: copy out, validate and hand over one record, reading a
+//!   batch the benchmark published beforehand (publishing is not timed).
+//! - `decode_event/SIZE`: consume plus decoding the event payload.
+//! - `round_trip/128`: publish one 128-byte record, then read it.
+//! - `publish_readers/...`: publish of 128 bytes with readers attached (threads
+//!   that drain the ring every 50 µs), an attached reader that never reads
+//!   (what a stopped consumer is to the producer), and one asleep on the
+//!   futex (deferred wake-ups; and immediate ones, which pay the wake call).
+//!
+//! Cross-process figures come from the `slipstream-bench` harness instead.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use slipstream_ring::event::EventRef;
+use slipstream_ring::{Item, Layout, StartAt, WakeMode, Writer};
+use std::hint::black_box;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const SIZES: [usize; 4] = [64, 128, 1024, 64 * 1024];
+
+fn writer() -> Writer {
+    Writer::anonymous(Layout::new(64 << 20)).unwrap()
+}
+
+fn publish(c: &mut Criterion) {
+    let mut g = c.benchmark_group("publish");
+    for size in SIZES {
+        let mut w = writer();
+        let payload = vec![0xA5u8; size];
+        g.throughput(Throughput::Bytes(size as u64));
+        g.bench_with_input(BenchmarkId::from_parameter(size), &size, |b, _| {
+            b.iter(|| {
+                let mut r = w.reserve(1, payload.len()).unwrap();
+                r.payload_mut().copy_from_slice(black_box(&payload));
+                black_box(r.commit())
+            })
+        });
+    }
+    g.finish();
+}
+
+fn consume(c: &mut Criterion) {
+    for (name, decode) in [("consume", false), ("decode_event", true)] {
+        let mut g = c.benchmark_group(name);
+        for size in SIZES {
+            let mut w = writer();
+            let mut r = w.reader(StartAt::End).unwrap();
+            // A block event of `size` bytes of payload in all.
+            let block = vec![7u8; size - slipstream_ring::event::PREFIX_LEN - 4];
+            let ev = EventRef::Block {
+                block_height: 1,
+                ordinal: 1,
+                block: &block,
+            };
+            assert_eq!(ev.encoded_len(), size);
+            let mut payload = vec![0; size];
+            ev.encode(&mut payload);
+            g.throughput(Throughput::Bytes(size as u64));
+            g.bench_with_input(BenchmarkId::from_parameter(size), &size, |b, _| {
+                b.iter_custom(|iters| {
+                    let mut left = iters;
+                    let mut total = Duration::ZERO;
+                    // Publish in batches that fit in the ring, read them timed.
+                    let batch = ((32 << 20) / (size as u64 + 16)).max(1);
+                    while left > 0 {
+                        let n = left.min(batch);
+                        for _ in 0..n {
+                            w.publish(4, &payload).unwrap();
+                        }
+                        let t = Instant::now();
+                        for _ in 0..n {
+                            match r.try_next().unwrap() {
+                                Some(Item::Record(rec)) => {
+                                    if decode {
+                                        black_box(EventRef::decode(rec.kind, rec.payload).unwrap());
+                                    } else {
+                                        black_box(rec.payload);
+                                    }
+                                }
+                                other => panic!("{other:?}"),
+                            }
+                        }
+                        total += t.elapsed();
+                        left -= n;
+                    }
+                    total
+                })
+            });
+        }
+        g.finish();
+    }
+}
+
+fn round_trip(c: &mut Criterion) {
+    let mut w = writer();
+    let mut r = w.reader(StartAt::End).unwrap();
+    let payload = [3u8; 128];
+    c.bench_function("round_trip/128", |b| {
+        b.iter(|| {
+            w.publish(1, black_box(&payload)).unwrap();
+            match r.try_next().unwrap() {
+                Some(Item::Record(rec)) => black_box(rec.seq),
+                other => panic!("{other:?}"),
+            }
+        })
+    });
+}
+
+/// Reader threads attached to `w`'s ring, stopped when dropped.
+struct Readers {
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+#[derive(Clone, Copy)]
+enum Behaviour {
+    /// Drains the ring every 50 µs.
+    Polling,
+    /// Attached, never reads: to the producer, what a stopped consumer is.
+    Idle,
+    /// Sleeps on the futex until woken, then drains.
+    Sleeping,
+}
+
+impl Readers {
+    fn attach(w: &Writer, n: usize, behaviour: Behaviour) -> Readers {
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads = (0..n)
+            .map(|_| {
+                let mut r = w.reader(StartAt::End).unwrap();
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        match behaviour {
+                            Behaviour::Idle => std::thread::sleep(Duration::from_millis(5)),
+                            Behaviour::Polling => {
+                                while let Ok(Some(_)) = r.try_next() {}
+                                std::thread::sleep(Duration::from_micros(50));
+                            }
+                            Behaviour::Sleeping => {
+                                while let Ok(Some(_)) = r.try_next() {}
+                                r.wait(Duration::from_millis(5));
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        Readers { stop, threads }
+    }
+}
+
+impl Drop for Readers {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+fn publish_readers(c: &mut Criterion) {
+    let mut g = c.benchmark_group("publish_readers");
+    let payload = [0x5Au8; 128];
+    let cases: [(&str, usize, Behaviour, WakeMode); 6] = [
+        ("0_readers", 0, Behaviour::Idle, WakeMode::Deferred),
+        ("1_polling", 1, Behaviour::Polling, WakeMode::Deferred),
+        ("8_polling", 8, Behaviour::Polling, WakeMode::Deferred),
+        ("1_idle", 1, Behaviour::Idle, WakeMode::Deferred),
+        (
+            "1_sleeping_deferred",
+            1,
+            Behaviour::Sleeping,
+            WakeMode::Deferred,
+        ),
+        (
+            "1_sleeping_immediate",
+            1,
+            Behaviour::Sleeping,
+            WakeMode::Immediate,
+        ),
+    ];
+    for (name, n, behaviour, mode) in cases {
+        let mut w = writer();
+        w.set_wake_mode(mode);
+        let readers = Readers::attach(&w, n, behaviour);
+        std::thread::sleep(Duration::from_millis(20));
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let mut r = w.reserve(1, payload.len()).unwrap();
+                r.payload_mut().copy_from_slice(black_box(&payload));
+                black_box(r.commit())
+            })
+        });
+        drop(readers);
+    }
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    targets = publish, consume, round_trip, publish_readers
+}
+criterion_main!(benches);
