@@ -1,0 +1,31 @@
+//! `slipstream`: commands to inspect Slipstream rings (`slipstream stat RING`).
+#![deny(missing_docs, unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+use clap::{Parser, Subcommand};
+use slipstream_tools::{cli, stat::StatArgs};
+
+/// Inspect Slipstream rings. A ring is a bare name (a file under /dev/shm) or a path.
+///
+/// Related tools: slipstream-tail (follow a ring's events), slipstream-sim (a
+/// simulated node that publishes into a ring), slipstream-demo.
+#[derive(Parser)]
+#[command(name = "slipstream", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Show a ring's header, producer, head, event rate and readers.
+    Stat(StatArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    match Cli::parse().command {
+        Command::Stat(args) => {
+            cli::main_with("slipstream stat", || slipstream_tools::stat::run(args))
+        }
+    }
+}

@@ -1,0 +1,488 @@
+//! `slipstream stat`: what a ring holds and who reads it.
+
+use std::fs::File;
+use std::io::{self, IsTerminal, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::Args;
+use serde::Serialize;
+use slipstream_consumer::resolve_ring_path;
+use slipstream_producer::parse_duration;
+use slipstream_ring::layout::{validate_header, Geometry, RawHeader};
+use slipstream_ring::{producer_alive, read_slots, ProducerState, Reader, StartAt};
+use zerocopy::FromBytes;
+
+use crate::cli;
+use crate::text;
+
+/// Show a ring's header, producer, head, event rate and readers.
+///
+/// The header's fixed fields (format version, capacity, largest event, reader
+/// slots, ring id, creation time); the producer (pid, epoch, what the header
+/// says of it, and whether it is alive, from its lock); the head (the next
+/// sequence number, the tail position = bytes written since creation); the
+/// event rate, sampled over --interval; and every reader that holds or held a
+/// named cursor: its slot, name, pid, whether it is alive, its next sequence
+/// number, its lag in events behind the head, and the events it was delivered
+/// and missed since it attached.
+///
+/// Reads the ring without writing to it: read access to the file is enough.
+#[derive(Args, Debug, Clone)]
+#[command(
+    args_override_self = true,
+    after_help = "Examples:
+  slipstream stat node-events
+  slipstream stat node-events --watch
+  slipstream stat /dev/shm/node-events --json | jq '.readers[] | {name, lag}'"
+)]
+pub struct StatArgs {
+    /// The ring: a bare name (no `/`) is a file under /dev/shm; anything else is a path.
+    #[arg(value_name = "RING")]
+    pub ring: PathBuf,
+
+    /// Print one JSON object instead of text: `ring`, `header`, `producer`,
+    /// `head`, `rate` (null if not sampled) and `readers`. Byte counts and
+    /// sequence numbers are numbers; `ring_id` is a hex string; times are
+    /// given both as RFC 3339 UTC strings and as `*_unix_ns` numbers.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Refresh every --interval until Ctrl-C (the screen is cleared between
+    /// refreshes). With --json, prints one object per line instead.
+    #[arg(long)]
+    pub watch: bool,
+
+    /// How long the event rate is sampled over (the head is read at both ends),
+    /// e.g. `200ms`, `1s`; with --watch, also the refresh period. `0s` skips
+    /// the rate. Default: 200ms, or 1s with --watch.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub interval: Option<Duration>,
+}
+
+/// Everything `stat` reports of a ring.
+#[derive(Clone, Debug, Serialize)]
+pub struct Stat {
+    /// The ring's path.
+    pub ring: String,
+    /// The fixed fields of the header.
+    pub header: HeaderStat,
+    /// The producer.
+    pub producer: ProducerStat,
+    /// The head: what has been written.
+    pub head: HeadStat,
+    /// Events and bytes per second, if sampled.
+    pub rate: Option<RateStat>,
+    /// Readers that hold or held a named cursor, by slot.
+    pub readers: Vec<ReaderStat>,
+}
+
+/// The fixed fields of a ring's header.
+#[derive(Clone, Debug, Serialize)]
+pub struct HeaderStat {
+    /// Format version.
+    pub version: u32,
+    /// Bytes of the data region.
+    pub capacity: u64,
+    /// Largest event payload.
+    pub max_payload: u32,
+    /// Reader slots (named cursors the file has room for).
+    pub reader_slots: u32,
+    /// Entries of the segment table.
+    pub segments: u32,
+    /// Page size the regions are aligned to.
+    pub page_size: u32,
+    /// Bytes of the whole file.
+    pub file_len: u64,
+    /// The ring's random id, in hex.
+    pub ring_id: String,
+    /// When the ring was created (RFC 3339, UTC).
+    pub created: String,
+    /// When the ring was created, ns since the Unix epoch.
+    pub created_unix_ns: u64,
+}
+
+/// The ring's producer.
+#[derive(Clone, Debug, Serialize)]
+pub struct ProducerStat {
+    /// Process id of the producer that opened the ring last.
+    pub pid: u32,
+    /// How many producers have opened the ring.
+    pub epoch: u64,
+    /// What the header says: `never` (opened), `open`, `closed`, or `unknown(N)`.
+    pub state: String,
+    /// Whether a producer holds the ring's lock right now.
+    pub alive: bool,
+    /// When that producer opened the ring (RFC 3339, UTC), if one did.
+    pub started: Option<String>,
+    /// The same, ns since the Unix epoch (0 if none).
+    pub started_unix_ns: u64,
+}
+
+/// The head of the ring.
+#[derive(Clone, Debug, Serialize)]
+pub struct HeadStat {
+    /// The sequence number the next event will carry (events so far + 1).
+    pub next_seq: u64,
+    /// The tail position: bytes written since the ring was created (padding included).
+    pub tail_position: u64,
+    /// How many times the data region has been filled (`tail_position / capacity`).
+    pub laps: f64,
+}
+
+/// The rate at which events were published while sampled.
+#[derive(Clone, Debug, Serialize)]
+pub struct RateStat {
+    /// How long the sample lasted, in milliseconds.
+    pub interval_ms: f64,
+    /// Events per second.
+    pub events_per_sec: f64,
+    /// Bytes (records, headers and padding included) per second.
+    pub bytes_per_sec: f64,
+}
+
+/// One reader slot that is or was claimed.
+#[derive(Clone, Debug, Serialize)]
+pub struct ReaderStat {
+    /// Slot index.
+    pub index: u32,
+    /// The consumer's name.
+    pub name: String,
+    /// Its process id.
+    pub pid: u32,
+    /// Whether a live process holds the slot now.
+    pub live: bool,
+    /// Sequence number of the next event it will read (null: it has none yet).
+    pub next_seq: Option<u64>,
+    /// Events published that it has not read (`head.next_seq - next_seq`).
+    pub lag: Option<u64>,
+    /// Events delivered to it since it attached.
+    pub delivered: u64,
+    /// Events it missed (lapped) since it attached.
+    pub missed: u64,
+    /// When it attached (RFC 3339, UTC).
+    pub attached: String,
+    /// Its cursor belongs to another ring (one this file replaced) and will not be used.
+    pub stale: bool,
+}
+
+/// The open ring, read-only.
+struct Ring {
+    path: PathBuf,
+    file: File,
+    reader: Reader,
+    header: RawHeader,
+}
+
+/// One sample of the head.
+#[derive(Clone, Copy)]
+struct Head {
+    at: Instant,
+    next_seq: u64,
+    tail: u64,
+}
+
+/// Opens the ring file at `path` read-only and reads and validates its
+/// header, with a clear message for each way that can fail. `given` is what
+/// the user typed (for hints about bare names).
+pub fn read_header(path: &Path, given: &Path) -> anyhow::Result<(File, RawHeader, Geometry)> {
+    cli::check_ring_file(path, given)?;
+    let shown = path.display();
+    let file = File::open(path).with_context(|| format!("ring {shown}: open"))?;
+    let mut bytes = [0u8; core::mem::size_of::<RawHeader>()];
+    let len = file
+        .metadata()
+        .with_context(|| format!("ring {shown}: stat"))?
+        .len();
+    if len == 0 {
+        bail!("ring {shown}: empty: not initialised yet (or a producer is still creating it)");
+    }
+    if len < bytes.len() as u64 {
+        bail!(
+            "ring {shown}: too short to be a ring ({len} bytes; a ring's header alone is {})",
+            bytes.len()
+        );
+    }
+    file.read_exact_at(&mut bytes, 0)
+        .with_context(|| format!("ring {shown}: read the header"))?;
+    let header = RawHeader::read_from_bytes(&bytes).expect("the buffer is one header long");
+    if header.magic == [0; 8] {
+        bail!("ring {shown}: not initialised yet (empty, or its producer is still creating it)");
+    }
+    let geometry = validate_header(&header).with_context(|| format!("ring {shown}: bad header"))?;
+    if len < geometry.file_len {
+        bail!(
+            "ring {shown}: truncated: {len} bytes, but its header says {}",
+            geometry.file_len
+        );
+    }
+    Ok((file, header, geometry))
+}
+
+impl Ring {
+    fn open(path: &Path, given: &Path) -> anyhow::Result<Ring> {
+        let (file, header, _) = read_header(path, given)?;
+        let reader = Reader::attach(&file, StartAt::End)
+            .with_context(|| format!("ring {}: read the head", path.display()))?;
+        Ok(Ring {
+            path: path.to_path_buf(),
+            file,
+            reader,
+            header,
+        })
+    }
+
+    fn head(&mut self) -> anyhow::Result<Head> {
+        self.reader
+            .seek(StartAt::End)
+            .with_context(|| format!("ring {}: read the head", self.path.display()))?;
+        Ok(Head {
+            at: Instant::now(),
+            next_seq: self.reader.next_seq(),
+            tail: self.reader.position(),
+        })
+    }
+
+    fn stat(&self, head: Head, earlier: Option<Head>) -> anyhow::Result<Stat> {
+        let h = &self.header;
+        let shown = self.path.display();
+        let info = self.reader.producer();
+        let alive = producer_alive(&self.file)
+            .with_context(|| format!("ring {shown}: probe the producer's lock"))?;
+        let slots = read_slots(&self.file)
+            .with_context(|| format!("ring {shown}: read the reader slots"))?;
+        let ring_id = h.ring_id.get();
+        let readers = slots
+            .into_iter()
+            .filter(|s| s.claimed || s.live)
+            .map(|s| {
+                let next_seq = (s.next_seq != 0).then_some(s.next_seq);
+                ReaderStat {
+                    index: s.index,
+                    lag: next_seq.map(|n| head.next_seq.saturating_sub(n)),
+                    name: s.name,
+                    pid: s.pid,
+                    live: s.live,
+                    next_seq,
+                    delivered: s.delivered,
+                    missed: s.missed,
+                    attached: text::utc(s.attached_unix_ns),
+                    stale: s.ring_id != ring_id,
+                }
+            })
+            .collect();
+        let rate = earlier.and_then(|e| {
+            let secs = head.at.duration_since(e.at).as_secs_f64();
+            (secs > 0.0).then(|| RateStat {
+                interval_ms: secs * 1e3,
+                events_per_sec: head.next_seq.saturating_sub(e.next_seq) as f64 / secs,
+                bytes_per_sec: head.tail.saturating_sub(e.tail) as f64 / secs,
+            })
+        });
+        let capacity = h.capacity.get();
+        Ok(Stat {
+            ring: self.path.display().to_string(),
+            header: HeaderStat {
+                version: h.version.get(),
+                capacity,
+                max_payload: h.max_payload.get(),
+                reader_slots: h.reader_slots.get(),
+                segments: h.segment_count.get(),
+                page_size: h.page_size.get(),
+                file_len: h.file_len.get(),
+                ring_id: format!("{ring_id:016x}"),
+                created: text::utc(h.created_unix_ns.get()),
+                created_unix_ns: h.created_unix_ns.get(),
+            },
+            producer: ProducerStat {
+                pid: info.pid,
+                epoch: info.epoch,
+                state: match info.state {
+                    ProducerState::Never => "never".into(),
+                    ProducerState::Open => "open".into(),
+                    ProducerState::Closed => "closed".into(),
+                    ProducerState::Unknown(n) => format!("unknown({n})"),
+                },
+                alive,
+                started: (info.start_unix_ns != 0).then(|| text::utc(info.start_unix_ns)),
+                started_unix_ns: info.start_unix_ns,
+            },
+            head: HeadStat {
+                next_seq: head.next_seq,
+                tail_position: head.tail,
+                laps: head.tail as f64 / capacity as f64,
+            },
+            rate,
+            readers,
+        })
+    }
+}
+
+/// Reads a ring's statistics, sampling the rate over `interval` (none if zero).
+pub fn snapshot(ring: &Path, interval: Duration) -> anyhow::Result<Stat> {
+    let path = resolve_ring_path(ring);
+    let mut r = Ring::open(&path, ring)?;
+    let first = r.head()?;
+    if interval.is_zero() {
+        return r.stat(first, None);
+    }
+    std::thread::sleep(interval);
+    let second = r.head()?;
+    r.stat(second, Some(first))
+}
+
+/// Writes `stat` for people.
+pub fn write_human(out: &mut impl Write, s: &Stat) -> io::Result<()> {
+    let h = &s.header;
+    let p = &s.producer;
+    writeln!(out, "ring       {}", s.ring)?;
+    writeln!(
+        out,
+        "format     version {}, ring_id {}, created {} ({})",
+        h.version,
+        h.ring_id,
+        h.created,
+        text::ago(h.created_unix_ns)
+    )?;
+    writeln!(
+        out,
+        "size       {} data, max event {}, {} reader slots, {} segments, {} B pages, file {}",
+        text::size(h.capacity),
+        text::size(h.max_payload as u64),
+        h.reader_slots,
+        h.segments,
+        h.page_size,
+        text::size(h.file_len)
+    )?;
+    let alive = match (p.alive, p.state.as_str()) {
+        (true, _) => "alive".to_string(),
+        (false, "open") => "DEAD (exited without closing the ring)".to_string(),
+        (false, "never") => "none has opened the ring".to_string(),
+        (false, state) => format!("not running ({state})"),
+    };
+    write!(
+        out,
+        "producer   {alive}; pid {}, epoch {}, state {}",
+        p.pid, p.epoch, p.state
+    )?;
+    match &p.started {
+        Some(started) => writeln!(
+            out,
+            ", started {started} ({})",
+            text::ago(p.started_unix_ns)
+        )?,
+        None => writeln!(out)?,
+    }
+    writeln!(
+        out,
+        "head       next seq {} ({} events written), tail position {} ({} written, {:.2} laps)",
+        s.head.next_seq,
+        s.head.next_seq.saturating_sub(1),
+        s.head.tail_position,
+        text::size(s.head.tail_position),
+        s.head.laps
+    )?;
+    match &s.rate {
+        Some(r) => writeln!(
+            out,
+            "rate       {:.1} events/s, {}/s (sampled over {})",
+            r.events_per_sec,
+            text::size(r.bytes_per_sec as u64),
+            text::duration(Duration::from_secs_f64(r.interval_ms / 1e3))
+        )?,
+        None => writeln!(out, "rate       not sampled")?,
+    }
+    if s.readers.is_empty() {
+        return writeln!(out, "readers    none with a named cursor");
+    }
+    writeln!(out, "readers    {}", s.readers.len())?;
+    writeln!(
+        out,
+        "  {:>4}  {:<24} {:>8}  {:<4}  {:>12}  {:>10}  {:>12}  {:>10}",
+        "slot", "name", "pid", "live", "next_seq", "lag", "delivered", "missed"
+    )?;
+    for r in &s.readers {
+        let opt = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
+        writeln!(
+            out,
+            "  {:>4}  {:<24} {:>8}  {:<4}  {:>12}  {:>10}  {:>12}  {:>10}{}",
+            r.index,
+            r.name,
+            r.pid,
+            if r.live { "yes" } else { "no" },
+            opt(r.next_seq),
+            opt(r.lag),
+            r.delivered,
+            r.missed,
+            if r.stale {
+                "  (cursor of a replaced ring)"
+            } else {
+                ""
+            }
+        )?;
+    }
+    Ok(())
+}
+
+/// Runs `slipstream stat`.
+pub fn run(args: StatArgs) -> anyhow::Result<ExitCode> {
+    cli::install_signal_handlers()?;
+    let path = resolve_ring_path(&args.ring);
+    let mut ring = Ring::open(&path, &args.ring)?;
+    let interval = args.interval.unwrap_or(if args.watch {
+        Duration::from_secs(1)
+    } else {
+        Duration::from_millis(200)
+    });
+    let stdout = io::stdout();
+    let clear = args.watch && !args.json && stdout.is_terminal();
+    let mut earlier = if interval.is_zero() {
+        None
+    } else {
+        let first = ring.head()?;
+        if !cli::sleep_interruptibly(interval) {
+            return Ok(cli::signal_exit_code(cli::interrupted().unwrap_or(2)));
+        }
+        Some(first)
+    };
+    loop {
+        let head = ring.head()?;
+        let stat = ring.stat(head, earlier)?;
+        let mut out = stdout.lock();
+        let written = (|| {
+            if clear {
+                out.write_all(b"\x1b[H\x1b[2J")?;
+            }
+            if args.json {
+                serde_json::to_writer(&mut out, &stat)?;
+                writeln!(out)?;
+            } else {
+                write_human(&mut out, &stat)?;
+                if args.watch {
+                    writeln!(
+                        out,
+                        "\n(every {}; Ctrl-C to stop)",
+                        text::duration(interval)
+                    )?;
+                }
+            }
+            out.flush()
+        })();
+        drop(out);
+        match written {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
+            Err(e) => return Err(e).context("write to stdout"),
+        }
+        if !args.watch {
+            return Ok(ExitCode::SUCCESS);
+        }
+        earlier = (!interval.is_zero()).then_some(head);
+        if !cli::sleep_interruptibly(interval.max(Duration::from_millis(100))) {
+            return Ok(cli::signal_exit_code(cli::interrupted().unwrap_or(2)));
+        }
+    }
+}
