@@ -284,6 +284,7 @@ pub struct ConsumerBuilder {
     spin: Duration,
     liveness_interval: Duration,
     wait_for_ring: Duration,
+    auto_commit: bool,
 }
 
 impl ConsumerBuilder {
@@ -343,6 +344,16 @@ impl ConsumerBuilder {
     /// (default 100 ms).
     pub fn liveness_interval(mut self, interval: Duration) -> Self {
         self.liveness_interval = interval;
+        self
+    }
+
+    /// Whether a named consumer's cursor is stored automatically (default:
+    /// yes). Automatic: an event counts as processed when the next one is
+    /// asked for (at least once). Manual: only [`Consumer::commit`] stores it,
+    /// for consumers whose processing completes later (a buffered writer, a
+    /// database transaction): commit after the output is durable.
+    pub fn auto_commit(mut self, auto: bool) -> Self {
+        self.auto_commit = auto;
         self
     }
 
@@ -420,6 +431,7 @@ impl ConsumerBuilder {
             reported: Reported::None,
             pending: None,
             stored: (0, 0),
+            auto_commit: self.auto_commit,
             delivered: 0,
             missed: 0,
             block: block::Assembler::default(),
@@ -428,7 +440,7 @@ impl ConsumerBuilder {
             Some(cursor) => c.reader.resume(cursor.next_seq, cursor.position)?,
             None => c.seek(self.start)?,
         }
-        c.store_cursor();
+        c.commit();
         Ok(c)
     }
 }
@@ -469,6 +481,7 @@ pub struct Consumer {
     pending: Option<ProducerChange>,
     /// The cursor last stored in the slot.
     stored: (u64, u64),
+    auto_commit: bool,
     /// Events delivered and missed since the counters were last stored.
     delivered: u64,
     missed: u64,
@@ -488,6 +501,7 @@ impl Consumer {
             spin: Duration::from_micros(50),
             liveness_interval: Duration::from_millis(100),
             wait_for_ring: Duration::ZERO,
+            auto_commit: true,
         }
     }
 
@@ -572,9 +586,13 @@ impl Consumer {
         }
     }
 
-    /// Stores the cursor (at least once: the last event handed out counts as
-    /// processed when the caller asks for the next one) and the counters.
-    fn store_cursor(&mut self) {
+    /// Stores the cursor of a named consumer: everything handed out so far
+    /// counts as processed, and a restart under this name resumes after it.
+    /// Called automatically before each read unless
+    /// [`auto_commit(false)`](ConsumerBuilder::auto_commit) was chosen.
+    ///
+    /// Two stores to the consumer's own slot; nothing if it has no name.
+    pub fn commit(&mut self) {
         let Some(slot) = &self.slot else { return };
         let cursor = (self.reader.next_seq(), self.reader.position());
         if cursor != self.stored {
@@ -593,7 +611,9 @@ impl Consumer {
     /// A decode error is returned once, for the one event that does not
     /// decode; the consumer has moved past it and the next call goes on.
     pub fn try_next(&mut self) -> Result<Option<Item<'_>>, ConsumerError> {
-        self.store_cursor();
+        if self.auto_commit {
+            self.commit();
+        }
         if let Some(change) = self.pending.take() {
             return Ok(Some(Item::Producer(change)));
         }
@@ -707,7 +727,9 @@ impl Consumer {
 
 impl Drop for Consumer {
     fn drop(&mut self) {
-        self.store_cursor();
+        if self.auto_commit {
+            self.commit();
+        }
     }
 }
 

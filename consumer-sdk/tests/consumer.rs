@@ -541,3 +541,31 @@ fn the_async_stream_delivers_events() {
     });
     assert!(matches!(&got[5], Owned::Event(e) if e.kind() == EventKind::BlockCommit));
 }
+
+#[test]
+fn manual_commit_stores_the_cursor_only_when_asked() {
+    let ring = Ring::new("manual");
+    let mut p = ring.producer(1 << 20);
+    block(&mut p, 1, 4); // 8 events
+    let mut c = ring
+        .consumer()
+        .name("careful")
+        .auto_commit(false)
+        .open()
+        .unwrap();
+    assert_eq!(events(&collect(&mut c, 3)).len(), 3);
+    c.commit(); // events 1..=3 are durable
+    assert_eq!(events(&collect(&mut c, 2)).len(), 2); // 4 and 5 handed out, not committed
+    drop(c);
+    let mut again = ring
+        .consumer()
+        .name("careful")
+        .auto_commit(false)
+        .open()
+        .unwrap();
+    assert_eq!(
+        events(&collect(&mut again, 1))[0].seq,
+        4,
+        "resumes after the last commit"
+    );
+}
