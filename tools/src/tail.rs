@@ -1,6 +1,7 @@
 //! `slipstream-tail`: follows a ring like `tail -f`.
 
 use std::io::{self, BufWriter, IsTerminal, Write};
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -317,6 +318,9 @@ fn follow<W: Write>(
                 if args.timeout.is_some_and(|t| last_activity.elapsed() >= t) {
                     return Ok(Stop::Done);
                 }
+                if stdout_closed() {
+                    return Ok(Stop::Pipe);
+                }
             }
             Err(Failure::Write(e)) => return write_failed(e),
             Err(Failure::Read(e)) => {
@@ -324,6 +328,19 @@ fn follow<W: Write>(
             }
         }
     }
+}
+
+/// Whether stdout is a pipe whose reader has gone (`slipstream-tail r | head -1`
+/// while no event comes): as GNU `tail -f` does, stop then rather than at the
+/// next write, which may be long in coming.
+fn stdout_closed() -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let stdout = io::stdout();
+    let mut fds = [PollFd::new(stdout.as_fd(), PollFlags::empty())];
+    matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
+        && fds[0]
+            .revents()
+            .is_some_and(|r| r.contains(PollFlags::POLLERR))
 }
 
 enum Failure {
