@@ -72,8 +72,8 @@ pub struct SimArgs {
     #[arg(long, value_name = "N|MIN..MAX", default_value = "200..2000")]
     pub events_per_block: Range,
 
-    /// Staking rewards per block, `N` or `MIN..MAX` (at most what the event
-    /// count leaves room for).
+    /// Staking rewards per block, `N` or `MIN..MAX` (at most half of the
+    /// block's events, so that mapping events stay the bulk).
     #[arg(long, value_name = "N|MIN..MAX", default_value = "5..50")]
     pub stakers: Range,
 
