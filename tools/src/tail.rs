@@ -208,6 +208,10 @@ impl<W: Write> Printer<W> {
     }
 }
 
+/// How many events a busy tail prints between two flushes of stdout followed
+/// by a commit of its named cursor.
+const COMMIT_EVERY: u64 = 4096;
+
 /// Runs `slipstream-tail`.
 pub fn run(args: TailArgs) -> anyhow::Result<ExitCode> {
     cli::install_signal_handlers()?;
@@ -223,7 +227,10 @@ pub fn run(args: TailArgs) -> anyhow::Result<ExitCode> {
             OnLag::Newest => LapPolicy::Newest,
         });
     if let Some(name) = &args.name {
-        builder = builder.name(name);
+        // The cursor is committed only after the lines are flushed to stdout
+        // (see `follow`): a tail killed with lines still in its buffer then
+        // prints them again when it resumes, rather than skipping them.
+        builder = builder.name(name).auto_commit(false);
     }
     if !args.kinds.is_empty() {
         builder = builder.kinds(args.kinds.iter().flat_map(|set| set.iter()).collect());
@@ -269,7 +276,10 @@ pub fn run(args: TailArgs) -> anyhow::Result<ExitCode> {
     let stop = follow(&mut consumer, &mut printer, &args)?;
     let flushed = printer.out.flush();
     drop(printer);
-    // Stores the named cursor (after the last event handed out).
+    if flushed.is_ok() {
+        // Everything handed out is on stdout: store the named cursor after it.
+        consumer.commit();
+    }
     drop(consumer);
     match (stop, flushed) {
         (Stop::Signal(sig), _) => Ok(cli::signal_exit_code(sig)),
@@ -290,6 +300,7 @@ fn follow<W: Write>(
     args: &TailArgs,
 ) -> anyhow::Result<Stop> {
     let mut printed = 0u64;
+    let mut committed_at = 0u64;
     let mut last_activity = Instant::now();
     loop {
         if let Some(sig) = cli::interrupted() {
@@ -300,10 +311,15 @@ fn follow<W: Write>(
         }
         // Without waiting first; when there is nothing, flush and then wait.
         let mut step = emit(consumer.try_next(), printer);
-        if matches!(step, Ok(Step::Nothing)) {
+        if matches!(step, Ok(Step::Nothing)) || printed - committed_at >= COMMIT_EVERY {
             if let Err(e) = printer.out.flush() {
                 return write_failed(e);
             }
+            // What was handed out is written: a named cursor may move past it.
+            consumer.commit();
+            committed_at = printed;
+        }
+        if matches!(step, Ok(Step::Nothing)) {
             if args.no_follow {
                 return Ok(Stop::Done);
             }
