@@ -130,6 +130,10 @@ const SEEK_ATTEMPTS: u32 = 32;
 const DEFAULT_BATCH: usize = 64 * 1024;
 /// How many records a walk (seek by sequence, find the end) may step through.
 const WALK_LIMIT: u64 = 1 << 22;
+/// The one sequence number no record may carry: the record after it would
+/// need 2^64. A reader that finds it treats the bytes as corrupt, so that
+/// every `seq + 1` it computes fits (no producer gets near: 584 years at 1 G/s).
+const SEQ_NEVER: u64 = u64::MAX;
 
 /// A cursor over a ring: reads records in order, and reports laps exactly.
 ///
@@ -194,10 +198,11 @@ impl Reader {
     }
 
     /// Sets how many bytes are copied before one validation (at least one record
-    /// is always copied). Larger batches validate less often; smaller ones hand
+    /// is always copied), rounded down to a multiple of 8 (the ring is copied in
+    /// 8-byte words). Larger batches validate less often; smaller ones hand
     /// out the first record sooner.
     pub fn set_batch_bytes(&mut self, bytes: usize) {
-        self.batch = bytes.max(RECORD_HEADER_LEN);
+        self.batch = (bytes & !(RECORD_ALIGN - 1)).max(RECORD_HEADER_LEN);
     }
 
     /// Sequence number of the next record the caller will receive.
@@ -439,6 +444,9 @@ impl Reader {
                 Header::Padding(to_end) => p += to_end,
                 Header::Record { len, kind } => {
                     let seq = data.u64(off as usize + 8).load(Ordering::Relaxed);
+                    if seq == SEQ_NEVER {
+                        return Err(seq_never(p));
+                    }
                     return Ok((p, len, kind, seq));
                 }
             }
@@ -462,7 +470,9 @@ impl Reader {
                     format!("padding record of {len} bytes, but {to_end} bytes remain to the end of the data region"),
                 ));
             }
-            if p + to_end >= tail {
+            // `tail - p`, not `p + to_end`: in a corrupt ring `p` may lie in
+            // the last lap below 2^64, where the sum overflows (0 if p > tail).
+            if to_end >= tail.saturating_sub(p) {
                 return Err(corrupt(
                     p,
                     "padding record is not followed by a committed record".into(),
@@ -489,7 +499,8 @@ impl Reader {
                 format!("record of {rl} bytes crosses the end of the data region"),
             ));
         }
-        if p + rl > tail {
+        // As for padding: no `p + rl`, which can overflow in a corrupt ring.
+        if rl > tail.saturating_sub(p) {
             return Err(corrupt(
                 p,
                 format!("record of {rl} bytes extends past the committed tail {tail}"),
@@ -569,7 +580,9 @@ impl Reader {
         }
         // Copy a span, then find the records in the copy; a record the span
         // cut short is completed with a second copy if it is the first one.
-        let span_end = tail.min(self.pos + self.batch as u64);
+        // Saturating: a batch of usize::MAX means "no limit", and pos may lie
+        // near 2^64 in a corrupt ring.
+        let span_end = tail.min(self.pos.saturating_add(self.batch as u64));
         self.copy_span(span_end);
         let mut p = self.pos;
         let mut bad = None;
@@ -623,10 +636,13 @@ impl Reader {
         for i in 0..self.recs.len() {
             let off = self.recs[i].off;
             let seq = u64::from_le_bytes(self.buf[off + 8..off + 16].try_into().unwrap());
-            if seq != expected {
+            if seq != expected || seq == SEQ_NEVER {
                 if i == 0 {
                     self.recs.clear();
                     self.buf.clear();
+                    if seq == expected {
+                        return Err(seq_never(start_pos).into());
+                    }
                     return Err(CorruptError::Sequence {
                         pos: start_pos,
                         expected,
@@ -930,6 +946,13 @@ fn walk_start(latest: u64, tail: u64) -> Option<u64> {
 
 fn corrupt(pos: u64, detail: String) -> CorruptError {
     CorruptError::Record { pos, detail }
+}
+
+fn seq_never(pos: u64) -> CorruptError {
+    corrupt(
+        pos,
+        format!("sequence number {SEQ_NEVER} (2^64-1) is never written"),
+    )
 }
 
 impl std::fmt::Debug for Reader {
