@@ -41,7 +41,7 @@ mod stream;
 
 pub use block::{Block, BlockItem, OwnedEvent};
 pub use slipstream_ring::event::{DecodeError, EventKind, EventRef, KindSet};
-pub use slipstream_ring::{Lag, LapPolicy};
+pub use slipstream_ring::{resolve_ring_path, Lag, LapPolicy, SHM_DIR};
 #[cfg(feature = "tokio")]
 pub use stream::{EventStream, OwnedItem};
 
@@ -52,25 +52,6 @@ use slipstream_ring::{
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-
-/// The folder a bare ring name resolves to (as the producer does).
-pub const SHM_DIR: &str = "/dev/shm";
-
-/// Resolves a ring's name or path like the producer: a bare name (no `/`)
-/// is a file under `/dev/shm`.
-///
-/// ```
-/// assert_eq!(slipstream_consumer::resolve_ring_path("r"), std::path::Path::new("/dev/shm/r"));
-/// ```
-pub fn resolve_ring_path(name_or_path: impl AsRef<Path>) -> PathBuf {
-    let p = name_or_path.as_ref();
-    let s = p.as_os_str().to_string_lossy();
-    if !s.contains('/') && !s.is_empty() && s != "." && s != ".." {
-        Path::new(SHM_DIR).join(p)
-    } else {
-        p.to_path_buf()
-    }
-}
 
 /// Where a consumer starts (a named consumer with a saved cursor resumes
 /// from it instead, unless [`ConsumerBuilder::reset`] is set).

@@ -29,14 +29,13 @@ mod path;
 mod plugin;
 mod producer;
 
-pub use path::{resolve_ring_path, SHM_DIR};
 pub use plugin::{
     _create_plugin, parse_duration, parse_size, BroadcastEvent, BroadcastEventKind, PluginConfig,
     PluginError, RingPlugin, Size, SlipstreamPlugin,
 };
 pub use producer::{Producer, ProducerOptions, Wake};
 pub use slipstream_ring::event::{EventKind, EventRef, KindSet};
-pub use slipstream_ring::{Layout, PublishError};
+pub use slipstream_ring::{resolve_ring_path, Layout, PublishError, SHM_DIR};
 
 use std::path::PathBuf;
 

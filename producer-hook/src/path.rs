@@ -2,31 +2,9 @@
 
 use std::fs::File;
 use std::os::fd::OwnedFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::ProducerError;
-
-/// The folder a bare ring name resolves to: memory, not disk.
-pub const SHM_DIR: &str = "/dev/shm";
-
-/// Resolves a ring's name or path: a bare name (no `/`) is a file under
-/// [`SHM_DIR`], so that the ring lives in memory; anything else is a path and
-/// is used as given.
-///
-/// ```
-/// use slipstream_producer::resolve_ring_path;
-/// assert_eq!(resolve_ring_path("node-events"), std::path::Path::new("/dev/shm/node-events"));
-/// assert_eq!(resolve_ring_path("./rings/a"), std::path::Path::new("./rings/a"));
-/// ```
-pub fn resolve_ring_path(name_or_path: impl AsRef<Path>) -> PathBuf {
-    let p = name_or_path.as_ref();
-    let is_bare = p.components().count() == 1 && !p.as_os_str().to_string_lossy().contains('/');
-    if is_bare && !p.as_os_str().is_empty() && p != Path::new(".") && p != Path::new("..") {
-        Path::new(SHM_DIR).join(p)
-    } else {
-        p.to_path_buf()
-    }
-}
 
 /// Opens (or creates, with `mode`) the ring file at `path` for the producer.
 ///
@@ -73,17 +51,4 @@ pub(crate) fn open_ring_file(path: &Path, mode: u32) -> Result<(File, bool), Pro
         fchmod(&fd, Mode::from_raw_mode(mode)).map_err(io("chmod ring file"))?;
     }
     Ok((File::from(fd), created))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bare_names_go_to_shm_paths_stay() {
-        assert_eq!(resolve_ring_path("x"), PathBuf::from("/dev/shm/x"));
-        assert_eq!(resolve_ring_path("/tmp/x"), PathBuf::from("/tmp/x"));
-        assert_eq!(resolve_ring_path("a/b"), PathBuf::from("a/b"));
-        assert_eq!(resolve_ring_path("."), PathBuf::from("."));
-    }
 }

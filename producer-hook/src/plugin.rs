@@ -257,6 +257,53 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     })
 }
 
+/// The deepest nesting of arrays and objects [`PluginConfig::parse`] reads.
+///
+/// The JSON5 parser recurses once per level with no limit of its own, and a
+/// size field (an untagged number-or-string) buffers whatever value it is
+/// given: a file nested 50,000 deep overflowed the node's stack, and one
+/// 30,000 deep took 15 s to be refused. A config nests 2 levels.
+const MAX_NESTING: usize = 32;
+
+/// The deepest nesting of `[` and `{` in JSON5 text, outside strings and
+/// comments: an upper bound on the parser's recursion for any prefix it
+/// accepts (it lexes strings and comments the same way, and stops at the
+/// first error). Every delimiter is ASCII, so bytes suffice.
+fn nesting_depth(text: &str) -> usize {
+    let b = text.as_bytes();
+    let (mut i, mut depth, mut max) = (0, 0usize, 0);
+    while i < b.len() {
+        match b[i] {
+            b'[' | b'{' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            quote @ (b'"' | b'\'') => {
+                i += 1;
+                while i < b.len() && b[i] != quote {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'/' if b.get(i + 1) == Some(&b'/') => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while i < b.len() && !(b[i] == b'*' && b.get(i + 1) == Some(&b'/')) {
+                    i += 1;
+                }
+                i += 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    max
+}
+
 impl PluginConfig {
     /// Parses a config from JSON5 text.
     ///
@@ -268,6 +315,12 @@ impl PluginConfig {
     /// assert!(err.contains("capacty"), "{err}");
     /// ```
     pub fn parse(text: &str) -> Result<PluginConfig, String> {
+        let depth = nesting_depth(text);
+        if depth > MAX_NESTING {
+            return Err(format!(
+                "arrays and objects nest {depth} levels deep; a config needs 2, at most {MAX_NESTING} are read"
+            ));
+        }
         json5::from_str(text).map_err(|e| e.to_string())
     }
 
@@ -511,5 +564,37 @@ mod tests {
         assert!(err(r#"{ libpath: "x", ring: "r", wake: "sometimes" }"#).contains("sometimes"));
         assert!(err(r#"{ libpath: "x", ring: "r", kinds: ["blocks"] }"#).contains("blocks"));
         assert!(err("{ libpath: ").len() > 5);
+    }
+
+    /// Found by probing the `plugin_config` fuzz target (fuzz/README.md): the
+    /// JSON5 parser recursed once per level, so a deeply nested value
+    /// overflowed the stack (50,000 levels) or took seconds (30,000).
+    #[test]
+    fn config_nesting_is_bounded() {
+        for open in ["[", "{a:", "[{a:"] {
+            let text = format!(
+                r#"{{ libpath: "x", ring: "r", capacity: {}"#,
+                open.repeat(100_000)
+            );
+            let t = std::time::Instant::now();
+            let err = PluginConfig::parse(&text).unwrap_err();
+            assert!(err.contains("nest"), "{err}");
+            assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+        }
+        // 32 levels are read (and refused for what they are: not a size).
+        let text = format!(
+            r#"{{ libpath: "x", ring: "r", capacity: {}1{} }}"#,
+            "[".repeat(31),
+            "]".repeat(31)
+        );
+        assert!(!PluginConfig::parse(&text).unwrap_err().contains("nest"));
+        // Brackets in strings and comments are not nesting.
+        let deep = "[{".repeat(40);
+        let c = PluginConfig::parse(&format!(
+            "{{ libpath: \"{deep}\", name: '{deep}\\'', // {deep}\n /* {deep} */ ring: \"r\" }}"
+        ))
+        .unwrap();
+        assert_eq!(c.libpath, deep);
+        assert_eq!(c.name.unwrap(), format!("{deep}'"));
     }
 }

@@ -8,8 +8,9 @@ use std::time::Duration;
 use slipstream_ring::event::{EventKind, EventRef, KindSet, UNKNOWN_COUNT};
 use slipstream_ring::{IfExists, Layout, OpenError, PublishError, WakeMode, Writer};
 
-use crate::path::{open_ring_file, resolve_ring_path};
+use crate::path::open_ring_file;
 use crate::ProducerError;
+use slipstream_ring::resolve_ring_path;
 
 /// When readers asleep on the ring's futex are woken.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -45,6 +45,7 @@ pub mod event;
 #[cfg(not(loom))]
 mod file;
 pub mod layout;
+mod naming;
 mod reader;
 mod shared;
 #[cfg(not(loom))]
@@ -56,6 +57,7 @@ pub use error::{CorruptError, LayoutError, OpenError, PublishError, ReadError, S
 #[cfg(not(loom))]
 pub use file::{producer_alive, Access, AttachError, IfExists, ProducerInfo, ProducerState};
 pub use layout::{Geometry, Layout};
+pub use naming::{resolve_ring_path, SHM_DIR};
 pub use reader::{Item, Lag, LapPolicy, Reader, Record, StartAt, Step};
 #[cfg(not(loom))]
 pub use slots::{read_slots, SavedCursor, Slot, SlotError, SlotInfo};
