@@ -126,7 +126,8 @@ struct Current {
 /// How many times a reader retries finding a start position while the producer
 /// keeps overwriting it, before it gives up with [`SeekError::Contended`].
 const SEEK_ATTEMPTS: u32 = 32;
-/// Default bytes copied per batch (one validation per batch).
+/// Default bytes copied per batch (one validation per batch), at most a
+/// sixteenth of the ring.
 const DEFAULT_BATCH: usize = 64 * 1024;
 /// How many records a walk (seek by sequence, find the end) may step through.
 const WALK_LIMIT: u64 = 1 << 22;
@@ -188,6 +189,12 @@ impl Reader {
             current: None,
             batch: DEFAULT_BATCH,
         };
+        // A batch must be small against the ring: a lapped reader resumes an
+        // eighth of the ring ahead of the writer, and a copy as long as the
+        // ring would be lapped again before it is validated.
+        r.batch = DEFAULT_BATCH
+            .min((r.shared.geo.capacity / 16) as usize)
+            .max(RECORD_HEADER_LEN);
         r.seek(start)?;
         Ok(r)
     }
@@ -233,7 +240,9 @@ impl Reader {
 
     /// Whether a record (or a lap report) is ready without waiting.
     pub fn available(&self) -> bool {
-        self.next < self.recs.len() || self.shared.tail().load(Ordering::Acquire) != self.pos
+        self.pending_lag.is_some()
+            || self.next < self.recs.len()
+            || self.shared.tail().load(Ordering::Acquire) != self.pos
     }
 
     /// Sleeps until a record is available, a wake arrives, or `timeout`
@@ -244,7 +253,7 @@ impl Reader {
     /// [`WakeMode`](crate::WakeMode)). A reader that cannot write the wake page
     /// (a read-only file) polls instead, at most every millisecond.
     pub fn wait(&self, timeout: Duration) -> bool {
-        if self.next < self.recs.len() {
+        if self.pending_lag.is_some() || self.next < self.recs.len() {
             return true;
         }
         self.shared.wait_past(self.pos, timeout)

@@ -692,3 +692,18 @@ fn tiny_ring_laps_exactly_like_the_loom_model() {
         assert_eq!(next, 8);
     }
 }
+
+#[test]
+fn a_pending_lag_from_resume_is_available_at_once() {
+    let mut w = Writer::anonymous(small()).unwrap();
+    for seq in 1..=500 {
+        w.publish(kind_for(seq), &payload(seq, 60)).unwrap();
+    }
+    let mut r = w.reader(StartAt::End).unwrap();
+    r.resume(3, 0).unwrap(); // long overwritten
+    assert!(r.available(), "the lag report is ready without waiting");
+    let t = Instant::now();
+    assert!(r.wait(Duration::from_secs(10)));
+    assert!(t.elapsed() < Duration::from_secs(5));
+    assert!(matches!(r.try_next().unwrap(), Some(Item::Lagged(lag)) if lag.first_missed == 3));
+}
