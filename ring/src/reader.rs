@@ -817,11 +817,24 @@ impl Reader {
         })
     }
 
+    /// The segment table's entries `(pos, seq)` that may name a record in
+    /// `[lowest, tail)`: in that range, and stored in the entry their position
+    /// maps to. Each must still be checked against the record it names.
+    fn segment_entries(&self, lowest: u64, tail: u64) -> impl Iterator<Item = (u64, u64)> + '_ {
+        let geo = &self.shared.geo;
+        let k = geo.segments();
+        (0..k)
+            .map(|i| (i, self.shared.segment(i)))
+            .filter(move |&(i, (p, _))| {
+                p >= lowest && p < tail && ((p >> geo.segment_shift) as usize & (k - 1)) == i
+            })
+            .map(|(_, e)| e)
+    }
+
     /// The oldest record at least `headroom` bytes inside the retained window,
     /// found through the segment table.
     fn locate_oldest(&self, headroom: u64) -> Result<(u64, u64), SeekError> {
         let geo = &self.shared.geo;
-        let k = geo.segments();
         for _ in 0..SEEK_ATTEMPTS {
             retry_hint();
             let (tail, intent) = self.counters()?;
@@ -829,13 +842,7 @@ impl Reader {
                 return self.locate_end();
             }
             let lowest = intent.saturating_sub(geo.capacity) + headroom;
-            let mut candidates: Vec<(u64, u64)> = (0..k)
-                .map(|i| (i, self.shared.segment(i)))
-                .filter(|&(i, (p, _))| {
-                    p >= lowest && p < tail && ((p >> geo.segment_shift) as usize & (k - 1)) == i
-                })
-                .map(|(_, e)| e)
-                .collect();
+            let mut candidates: Vec<(u64, u64)> = self.segment_entries(lowest, tail).collect();
             candidates.sort_unstable();
             for (p, s) in candidates {
                 let found = self.peek(p, tail);
@@ -862,8 +869,6 @@ impl Reader {
 
     /// The record with sequence number `n`.
     fn locate_seq(&self, n: u64) -> Result<(u64, u64), SeekError> {
-        let geo = &self.shared.geo;
-        let k = geo.segments();
         for _ in 0..SEEK_ATTEMPTS {
             retry_hint();
             let (end_pos, end_seq) = self.locate_end()?;
@@ -885,16 +890,9 @@ impl Reader {
             }
             // Start from the segment entry closest below n, then walk.
             let (tail, _) = self.counters()?;
-            let (mut p, mut s) = (0..k)
-                .map(|i| (i, self.shared.segment(i)))
-                .filter(|&(i, (p, s))| {
-                    p >= oldest_pos
-                        && p < tail
-                        && s <= n
-                        && s >= oldest_seq
-                        && ((p >> geo.segment_shift) as usize & (k - 1)) == i
-                })
-                .map(|(_, e)| e)
+            let (mut p, mut s) = self
+                .segment_entries(oldest_pos, tail)
+                .filter(|&(_, s)| s <= n && s >= oldest_seq)
                 .max_by_key(|&(_, s)| s)
                 .unwrap_or((oldest_pos, oldest_seq));
             let start = p;
