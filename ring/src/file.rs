@@ -7,7 +7,7 @@
 //! The producer holds a write lock on byte 0; a consumer holds one on the first
 //! byte of its reader slot.
 
-use crate::error::{io, CorruptError, OpenError};
+use crate::error::{io, CorruptError, LayoutError, OpenError};
 use crate::layout::*;
 use crate::shared::{Keep, Shared};
 use crate::sync::{fence, Arc, Ordering, Region};
@@ -33,6 +33,7 @@ fn flock(kind: libc_lock::Kind, start: u64) -> nix::libc::flock {
     l.l_type = match kind {
         libc_lock::Kind::Write => nix::libc::F_WRLCK as _,
         libc_lock::Kind::Read => nix::libc::F_RDLCK as _,
+        libc_lock::Kind::Unlock => nix::libc::F_UNLCK as _,
     };
     l.l_whence = nix::libc::SEEK_SET as _;
     l.l_start = start as _;
@@ -44,6 +45,7 @@ mod libc_lock {
     pub(crate) enum Kind {
         Write,
         Read,
+        Unlock,
     }
 }
 
@@ -60,6 +62,19 @@ pub(crate) fn try_lock(file: &File, start: u64) -> Result<bool, OpenError> {
             source: e.into(),
         }),
     }
+}
+
+/// Releases this open file description's lock on byte `start`.
+///
+/// Closing the last descriptor releases it too, but only once no other
+/// reference to the open file description is left: a child forked by another
+/// thread holds one until it calls `exec`, and the lock would outlive its
+/// owner's release for that long.
+pub(crate) fn unlock(file: &File, start: u64) -> std::io::Result<()> {
+    use nix::fcntl::{fcntl, FcntlArg};
+    let l = flock(libc_lock::Kind::Unlock, start);
+    fcntl(file.as_fd(), FcntlArg::F_OFD_SETLK(&l))?;
+    Ok(())
 }
 
 /// Whether some open file description holds a lock on byte `start`.
@@ -88,6 +103,16 @@ pub(crate) fn read_header(file: &File) -> Result<(RawHeader, Geometry), OpenErro
     let need = core::mem::size_of::<RawHeader>() as u64;
     if len == 0 {
         return Err(OpenError::NotInitialized);
+    }
+    // The magic first: a short file of another format (a PNG, a script) is
+    // "not a ring", not "a truncated ring".
+    if len >= MAGIC.len() as u64 {
+        let mut magic = [0u8; MAGIC.len()];
+        file.read_exact_at(&mut magic, 0)
+            .map_err(io("read ring header"))?;
+        if magic != MAGIC && magic != [0; 8] {
+            return Err(LayoutError::BadMagic(magic).into());
+        }
     }
     if len < need {
         return Err(OpenError::Truncated {

@@ -206,6 +206,8 @@ pub const OFF_PRODUCER_STATE: usize = core::mem::offset_of!(RawHeader, producer_
 pub const OFF_PRODUCER_START: usize = core::mem::offset_of!(RawHeader, producer_start_unix_ns);
 /// Offset of `waiters` in the wake page.
 pub const OFF_WAITERS: usize = core::mem::offset_of!(RawWake, waiters);
+/// Offset of `ring_id` in a reader slot.
+pub const OFF_SLOT_RING_ID: usize = core::mem::offset_of!(RawSlot, ring_id);
 /// Offset of `next_seq` in a reader slot.
 pub const OFF_SLOT_NEXT_SEQ: usize = core::mem::offset_of!(RawSlot, next_seq);
 /// Offset of `position` in a reader slot.
@@ -535,6 +537,7 @@ mod tests {
         assert_eq!(core::mem::size_of::<RawSlot>(), 128);
         assert_eq!(core::mem::offset_of!(RawSlot, name), 16);
         assert_eq!(core::mem::offset_of!(RawSlot, ring_id), 80);
+        assert_eq!(OFF_SLOT_RING_ID, 80);
         assert_eq!(OFF_SLOT_NEXT_SEQ, 88);
         assert_eq!(OFF_SLOT_POSITION, 96);
         assert_eq!(core::mem::offset_of!(RawSlot, attached_unix_ns), 104);

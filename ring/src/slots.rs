@@ -7,7 +7,7 @@
 //! name takes its slot back and resumes from the cursor stored there.
 
 use crate::error::{io, OpenError};
-use crate::file::{is_locked, read_header, try_lock};
+use crate::file::{is_locked, read_header, try_lock, unlock};
 use crate::layout::*;
 use crate::sync::{Ordering, Region};
 use std::fs::File;
@@ -107,6 +107,10 @@ fn read_slot(file: &File, geo: &Geometry, index: u32) -> Result<SlotInfo, OpenEr
 pub struct Slot {
     index: u32,
     name: String,
+    /// `ring_id` of the ring, stored again with every cursor.
+    ring_id: u64,
+    /// Offset of the slot in the file: the byte its lock is on.
+    offset: u64,
     region: Region,
     _map: memmap2::MmapMut,
     _file: File,
@@ -216,6 +220,8 @@ impl Slot {
         Ok(Slot {
             index,
             name: name.to_owned(),
+            ring_id,
+            offset: geo.slot_offset(index),
             region,
             _map: map,
             _file: file,
@@ -234,8 +240,16 @@ impl Slot {
 
     /// Stores the cursor: the next record to read and its position. Two
     /// stores; a reader of the slot checks the pair against the ring.
+    ///
+    /// The ring's id is stored again too, in the same line: a slot whose id
+    /// was overwritten (a stray write through this process's mapping) would
+    /// otherwise look like another ring's on the next attach, and its cursor
+    /// would be dropped without a word.
     #[inline]
     pub fn store_cursor(&self, next_seq: u64, position: u64) {
+        self.region
+            .u64(OFF_SLOT_RING_ID)
+            .store(self.ring_id, Ordering::Relaxed);
         self.region
             .u64(OFF_SLOT_POSITION)
             .store(position, Ordering::Relaxed);
@@ -244,24 +258,34 @@ impl Slot {
             .store(next_seq, Ordering::Relaxed);
     }
 
-    /// Adds to the delivered and missed counters.
+    /// Adds to the delivered and missed counters (saturating: they are
+    /// statistics in shared memory, and whatever they hold must not make the
+    /// consumer panic on overflow).
     #[inline]
     pub fn count(&self, delivered: u64, missed: u64) {
         if delivered != 0 {
             let c = self.region.u64(OFF_SLOT_DELIVERED);
-            c.store(c.load(Ordering::Relaxed) + delivered, Ordering::Relaxed);
+            c.store(
+                c.load(Ordering::Relaxed).saturating_add(delivered),
+                Ordering::Relaxed,
+            );
         }
         if missed != 0 {
             let c = self.region.u64(OFF_SLOT_MISSED);
-            c.store(c.load(Ordering::Relaxed) + missed, Ordering::Relaxed);
+            c.store(
+                c.load(Ordering::Relaxed).saturating_add(missed),
+                Ordering::Relaxed,
+            );
         }
     }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        // The name and cursor stay, so that the consumer can come back to them;
-        // the lock goes with the file descriptor.
+        // The name and cursor stay, so that the consumer can come back to them.
+        // The lock is released explicitly: it would go with the file
+        // descriptor, but only once no forked child still holds a copy of it.
+        let _ = unlock(&self._file, self.offset);
     }
 }
 

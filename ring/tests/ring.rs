@@ -501,11 +501,22 @@ mod files {
             Reader::attach(&f, StartAt::Oldest),
             Err(AttachError::Open(OpenError::NotInitialized))
         ));
-        // Another format.
+        // Another format, even shorter than a ring header: not a ring (the
+        // magic is checked before the length), not "a truncated ring".
         f.write_all_at(b"#!/bin/sh\necho not a ring\n", 0).unwrap();
         assert!(matches!(
             Reader::attach(&f, StartAt::Oldest),
-            Err(AttachError::Open(OpenError::Truncated { .. }))
+            Err(AttachError::Open(OpenError::Layout(LayoutError::BadMagic(m)))) if &m == b"#!/bin/s"
+        ));
+        // A ring's first bytes and nothing more: truncated.
+        f.set_len(0).unwrap();
+        f.write_all_at(b"SLIPSTRM\x01\0\0\0", 0).unwrap();
+        assert!(matches!(
+            Reader::attach(&f, StartAt::Oldest),
+            Err(AttachError::Open(OpenError::Truncated {
+                expected: 512,
+                actual: 12
+            }))
         ));
         f.write_all_at(&[0x42; 4096], 0).unwrap();
         let err = Reader::attach(&f, StartAt::Oldest).unwrap_err();
@@ -647,6 +658,64 @@ mod files {
             })
         );
         assert_ne!(a2.index(), g.index());
+    }
+
+    /// Regression: a released slot stayed locked (its consumer looked live,
+    /// its name in use) for as long as a child forked meanwhile by another
+    /// thread had not called exec: the child's copy of the descriptor kept
+    /// the lock.
+    #[test]
+    fn a_released_slot_is_free_at_once_though_a_forked_child_holds_its_descriptor() {
+        use nix::sys::signal::{kill, Signal};
+        use nix::unistd::{fork, ForkResult};
+        let path = TempPath::new("forked");
+        let _w = Writer::open(path.open(), small().reader_slots(2), IfExists::Resume).unwrap();
+        let (a, _) = Slot::claim(path.open(), "alpha").unwrap();
+        let index = a.index() as usize;
+        // SAFETY: the child calls only async-signal-safe functions (pause,
+        // _exit) and touches no state of the parent's other threads.
+        let child = match unsafe { fork() }.unwrap() {
+            ForkResult::Child => unsafe {
+                nix::libc::pause();
+                nix::libc::_exit(0)
+            },
+            ForkResult::Parent { child } => child,
+        };
+        drop(a);
+        let live = read_slots(&path.open()).unwrap()[index].live;
+        let again = Slot::claim(path.open(), "alpha").map(|(s, _)| s.index());
+        let _ = kill(child, Signal::SIGKILL);
+        let _ = nix::sys::wait::waitpid(child, None);
+        assert!(!live, "the released slot still looks live");
+        assert_eq!(again.unwrap(), index as u32);
+    }
+
+    /// Regression: garbage over a live consumer's slot (a stray write through
+    /// its own mapping) made its next count overflow (a panic in debug
+    /// builds), and its overwritten ring_id made the next attach under its
+    /// name drop the cursor as another ring's.
+    #[test]
+    fn a_scribbled_slot_is_healed_by_its_owner_and_its_counters_saturate() {
+        let path = TempPath::new("scribbled");
+        let layout = small().reader_slots(2);
+        let _w = Writer::open(path.open(), layout, IfExists::Resume).unwrap();
+        let (a, _) = Slot::claim(path.open(), "alpha").unwrap();
+        let off = layout.geometry().unwrap().slot_offset(a.index());
+        // ring_id, next_seq, position, attached time, delivered, missed: all ones.
+        path.open().write_all_at(&[0xff; 48], off + 80).unwrap();
+        a.count(3, 4);
+        a.store_cursor(17, 1024);
+        let s = read_slots(&path.open()).unwrap().remove(a.index() as usize);
+        assert_eq!((s.delivered, s.missed), (u64::MAX, u64::MAX));
+        drop(a);
+        let (_a, saved) = Slot::claim(path.open(), "alpha").unwrap();
+        assert_eq!(
+            saved,
+            Some(SavedCursor {
+                next_seq: 17,
+                position: 1024
+            })
+        );
     }
 }
 
