@@ -110,14 +110,22 @@ impl Producer {
                 path: path.clone(),
                 source,
             })?;
-        let (file, _created) = open_ring_file(&path, options.mode)?;
+        let (file, created) = open_ring_file(&path, options.mode)?;
+        // A second descriptor of the same open file description: it keeps the
+        // producer lock taken through `file` until a failed creation is undone.
+        let creation = if created { file.try_clone().ok() } else { None };
         let writer = match Writer::open(file, options.layout, IfExists::Resume) {
             Ok(w) => w,
             Err(e) if options.recreate && replaceable(&e) => {
                 tracing::warn!(path = %path.display(), error = %e, "replacing the ring");
                 recreate(&path, &options)?
             }
-            Err(source) => return Err(ProducerError::Open { path, source }),
+            Err(source) => {
+                if let Some(created) = creation {
+                    remove_failed_creation(&path, &created);
+                }
+                return Err(ProducerError::Open { path, source });
+            }
         };
         let mut p = Producer {
             writer,
@@ -252,7 +260,11 @@ impl Producer {
         self.writer.flush()
     }
 
-    /// The next ordinal in the open block (opening `height` if needed).
+    /// The ordinal the next event of block `height` gets (opening that block
+    /// if needed). The block counts the event only once it is published
+    /// ([`publish_counted`](Self::publish_counted)): an event refused as too
+    /// large leaves no hole in the ordinals and no excess in the commit
+    /// marker's count, which would make consumers drop the whole block.
     #[inline]
     fn next_ordinal(&mut self, height: u64, kind: EventKind) -> Result<Option<u32>, PublishError> {
         if !self.kinds.contains(kind) {
@@ -264,9 +276,19 @@ impl Producer {
                 self.begin(height, UNKNOWN_COUNT)?;
             }
         }
-        let b = self.block.as_mut().expect("a block is open");
-        b.count += 1;
-        Ok(Some(b.count))
+        let b = self.block.as_ref().expect("a block is open");
+        Ok(Some(b.count + 1))
+    }
+
+    /// Publishes an event numbered by [`next_ordinal`](Self::next_ordinal),
+    /// and counts it in the open block if it was published.
+    #[inline]
+    fn publish_counted(&mut self, event: &EventRef<'_>) -> Result<Option<u64>, PublishError> {
+        let seq = self.publish(event)?;
+        if let Some(b) = self.block.as_mut() {
+            b.count += 1;
+        }
+        Ok(seq)
     }
 
     fn height_or_open(&self) -> u64 {
@@ -297,7 +319,7 @@ impl Producer {
         let Some(ordinal) = self.next_ordinal(block_height, EventKind::MappingUpdate)? else {
             return Ok(None);
         };
-        self.publish(&EventRef::MappingUpdate {
+        self.publish_counted(&EventRef::MappingUpdate {
             block_height,
             ordinal,
             program_id,
@@ -318,7 +340,7 @@ impl Producer {
         let Some(ordinal) = self.next_ordinal(block_height, EventKind::MappingRemoval)? else {
             return Ok(None);
         };
-        self.publish(&EventRef::MappingRemoval {
+        self.publish_counted(&EventRef::MappingRemoval {
             block_height,
             ordinal,
             program_id,
@@ -350,7 +372,7 @@ impl Producer {
         let Some(ordinal) = self.next_ordinal(block_height, EventKind::StakingReward)? else {
             return Ok(None);
         };
-        self.publish(&EventRef::StakingReward {
+        self.publish_counted(&EventRef::StakingReward {
             block_height,
             ordinal,
             staker,
@@ -369,7 +391,7 @@ impl Producer {
         let Some(ordinal) = self.next_ordinal(block_height, EventKind::Block)? else {
             return Ok(None);
         };
-        self.publish(&EventRef::Block {
+        self.publish_counted(&EventRef::Block {
             block_height,
             ordinal,
             block,
@@ -406,6 +428,23 @@ fn replaceable(e: &OpenError) -> bool {
             | OpenError::Corrupt(_)
             | OpenError::NotInitialized
     )
+}
+
+/// Removes the file this producer created at `path` and could not make a
+/// ring in (a full disk: `fallocate` failed), so that nothing is left behind
+/// that readers would wait on as "being created", or that the next producer
+/// would refuse as not initialised (a partly allocated file of zeros).
+/// `created` still holds the producer lock, so no other producer can have
+/// started on the file; and it is removed only if `path` still names it.
+fn remove_failed_creation(path: &Path, created: &std::fs::File) {
+    use std::os::unix::fs::MetadataExt;
+    let same = match (created.metadata(), std::fs::symlink_metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    };
+    if same {
+        let _ = std::fs::remove_file(path);
+    }
 }
 
 /// Creates a new ring in a temporary file beside `path` and renames it over
@@ -470,5 +509,95 @@ impl Drop for WakerThread {
             h.thread().unpark();
             let _ = h.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use slipstream_ring::{Item, Reader, StartAt};
+
+    /// Regression: a ring that did not fit on its disk left an empty (or,
+    /// on some file systems, partly allocated) file behind, which readers
+    /// took for a ring being created and the next producer refused.
+    #[test]
+    fn a_ring_too_large_for_its_disk_leaves_no_file() {
+        let Ok(fs) = rustix::fs::statvfs(crate::SHM_DIR) else {
+            return; // no /dev/shm here
+        };
+        let capacity = 1u64 << 40;
+        // Only where the tmpfs is smaller than the ring: it refuses such an
+        // allocation at once, without filling memory first.
+        if fs.f_blocks.saturating_mul(fs.f_frsize) >= capacity {
+            return;
+        }
+        let path =
+            Path::new(crate::SHM_DIR).join(format!("producer-enospc-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let err = Producer::open(
+            &path,
+            ProducerOptions {
+                layout: Layout::new(capacity),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, ProducerError::Open { source: OpenError::Io { op: "fallocate ring file", source }, .. }
+                if source.raw_os_error() == Some(28)),
+            "{err}"
+        );
+        assert!(!path.exists(), "{} was left behind", path.display());
+    }
+
+    /// Regression: an event refused as too large inside a block used to
+    /// count in the block anyway, so the next event's ordinal skipped one and
+    /// the commit marker announced an event that never came: consumers
+    /// dropped the whole block as incomplete.
+    #[test]
+    fn a_refused_event_leaves_the_block_whole() {
+        let path = std::env::temp_dir().join(format!("producer-too-large-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let layout = Layout::new(1 << 16).max_payload(256);
+        let mut p = Producer::open(
+            &path,
+            ProducerOptions {
+                layout,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        p.begin_block(5).unwrap();
+        p.mapping_update(b"p", b"m", b"k", b"v").unwrap();
+        let err = p.block_at(5, &[0; 256]).unwrap_err();
+        assert!(
+            matches!(err, PublishError::TooLarge { len: 272, max: 256 }),
+            "{err}"
+        );
+        p.block_at(5, &[0; 16]).unwrap();
+        p.commit_block().unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        let mut r = Reader::attach(&file, StartAt::Oldest).unwrap();
+        let mut seen = vec![];
+        while let Some(Item::Record(rec)) = r.try_next().unwrap() {
+            let ev = EventRef::decode(rec.kind, rec.payload).unwrap();
+            let count = match ev {
+                EventRef::BlockBegin { event_count, .. }
+                | EventRef::BlockCommit { event_count, .. } => Some(event_count),
+                _ => None,
+            };
+            seen.push((rec.seq, ev.ordinal(), count));
+        }
+        drop(p);
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(
+            seen,
+            [
+                (1, 0, Some(UNKNOWN_COUNT)),
+                (2, 1, None),
+                (3, 2, None),
+                (4, 3, Some(2))
+            ]
+        );
     }
 }
