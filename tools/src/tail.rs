@@ -340,7 +340,9 @@ fn follow<W: Write>(
             }
             Err(Failure::Write(e)) => return write_failed(e),
             Err(Failure::Read(e)) => {
-                return Err(anyhow::Error::new(e).context("read the ring"));
+                // The SDK's read errors name the position, not the file.
+                let ring = consumer.path().display().to_string();
+                return Err(anyhow::Error::new(e).context(format!("read the ring {ring}")));
             }
         }
     }
