@@ -569,3 +569,24 @@ fn manual_commit_stores_the_cursor_only_when_asked() {
         "resumes after the last commit"
     );
 }
+
+#[test]
+fn recreate_never_replaces_a_file_that_is_not_a_ring() {
+    let ring = Ring::new("notmine");
+    let precious = b"\x89PNG\r\n\x1a\n a user's picture, not a ring".repeat(100);
+    std::fs::write(&ring.0, &precious).unwrap();
+    let err = Producer::open(
+        &ring.0,
+        ProducerOptions {
+            recreate: true,
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("not a Slipstream ring"), "{err}");
+    assert_eq!(
+        std::fs::read(&ring.0).unwrap(),
+        precious,
+        "the file is untouched"
+    );
+}

@@ -116,7 +116,7 @@ impl Producer {
         let creation = if created { file.try_clone().ok() } else { None };
         let writer = match Writer::open(file, options.layout, IfExists::Resume) {
             Ok(w) => w,
-            Err(e) if options.recreate && replaceable(&e) => {
+            Err(e) if options.recreate && replaceable(&e) && holds_a_ring(&path) => {
                 tracing::warn!(path = %path.display(), error = %e, "replacing the ring");
                 recreate(&path, &options)?
             }
@@ -416,6 +416,24 @@ impl std::fmt::Debug for Producer {
             .field("wake", &self.wake)
             .field("block", &self.block)
             .finish_non_exhaustive()
+    }
+}
+
+/// Whether the file at `path` is a Slipstream ring (or one being created):
+/// empty, or starting with the ring magic or with the zeros a creation leaves
+/// before it writes the magic. `recreate` replaces only such files: a path
+/// that names anything else (a user's file given by mistake) is never
+/// overwritten.
+fn holds_a_ring(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 8];
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return false;
+    };
+    match f.read(&mut head) {
+        Ok(0) => true,
+        Ok(8) => head == slipstream_ring::layout::MAGIC || head == [0; 8],
+        _ => false,
     }
 }
 

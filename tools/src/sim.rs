@@ -21,7 +21,7 @@ use slipstream_producer::{
     parse_duration, parse_size, resolve_ring_path, Producer, ProducerError, ProducerOptions, Wake,
 };
 use slipstream_ring::event::EventRef;
-use slipstream_ring::{Layout, OpenError};
+use slipstream_ring::{Layout, LayoutError, OpenError};
 
 use crate::cli;
 use crate::text::{self, Range};
@@ -702,10 +702,15 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
         kinds: args.kinds.unwrap_or(KindSet::all()),
     };
     let mut producer = Producer::open(&path, options).map_err(|e| {
+        // Only a ring (of another layout or version) is replaced by --recreate;
+        // a file that is not a ring is never suggested for replacement.
         let replaceable = matches!(
             &e,
             ProducerError::Open {
-                source: OpenError::LayoutMismatch { .. } | OpenError::Layout(_),
+                source: OpenError::LayoutMismatch { .. }
+                    | OpenError::Layout(
+                        LayoutError::UnsupportedVersion { .. } | LayoutError::Inconsistent { .. }
+                    ),
                 ..
             }
         );
