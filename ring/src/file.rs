@@ -307,12 +307,17 @@ impl Drop for Writer {
     fn drop(&mut self) {
         // Wake sleepers so that they see the final records (and the close) now.
         self.shared.wake_sleepers();
-        if self.file.is_some() {
+        if let Some(f) = &self.file {
             self.shared
                 .header
                 .u32(OFF_PRODUCER_STATE)
                 .store(PRODUCER_CLOSED, Ordering::Release);
             self.shared.wake_sleepers_always();
+            // Release the producer lock now, not when the last descriptor of
+            // the open file description closes: a child that another thread
+            // forked holds a copy until it calls exec, and until then a new
+            // producer would be refused (see `unlock`).
+            let _ = unlock(&f.file, 0);
         }
     }
 }
