@@ -91,11 +91,18 @@ pub enum Step {
     Lagged(Lag),
 }
 
-/// A record copied into the reader's buffer.
+/// A record copied into the reader's buffer, as parsed from the copy (trusted
+/// once the copy is validated).
 #[derive(Clone, Copy, Debug)]
 struct BufRec {
-    /// Where its header starts in `buf`.
-    off: usize,
+    /// Where its payload starts in `buf`.
+    start: usize,
+    /// Payload bytes.
+    len: u32,
+    /// Its kind.
+    kind: u16,
+    /// Its sequence number.
+    seq: u64,
     /// The position after it.
     end: u64,
 }
@@ -112,15 +119,6 @@ enum Header {
         /// Its kind.
         kind: u16,
     },
-}
-
-/// Location of the current record in the reader's buffer.
-#[derive(Clone, Copy, Debug)]
-struct Current {
-    start: usize,
-    len: usize,
-    kind: u16,
-    seq: u64,
 }
 
 /// How many times a reader retries finding a start position while the producer
@@ -168,8 +166,8 @@ pub struct Reader {
     cursor_pos: u64,
     /// A lap to report before anything else (set by `resume`).
     pending_lag: Option<Lag>,
-    /// Where in `buf` the record `advance` moved to lies.
-    current: Option<Current>,
+    /// The record `advance` moved to (an index into `recs`).
+    current: Option<usize>,
     batch: usize,
 }
 
@@ -378,22 +376,12 @@ impl Reader {
                 }
             }
             let rec = self.recs[self.next];
-            let off = rec.off;
-            let word = u64::from_le_bytes(self.buf[off..off + 8].try_into().unwrap());
-            let (len, kind, _) = split_header_word(word);
-            let seq = u64::from_le_bytes(self.buf[off + 8..off + 16].try_into().unwrap());
-            let start = off + RECORD_HEADER_LEN;
-            let kept = keep(kind, &self.buf[start..start + len as usize]);
+            let kept = keep(rec.kind, &self.buf[rec.start..rec.start + rec.len as usize]);
             self.cursor_pos = rec.end;
+            self.cursor_seq = rec.seq + 1;
             self.next += 1;
-            self.cursor_seq = seq + 1;
             if kept {
-                self.current = Some(Current {
-                    start,
-                    len: len as usize,
-                    kind,
-                    seq,
-                });
+                self.current = Some(self.next - 1);
                 return Ok(Some(Step::Record));
             }
         }
@@ -401,10 +389,13 @@ impl Reader {
 
     /// The record the last [`advance`](Reader::advance) moved to, if it moved to one.
     pub fn current(&self) -> Option<Record<'_>> {
-        self.current.map(|c| Record {
-            seq: c.seq,
-            kind: c.kind,
-            payload: &self.buf[c.start..c.start + c.len],
+        self.current.map(|i| {
+            let c = &self.recs[i];
+            Record {
+                seq: c.seq,
+                kind: c.kind,
+                payload: &self.buf[c.start..c.start + c.len as usize],
+            }
         })
     }
 
@@ -471,49 +462,24 @@ impl Reader {
         let geo = &self.shared.geo;
         let off = p & geo.mask;
         let (len, kind, _flags) = split_header_word(word);
+        let room = tail.saturating_sub(p);
         if kind == KIND_PADDING {
             let to_end = geo.capacity - off;
-            if len as u64 != to_end {
-                return Err(corrupt(
-                    p,
-                    format!("padding record of {len} bytes, but {to_end} bytes remain to the end of the data region"),
-                ));
-            }
             // `tail - p`, not `p + to_end`: in a corrupt ring `p` may lie in
             // the last lap below 2^64, where the sum overflows (0 if p > tail).
-            if to_end >= tail.saturating_sub(p) {
-                return Err(corrupt(
-                    p,
-                    "padding record is not followed by a committed record".into(),
-                ));
+            if len as u64 != to_end || to_end >= room {
+                return Err(bad_padding(p, len, to_end));
             }
             return Ok(Header::Padding(to_end));
         }
-        if kind == KIND_INVALID {
-            return Err(corrupt(p, "record kind 0 (not a record)".into()));
-        }
-        if len > geo.layout.max_payload {
-            return Err(corrupt(
-                p,
-                format!(
-                    "length {len} exceeds the ring's maximum payload {}",
-                    geo.layout.max_payload
-                ),
-            ));
-        }
         let rl = record_len(len as u64);
-        if off + rl > geo.capacity {
-            return Err(corrupt(
-                p,
-                format!("record of {rl} bytes crosses the end of the data region"),
-            ));
-        }
         // As for padding: no `p + rl`, which can overflow in a corrupt ring.
-        if rl > tail.saturating_sub(p) {
-            return Err(corrupt(
-                p,
-                format!("record of {rl} bytes extends past the committed tail {tail}"),
-            ));
+        if kind == KIND_INVALID
+            || len > geo.layout.max_payload
+            || off + rl > geo.capacity
+            || rl > room
+        {
+            return Err(bad_record(p, len, kind, geo, tail));
         }
         Ok(Header::Record { len, kind })
     }
@@ -616,7 +582,7 @@ impl Reader {
                         self.copy_skip(p);
                     }
                 }
-                Ok(Header::Record { len, .. }) => {
+                Ok(Header::Record { len, kind }) => {
                     let end = p + record_len(len as u64);
                     if (end - self.pos) as usize > self.buf.len() {
                         if !self.recs.is_empty() {
@@ -624,7 +590,14 @@ impl Reader {
                         }
                         self.copy_span(end);
                     }
-                    self.recs.push(BufRec { off: at, end });
+                    let seq = u64::from_le_bytes(self.buf[at + 8..at + 16].try_into().unwrap());
+                    self.recs.push(BufRec {
+                        start: at + RECORD_HEADER_LEN,
+                        len,
+                        kind,
+                        seq,
+                        end,
+                    });
                     p = end;
                 }
             }
@@ -643,8 +616,7 @@ impl Reader {
         let mut expected = self.seq;
         let mut start_pos = self.pos;
         for i in 0..self.recs.len() {
-            let off = self.recs[i].off;
-            let seq = u64::from_le_bytes(self.buf[off + 8..off + 16].try_into().unwrap());
+            let seq = self.recs[i].seq;
             if seq != expected || seq == SEQ_NEVER {
                 if i == 0 {
                     self.recs.clear();
@@ -948,6 +920,51 @@ fn walk_start(latest: u64, tail: u64) -> Option<u64> {
         (NO_RECORD, 0) => None,
         (NO_RECORD, _) => Some(0),
         (latest, _) => Some(latest),
+    }
+}
+
+/// Why a padding record's header is impossible (out of the hot path).
+#[cold]
+#[inline(never)]
+fn bad_padding(p: u64, len: u32, to_end: u64) -> CorruptError {
+    if len as u64 != to_end {
+        corrupt(
+            p,
+            format!("padding record of {len} bytes, but {to_end} bytes remain to the end of the data region"),
+        )
+    } else {
+        corrupt(
+            p,
+            "padding record is not followed by a committed record".into(),
+        )
+    }
+}
+
+/// Why a record's header is impossible (out of the hot path).
+#[cold]
+#[inline(never)]
+fn bad_record(p: u64, len: u32, kind: u16, geo: &Geometry, tail: u64) -> CorruptError {
+    let rl = record_len(len as u64);
+    if kind == KIND_INVALID {
+        corrupt(p, "record kind 0 (not a record)".into())
+    } else if len > geo.layout.max_payload {
+        corrupt(
+            p,
+            format!(
+                "length {len} exceeds the ring's maximum payload {}",
+                geo.layout.max_payload
+            ),
+        )
+    } else if (p & geo.mask) + rl > geo.capacity {
+        corrupt(
+            p,
+            format!("record of {rl} bytes crosses the end of the data region"),
+        )
+    } else {
+        corrupt(
+            p,
+            format!("record of {rl} bytes extends past the committed tail {tail}"),
+        )
     }
 }
 
