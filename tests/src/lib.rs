@@ -56,6 +56,27 @@ impl ChildGuard {
         let _ = nix::sys::signal::kill(self.pid(), signal);
     }
 
+    /// Waits for the child to exit, at most `limit`; panics (and the guard
+    /// then kills it) if it does not, naming `what`.
+    pub fn wait_timeout(
+        &mut self,
+        limit: std::time::Duration,
+        what: &str,
+    ) -> std::process::ExitStatus {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let child = self.0.as_mut().expect("child present");
+            if let Some(status) = child.try_wait().expect("wait for child") {
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{what} did not exit within {limit:?}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
     /// Takes the child out of the guard (to wait for its output).
     pub fn take(mut self) -> Child {
         self.0.take().expect("child present")

@@ -50,21 +50,6 @@ fn next_seq(ring: &Path) -> u64 {
         .next_seq()
 }
 
-/// Waits for a child to exit, with a deadline; returns its status.
-fn wait_exit(child: &mut ChildGuard, limit: Duration) -> std::process::ExitStatus {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.0.as_mut().unwrap().try_wait().unwrap() {
-            return status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "child did not exit within {limit:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// What a consumer's output covers: events by sequence, and lags.
 #[derive(Default, Debug)]
 struct Seen {
@@ -187,7 +172,7 @@ fn the_simulated_node_and_several_consumers_agree() {
             Some(Item::Producer(_)) | None => {}
         }
     }
-    let status = wait_exit(&mut node, Duration::from_secs(120));
+    let status = node.wait_timeout(Duration::from_secs(120), "slipstream-sim");
     assert!(status.success(), "sim failed: {status:?}");
     let last = next_seq(path) - 1;
     assert_eq!(sdk_events.len() as u64, last, "the SDK saw every event");
@@ -251,7 +236,7 @@ fn a_killed_consumer_resumes_under_its_name_with_no_gap() {
     // Whatever it wrote before it died is printed output too.
     let before = Seen::parse(lines.into_iter().chain(rest.lines().map(|l| l.unwrap())));
     let last_seen = before.events.last().unwrap().0;
-    let status = wait_exit(&mut node, Duration::from_secs(120));
+    let status = node.wait_timeout(Duration::from_secs(120), "slipstream-sim");
     assert!(status.success());
     let last = next_seq(path) - 1;
     // Second run under the same name: resumes (at least once), to the end.
@@ -301,7 +286,9 @@ fn a_stopped_consumer_learns_exactly_what_it_missed() {
         .spawn()
         .unwrap(),
     );
-    assert!(wait_exit(&mut node, Duration::from_secs(60)).success());
+    assert!(node
+        .wait_timeout(Duration::from_secs(60), "slipstream-sim")
+        .success());
     let consumer = ChildGuard::new(
         tail(path, &["--from", "end", "--timeout", "3s"])
             .spawn()
@@ -330,7 +317,7 @@ fn a_stopped_consumer_learns_exactly_what_it_missed() {
         .spawn()
         .unwrap(),
     );
-    let status = wait_exit(&mut node, Duration::from_secs(120));
+    let status = node.wait_timeout(Duration::from_secs(120), "slipstream-sim");
     assert!(
         status.success(),
         "the node finished while the consumer was stopped"

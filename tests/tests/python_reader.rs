@@ -22,7 +22,7 @@ use slipstream_tests::{workspace_bin, ChildGuard, TempRing};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The reader under test.
 fn script() -> PathBuf {
@@ -82,18 +82,8 @@ fn finish(child: ChildGuard, what: &str, limit: Duration) -> Output {
     };
     let stdout = drain(Box::new(c.stdout.take().expect("piped stdout")));
     let stderr = drain(Box::new(c.stderr.take().expect("piped stderr")));
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(status) = child.0.as_mut().unwrap().try_wait().unwrap() {
-            break status;
-        }
-        // On failure, the guard kills the child, which closes the pipes.
-        assert!(
-            Instant::now() < deadline,
-            "{what} did not exit within {limit:?}"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    // On failure, the guard kills the child, which closes the pipes.
+    let status = child.wait_timeout(limit, what);
     let out = Output {
         status,
         stdout: stdout.join().unwrap().expect("read stdout"),
