@@ -776,3 +776,34 @@ fn a_pending_lag_from_resume_is_available_at_once() {
     assert!(t.elapsed() < Duration::from_secs(5));
     assert!(matches!(r.try_next().unwrap(), Some(Item::Lagged(lag)) if lag.first_missed == 3));
 }
+
+#[test]
+fn a_whole_block_of_4_mib_round_trips_and_one_byte_more_is_refused() {
+    // A suitably sized ring: 16 MiB of data, whose default maximum is a quarter.
+    let layout = Layout::new(16 << 20);
+    assert_eq!(layout.max_payload, 4 << 20);
+    let mut w = Writer::anonymous(layout).unwrap();
+    let mut r = w.reader(StartAt::Oldest).unwrap();
+    let mut block = vec![0u8; 4 << 20];
+    fill(7, &mut block);
+    for round in 0..6u64 {
+        // Six laps' worth of ring position: the big records wrap and pad too.
+        let mut res = w.reserve(4, block.len()).unwrap();
+        res.payload_mut().copy_from_slice(&block);
+        assert_eq!(res.commit(), round + 1);
+        match r.try_next().unwrap() {
+            Some(Item::Record(rec)) => {
+                assert_eq!(rec.seq, round + 1);
+                assert!(rec.payload == &block[..], "4 MiB payload intact");
+            }
+            other => panic!("round {round}: {other:?}"),
+        }
+    }
+    assert_eq!(
+        w.reserve(4, (4 << 20) + 1).err(),
+        Some(PublishError::TooLarge {
+            len: (4 << 20) + 1,
+            max: 4 << 20
+        })
+    );
+}
