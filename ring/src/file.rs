@@ -352,13 +352,23 @@ fn recover_next_seq(
             "tail {tail} and tail_intent {intent} are inconsistent"
         )));
     }
+    // No producer gets within a few laps of 2^64 (centuries at any rate);
+    // positions there are corruption, and resuming at one would overflow.
+    if intent > u64::MAX - 4 * geo.capacity {
+        return Err(bad(format!(
+            "tail_intent {intent} is within four laps of 2^64, which no producer reaches"
+        )));
+    }
     if latest == NO_RECORD && tail == 0 {
         return Ok(FIRST_SEQ);
     }
     // `latest` is stored after `tail`: a producer killed between the two stores
     // of its very first record leaves no `latest`, and the walk starts at 0.
     let latest = if latest == NO_RECORD { 0 } else { latest };
-    if latest >= tail || tail - latest > 2 * geo.max_record_len() + RECORD_ALIGN as u64 {
+    if latest >= tail
+        || latest % RECORD_ALIGN as u64 != 0
+        || tail - latest > 2 * geo.max_record_len() + RECORD_ALIGN as u64
+    {
         return Err(bad(format!(
             "latest {latest} is not within a record of tail {tail}"
         )));
@@ -378,18 +388,30 @@ fn recover_next_seq(
         let off = p & geo.mask;
         let (len, kind, _) = split_header_word(read_word(p)?);
         if kind == KIND_PADDING {
-            if len as u64 != geo.capacity - off {
+            // `tail - p`, not `p + len`: nothing here may overflow, whatever
+            // the file holds.
+            if len as u64 != geo.capacity - off || geo.capacity - off > tail - p {
                 return Err(bad(format!("padding record at {p} has length {len}")));
             }
             p += geo.capacity - off;
             continue;
         }
-        if kind == KIND_INVALID || len > geo.layout.max_payload {
+        let rl = record_len(len as u64);
+        if kind == KIND_INVALID
+            || len > geo.layout.max_payload
+            || off + rl > geo.capacity
+            || rl > tail - p
+        {
             return Err(bad(format!(
                 "record at {p} (kind {kind}, length {len}) is not a committed record"
             )));
         }
         let seq = read_word(p + 8)?;
+        if seq == u64::MAX {
+            return Err(bad(format!(
+                "record at {p} has sequence 2^64-1, which is never written"
+            )));
+        }
         if let Some(prev) = last {
             if seq != prev + 1 {
                 return Err(CorruptError::Sequence {
@@ -401,7 +423,7 @@ fn recover_next_seq(
             }
         }
         last = Some(seq);
-        p += record_len(len as u64);
+        p += rl;
     }
     match last {
         Some(seq) if p == tail => Ok(seq + 1),

@@ -467,6 +467,43 @@ mod files {
     }
 
     #[test]
+    fn a_producer_reopening_a_corrupt_ring_gets_an_error_not_a_panic() {
+        let path = TempPath::new("corrupt-reopen");
+        let mut w = Writer::open(path.open(), small(), IfExists::Resume).unwrap();
+        for seq in 1..=5 {
+            w.publish(1, &[seq as u8; 24]).unwrap();
+        }
+        let tail = w.tail();
+        drop(w);
+        let good = std::fs::read(&path.0).unwrap();
+        let f = path.open();
+        let reopen = |off: u64, bytes: &[u8]| {
+            f.write_all_at(&good, 0).unwrap();
+            f.write_all_at(bytes, off).unwrap();
+            Writer::open(path.open(), small(), IfExists::Resume)
+                .map(|_| ())
+                .unwrap_err()
+                .to_string()
+        };
+        // An unaligned latest, counters near 2^64, a last record with seq 2^64-1.
+        assert!(reopen(OFF_LATEST as u64, &(tail - 41).to_le_bytes()).contains("latest"));
+        let near = u64::MAX - 7;
+        let mut counters = near.to_le_bytes().to_vec(); // tail_intent
+        counters.extend((near - 8).to_le_bytes()); // tail
+        counters.extend((near - 48).to_le_bytes()); // latest
+        assert!(reopen(OFF_TAIL_INTENT as u64, &counters).contains("2^64"));
+        let last = small().geometry().unwrap().data_offset + tail - record_len(24);
+        assert!(reopen(last + 8, &u64::MAX.to_le_bytes()).contains("2^64-1"));
+        f.write_all_at(&good, 0).unwrap();
+        assert_eq!(
+            Writer::open(path.open(), small(), IfExists::Resume)
+                .unwrap()
+                .next_seq(),
+            6
+        );
+    }
+
+    #[test]
     fn a_second_producer_is_refused_by_name() {
         let path = TempPath::new("second");
         let _w = Writer::open(path.open(), small(), IfExists::Resume).unwrap();
