@@ -92,6 +92,16 @@ impl Drop for ChildGuard {
     }
 }
 
+/// The sequence number the next event of the ring at `path` will carry (what
+/// a consumer attached at the end sees).
+pub fn next_seq(path: &Path) -> u64 {
+    slipstream_consumer::Consumer::builder(path)
+        .start(slipstream_consumer::Start::End)
+        .open()
+        .unwrap_or_else(|e| panic!("attach to {}: {e}", path.display()))
+        .next_seq()
+}
+
 /// The workspace's target directory for the profile these tests were built in.
 pub fn target_dir() -> PathBuf {
     // tests/target/<profile>/deps/<test-binary>: two levels up from deps.

@@ -8,7 +8,7 @@
 use nix::sys::signal::Signal;
 use serde_json::Value;
 use slipstream_consumer::{Consumer, Item, Start};
-use slipstream_tests::{workspace_bin, ChildGuard, TempRing};
+use slipstream_tests::{next_seq, workspace_bin, ChildGuard, TempRing};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -39,15 +39,6 @@ fn wait_for_ring(ring: &Path) {
         .wait_for_ring(Duration::from_secs(60))
         .open()
         .unwrap_or_else(|e| panic!("ring never appeared: {e}"));
-}
-
-/// The sequence number the next event will carry (what a consumer at the end sees).
-fn next_seq(ring: &Path) -> u64 {
-    Consumer::builder(ring)
-        .start(Start::End)
-        .open()
-        .unwrap()
-        .next_seq()
 }
 
 /// What a consumer's output covers: events by sequence, and lags.

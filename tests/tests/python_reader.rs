@@ -17,8 +17,8 @@
 //! tests rather than skipping them.
 
 use serde_json::{Map, Value};
-use slipstream_consumer::{Consumer, Start};
-use slipstream_tests::{workspace_bin, ChildGuard, TempRing};
+use slipstream_consumer::Consumer;
+use slipstream_tests::{next_seq, workspace_bin, ChildGuard, TempRing};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -232,15 +232,6 @@ fn check_contiguous(lines: &[Value], from: u64, what: &str) -> u64 {
         }
     }
     next
-}
-
-/// The sequence number of the next record (what a consumer at the end sees).
-fn next_seq(ring: &Path) -> u64 {
-    Consumer::builder(ring)
-        .start(Start::End)
-        .open()
-        .unwrap()
-        .next_seq()
 }
 
 /// Asserts that the two readers printed the same lines, the first difference
