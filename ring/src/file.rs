@@ -9,6 +9,7 @@
 
 use crate::error::{io, CorruptError, LayoutError, OpenError};
 use crate::layout::*;
+use crate::reader::{check_header, Header};
 use crate::shared::{Keep, Shared};
 use crate::sync::{fence, Arc, Ordering, Region};
 use crate::{Reader, SeekError, StartAt, Writer};
@@ -385,27 +386,14 @@ fn recover_next_seq(
         if p == tail {
             break;
         }
-        let off = p & geo.mask;
-        let (len, kind, _) = split_header_word(read_word(p)?);
-        if kind == KIND_PADDING {
-            // `tail - p`, not `p + len`: nothing here may overflow, whatever
-            // the file holds.
-            if len as u64 != geo.capacity - off || geo.capacity - off > tail - p {
-                return Err(bad(format!("padding record at {p} has length {len}")));
+        // The reader's rules, so that nothing here can overflow whatever the file holds.
+        let len = match check_header(geo, p, read_word(p)?, tail).map_err(|e| bad(e.to_string()))? {
+            Header::Padding(to_end) => {
+                p += to_end;
+                continue;
             }
-            p += geo.capacity - off;
-            continue;
-        }
-        let rl = record_len(len as u64);
-        if kind == KIND_INVALID
-            || len > geo.layout.max_payload
-            || off + rl > geo.capacity
-            || rl > tail - p
-        {
-            return Err(bad(format!(
-                "record at {p} (kind {kind}, length {len}) is not a committed record"
-            )));
-        }
+            Header::Record { len, .. } => len,
+        };
         let seq = read_word(p + 8)?;
         if seq == u64::MAX {
             return Err(bad(format!(
@@ -423,7 +411,7 @@ fn recover_next_seq(
             }
         }
         last = Some(seq);
-        p += rl;
+        p += record_len(len as u64);
     }
     match last {
         Some(seq) if p == tail => Ok(seq + 1),

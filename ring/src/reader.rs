@@ -109,7 +109,7 @@ struct BufRec {
 
 /// What a record header says, once checked.
 #[derive(Clone, Copy, Debug)]
-enum Header {
+pub(crate) enum Header {
     /// A padding record of this many bytes (to the end of the data region).
     Padding(u64),
     /// A record.
@@ -440,7 +440,7 @@ impl Reader {
             }
             let off = p & geo.mask;
             let word = data.u64(off as usize).load(Ordering::Relaxed);
-            match self.check_header(p, word, tail)? {
+            match check_header(&self.shared.geo, p, word, tail)? {
                 Header::Padding(to_end) => p += to_end,
                 Header::Record { len, kind } => {
                     let seq = data.u64(off as usize + 8).load(Ordering::Relaxed);
@@ -452,36 +452,6 @@ impl Reader {
             }
         }
         Err(corrupt(p, "two padding records in a row".into()))
-    }
-
-    /// Checks the header word of the record at position `p` against the
-    /// format's rules. The word may come from an unvalidated copy: the caller
-    /// believes the answer only after checking [`intact`](Reader::intact).
-    #[inline]
-    fn check_header(&self, p: u64, word: u64, tail: u64) -> Result<Header, CorruptError> {
-        let geo = &self.shared.geo;
-        let off = p & geo.mask;
-        let (len, kind, _flags) = split_header_word(word);
-        let room = tail.saturating_sub(p);
-        if kind == KIND_PADDING {
-            let to_end = geo.capacity - off;
-            // `tail - p`, not `p + to_end`: in a corrupt ring `p` may lie in
-            // the last lap below 2^64, where the sum overflows (0 if p > tail).
-            if len as u64 != to_end || to_end >= room {
-                return Err(bad_padding(p, len, to_end));
-            }
-            return Ok(Header::Padding(to_end));
-        }
-        let rl = record_len(len as u64);
-        // As for padding: no `p + rl`, which can overflow in a corrupt ring.
-        if kind == KIND_INVALID
-            || len > geo.layout.max_payload
-            || off + rl > geo.capacity
-            || rl > room
-        {
-            return Err(bad_record(p, len, kind, geo, tail));
-        }
-        Ok(Header::Record { len, kind })
     }
 
     /// Loads tail (Acquire) and tail_intent, checking that they are consistent.
@@ -570,7 +540,7 @@ impl Reader {
                 self.copy_span(tail.min(p + 8));
             }
             let word = u64::from_le_bytes(self.buf[at..at + 8].try_into().unwrap());
-            match self.check_header(p, word, tail) {
+            match check_header(&self.shared.geo, p, word, tail) {
                 Err(e) => {
                     bad = Some(e);
                     break;
@@ -921,6 +891,38 @@ fn walk_start(latest: u64, tail: u64) -> Option<u64> {
         (NO_RECORD, _) => Some(0),
         (latest, _) => Some(latest),
     }
+}
+
+/// Checks the header word of the record at position `p` against the
+/// format's rules. The word may come from an unvalidated copy: the caller
+/// believes the answer only after checking [`Reader::intact`]. Producer
+/// recovery uses the same rules on the words it reads from the file.
+#[inline]
+pub(crate) fn check_header(
+    geo: &Geometry,
+    p: u64,
+    word: u64,
+    tail: u64,
+) -> Result<Header, CorruptError> {
+    let off = p & geo.mask;
+    let (len, kind, _flags) = split_header_word(word);
+    let room = tail.saturating_sub(p);
+    if kind == KIND_PADDING {
+        let to_end = geo.capacity - off;
+        // `tail - p`, not `p + to_end`: in a corrupt ring `p` may lie in
+        // the last lap below 2^64, where the sum overflows (0 if p > tail).
+        if len as u64 != to_end || to_end >= room {
+            return Err(bad_padding(p, len, to_end));
+        }
+        return Ok(Header::Padding(to_end));
+    }
+    let rl = record_len(len as u64);
+    // As for padding: no `p + rl`, which can overflow in a corrupt ring.
+    if kind == KIND_INVALID || len > geo.layout.max_payload || off + rl > geo.capacity || rl > room
+    {
+        return Err(bad_record(p, len, kind, geo, tail));
+    }
+    Ok(Header::Record { len, kind })
 }
 
 /// Why a padding record's header is impossible (out of the hot path).
