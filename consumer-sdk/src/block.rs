@@ -3,9 +3,10 @@
 use std::time::{Duration, Instant};
 
 use slipstream_ring::event::{EventKind, EventRef};
-use slipstream_ring::Lag;
+use slipstream_ring::{Lag, StartAt, Step};
 
-use crate::{Consumer, ConsumerError, Owned, ProducerChange};
+use crate::delivery::{self, Head, Missed};
+use crate::{Consumer, ConsumerError, ProducerChange};
 
 /// An event that owns its bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -70,13 +71,23 @@ pub struct Block {
 pub enum BlockItem {
     /// A complete, committed block.
     Block(Block),
-    /// Events were missed; any block they interrupted was dropped.
-    Lagged(Lag),
-    /// A block began and did not commit (its producer died mid-block, or its
-    /// events did not add up); its events were dropped.
+    /// Events were missed (overwritten before they were read, or a block's
+    /// begin marker was no longer in the ring): no block in the range is
+    /// delivered, and the range covers each of them whole, from its begin
+    /// marker (or the first of its events still in the ring) to the event
+    /// before the next block's begin marker.
+    Lagged(Missed),
+    /// A block began and did not commit whole (its producer died mid-block,
+    /// the producer refused one of its events, or its events did not add
+    /// up): its events `first_seq..=last_seq` were dropped.
     Incomplete {
         /// The block's height.
         height: u64,
+        /// Sequence number of its begin marker.
+        first_seq: u64,
+        /// Sequence number of its last record read (its commit marker, or the
+        /// record before whatever ended it).
+        last_seq: u64,
         /// Why it is incomplete.
         reason: &'static str,
     },
@@ -85,23 +96,67 @@ pub enum BlockItem {
 }
 
 #[derive(Debug)]
-struct Building {
+pub(crate) struct Building {
     height: u64,
     begin_seq: u64,
     events: Vec<OwnedEvent>,
+    /// Events read (filtered out or not), markers excluded.
+    count: u64,
+    /// Why the block cannot be delivered, if it cannot.
+    broken: Option<&'static str>,
+}
+
+/// Records being passed over because their block cannot be delivered; the
+/// gap report is returned at the next block boundary.
+#[derive(Debug)]
+pub(crate) struct Dropping {
+    first_seq: u64,
+    first_height: Option<u64>,
+    first_partial: bool,
+    /// The highest height read in the range.
+    height: Option<u64>,
+}
+
+impl Dropping {
+    fn see(&mut self, height: u64) {
+        self.height = Some(self.height.map_or(height, |h| h.max(height)));
+    }
+
+    /// The report, up to `last_seq`; `next` is the begin marker that ends it, if one does.
+    fn finish(self, last_seq: u64, next: Option<u64>) -> Missed {
+        let last_height = match (self.height, next) {
+            (Some(h), Some(n)) => Some(h.max(n.saturating_sub(1))),
+            (Some(h), None) => Some(h),
+            (None, Some(n)) => Some(n.saturating_sub(1).max(self.first_height.unwrap_or(0))),
+            (None, None) => self.first_height,
+        };
+        Missed {
+            first_missed: self.first_seq,
+            last_missed: last_seq,
+            first_height: self.first_height.or(last_height),
+            last_height,
+            first_partial: self.first_partial,
+            last_partial: false,
+        }
+    }
 }
 
 /// The block being assembled, and the height a future-start waits for.
 #[derive(Debug, Default)]
 pub(crate) struct Assembler {
-    open: Option<Building>,
+    pub(crate) open: Option<Building>,
+    pub(crate) dropping: Option<Dropping>,
     pub(crate) wait_for_height: Option<u64>,
+    /// The next record is the first `next_block` reads from where it started.
+    fresh: bool,
 }
 
 impl Assembler {
     pub(crate) fn clear(&mut self) {
         self.open = None;
+        self.dropping = None;
         self.wait_for_height = None;
+        self.fresh = false;
     }
 }
 
@@ -109,103 +164,314 @@ impl Consumer {
     /// Returns the next complete block (all its events, or nothing), waiting
     /// up to `timeout`; `None` if none completed in time.
     ///
-    /// Events before the first begin marker seen (the consumer started in the
-    /// middle of a block) are passed over. With a kind, program or mapping
-    /// filter, a block holds only the events that pass it, and its event count
-    /// cannot be checked against the commit marker.
+    /// Nothing is passed over silently: a block that cannot be delivered
+    /// whole comes as [`BlockItem::Lagged`] (events overwritten) or
+    /// [`BlockItem::Incomplete`] (it never committed whole), each with its
+    /// exact range of sequence numbers and heights. A consumer that starts
+    /// (or restarts) inside a block goes back to that block's begin marker if
+    /// the ring still holds it, so the block comes whole; otherwise the rest
+    /// of the block is reported as missed. The cursor is stored only at block
+    /// boundaries: after the commit marker of a block handed out (or after a
+    /// reported range), when the next block is asked for (automatic commits)
+    /// or on [`commit`](Self::commit).
+    ///
+    /// With a kind, program or mapping filter, a block holds only the events
+    /// that pass it; the block markers are read whatever the filter says, and
+    /// the commit marker's event count is checked against every event of the
+    /// block.
+    ///
+    /// # Errors
+    ///
+    /// [`ConsumerError::Read`] if the ring holds what cannot be valid;
+    /// [`ConsumerError::Seek`] if the consumer could not go back to a block's
+    /// begin marker because of corruption.
     ///
     /// ```no_run
     /// use slipstream_consumer::{BlockItem, Consumer};
     /// use std::time::Duration;
     /// let mut c = Consumer::builder("node-events").name("block-indexer").open()?;
     /// while let Some(item) = c.next_block(Duration::from_secs(5))? {
-    ///     if let BlockItem::Block(b) = item {
-    ///         println!("block {} with {} events", b.height, b.events.len());
+    ///     match item {
+    ///         BlockItem::Block(b) => println!("block {} with {} events", b.height, b.events.len()),
+    ///         BlockItem::Lagged(missed) => eprintln!("{missed}"),
+    ///         BlockItem::Incomplete { height, reason, .. } => eprintln!("block {height}: {reason}"),
+    ///         BlockItem::Producer(change) => eprintln!("producer: {change:?}"),
     ///     }
     /// }
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn next_block(&mut self, timeout: Duration) -> Result<Option<BlockItem>, ConsumerError> {
         let deadline = Instant::now() + timeout;
-        let count_checked = self.filter.is_open();
+        self.enter_block_mode()?;
+        self.begin_read();
+        let item = self.read_block(deadline)?;
+        self.in_flight = item.is_some();
+        Ok(item)
+    }
+
+    /// Starts `next_block`'s reading at the cursor handed out so far.
+    fn enter_block_mode(&mut self) -> Result<(), ConsumerError> {
+        if self.block_mode {
+            return Ok(());
+        }
+        if self.held.take().is_some() {
+            // The record read ahead comes again from the ring.
+            let (seq, pos) = self.handed;
+            self.reader.resume(seq, pos)?;
+        }
+        self.block.open = None;
+        self.block.dropping = None;
+        self.block.fresh = true;
+        self.block_mode = true;
+        Ok(())
+    }
+
+    /// The block loop, without commits.
+    fn read_block(&mut self, deadline: Instant) -> Result<Option<BlockItem>, ConsumerError> {
         loop {
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            let owned = match self.next(remaining)? {
-                None => return Ok(None),
-                Some(item) => Owned::from_item(&item),
+            if let Some(change) = self.pending.take() {
+                return Ok(Some(BlockItem::Producer(change)));
+            }
+            if !self.wait_ready(deadline)? {
+                return Ok(None);
+            }
+            if let Some(change) = self.pending.take() {
+                return Ok(Some(BlockItem::Producer(change)));
+            }
+            let pos = self.reader.position();
+            let step = {
+                let at = &mut self.at;
+                self.reader.advance(|kind, payload| {
+                    if let Some(here) = delivery::after(kind, payload) {
+                        *at = Some(here);
+                    }
+                    true
+                })?
             };
-            let event = match owned {
-                Owned::Lagged(lag) => {
-                    self.block.open = None;
-                    return Ok(Some(BlockItem::Lagged(lag)));
-                }
-                Owned::Producer(change) => return Ok(Some(BlockItem::Producer(change))),
-                Owned::Event(e) => e,
-            };
-            let seq = event.seq;
-            match event.event() {
-                EventRef::BlockBegin { block_height, .. } => {
-                    if let Some(h) = self.block.wait_for_height {
-                        if block_height < h {
-                            continue;
-                        }
-                        self.block.wait_for_height = None;
-                    }
-                    let previous = self.block.open.replace(Building {
-                        height: block_height,
-                        begin_seq: seq,
-                        events: Vec::new(),
-                    });
-                    if let Some(p) = previous {
-                        return Ok(Some(BlockItem::Incomplete {
-                            height: p.height,
-                            reason: "a new block began before it committed",
-                        }));
-                    }
-                }
-                EventRef::BlockCommit {
-                    block_height,
-                    event_count,
-                } => {
-                    let Some(b) = self.block.open.take() else {
-                        continue; // the consumer started inside this block
-                    };
-                    if b.height != block_height {
-                        return Ok(Some(BlockItem::Incomplete {
-                            height: b.height,
-                            reason: "the commit marker is for another height",
-                        }));
-                    }
-                    if count_checked && b.events.len() as u64 != event_count as u64 {
-                        return Ok(Some(BlockItem::Incomplete {
-                            height: b.height,
-                            reason:
-                                "the commit marker's event count does not match the events received",
-                        }));
-                    }
-                    return Ok(Some(BlockItem::Block(Block {
-                        height: b.height,
-                        begin_seq: b.begin_seq,
-                        commit_seq: seq,
-                        events: b.events,
-                    })));
-                }
-                other => {
-                    let height = other.block_height();
-                    match &mut self.block.open {
-                        Some(b) if b.height == height => b.events.push(event),
-                        Some(b) => {
-                            let h = b.height;
-                            self.block.open = None;
-                            return Ok(Some(BlockItem::Incomplete {
-                                height: h,
-                                reason: "an event of another height arrived inside the block",
-                            }));
-                        }
-                        None => {} // before the first begin marker
+            match step {
+                None => {}
+                Some(Step::Lagged(lag)) => self.block_gap(lag),
+                Some(Step::Record) => {
+                    if let Some(item) = self.block_record(pos)? {
+                        return Ok(Some(item));
                     }
                 }
             }
+        }
+    }
+
+    /// The reader was lapped: whatever was being assembled is dropped, and
+    /// reported (with the gap) at the next block boundary.
+    fn block_gap(&mut self, lag: Lag) {
+        self.missed += lag.count();
+        if self.block.dropping.is_some() {
+            return; // the range already being passed over grows
+        }
+        let d = match self.block.open.take() {
+            Some(b) => Dropping {
+                first_seq: b.begin_seq,
+                first_height: Some(b.height),
+                first_partial: false,
+                height: Some(b.height),
+            },
+            None => Dropping {
+                first_seq: lag.first_missed,
+                first_height: self.at.map(|h| h.height),
+                first_partial: self.at.is_some_and(|h| h.partial),
+                height: None,
+            },
+        };
+        self.block.dropping = Some(d);
+    }
+
+    /// Takes the record just read (which started at `pos`) into the block
+    /// being assembled; returns an item when one is complete.
+    fn block_record(&mut self, pos: u64) -> Result<Option<BlockItem>, ConsumerError> {
+        let rec = self.reader.current().expect("advance moved to a record");
+        let (seq, kind) = (rec.seq, rec.kind);
+        let decoded = EventRef::decode(kind, rec.payload);
+        let Some(Head { height, begin }) = delivery::head(kind, rec.payload) else {
+            // Too short to be an event of any block: a block it falls in
+            // cannot be delivered whole.
+            if let Some(b) = self.block.open.as_mut() {
+                b.count += 1;
+                b.broken = Some("an event of the block does not decode");
+            }
+            return Ok(None);
+        };
+        let commit = kind == EventKind::BlockCommit.as_u16();
+        let ordinal = decoded.map_or(0, |e| e.ordinal());
+        let kept = decoded.is_ok() && self.filter.keep(kind, rec.payload);
+        let owned = match (&decoded, kept) {
+            (Ok(ev), true) if !begin && !commit => Some(OwnedEvent::new(seq, ev)),
+            _ => None,
+        };
+        let commit_count = match decoded {
+            Ok(EventRef::BlockCommit { event_count, .. }) => Some(event_count as u64),
+            _ => None,
+        };
+        let decodes = decoded.is_ok();
+
+        // A start in the future: what comes before it is not owed.
+        if let Some(h) = self.block.wait_for_height {
+            if height < h {
+                return Ok(None);
+            }
+            self.block.wait_for_height = None;
+        }
+        if let Some(n) = self.skip_below {
+            if seq < n {
+                return Ok(None);
+            }
+            self.skip_below = None;
+        }
+        // The first record read, inside a block: go back to its begin marker.
+        if std::mem::take(&mut self.block.fresh)
+            && !begin
+            && self.block.open.is_none()
+            && self.block.dropping.is_none()
+        {
+            let back = u64::from(ordinal);
+            let after = (self.reader.next_seq(), self.reader.position());
+            if back > 0 && back < seq && self.seek_begin(seq - back, height)? {
+                return Ok(None);
+            }
+            // Not in the ring any more: this record starts a gap.
+            self.reader.resume(after.0, after.1)?;
+            self.block.dropping = Some(Dropping {
+                first_seq: seq,
+                first_height: Some(height),
+                first_partial: ordinal > 0,
+                height: Some(height),
+            });
+            if commit {
+                let d = self.block.dropping.take().expect("just set");
+                self.handed = (self.reader.next_seq(), self.reader.position());
+                return Ok(Some(BlockItem::Lagged(d.finish(seq, None))));
+            }
+            return Ok(None);
+        }
+
+        if let Some(d) = self.block.dropping.as_mut() {
+            if begin {
+                let d = self.block.dropping.take().expect("dropping");
+                self.block.open = Some(Building::new(height, seq));
+                self.handed = (seq, pos);
+                return Ok(Some(BlockItem::Lagged(d.finish(seq - 1, Some(height)))));
+            }
+            d.see(height);
+            if commit {
+                let d = self.block.dropping.take().expect("dropping");
+                self.handed = (self.reader.next_seq(), self.reader.position());
+                return Ok(Some(BlockItem::Lagged(d.finish(seq, None))));
+            }
+            return Ok(None);
+        }
+
+        if let Some(b) = self.block.open.as_mut() {
+            if begin {
+                let b = self.block.open.replace(Building::new(height, seq));
+                let b = b.expect("open");
+                self.handed = (seq, pos);
+                return Ok(Some(b.incomplete(seq - 1, "a new block began before it committed")));
+            }
+            if height != b.height {
+                let b = self.block.open.take().expect("open");
+                // This record is read again, with no block open.
+                self.reader.resume(seq, pos)?;
+                self.handed = (seq, pos);
+                return Ok(Some(b.incomplete(
+                    seq - 1,
+                    "an event of another height arrived inside the block",
+                )));
+            }
+            if commit {
+                let b = self.block.open.take().expect("open");
+                self.handed = (self.reader.next_seq(), self.reader.position());
+                if let Some(reason) = b.broken {
+                    return Ok(Some(b.incomplete(seq, reason)));
+                }
+                if commit_count != Some(b.count) {
+                    return Ok(Some(b.incomplete(
+                        seq,
+                        "the commit marker's event count does not match the events in the ring (the producer refused or lost some)",
+                    )));
+                }
+                return Ok(Some(BlockItem::Block(Block {
+                    height: b.height,
+                    begin_seq: b.begin_seq,
+                    commit_seq: seq,
+                    events: b.events,
+                })));
+            }
+            b.count += 1;
+            if !decodes {
+                b.broken = Some("an event of the block does not decode");
+            }
+            if let Some(e) = owned {
+                b.events.push(e);
+            }
+            return Ok(None);
+        }
+
+        if begin {
+            self.block.open = Some(Building::new(height, seq));
+            return Ok(None);
+        }
+        // A record outside any block begun here: the rest of its block is passed over.
+        let mut d = Dropping {
+            first_seq: seq,
+            first_height: Some(height),
+            first_partial: ordinal > 0,
+            height: None,
+        };
+        d.see(height);
+        if commit {
+            self.handed = (self.reader.next_seq(), self.reader.position());
+            return Ok(Some(BlockItem::Lagged(d.finish(seq, None))));
+        }
+        self.block.dropping = Some(d);
+        Ok(None)
+    }
+
+    /// Moves the reader to the begin marker at `begin_seq` if it is still in
+    /// the ring and is that of block `height`.
+    fn seek_begin(&mut self, begin_seq: u64, height: u64) -> Result<bool, ConsumerError> {
+        if self.reader.seek(StartAt::Seq(begin_seq)).is_err() {
+            return Ok(false);
+        }
+        let found = match self.reader.advance(|_, _| true)? {
+            Some(Step::Record) => {
+                let rec = self.reader.current().expect("advance moved to a record");
+                matches!(EventRef::decode(rec.kind, rec.payload),
+                    Ok(EventRef::BlockBegin { block_height, .. }) if block_height == height)
+            }
+            _ => false,
+        };
+        if found {
+            self.reader.seek(StartAt::Seq(begin_seq))?;
+        }
+        Ok(found)
+    }
+}
+
+impl Building {
+    fn new(height: u64, begin_seq: u64) -> Building {
+        Building {
+            height,
+            begin_seq,
+            events: Vec::new(),
+            count: 0,
+            broken: None,
+        }
+    }
+
+    fn incomplete(self, last_seq: u64, reason: &'static str) -> BlockItem {
+        BlockItem::Incomplete {
+            height: self.height,
+            first_seq: self.begin_seq,
+            last_seq,
+            reason,
         }
     }
 }

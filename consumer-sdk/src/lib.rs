@@ -35,20 +35,26 @@
 #![deny(missing_docs, unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod block;
+mod delivery;
 #[cfg(feature = "tokio")]
 mod stream;
 
 pub use block::{Block, BlockItem, OwnedEvent};
+pub use delivery::{Available, Missed};
 pub use slipstream_ring::event::{DecodeError, EventKind, EventRef, KindSet};
+/// The ring's errors, as they appear in [`ConsumerError`]'s sources: match them from here.
+pub use slipstream_ring::{
+    AttachError, CorruptError, LayoutError, OpenError, ReadError, SeekError, SlotError,
+};
 pub use slipstream_ring::{resolve_ring_path, Lag, LapPolicy, SHM_DIR};
 #[cfg(feature = "tokio")]
-pub use stream::{EventStream, OwnedItem};
+pub use stream::{BlockStream, EventStream, OwnedItem};
 
-use slipstream_ring::{
-    producer_alive, AttachError, ProducerState, ReadError, Reader, SeekError, Slot, SlotError,
-    StartAt, Step,
-};
+use delivery::Here;
+use slipstream_ring::{producer_alive, ProducerState, Reader, Slot, StartAt, Step};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -64,10 +70,29 @@ pub enum Start {
     Latest,
     /// Only events published from now on.
     End,
-    /// The event with this sequence number (an error if no longer retained).
+    /// The event with this sequence number: an error
+    /// ([`ConsumerError::StartUnavailable`]) if it is no longer retained; if
+    /// it is not written yet, the consumer waits for it (as for a future height).
     Seq(u64),
-    /// The first block at or after this height (its begin marker).
+    /// The begin marker of the first block at or after this height; `Height(0)`
+    /// is the oldest block retained. An error
+    /// ([`ConsumerError::StartUnavailable`]) if that block's begin marker is
+    /// no longer retained; a height not written yet is waited for (blocks
+    /// below it are passed over).
     Height(u64),
+}
+
+impl std::fmt::Display for Start {
+    /// The same words [`FromStr`](std::str::FromStr) reads.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Start::Oldest => write!(f, "oldest"),
+            Start::Latest => write!(f, "newest"),
+            Start::End => write!(f, "end"),
+            Start::Seq(n) => write!(f, "{n}"),
+            Start::Height(h) => write!(f, "height:{h}"),
+        }
+    }
 }
 
 impl std::str::FromStr for Start {
@@ -114,13 +139,6 @@ pub struct Filter {
 }
 
 impl Filter {
-    fn is_open(&self) -> bool {
-        self.kinds.is_none()
-            && self.programs.is_empty()
-            && self.mappings.is_empty()
-            && self.from_height.is_none()
-    }
-
     /// Whether a record of `kind` with `payload` passes.
     pub fn keep(&self, kind: u16, payload: &[u8]) -> bool {
         if let Some(kinds) = self.kinds {
@@ -186,8 +204,9 @@ pub enum ProducerChange {
 pub enum Item<'a> {
     /// The next event.
     Event(Event<'a>),
-    /// Events were overwritten before this consumer read them; reading goes on after them.
-    Lagged(Lag),
+    /// Events were overwritten before this consumer read them (exactly
+    /// which, by sequence number and height); reading goes on after them.
+    Lagged(Missed),
     /// The producer died, closed the ring, or was restarted.
     Producer(ProducerChange),
 }
@@ -226,16 +245,19 @@ pub enum ConsumerError {
     /// A named consumer needs write access to the ring file (for its cursor).
     #[error("ring {0}: a named consumer needs write access to the ring file to keep its cursor (it is read-only to this user)")]
     ReadOnlyNamed(PathBuf),
-    /// The start position is not in the ring.
+    /// Looking for a position failed (the producer kept overwriting it, or
+    /// what was read is corrupt).
     #[error(transparent)]
     Seek(#[from] SeekError),
-    /// No block at or after the height asked for is retained, or the height is older than the ring.
-    #[error("block height {requested} is no longer in the ring (oldest retained block begins at height {oldest})")]
-    HeightNotRetained {
-        /// The height asked for.
-        requested: u64,
-        /// The oldest block height whose begin marker is retained.
-        oldest: u64,
+    /// The start position asked for is no longer in the ring (a sequence
+    /// number overwritten, or a block whose begin marker is); says what is.
+    /// Positions not written yet are waited for, not refused.
+    #[error("start position {requested} is no longer in the ring: {available}")]
+    StartUnavailable {
+        /// What was asked for.
+        requested: Start,
+        /// What the ring holds.
+        available: Available,
     },
     /// The ring holds data that cannot be valid (see the message); reading again reports it again.
     #[error(transparent)]
@@ -329,10 +351,14 @@ impl ConsumerBuilder {
     }
 
     /// Whether a named consumer's cursor is stored automatically (default:
-    /// yes). Automatic: an event counts as processed when the next one is
-    /// asked for (at least once). Manual: only [`Consumer::commit`] stores it,
-    /// for consumers whose processing completes later (a buffered writer, a
-    /// database transaction): commit after the output is durable.
+    /// yes). Automatic: an item counts as processed when the next one is
+    /// asked for (at least once; with [`Consumer::next_block`], a block when
+    /// the next block is asked for), and dropping the consumer stores that
+    /// (never the item in flight, and nothing at all while a panic unwinds).
+    /// Manual: only [`Consumer::commit`] stores it, for consumers whose
+    /// processing completes later (a buffered writer, a database
+    /// transaction): commit after the output is durable. See the
+    /// [delivery contract](crate#delivery-contract).
     pub fn auto_commit(mut self, auto: bool) -> Self {
         self.auto_commit = auto;
         self
@@ -416,9 +442,26 @@ impl ConsumerBuilder {
             delivered: 0,
             missed: 0,
             block: block::Assembler::default(),
+            handed: (0, 0),
+            acked: (0, 0),
+            in_flight: false,
+            at: None,
+            held: None,
+            held_buf: Vec::new(),
+            skip_below: None,
+            block_mode: false,
         };
         match saved.filter(|_| !self.reset) {
-            Some(cursor) => c.reader.resume(cursor.next_seq, cursor.position)?,
+            Some(cursor) => {
+                // Learn what a gap at the cursor would belong to before
+                // resuming: resuming a lapped cursor moves past it.
+                c.prime(cursor.next_seq);
+                c.reader.resume(cursor.next_seq, cursor.position)?;
+                // Until the application has moved past what comes first (a
+                // lap report included), the stored cursor stays where it was.
+                c.handed = (cursor.next_seq, cursor.position);
+                c.acked = c.handed;
+            }
             None => c.seek(self.start)?,
         }
         c.commit();
@@ -467,6 +510,25 @@ pub struct Consumer {
     delivered: u64,
     missed: u64,
     block: block::Assembler,
+    /// The cursor after the last item handed out (with `next_block`: after
+    /// the last block, or gap report, handed out: always a block boundary).
+    /// What [`commit`](Consumer::commit) stores.
+    handed: (u64, u64),
+    /// The cursor after the items the application has moved past (it asked
+    /// for another): what automatic commits store.
+    acked: (u64, u64),
+    /// The last read returned an item (which the application may still be processing).
+    in_flight: bool,
+    /// Where a gap at the reader's position would begin (height, partial).
+    at: Option<Here>,
+    /// A record read ahead after a gap (to learn the gap's last height),
+    /// delivered next: its sequence number, kind, and position.
+    held: Option<(u64, u16, u64)>,
+    held_buf: Vec<u8>,
+    /// A start at a sequence number not written yet: records below it are passed over.
+    skip_below: Option<u64>,
+    /// The last read was `next_block`.
+    block_mode: bool,
 }
 
 impl Consumer {
@@ -498,7 +560,7 @@ impl Consumer {
 
     /// The sequence number of the next event this consumer will receive.
     pub fn next_seq(&self) -> u64 {
-        self.reader.next_seq()
+        self.cursor().0
     }
 
     /// Bytes of events published and not yet read (more than the ring's
@@ -507,21 +569,155 @@ impl Consumer {
         self.reader.bytes_behind()
     }
 
+    /// The position of the next record to deliver: the reader's, or that of
+    /// a record read ahead.
+    fn cursor(&self) -> (u64, u64) {
+        match self.held {
+            Some((seq, _, pos)) => (seq, pos),
+            None => (self.reader.next_seq(), self.reader.position()),
+        }
+    }
+
     /// Moves the consumer.
+    ///
+    /// # Errors
+    ///
+    /// [`ConsumerError::StartUnavailable`] if `start` is a sequence number or
+    /// a block that is no longer retained (positions not written yet are
+    /// waited for); [`ConsumerError::Seek`] if the ring is corrupt or the
+    /// producer kept overwriting the position.
+    ///
+    /// ```no_run
+    /// use slipstream_consumer::{Consumer, ConsumerError, Start};
+    /// let mut c = Consumer::builder("node-events").open()?;
+    /// match c.seek(Start::Height(1_000_000)) {
+    ///     Err(ConsumerError::StartUnavailable { available, .. }) => {
+    ///         eprintln!("too old: {available}");
+    ///         c.seek(Start::Height(0))?; // the oldest block instead
+    ///     }
+    ///     other => other?,
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn seek(&mut self, start: Start) -> Result<(), ConsumerError> {
         self.block.clear();
+        self.block_mode = false;
+        self.held = None;
         self.filter.from_height = None;
+        self.skip_below = None;
         match start {
             Start::Oldest => self.reader.seek(StartAt::Oldest)?,
             Start::Latest => self.reader.seek(StartAt::Latest)?,
             Start::End => self.reader.seek(StartAt::End)?,
-            Start::Seq(n) => self.reader.seek(StartAt::Seq(n))?,
+            Start::Seq(n) => self.seek_seq(n)?,
             Start::Height(h) => self.seek_height(h)?,
         }
+        let (seq, pos) = (self.reader.next_seq(), self.reader.position());
+        self.prime(seq);
+        self.reader.resume(seq, pos)?;
+        self.handed = (seq, pos);
+        self.acked = self.handed;
         Ok(())
     }
 
-    /// Finds the begin marker of the first block at or after height `h`.
+    /// Learns where a gap at sequence number `seq` would begin, from the
+    /// record before it (or the one at it); leaves the reader anywhere.
+    fn prime(&mut self, seq: u64) {
+        self.at = None;
+        if seq > 1 && self.reader.seek(StartAt::Seq(seq - 1)).is_ok() {
+            if let Ok(Some(Step::Record)) = self.reader.advance(|_, _| true) {
+                if let Some(rec) = self.reader.current() {
+                    self.at = delivery::after(rec.kind, rec.payload);
+                    return;
+                }
+            }
+        }
+        if self.reader.seek(StartAt::Seq(seq)).is_ok() {
+            if let Ok(Some(Step::Record)) = self.reader.advance(|_, _| true) {
+                if let Some(rec) = self.reader.current() {
+                    self.at = delivery::head(rec.kind, rec.payload).map(|h| Here {
+                        height: h.height,
+                        partial: !h.begin,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Goes to sequence number `n`, or waits for it if it is not written yet.
+    fn seek_seq(&mut self, n: u64) -> Result<(), ConsumerError> {
+        for _ in 0..8 {
+            match self.reader.seek(StartAt::Seq(n)) {
+                Ok(()) => return Ok(()),
+                Err(slipstream_ring::SeekError::NotRetained { .. }) => {
+                    return Err(self.unavailable(Start::Seq(n)))
+                }
+                Err(slipstream_ring::SeekError::InFuture { .. }) => {
+                    self.reader.seek(StartAt::End)?;
+                    // Published in between: look again.
+                    if self.reader.next_seq() <= n {
+                        self.skip_below = Some(n);
+                        return Ok(());
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(slipstream_ring::SeekError::Contended { attempts: 8 }.into())
+    }
+
+    /// The error for a start position the ring no longer holds.
+    fn unavailable(&self, requested: Start) -> ConsumerError {
+        ConsumerError::StartUnavailable {
+            requested,
+            available: self.available(),
+        }
+    }
+
+    /// What the ring holds now (best effort: a field the ring cannot tell is left out).
+    ///
+    /// ```no_run
+    /// let c = slipstream_consumer::Consumer::builder("node-events").open()?;
+    /// println!("{}", c.available());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn available(&self) -> Available {
+        let mut a = Available::default();
+        let Ok(mut r) = Reader::attach(&self.file, StartAt::End) else {
+            return a;
+        };
+        a.next_seq = r.next_seq();
+        a.oldest_seq = a.next_seq;
+        if r.seek(StartAt::Latest).is_ok() {
+            if let Ok(Some(Step::Record)) = r.advance(|_, _| true) {
+                a.newest_height = r
+                    .current()
+                    .and_then(|rec| delivery::head(rec.kind, rec.payload))
+                    .map(|h| h.height);
+            }
+        }
+        if r.seek(StartAt::Oldest).is_ok() {
+            a.oldest_seq = r.next_seq();
+            let begin = EventKind::BlockBegin.as_u16();
+            loop {
+                match r.advance(|kind, _| kind == begin) {
+                    Ok(Some(Step::Record)) => {
+                        a.oldest_height = r
+                            .current()
+                            .and_then(|rec| delivery::head(rec.kind, rec.payload))
+                            .map(|h| h.height);
+                        break;
+                    }
+                    Ok(Some(Step::Lagged(_))) => continue,
+                    _ => break,
+                }
+            }
+        }
+        a
+    }
+
+    /// Finds the begin marker of the first block at or after height `h`
+    /// (`h == 0`: the oldest block).
     fn seek_height(&mut self, h: u64) -> Result<(), ConsumerError> {
         self.reader.seek(StartAt::Oldest)?;
         let begin = EventKind::BlockBegin.as_u16();
@@ -530,11 +726,8 @@ impl Consumer {
             match self.reader.advance(|kind, _| kind == begin)? {
                 None => {
                     // Not in the ring yet: wait for it from the end.
-                    if let Some(o) = oldest.filter(|&o| o > h) {
-                        return Err(ConsumerError::HeightNotRetained {
-                            requested: h,
-                            oldest: o,
-                        });
+                    if oldest.is_some_and(|o| o > h) && h != 0 {
+                        return Err(self.unavailable(Start::Height(h)));
                     }
                     self.reader.seek(StartAt::End)?;
                     self.block.wait_for_height = Some(h);
@@ -551,11 +744,8 @@ impl Consumer {
                     let seq = rec.seq;
                     if oldest.is_none() {
                         oldest = Some(height);
-                        if height > h {
-                            return Err(ConsumerError::HeightNotRetained {
-                                requested: h,
-                                oldest: height,
-                            });
+                        if height > h && h != 0 {
+                            return Err(self.unavailable(Start::Height(h)));
                         }
                     }
                     if height >= h {
@@ -569,13 +759,31 @@ impl Consumer {
 
     /// Stores the cursor of a named consumer: everything handed out so far
     /// counts as processed, and a restart under this name resumes after it.
-    /// Called automatically before each read unless
-    /// [`auto_commit(false)`](ConsumerBuilder::auto_commit) was chosen.
+    /// After [`next_block`](Self::next_block), that is after the last block
+    /// (or gap report) it returned: a block boundary, never the middle of a
+    /// block. Called automatically (for what the application has moved past)
+    /// unless [`auto_commit(false)`](ConsumerBuilder::auto_commit) was chosen.
     ///
     /// Two stores to the consumer's own slot; nothing if it has no name.
+    ///
+    /// ```no_run
+    /// use slipstream_consumer::{Consumer, Item};
+    /// use std::time::Duration;
+    /// let mut c = Consumer::builder("node-events").name("db-writer").auto_commit(false).open()?;
+    /// while let Some(item) = c.next(Duration::from_secs(1))? {
+    ///     if let Item::Event(ev) = item { /* write ev to a transaction */ }
+    ///     // ... once the transaction is durable:
+    ///     c.commit();
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn commit(&mut self) {
+        self.store(self.handed);
+    }
+
+    /// Stores `cursor` in the slot (and the counters).
+    pub(crate) fn store(&mut self, cursor: (u64, u64)) {
         let Some(slot) = &self.slot else { return };
-        let cursor = (self.reader.next_seq(), self.reader.position());
         if cursor != self.stored {
             slot.store_cursor(cursor.0, cursor.1);
             self.stored = cursor;
@@ -587,43 +795,140 @@ impl Consumer {
         }
     }
 
+    /// The start of every read: the application has moved past what was
+    /// handed out before; store that if commits are automatic.
+    fn begin_read(&mut self) {
+        self.acked = self.handed;
+        self.in_flight = false;
+        if self.auto_commit {
+            self.store(self.acked);
+        }
+    }
+
+    /// Leaves `next_block`'s reading: back to the last block boundary handed
+    /// out, so that an event API reads on from there (the block being
+    /// assembled comes again, event by event).
+    fn leave_block_mode(&mut self) -> Result<(), ConsumerError> {
+        if !self.block_mode {
+            return Ok(());
+        }
+        self.block_mode = false;
+        self.block.open = None;
+        self.block.dropping = None;
+        if self.cursor() != self.handed {
+            let (seq, pos) = self.handed;
+            self.held = None;
+            self.prime(seq);
+            self.reader.resume(seq, pos)?;
+        }
+        Ok(())
+    }
+
     /// Returns the next item without waiting, or `None` if there is none now.
     ///
     /// A decode error is returned once, for the one event that does not
     /// decode; the consumer has moved past it and the next call goes on.
+    ///
+    /// # Errors
+    ///
+    /// [`ConsumerError::Read`] if the ring holds what cannot be valid,
+    /// [`ConsumerError::Decode`] for an event that does not decode.
+    ///
+    /// ```no_run
+    /// use slipstream_consumer::{Consumer, Item};
+    /// let mut c = Consumer::builder("node-events").open()?;
+    /// while let Some(item) = c.try_next()? {
+    ///     if let Item::Lagged(missed) = item { eprintln!("{missed}"); }
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn try_next(&mut self) -> Result<Option<Item<'_>>, ConsumerError> {
-        if self.auto_commit {
-            self.commit();
-        }
+        self.leave_block_mode()?;
+        self.begin_read();
+        self.read_item()
+    }
+
+    /// The next item, with no commit: what `try_next` and `next` return.
+    fn read_item(&mut self) -> Result<Option<Item<'_>>, ConsumerError> {
         if let Some(change) = self.pending.take() {
+            self.in_flight = true;
             return Ok(Some(Item::Producer(change)));
         }
-        let step = if self.filter.is_open() {
-            self.reader.advance(|_, _| true)?
-        } else {
-            let filter = &self.filter;
-            self.reader
-                .advance(|kind, payload| filter.keep(kind, payload))?
-        };
-        match step {
-            None => Ok(None),
-            Some(Step::Lagged(lag)) => {
-                self.missed += lag.count();
-                Ok(Some(Item::Lagged(lag)))
+        if let Some((seq, kind, _)) = self.held.take() {
+            self.handed = self.cursor();
+            self.delivered += 1;
+            self.in_flight = true;
+            return decode(seq, kind, &self.held_buf);
+        }
+        loop {
+            let step = {
+                let at = &mut self.at;
+                let filter = &self.filter;
+                self.reader.advance(|kind, payload| {
+                    if let Some(here) = delivery::after(kind, payload) {
+                        *at = Some(here);
+                    }
+                    filter.keep(kind, payload)
+                })?
+            };
+            match step {
+                None => {
+                    self.handed = self.cursor();
+                    return Ok(None);
+                }
+                Some(Step::Lagged(lag)) => {
+                    let missed = self.complete_gap(lag)?;
+                    self.missed += missed.count();
+                    self.handed = self.cursor();
+                    self.in_flight = true;
+                    return Ok(Some(Item::Lagged(missed)));
+                }
+                Some(Step::Record) => {
+                    let seq = self.reader.current().expect("advance moved to a record").seq;
+                    if self.skip_below.is_some_and(|n| seq < n) {
+                        continue;
+                    }
+                    self.skip_below = None;
+                    self.handed = self.cursor();
+                    self.delivered += 1;
+                    self.in_flight = true;
+                    let rec = self.reader.current().expect("advance moved to a record");
+                    return decode(rec.seq, rec.kind, rec.payload);
+                }
             }
-            Some(Step::Record) => {
-                self.delivered += 1;
-                let rec = self.reader.current().expect("advance moved to a record");
-                match EventRef::decode(rec.kind, rec.payload) {
-                    Ok(event) => Ok(Some(Item::Event(Event {
-                        seq: rec.seq,
-                        event,
-                    }))),
-                    Err(source) => Err(ConsumerError::Decode {
-                        seq: rec.seq,
-                        kind: rec.kind,
-                        source,
-                    }),
+        }
+    }
+
+    /// The gap `lag`, with its heights: reads the first record after it (and
+    /// holds it, to deliver next, if the filter keeps it).
+    fn complete_gap(&mut self, lag: Lag) -> Result<Missed, ConsumerError> {
+        let before = self.at;
+        let mut last_missed = lag.last_missed;
+        loop {
+            let pos = self.reader.position();
+            let step = {
+                let at = &mut self.at;
+                self.reader.advance(|kind, payload| {
+                    if let Some(here) = delivery::after(kind, payload) {
+                        *at = Some(here);
+                    }
+                    true
+                })?
+            };
+            match step {
+                None => return Ok(Missed::between(lag.first_missed, last_missed, before, None)),
+                Some(Step::Lagged(more)) => last_missed = more.last_missed,
+                Some(Step::Record) => {
+                    let rec = self.reader.current().expect("advance moved to a record");
+                    let next = delivery::head(rec.kind, rec.payload);
+                    if self.filter.keep(rec.kind, rec.payload)
+                        && !self.skip_below.is_some_and(|n| rec.seq < n)
+                    {
+                        self.held_buf.clear();
+                        self.held_buf.extend_from_slice(rec.payload);
+                        self.held = Some((rec.seq, rec.kind, pos));
+                    }
+                    return Ok(Missed::between(lag.first_missed, last_missed, before, next));
                 }
             }
         }
@@ -631,16 +936,42 @@ impl Consumer {
 
     /// Returns the next item, waiting up to `timeout` for one (spinning
     /// briefly, then sleeping on the ring's futex); `None` if none came.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_next`](Self::try_next).
+    ///
+    /// ```no_run
+    /// use slipstream_consumer::{Consumer, Item};
+    /// use std::time::Duration;
+    /// let mut c = Consumer::builder("node-events").open()?;
+    /// if let Some(Item::Event(ev)) = c.next(Duration::from_millis(100))? {
+    ///     println!("#{} at height {}", ev.seq, ev.event.block_height());
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn next(&mut self, timeout: Duration) -> Result<Option<Item<'_>>, ConsumerError> {
+        let deadline = Instant::now() + timeout;
+        self.leave_block_mode()?;
+        self.begin_read();
+        if self.wait_ready(deadline)? {
+            return self.read_item();
+        }
+        Ok(None)
+    }
+
+    /// Waits until something may be ready to read (or `deadline` passes):
+    /// spins for the configured time, then sleeps on the futex, checking the
+    /// producer's liveness while idle.
+    pub(crate) fn wait_ready(&mut self, deadline: Instant) -> Result<bool, ConsumerError> {
         let start = Instant::now();
-        let deadline = start + timeout;
         loop {
             if self.ready()? {
-                return self.try_next();
+                return Ok(true);
             }
             let now = Instant::now();
             if now >= deadline {
-                return Ok(None);
+                return Ok(false);
             }
             if now - start < self.spin {
                 std::hint::spin_loop();
@@ -654,7 +985,7 @@ impl Consumer {
     /// Whether [`try_next`](Self::try_next) has something to return (it may
     /// still be filtered out); checks the producer's liveness when idle.
     fn ready(&mut self) -> Result<bool, ConsumerError> {
-        if self.pending.is_some() || self.reader.available() {
+        if self.pending.is_some() || self.held.is_some() || self.reader.available() {
             return Ok(true);
         }
         if self.last_liveness.elapsed() >= self.liveness_interval {
@@ -706,10 +1037,22 @@ impl Consumer {
     }
 }
 
+/// Decodes a delivered record.
+fn decode(seq: u64, kind: u16, payload: &[u8]) -> Result<Option<Item<'_>>, ConsumerError> {
+    match EventRef::decode(kind, payload) {
+        Ok(event) => Ok(Some(Item::Event(Event { seq, event }))),
+        Err(source) => Err(ConsumerError::Decode { seq, kind, source }),
+    }
+}
+
 impl Drop for Consumer {
+    /// With automatic commits, stores what the application has moved past:
+    /// never the item in flight (it comes again after a restart), and nothing
+    /// while a panic unwinds.
     fn drop(&mut self) {
-        if self.auto_commit {
-            self.commit();
+        if self.auto_commit && !std::thread::panicking() {
+            let cursor = if self.in_flight { self.acked } else { self.handed };
+            self.store(cursor);
         }
     }
 }
@@ -730,7 +1073,7 @@ pub enum Owned {
     /// An event.
     Event(OwnedEvent),
     /// Events were missed.
-    Lagged(Lag),
+    Lagged(Missed),
     /// The producer died, closed, or restarted.
     Producer(ProducerChange),
 }

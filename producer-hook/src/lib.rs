@@ -11,8 +11,7 @@
 //! behind is lapped and told exactly what it missed.
 //!
 //! ```
-//! use slipstream_producer::{Producer, ProducerOptions};
-//! use slipstream_ring::Layout;
+//! use slipstream_producer::{Layout, Producer, ProducerOptions};
 //! let path = std::env::temp_dir().join(format!("doc-lib-{}", std::process::id()));
 //! let options = ProducerOptions { layout: Layout::new(1 << 20), ..Default::default() };
 //! let mut producer = Producer::open(&path, options)?;
@@ -33,9 +32,9 @@ pub use plugin::{
     _create_plugin, parse_duration, parse_size, BroadcastEvent, BroadcastEventKind, PluginConfig,
     PluginError, RingPlugin, Size, SlipstreamPlugin,
 };
-pub use producer::{Producer, ProducerOptions, Wake};
+pub use producer::{Producer, ProducerOptions, PublishError, Wake};
 pub use slipstream_ring::event::{EventKind, EventRef, KindSet};
-pub use slipstream_ring::{resolve_ring_path, Layout, PublishError, SHM_DIR};
+pub use slipstream_ring::{resolve_ring_path, Layout, SHM_DIR};
 
 use std::path::PathBuf;
 

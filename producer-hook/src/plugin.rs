@@ -127,7 +127,7 @@ pub enum PluginError {
     Producer(#[from] ProducerError),
     /// An event could not be published (too large for the ring).
     #[error("slipstream plugin could not publish an event: {0}")]
-    Publish(#[from] slipstream_ring::PublishError),
+    Publish(#[from] crate::PublishError),
     /// An event arrived before `on_load`.
     #[error("slipstream plugin received an event before on_load")]
     NotLoaded,

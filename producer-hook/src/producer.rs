@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use slipstream_ring::event::{EventKind, EventRef, KindSet, UNKNOWN_COUNT};
-use slipstream_ring::{IfExists, Layout, OpenError, PublishError, WakeMode, Writer};
+use slipstream_ring::{IfExists, Layout, OpenError, WakeMode, Writer};
 
 use crate::path::open_ring_file;
 use crate::ProducerError;
@@ -65,17 +65,86 @@ impl Default for ProducerOptions {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct OpenBlock {
     height: u64,
+    /// Events of the block, published or refused: what its commit marker says.
     count: u32,
+}
+
+/// An event the producer refused. Nothing was published for it, and
+/// consumers are never misled by the refusal: see each variant.
+#[derive(Debug, thiserror::Error, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PublishError {
+    /// The event is larger than the ring's maximum payload. If a block is
+    /// open, the event still counts in it: its commit marker announces one
+    /// event more than the ring holds, so every consumer sees the block as
+    /// incomplete ([`next_block`] reports it as `Incomplete`), never as whole.
+    ///
+    /// [`next_block`]: https://docs.rs/slipstream-consumer/latest/slipstream_consumer/struct.Consumer.html#method.next_block
+    #[error("event of {len} bytes is larger than this ring's maximum payload of {max} bytes{}",
+        match block { Some(h) => format!(" (block {h} is marked incomplete)"), None => String::new() })]
+    TooLarge {
+        /// Payload bytes asked for.
+        len: usize,
+        /// The ring's maximum payload.
+        max: u32,
+        /// The open block, now marked incomplete.
+        block: Option<u64>,
+    },
+    /// The kind is 0 or 0xFFFF, which are reserved.
+    #[error("record kind {0:#06x} is reserved (0 and 0xffff are not event kinds)")]
+    ReservedKind(u16),
+    /// An event without a height ([`Producer::mapping_update`],
+    /// [`Producer::staking_reward`]) while no block is open: it would belong
+    /// to no block. Begin one ([`Producer::begin_block`]), or give the height
+    /// (the `*_at` methods open its block).
+    #[error("a {kind} event without a height was published while no block is open (begin a block, or give its height)")]
+    NoOpenBlock {
+        /// The event's kind.
+        kind: EventKind,
+    },
+    /// A block at or below the height of the last block begun: heights only
+    /// increase (consumers apply blocks in height order, and resume by height).
+    #[error("block height {height} does not increase: the last block begun was at height {last}")]
+    HeightNotIncreasing {
+        /// The height asked for.
+        height: u64,
+        /// The height of the last block begun.
+        last: u64,
+    },
+    /// Another refusal by the ring.
+    #[error(transparent)]
+    Ring(slipstream_ring::PublishError),
+}
+
+impl From<slipstream_ring::PublishError> for PublishError {
+    fn from(e: slipstream_ring::PublishError) -> Self {
+        match e {
+            slipstream_ring::PublishError::TooLarge { len, max } => PublishError::TooLarge {
+                len,
+                max,
+                block: None,
+            },
+            slipstream_ring::PublishError::ReservedKind(k) => PublishError::ReservedKind(k),
+            other => PublishError::Ring(other),
+        }
+    }
 }
 
 /// Publishes a node's finalize events into a ring.
 ///
 /// Never blocks and never waits for a consumer; fails only for its own errors
-/// (an event larger than the ring's maximum, a file problem when opening).
+/// (a file problem when opening; an event it refuses, [`PublishError`]).
+///
+/// Blocks: every event belongs to a block, between its begin and commit
+/// markers. [`begin_block`](Self::begin_block) opens one (committing the
+/// open one first); the `*_at(height, ..)` methods open block `height`
+/// implicitly when it is not the open one (so a host that only knows each
+/// event's height, as the node's plugin interface does, gets one block per
+/// height). Heights only increase within a producer's life; an event refused
+/// inside a block marks that block incomplete for every consumer.
 ///
 /// ```
-/// use slipstream_producer::{Producer, ProducerOptions};
-/// use slipstream_ring::Layout;
+/// use slipstream_producer::{Layout, Producer, ProducerOptions};
 /// let path = std::env::temp_dir().join(format!("doc-producer-{}", std::process::id()));
 /// let mut p = Producer::open(&path, ProducerOptions { layout: Layout::new(1 << 20), ..Default::default() }).unwrap();
 /// p.begin_block(100).unwrap();
@@ -90,6 +159,8 @@ pub struct Producer {
     kinds: KindSet,
     wake: Wake,
     block: Option<OpenBlock>,
+    /// The height of the last block begun.
+    last_height: Option<u64>,
     waker: Option<WakerThread>,
 }
 
@@ -133,6 +204,7 @@ impl Producer {
             kinds: options.kinds,
             wake: options.wake,
             block: None,
+            last_height: None,
             waker: None,
         };
         p.apply_wake();
@@ -187,12 +259,21 @@ impl Producer {
         self.writer.geometry().layout.max_payload as usize
     }
 
-    /// Publishes one event, encoded straight into the ring. Returns its
-    /// sequence number, or `None` if its kind is switched off.
+    /// Publishes one event as it is, encoded straight into the ring. Returns
+    /// its sequence number, or `None` if its kind is switched off.
     ///
-    /// The event's `ordinal` is written as given; the per-kind methods below
-    /// (and [`on_broadcast`](crate::SlipstreamPlugin::on_broadcast)) number
-    /// events within their block for you.
+    /// Unchecked: the event's height and `ordinal` are written as given, and
+    /// the block rules (one open block, increasing heights, counts) are the
+    /// caller's to keep; this is for replaying a stream recorded elsewhere
+    /// and for testing consumers against writers that break the rules. The
+    /// per-kind methods below (and
+    /// [`on_broadcast`](crate::SlipstreamPlugin::on_broadcast)) check the
+    /// rules and number events within their block for you.
+    ///
+    /// # Errors
+    ///
+    /// [`PublishError::TooLarge`] (with `block: None`) or
+    /// [`PublishError::ReservedKind`]; nothing is published.
     #[inline]
     pub fn publish(&mut self, event: &EventRef<'_>) -> Result<Option<u64>, PublishError> {
         if !self.kinds.contains(event.kind()) {
@@ -208,6 +289,22 @@ impl Producer {
 
     /// Starts block `height`: publishes its begin marker (with the event count
     /// unknown). An open block is committed first.
+    ///
+    /// # Errors
+    ///
+    /// [`PublishError::HeightNotIncreasing`] if `height` is not above the
+    /// last block begun (nothing is published, the open block stays open).
+    ///
+    /// ```
+    /// use slipstream_producer::{Layout, Producer, ProducerOptions, PublishError};
+    /// let path = std::env::temp_dir().join(format!("doc-begin-{}", std::process::id()));
+    /// let mut p = Producer::open(&path, ProducerOptions { layout: Layout::new(1 << 16), ..Default::default() })?;
+    /// p.begin_block(7)?;
+    /// assert_eq!(p.begin_block(7), Err(PublishError::HeightNotIncreasing { height: 7, last: 7 }));
+    /// p.begin_block(8)?; // commits 7 first
+    /// # drop(p); std::fs::remove_file(path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn begin_block(&mut self, height: u64) -> Result<Option<u64>, PublishError> {
         self.begin(height, UNKNOWN_COUNT)
     }
@@ -222,9 +319,11 @@ impl Producer {
     }
 
     fn begin(&mut self, height: u64, event_count: u32) -> Result<Option<u64>, PublishError> {
+        self.check_height(height)?;
         if self.block.is_some() {
             self.commit_block()?;
         }
+        self.last_height = Some(height);
         self.block = Some(OpenBlock { height, count: 0 });
         self.publish(&EventRef::BlockBegin {
             block_height: height,
@@ -232,9 +331,24 @@ impl Producer {
         })
     }
 
+    /// Refuses a block height at or below the last block begun.
+    #[inline]
+    fn check_height(&self, height: u64) -> Result<(), PublishError> {
+        match self.last_height {
+            Some(last) if height <= last => Err(PublishError::HeightNotIncreasing { height, last }),
+            _ => Ok(()),
+        }
+    }
+
     /// Ends the open block: publishes its commit marker with the number of
-    /// events published in it, then wakes sleeping consumers (in
+    /// events in it (those refused as too large included, so that consumers
+    /// see such a block as incomplete), then wakes sleeping consumers (in
     /// [`Wake::AtBlockEnd`] mode). Returns `None` if no block was open.
+    ///
+    /// # Errors
+    ///
+    /// Only if the ring refuses the marker ([`PublishError::TooLarge`] for a
+    /// ring whose maximum payload is below 16 bytes); the block is then closed.
     pub fn commit_block(&mut self) -> Result<Option<u64>, PublishError> {
         let Some(block) = self.block.take() else {
             return Ok(None);
@@ -261,10 +375,8 @@ impl Producer {
     }
 
     /// The ordinal the next event of block `height` gets (opening that block
-    /// if needed). The block counts the event only once it is published
-    /// ([`publish_counted`](Self::publish_counted)): an event refused as too
-    /// large leaves no hole in the ordinals and no excess in the commit
-    /// marker's count, which would make consumers drop the whole block.
+    /// if needed: an implicit block). The block counts the event once it is
+    /// published or refused ([`publish_counted`](Self::publish_counted)).
     #[inline]
     fn next_ordinal(&mut self, height: u64, kind: EventKind) -> Result<Option<u32>, PublishError> {
         if !self.kinds.contains(kind) {
@@ -281,21 +393,39 @@ impl Producer {
     }
 
     /// Publishes an event numbered by [`next_ordinal`](Self::next_ordinal),
-    /// and counts it in the open block if it was published.
+    /// and counts it in the open block. An event refused as too large counts
+    /// too: its ordinal is left out and the commit marker counts one event
+    /// more than the ring holds, so that no consumer takes the block for whole.
     #[inline]
     fn publish_counted(&mut self, event: &EventRef<'_>) -> Result<Option<u64>, PublishError> {
-        let seq = self.publish(event)?;
+        let published = self.publish(event);
         if let Some(b) = self.block.as_mut() {
             b.count += 1;
+            if let Err(PublishError::TooLarge { len, max, .. }) = published {
+                tracing::warn!(height = b.height, len, max, "event refused as too large: its block is marked incomplete");
+                return Err(PublishError::TooLarge {
+                    len,
+                    max,
+                    block: Some(b.height),
+                });
+            }
         }
-        Ok(seq)
+        published
     }
 
-    fn height_or_open(&self) -> u64 {
-        self.block.map_or(0, |b| b.height)
+    /// The open block's height, for an event of `kind` that has none.
+    fn height_or_open(&self, kind: EventKind) -> Result<u64, PublishError> {
+        self.block
+            .map(|b| b.height)
+            .ok_or(PublishError::NoOpenBlock { kind })
     }
 
     /// Publishes a mapping update in the open block.
+    ///
+    /// # Errors
+    ///
+    /// [`PublishError::NoOpenBlock`] if no block is open;
+    /// [`PublishError::TooLarge`] (the block is marked incomplete).
     pub fn mapping_update(
         &mut self,
         program_id: &[u8],
@@ -303,11 +433,21 @@ impl Producer {
         key: &[u8],
         value: &[u8],
     ) -> Result<Option<u64>, PublishError> {
-        self.mapping_update_at(self.height_or_open(), program_id, mapping_name, key, value)
+        if !self.kinds.contains(EventKind::MappingUpdate) {
+            return Ok(None);
+        }
+        let height = self.height_or_open(EventKind::MappingUpdate)?;
+        self.mapping_update_at(height, program_id, mapping_name, key, value)
     }
 
     /// Publishes a mapping update of block `height` (opening that block if it
     /// is not the open one).
+    ///
+    /// # Errors
+    ///
+    /// [`PublishError::HeightNotIncreasing`] if `height` is neither the open
+    /// block's nor above the last block begun; [`PublishError::TooLarge`]
+    /// (the block is marked incomplete).
     pub fn mapping_update_at(
         &mut self,
         block_height: u64,
@@ -330,6 +470,10 @@ impl Producer {
     }
 
     /// Publishes a mapping removal (`key: None`: the whole mapping) of block `height`.
+    ///
+    /// # Errors
+    ///
+    /// As [`mapping_update_at`](Self::mapping_update_at).
     pub fn mapping_removal_at(
         &mut self,
         block_height: u64,
@@ -350,6 +494,10 @@ impl Producer {
     }
 
     /// Publishes a staking reward in the open block.
+    ///
+    /// # Errors
+    ///
+    /// As [`mapping_update`](Self::mapping_update).
     pub fn staking_reward(
         &mut self,
         staker: &[u8],
@@ -357,10 +505,18 @@ impl Producer {
         reward: u64,
         new_stake: u64,
     ) -> Result<Option<u64>, PublishError> {
-        self.staking_reward_at(self.height_or_open(), staker, validator, reward, new_stake)
+        if !self.kinds.contains(EventKind::StakingReward) {
+            return Ok(None);
+        }
+        let height = self.height_or_open(EventKind::StakingReward)?;
+        self.staking_reward_at(height, staker, validator, reward, new_stake)
     }
 
     /// Publishes a staking reward of block `height`.
+    ///
+    /// # Errors
+    ///
+    /// As [`mapping_update_at`](Self::mapping_update_at).
     pub fn staking_reward_at(
         &mut self,
         block_height: u64,
@@ -383,6 +539,10 @@ impl Producer {
     }
 
     /// Publishes a finalized block (its bytes as the node encodes them) of block `height`.
+    ///
+    /// # Errors
+    ///
+    /// As [`mapping_update_at`](Self::mapping_update_at).
     pub fn block_at(
         &mut self,
         block_height: u64,
@@ -568,12 +728,12 @@ mod tests {
         assert!(!path.exists(), "{} was left behind", path.display());
     }
 
-    /// Regression: an event refused as too large inside a block used to
-    /// count in the block anyway, so the next event's ordinal skipped one and
-    /// the commit marker announced an event that never came: consumers
-    /// dropped the whole block as incomplete.
+    /// An event refused as too large inside a block counts in it: its
+    /// ordinal is left out and the commit marker announces one event more
+    /// than the ring holds, so that no consumer takes the block for whole
+    /// (it used to commit looking complete, with the event silently gone).
     #[test]
-    fn a_refused_event_leaves_the_block_whole() {
+    fn a_refused_event_marks_its_block_incomplete() {
         let path = std::env::temp_dir().join(format!("producer-too-large-{}", std::process::id()));
         let _ = std::fs::remove_file(&path);
         let layout = Layout::new(1 << 16).max_payload(256);
@@ -588,12 +748,26 @@ mod tests {
         p.begin_block(5).unwrap();
         p.mapping_update(b"p", b"m", b"k", b"v").unwrap();
         let err = p.block_at(5, &[0; 256]).unwrap_err();
-        assert!(
-            matches!(err, PublishError::TooLarge { len: 272, max: 256 }),
-            "{err}"
+        assert_eq!(
+            err,
+            PublishError::TooLarge {
+                len: 272,
+                max: 256,
+                block: Some(5)
+            }
         );
+        assert!(err.to_string().contains("block 5 is marked incomplete"), "{err}");
         p.block_at(5, &[0; 16]).unwrap();
         p.commit_block().unwrap();
+        // Outside a block the refusal names no block.
+        let err = p
+            .publish(&EventRef::Block {
+                block_height: 6,
+                ordinal: 1,
+                block: &[0; 300],
+            })
+            .unwrap_err();
+        assert!(matches!(err, PublishError::TooLarge { block: None, .. }), "{err}");
         let file = std::fs::File::open(&path).unwrap();
         let mut r = Reader::attach(&file, StartAt::Oldest).unwrap();
         let mut seen = vec![];
@@ -608,14 +782,97 @@ mod tests {
         }
         drop(p);
         std::fs::remove_file(&path).unwrap();
+        // Ordinal 2 (the refused event) is missing; the commit counts 3 events.
         assert_eq!(
             seen,
             [
                 (1, 0, Some(UNKNOWN_COUNT)),
                 (2, 1, None),
-                (3, 2, None),
-                (4, 3, Some(2))
+                (3, 3, None),
+                (4, 4, Some(3))
             ]
         );
+    }
+
+    fn temp_producer(tag: &str) -> (Producer, std::path::PathBuf) {
+        let path = std::env::temp_dir().join(format!("producer-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let p = Producer::open(
+            &path,
+            ProducerOptions {
+                layout: Layout::new(1 << 16),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        (p, path)
+    }
+
+    /// Events without a height belong to the open block; with none open they
+    /// are refused (they used to land in a "block 0").
+    #[test]
+    fn an_event_without_a_height_needs_an_open_block() {
+        let (mut p, path) = temp_producer("no-block");
+        let err = p.mapping_update(b"p", b"m", b"k", b"v").unwrap_err();
+        assert_eq!(
+            err,
+            PublishError::NoOpenBlock {
+                kind: EventKind::MappingUpdate
+            }
+        );
+        assert!(err.to_string().contains("no block is open"), "{err}");
+        assert_eq!(
+            p.staking_reward(b"s", b"v", 1, 2).unwrap_err(),
+            PublishError::NoOpenBlock {
+                kind: EventKind::StakingReward
+            }
+        );
+        assert_eq!(p.next_seq(), 1, "nothing was published");
+        // The documented implicit block: an event with a height opens its block.
+        p.mapping_update_at(9, b"p", b"m", b"k", b"v").unwrap();
+        assert_eq!(p.open_block(), Some(9));
+        p.mapping_update(b"p", b"m", b"k2", b"v").unwrap();
+        p.commit_block().unwrap();
+        assert_eq!(p.next_seq(), 5, "begin, two updates, commit");
+        assert!(p.mapping_update(b"p", b"m", b"k", b"v").is_err());
+        drop(p);
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    /// Heights only increase: a block at or below the last one begun is
+    /// refused, explicitly or implicitly opened, and nothing is published.
+    #[test]
+    fn heights_that_do_not_increase_are_refused() {
+        let (mut p, path) = temp_producer("heights");
+        p.begin_block(10).unwrap();
+        p.mapping_update_at(10, b"p", b"m", b"k", b"v").unwrap();
+        let before = p.next_seq();
+        let refused = PublishError::HeightNotIncreasing {
+            height: 9,
+            last: 10,
+        };
+        assert_eq!(p.begin_block(9).unwrap_err(), refused);
+        assert_eq!(p.mapping_update_at(9, b"p", b"m", b"k", b"v").unwrap_err(), refused);
+        assert_eq!(p.block_at(9, b"b").unwrap_err(), refused);
+        assert_eq!(
+            p.begin_block_with_count(10, 1).unwrap_err(),
+            PublishError::HeightNotIncreasing {
+                height: 10,
+                last: 10
+            }
+        );
+        assert_eq!(p.next_seq(), before, "nothing was published");
+        assert_eq!(p.open_block(), Some(10), "the open block stays open");
+        p.commit_block().unwrap();
+        // A committed height cannot be reopened either.
+        assert!(matches!(
+            p.staking_reward_at(10, b"s", b"v", 1, 2),
+            Err(PublishError::HeightNotIncreasing { height: 10, last: 10 })
+        ));
+        p.staking_reward_at(12, b"s", b"v", 1, 2).unwrap();
+        assert_eq!(p.open_block(), Some(12));
+        assert!(refused.to_string().contains("does not increase"), "{refused}");
+        drop(p);
+        std::fs::remove_file(&path).unwrap();
     }
 }
