@@ -24,7 +24,7 @@ use serde_json::Value;
 use slipstream_consumer::{BlockItem, Consumer, ConsumerError, EventRef, Item, Start};
 use slipstream_producer::{Producer, ProducerError, ProducerOptions};
 use slipstream_ring::{
-    read_slots, Geometry, Item as RingItem, Layout, OpenError, PublishError, Reader, SeekError,
+    read_slots, Geometry, Item as RingItem, Layout, OpenError, Reader, SeekError,
     SlotError, SlotInfo, StartAt,
 };
 use slipstream_tests::{workspace_bin, ChildGuard, TempRing};
@@ -2083,8 +2083,9 @@ fn disk_full_by_rlimit() {
     assert_no_ring_left(ring.path());
 }
 
-/// An event one byte over the maximum is refused with both sizes, costs no
-/// sequence number, and leaves the block it was in whole.
+/// An event one byte over the maximum is refused with both sizes and costs no
+/// sequence number; the block it was in is marked incomplete (its commit
+/// marker counts the refused event), so consumers are told, and the ring goes on.
 #[test]
 fn an_event_over_the_maximum_is_refused_and_the_ring_goes_on() {
     let ring = TempRing::new("fault-too-large");
@@ -2109,9 +2110,10 @@ fn an_event_over_the_maximum_is_refused_and_the_ring_goes_on() {
     let err = p.block_at(10, &too_big).unwrap_err();
     assert_eq!(
         err,
-        PublishError::TooLarge {
+        slipstream_producer::PublishError::TooLarge {
             len: max as usize + 1,
-            max
+            max,
+            block: Some(10)
         }
     );
     let text = err.to_string();
@@ -2132,7 +2134,10 @@ fn an_event_over_the_maximum_is_refused_and_the_ring_goes_on() {
             block: &too_big,
         })
         .unwrap_err();
-    assert!(matches!(err, PublishError::TooLarge { .. }), "{err}");
+    assert!(
+        matches!(err, slipstream_producer::PublishError::TooLarge { .. }),
+        "{err}"
+    );
     assert_eq!(p.next_seq(), before);
     // The next events publish, the largest one included.
     p.block_at(10, &just_fits).unwrap();
@@ -2143,12 +2148,14 @@ fn an_event_over_the_maximum_is_refused_and_the_ring_goes_on() {
     p.block_at(11, b"next").unwrap();
     p.commit_block().unwrap();
 
-    // The consumer sees every event, no gap, and both blocks whole.
+    // The consumer is told block 10 is incomplete (with its exact range),
+    // then gets block 11 whole: every sequence number accounted for.
     let end = p.next_seq();
     let mut cover = Cover::from(1);
     let mut blocks = vec![];
+    let mut incomplete = vec![];
     let deadline = Instant::now() + Duration::from_secs(30);
-    while blocks.len() < 2 {
+    while blocks.len() < 1 {
         assert!(Instant::now() < deadline);
         match c.next_block(Duration::from_millis(100)).unwrap() {
             Some(BlockItem::Block(b)) => {
@@ -2159,26 +2166,26 @@ fn an_event_over_the_maximum_is_refused_and_the_ring_goes_on() {
                 cover.event("consumer", b.commit_seq);
                 blocks.push(b);
             }
-            Some(other) => panic!("{other:?}: the refused event broke the block"),
+            Some(BlockItem::Incomplete {
+                height,
+                first_seq,
+                last_seq,
+                reason,
+            }) => {
+                assert!(reason.contains("count"), "{reason}");
+                for seq in first_seq..=last_seq {
+                    cover.event("consumer", seq);
+                }
+                incomplete.push(height);
+            }
+            Some(other) => panic!("{other:?}"),
             None => {}
         }
     }
     assert_eq!(cover.next, Some(end));
-    let ordinals: Vec<u32> = blocks[0]
-        .events
-        .iter()
-        .map(|e| e.event().ordinal())
-        .collect();
-    assert_eq!(ordinals, [1, 2, 3], "ordinals run on without a hole");
-    assert_eq!(
-        blocks[0].events[1].event(),
-        EventRef::Block {
-            block_height: 10,
-            ordinal: 2,
-            block: &just_fits
-        }
-    );
-    assert_eq!(blocks[1].events.len(), 1);
+    assert_eq!(incomplete, [10]);
+    assert_eq!(blocks[0].height, 11);
+    assert_eq!(blocks[0].events.len(), 1);
 }
 
 /// Truncating a ring under attached consumers: only a cut in the reader

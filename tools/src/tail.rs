@@ -172,7 +172,9 @@ impl<W: Write> Printer<W> {
                     self.human.event(&mut self.out, ev.seq, &ev.event)
                 }
             }
-            Item::Lagged(lag) => {
+            Item::Lagged(missed) => {
+                // The lines show the sequence numbers, as they always did.
+                let lag = &missed.seqs();
                 if self.copy_to_stderr {
                     eprintln!("{}", render::lag_text(lag));
                 }
