@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use slipstream_ring::event::{EventKind, EventRef};
 use slipstream_ring::{Lag, StartAt, Step};
 
-use crate::delivery::{self, Head, Missed};
+use crate::delivery::{self, Head, Here, Missed};
 use crate::{Consumer, ConsumerError, ProducerChange};
 
 /// An event that owns its bytes.
@@ -133,7 +133,7 @@ impl Dropping {
         Missed {
             first_missed: self.first_seq,
             last_missed: last_seq,
-            first_height: self.first_height.or(last_height),
+            first_height: self.first_height,
             last_height,
             first_partial: self.first_partial,
             last_partial: false,
@@ -223,6 +223,9 @@ impl Consumer {
         self.block.dropping = None;
         self.block.fresh = true;
         self.block_mode = true;
+        // What a gap at the handed cursor would begin in (the event API's
+        // view of it: the record before it, or the one read ahead).
+        self.handed_at = self.at;
         Ok(())
     }
 
@@ -346,7 +349,9 @@ impl Consumer {
             });
             if commit {
                 let d = self.block.dropping.take().expect("just set");
-                self.handed = (self.reader.next_seq(), self.reader.position());
+                // Not the reader's position: resuming may have found it
+                // overwritten (that gap is reported next).
+                self.hand_at(after.0, after.1, height.saturating_add(1), false);
                 return Ok(Some(BlockItem::Lagged(d.finish(seq, None))));
             }
             return Ok(None);
@@ -356,13 +361,13 @@ impl Consumer {
             if begin {
                 let d = self.block.dropping.take().expect("dropping");
                 self.block.open = Some(Building::new(height, seq));
-                self.handed = (seq, pos);
+                self.hand_at(seq, pos, height, ordinal > 0);
                 return Ok(Some(BlockItem::Lagged(d.finish(seq - 1, Some(height)))));
             }
             d.see(height);
             if commit {
                 let d = self.block.dropping.take().expect("dropping");
-                self.handed = (self.reader.next_seq(), self.reader.position());
+                self.hand_after_commit(height);
                 return Ok(Some(BlockItem::Lagged(d.finish(seq, None))));
             }
             return Ok(None);
@@ -372,14 +377,16 @@ impl Consumer {
             if begin {
                 let b = self.block.open.replace(Building::new(height, seq));
                 let b = b.expect("open");
-                self.handed = (seq, pos);
-                return Ok(Some(b.incomplete(seq - 1, "a new block began before it committed")));
+                self.hand_at(seq, pos, height, ordinal > 0);
+                return Ok(Some(
+                    b.incomplete(seq - 1, "a new block began before it committed"),
+                ));
             }
             if height != b.height {
                 let b = self.block.open.take().expect("open");
                 // This record is read again, with no block open.
                 self.reader.resume(seq, pos)?;
-                self.handed = (seq, pos);
+                self.hand_at(seq, pos, height, ordinal > 0);
                 return Ok(Some(b.incomplete(
                     seq - 1,
                     "an event of another height arrived inside the block",
@@ -387,7 +394,7 @@ impl Consumer {
             }
             if commit {
                 let b = self.block.open.take().expect("open");
-                self.handed = (self.reader.next_seq(), self.reader.position());
+                self.hand_after_commit(height);
                 if let Some(reason) = b.broken {
                     return Ok(Some(b.incomplete(seq, reason)));
                 }
@@ -427,7 +434,7 @@ impl Consumer {
         };
         d.see(height);
         if commit {
-            self.handed = (self.reader.next_seq(), self.reader.position());
+            self.hand_after_commit(height);
             return Ok(Some(BlockItem::Lagged(d.finish(seq, None))));
         }
         self.block.dropping = Some(d);
@@ -452,6 +459,23 @@ impl Consumer {
             self.reader.seek(StartAt::Seq(begin_seq))?;
         }
         Ok(found)
+    }
+}
+
+impl Consumer {
+    /// Hands out a block boundary: after the commit marker of block `height`.
+    fn hand_after_commit(&mut self, height: u64) {
+        self.handed = (self.reader.next_seq(), self.reader.position());
+        self.handed_at = Some(Here {
+            height: height.saturating_add(1),
+            partial: false,
+        });
+    }
+
+    /// Hands out the position of record `seq` (at `pos`) of block `height`.
+    fn hand_at(&mut self, seq: u64, pos: u64, height: u64, partial: bool) {
+        self.handed = (seq, pos);
+        self.handed_at = Some(Here { height, partial });
     }
 }
 

@@ -48,7 +48,8 @@ pub struct Missed {
     /// be read after the gap.
     pub last_height: Option<u64>,
     /// The first block's events before `first_missed` were delivered (or
-    /// precede this consumer's start): only part of it is missing.
+    /// precede this consumer's start): only part of it is missing. `false`
+    /// when `first_height` is `None` (not known).
     pub first_partial: bool,
     /// The last block's events after `last_missed` are delivered next: only
     /// part of it is missing.

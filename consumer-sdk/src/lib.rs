@@ -8,10 +8,11 @@
 //!   reader table; restarted under the same name, it resumes where it left off
 //!   (at least once: the event being processed when it died comes again).
 //! - **Lag is an item, not an error.** A consumer that fell behind gets
-//!   [`Item::Lagged`] with the exact sequence numbers it missed, and reading
-//!   goes on; nothing ends the stream but the caller.
+//!   [`Item::Lagged`] with the exact sequence numbers and block heights it
+//!   missed ([`Missed`]), and reading goes on; nothing ends the stream but
+//!   the caller.
 //! - **Blocks.** [`Consumer::next_block`] returns all the events of one
-//!   committed block, or nothing.
+//!   committed block, or nothing (and then says so).
 //! - **The producer's life** (death, clean close, restart) arrives as
 //!   [`Item::Producer`], never as a hang.
 //!
@@ -32,9 +33,46 @@
 //! }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! # Delivery contract
+//!
+//! Every event the producer publishes reaches a consumer in exactly one of
+//! two ways: **delivered** (at least once, in sequence order, with no gap),
+//! or **inside a reported range**. Nothing is passed over silently, whichever
+//! way the consumer reads. (Events a [filter](ConsumerBuilder::kinds)
+//! excludes, and events before a start position, are neither: they were not
+//! asked for.)
+//!
+//! | reading with | delivered | cursor stored (automatic commits, the default) | a restart resumes at |
+//! |---|---|---|---|
+//! | [`next`](Consumer::next), [`try_next`](Consumer::try_next), [`iter`](Consumer::iter) | each event, in order | when the next item is asked for: everything handed out before; on drop: the same (never the item in flight); on a panic: nothing | the first item the application had not moved past: the one in flight comes again |
+//! | [`next_block`](Consumer::next_block) | each committed block whole | only at block boundaries: after the commit marker of the last block (or report) handed out, when the next is asked for | the begin marker of the first block not moved past; from inside a block (a cursor an event API stored), that block's begin marker if the ring still holds it, else the rest of the block is reported |
+//! | [`into_stream`](Consumer::into_stream), [`into_block_stream`](Consumer::into_block_stream) (feature `tokio`) | as `next` / `next_block` | only what the application acknowledged: polling for the next item, or `commit()` on the stream; the reading thread's read-ahead never | as above |
+//! | any, with [`auto_commit(false)`](ConsumerBuilder::auto_commit) | as above | only on [`commit`](Consumer::commit) (`commit()` on a stream): everything handed out (for `next_block`, a block boundary) | after the last commit |
+//!
+//! What is not delivered is reported, in order, where it would have been:
+//!
+//! - [`Item::Lagged`] / [`BlockItem::Lagged`] ([`Missed`]): the exact range
+//!   of sequence numbers not delivered, the heights of the blocks they belong
+//!   to, and whether the first and last of those blocks are *partial* (part
+//!   of the block was delivered by an event API) or were lost whole.
+//!   `next_block` widens the range to whole blocks: a block the gap cut into
+//!   is reported from its begin marker, never delivered in part.
+//! - [`BlockItem::Incomplete`]: a block that began and did not commit whole
+//!   (its producer died mid-block, refused one of its events as too large,
+//!   or its count does not add up), with its height and exact range.
+//!
+//! Start positions: [`Start::Seq`] or [`Start::Height`] no longer in the
+//! ring is [`ConsumerError::StartUnavailable`], which says what the ring
+//! holds ([`Available`]); one not written yet is waited for (both alike);
+//! `Start::Height(0)` is the oldest block retained.
+//!
+//! Proven by `consumer-sdk/tests/model.rs`: a property test that drives a
+//! real ring, producer and consumer (and SIGKILLed consumer processes)
+//! through random publishes, reads with each API, commits, drops, panics,
+//! kills, restarts and laps, against a reference model of every record.
 #![deny(missing_docs, unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
-
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod block;
@@ -45,11 +83,11 @@ mod stream;
 pub use block::{Block, BlockItem, OwnedEvent};
 pub use delivery::{Available, Missed};
 pub use slipstream_ring::event::{DecodeError, EventKind, EventRef, KindSet};
+pub use slipstream_ring::{resolve_ring_path, Lag, LapPolicy, SHM_DIR};
 /// The ring's errors, as they appear in [`ConsumerError`]'s sources: match them from here.
 pub use slipstream_ring::{
     AttachError, CorruptError, LayoutError, OpenError, ReadError, SeekError, SlotError,
 };
-pub use slipstream_ring::{resolve_ring_path, Lag, LapPolicy, SHM_DIR};
 #[cfg(feature = "tokio")]
 pub use stream::{BlockStream, EventStream, OwnedItem};
 
@@ -450,6 +488,7 @@ impl ConsumerBuilder {
             held_buf: Vec::new(),
             skip_below: None,
             block_mode: false,
+            handed_at: None,
         };
         match saved.filter(|_| !self.reset) {
             Some(cursor) => {
@@ -529,6 +568,8 @@ pub struct Consumer {
     skip_below: Option<u64>,
     /// The last read was `next_block`.
     block_mode: bool,
+    /// With `next_block`: where a gap at `handed` would begin.
+    handed_at: Option<Here>,
 }
 
 impl Consumer {
@@ -818,7 +859,10 @@ impl Consumer {
         if self.cursor() != self.handed {
             let (seq, pos) = self.handed;
             self.held = None;
-            self.prime(seq);
+            match self.handed_at {
+                Some(here) => self.at = Some(here),
+                None => self.prime(seq),
+            }
             self.reader.resume(seq, pos)?;
         }
         Ok(())
@@ -884,7 +928,11 @@ impl Consumer {
                     return Ok(Some(Item::Lagged(missed)));
                 }
                 Some(Step::Record) => {
-                    let seq = self.reader.current().expect("advance moved to a record").seq;
+                    let seq = self
+                        .reader
+                        .current()
+                        .expect("advance moved to a record")
+                        .seq;
                     if self.skip_below.is_some_and(|n| seq < n) {
                         continue;
                     }
@@ -927,6 +975,13 @@ impl Consumer {
                         self.held_buf.clear();
                         self.held_buf.extend_from_slice(rec.payload);
                         self.held = Some((rec.seq, rec.kind, pos));
+                        // Not delivered yet: a gap before it would begin in its block.
+                        if let Some(h) = next {
+                            self.at = Some(Here {
+                                height: h.height,
+                                partial: !h.begin,
+                            });
+                        }
                     }
                     return Ok(Missed::between(lag.first_missed, last_missed, before, next));
                 }
@@ -1051,7 +1106,11 @@ impl Drop for Consumer {
     /// while a panic unwinds.
     fn drop(&mut self) {
         if self.auto_commit && !std::thread::panicking() {
-            let cursor = if self.in_flight { self.acked } else { self.handed };
+            let cursor = if self.in_flight {
+                self.acked
+            } else {
+                self.handed
+            };
             self.store(cursor);
         }
     }

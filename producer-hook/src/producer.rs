@@ -402,7 +402,12 @@ impl Producer {
         if let Some(b) = self.block.as_mut() {
             b.count += 1;
             if let Err(PublishError::TooLarge { len, max, .. }) = published {
-                tracing::warn!(height = b.height, len, max, "event refused as too large: its block is marked incomplete");
+                tracing::warn!(
+                    height = b.height,
+                    len,
+                    max,
+                    "event refused as too large: its block is marked incomplete"
+                );
                 return Err(PublishError::TooLarge {
                     len,
                     max,
@@ -756,7 +761,10 @@ mod tests {
                 block: Some(5)
             }
         );
-        assert!(err.to_string().contains("block 5 is marked incomplete"), "{err}");
+        assert!(
+            err.to_string().contains("block 5 is marked incomplete"),
+            "{err}"
+        );
         p.block_at(5, &[0; 16]).unwrap();
         p.commit_block().unwrap();
         // Outside a block the refusal names no block.
@@ -767,7 +775,10 @@ mod tests {
                 block: &[0; 300],
             })
             .unwrap_err();
-        assert!(matches!(err, PublishError::TooLarge { block: None, .. }), "{err}");
+        assert!(
+            matches!(err, PublishError::TooLarge { block: None, .. }),
+            "{err}"
+        );
         let file = std::fs::File::open(&path).unwrap();
         let mut r = Reader::attach(&file, StartAt::Oldest).unwrap();
         let mut seen = vec![];
@@ -852,7 +863,10 @@ mod tests {
             last: 10,
         };
         assert_eq!(p.begin_block(9).unwrap_err(), refused);
-        assert_eq!(p.mapping_update_at(9, b"p", b"m", b"k", b"v").unwrap_err(), refused);
+        assert_eq!(
+            p.mapping_update_at(9, b"p", b"m", b"k", b"v").unwrap_err(),
+            refused
+        );
         assert_eq!(p.block_at(9, b"b").unwrap_err(), refused);
         assert_eq!(
             p.begin_block_with_count(10, 1).unwrap_err(),
@@ -867,11 +881,17 @@ mod tests {
         // A committed height cannot be reopened either.
         assert!(matches!(
             p.staking_reward_at(10, b"s", b"v", 1, 2),
-            Err(PublishError::HeightNotIncreasing { height: 10, last: 10 })
+            Err(PublishError::HeightNotIncreasing {
+                height: 10,
+                last: 10
+            })
         ));
         p.staking_reward_at(12, b"s", b"v", 1, 2).unwrap();
         assert_eq!(p.open_block(), Some(12));
-        assert!(refused.to_string().contains("does not increase"), "{refused}");
+        assert!(
+            refused.to_string().contains("does not increase"),
+            "{refused}"
+        );
         drop(p);
         std::fs::remove_file(&path).unwrap();
     }

@@ -24,8 +24,8 @@ use serde_json::Value;
 use slipstream_consumer::{BlockItem, Consumer, ConsumerError, EventRef, Item, Start};
 use slipstream_producer::{Producer, ProducerError, ProducerOptions};
 use slipstream_ring::{
-    read_slots, Geometry, Item as RingItem, Layout, OpenError, Reader, SeekError,
-    SlotError, SlotInfo, StartAt,
+    read_slots, Geometry, Item as RingItem, Layout, OpenError, Reader, SeekError, SlotError,
+    SlotInfo, StartAt,
 };
 use slipstream_tests::{workspace_bin, ChildGuard, TempRing};
 use std::collections::BTreeMap;
