@@ -596,3 +596,338 @@ fn recreate_never_replaces_a_file_that_is_not_a_ring() {
         "the file is untouched"
     );
 }
+
+/// The stored cursor of the consumer named `name`.
+fn stored(ring: &Ring, name: &str) -> u64 {
+    let slots = slipstream_ring::read_slots(&std::fs::File::open(&ring.0).unwrap()).unwrap();
+    slots.iter().find(|s| s.name == name).unwrap().next_seq
+}
+
+#[test]
+fn a_panic_while_processing_never_commits_the_event_in_flight() {
+    let ring = Ring::new("panic");
+    let mut p = ring.producer(1 << 20);
+    block(&mut p, 1, 4); // seqs 1..=8
+    let path = ring.0.clone();
+    let result = std::panic::catch_unwind(move || {
+        let mut c = Consumer::builder(&path).name("fragile").open().unwrap();
+        for _ in 0..3 {
+            c.next(Duration::from_millis(100)).unwrap();
+        }
+        // Processing event 3 fails: the consumer is dropped while unwinding.
+        panic!("processing failed");
+    });
+    assert!(result.is_err());
+    assert_eq!(stored(&ring, "fragile"), 3, "events 1 and 2 were moved past; 3 was in flight");
+    let mut c = ring.consumer().name("fragile").open().unwrap();
+    assert_eq!(events(&collect(&mut c, 1))[0].seq, 3, "the event in flight comes again");
+    // A clean drop is the same: the item in flight is not committed.
+    drop(c);
+    assert_eq!(stored(&ring, "fragile"), 3);
+    let mut c = ring.consumer().name("fragile").open().unwrap();
+    c.next(Duration::from_millis(100)).unwrap(); // 3
+    c.next(Duration::from_millis(100)).unwrap(); // 4: 3 is processed
+    drop(c);
+    assert_eq!(stored(&ring, "fragile"), 4);
+}
+
+/// The trial, in one process: `next_block` timed out while a block
+/// was open, the consumer was dropped, and on reopening the block was lost.
+#[test]
+fn a_block_open_when_the_consumer_stopped_comes_whole_after_the_restart() {
+    let ring = Ring::new("cut-block");
+    let mut p = ring.producer(1 << 20);
+    block(&mut p, 11, 2);
+    let mut c = ring.consumer().name("blocks").open().unwrap();
+    assert!(matches!(c.next_block(Duration::from_millis(200)).unwrap(), Some(BlockItem::Block(b)) if b.height == 11));
+    // Block 12 begins; the consumer times out inside it and stops.
+    p.begin_block(12).unwrap();
+    p.mapping_update_at(12, b"p", b"m", b"k", b"v").unwrap();
+    p.flush();
+    assert!(c.next_block(Duration::from_millis(50)).unwrap().is_none());
+    drop(c);
+    let cursor = stored(&ring, "blocks");
+    assert_eq!(cursor, 7, "stored at the boundary after block 11, not inside block 12");
+    p.staking_reward_at(12, b"s", b"v", 1, 2).unwrap();
+    p.commit_block().unwrap();
+    block(&mut p, 13, 1);
+    let mut c = ring.consumer().name("blocks").open().unwrap();
+    let heights: Vec<u64> = std::iter::from_fn(|| c.next_block(Duration::from_millis(200)).unwrap())
+        .map(|b| match b {
+            BlockItem::Block(b) => b.height,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(heights, [12, 13]);
+}
+
+#[test]
+fn next_block_from_a_cursor_inside_a_block_goes_back_to_its_begin_marker() {
+    let ring = Ring::new("mid-block");
+    let mut p = ring.producer(1 << 20);
+    block(&mut p, 5, 4); // seqs 1..=8
+    // An event API stored a cursor inside block 5 (after seq 3).
+    let mut c = ring.consumer().name("mixed").open().unwrap();
+    for _ in 0..4 {
+        c.next(Duration::from_millis(100)).unwrap();
+    }
+    drop(c);
+    assert_eq!(stored(&ring, "mixed"), 4);
+    let mut c = ring.consumer().name("mixed").open().unwrap();
+    match c.next_block(Duration::from_millis(200)).unwrap() {
+        Some(BlockItem::Block(b)) => assert_eq!((b.height, b.begin_seq, b.events.len()), (5, 1, 6)),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn next_block_reports_the_rest_of_a_block_whose_begin_marker_is_gone() {
+    let ring = Ring::new("mid-block-gone");
+    let mut p = ring.producer(4096);
+    // The oldest record left in the ring is inside a block.
+    for h in 1..=30 {
+        block(&mut p, h, 1);
+    }
+    let mut c = ring.consumer().start(Start::Oldest).open().unwrap();
+    let oldest = c.next_seq();
+    assert!(oldest > 1);
+    let first = c.next_block(Duration::from_millis(200)).unwrap();
+    let Some(BlockItem::Lagged(m)) = first else {
+        // The oldest record happened to be a begin marker: nothing to report.
+        assert!(matches!(first, Some(BlockItem::Block(_))), "{first:?}");
+        return;
+    };
+    assert_eq!(m.first_missed, oldest);
+    assert!(m.first_partial, "its earlier events are not in the ring: {m}");
+    assert_eq!(m.first_height, m.last_height);
+    match c.next_block(Duration::from_millis(200)).unwrap() {
+        Some(BlockItem::Block(b)) => {
+            assert_eq!(b.begin_seq, m.last_missed + 1);
+            assert_eq!(Some(b.height - 1), m.last_height);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_lag_names_its_heights_and_partial_blocks() {
+    // Event API: the heights and partial flags follow from the events on
+    // either side of the gap.
+    let ring = Ring::new("lag-heights");
+    let mut p = ring.producer(64 << 10);
+    block(&mut p, 1, 4); // 1..=8
+    let mut c = ring.consumer().start(Start::Oldest).open().unwrap();
+    let mut before = collect(&mut c, 3);
+    for h in 2..=400 {
+        block(&mut p, h, 4);
+    }
+    before.extend(collect(&mut c, 1_000_000));
+    let at = before
+        .iter()
+        .position(|i| matches!(i, Owned::Lagged(_)))
+        .expect("a lap");
+    let Owned::Lagged(m) = before[at] else { unreachable!() };
+    let (Owned::Event(prev), Owned::Event(next)) = (&before[at - 1], &before[at + 1]) else {
+        panic!("{before:?}")
+    };
+    assert_eq!((prev.seq + 1, next.seq - 1), (m.first_missed, m.last_missed));
+    let prev_commit = prev.kind() == EventKind::BlockCommit;
+    let ph = prev.event().block_height();
+    assert_eq!(m.first_height, Some(if prev_commit { ph + 1 } else { ph }), "{m}");
+    assert_eq!(m.first_partial, !prev_commit, "{m}");
+    let h = next.event().block_height();
+    let is_begin = next.kind() == EventKind::BlockBegin;
+    assert_eq!(m.last_height, Some(if is_begin { h - 1 } else { h }), "{m}");
+    assert_eq!(m.last_partial, !is_begin, "{m}");
+    assert!(m.to_string().starts_with(&format!("missed seqs {}..=", m.first_missed)), "{m}");
+
+    // next_block: the range is widened to whole blocks, from the begin
+    // marker of the block it cut into to the next begin marker.
+    let ring = Ring::new("lag-blocks");
+    let mut p = ring.producer(64 << 10);
+    let mut c = ring.consumer().start(Start::Oldest).open().unwrap();
+    block(&mut p, 1, 2);
+    assert!(matches!(c.next_block(Duration::from_millis(200)).unwrap(), Some(BlockItem::Block(_))));
+    p.begin_block(2).unwrap();
+    p.mapping_update_at(2, b"p", b"m", b"k", b"v").unwrap();
+    p.flush();
+    assert!(c.next_block(Duration::from_millis(20)).unwrap().is_none()); // inside block 2
+    p.commit_block().unwrap();
+    for h in 3..=400 {
+        block(&mut p, h, 4);
+    }
+    let m = match c.next_block(Duration::from_millis(200)).unwrap() {
+        Some(BlockItem::Lagged(m)) => m,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(m.first_missed, 7, "from block 2's begin marker: {m}");
+    assert_eq!((m.first_height, m.first_partial, m.last_partial), (Some(2), false, false), "{m}");
+    match c.next_block(Duration::from_millis(200)).unwrap() {
+        Some(BlockItem::Block(b)) => {
+            assert_eq!(b.begin_seq, m.last_missed + 1);
+            assert_eq!(Some(b.height - 1), m.last_height);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_filter_without_the_block_markers_still_gives_whole_blocks() {
+    let ring = Ring::new("filter-blocks");
+    let mut p = ring.producer(1 << 20);
+    let mut c = ring
+        .consumer()
+        .kinds(KindSet::none().with(EventKind::MappingUpdate))
+        .program("token.aleo")
+        .open()
+        .unwrap();
+    block(&mut p, 1, 6);
+    block(&mut p, 2, 2);
+    let got: Vec<(u64, usize)> = std::iter::from_fn(|| c.next_block(Duration::from_millis(200)).unwrap())
+        .map(|b| match b {
+            BlockItem::Block(b) => {
+                assert!(b.events.iter().all(|e| e.kind() == EventKind::MappingUpdate));
+                (b.height, b.events.len())
+            }
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(got, [(1, 3), (2, 1)], "the markers are kept for assembly, the events filtered");
+    // The event API with the same filter: events only, no markers.
+    let mut e = ring
+        .consumer()
+        .kinds(KindSet::none().with(EventKind::MappingUpdate))
+        .open()
+        .unwrap();
+    assert_eq!(events(&collect(&mut e, 100)).len(), 8);
+}
+
+#[test]
+fn an_event_the_producer_refused_makes_its_block_incomplete() {
+    let ring = Ring::new("refused");
+    let mut p = Producer::open(
+        &ring.0,
+        ProducerOptions {
+            layout: Layout::new(1 << 16).max_payload(256),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let mut c = ring.consumer().open().unwrap();
+    p.begin_block(3).unwrap();
+    p.mapping_update(b"p", b"m", b"k", b"v").unwrap();
+    assert!(p.block_at(3, &[0; 300]).is_err());
+    p.commit_block().unwrap();
+    block(&mut p, 4, 1);
+    match c.next_block(Duration::from_millis(200)).unwrap() {
+        Some(BlockItem::Incomplete { height: 3, first_seq: 1, last_seq: 3, reason }) => {
+            assert!(reason.contains("refused"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(c.next_block(Duration::from_millis(200)).unwrap(), Some(BlockItem::Block(b)) if b.height == 4));
+}
+
+#[test]
+fn start_positions_not_available_have_one_error_and_the_future_is_waited_for() {
+    let ring = Ring::new("starts");
+    let mut p = ring.producer(4096);
+    for h in 10..=60 {
+        block(&mut p, h, 1);
+    }
+    // An overwritten sequence number and an overwritten height: one shape.
+    let by_seq = ring.consumer().start(Start::Seq(1)).open().unwrap_err();
+    let by_height = ring.consumer().start(Start::Height(10)).open().unwrap_err();
+    for e in [&by_seq, &by_height] {
+        let ConsumerError::StartUnavailable { available, .. } = e else {
+            panic!("{e:?}")
+        };
+        assert_eq!(available.next_seq, p.next_seq());
+        assert!(available.oldest_seq > 1);
+        assert!(available.oldest_height.unwrap() > 10);
+        assert_eq!(available.newest_height, Some(60));
+        assert!(e.to_string().contains("no longer in the ring"), "{e}");
+        assert!(e.to_string().contains(&format!("next is {}", p.next_seq())), "{e}");
+    }
+    // Height 0: the oldest block retained.
+    let mut c = ring.consumer().start(Start::Height(0)).open().unwrap();
+    let oldest = match by_height {
+        ConsumerError::StartUnavailable { available, .. } => available.oldest_height.unwrap(),
+        _ => unreachable!(),
+    };
+    assert!(matches!(c.next_block(Duration::from_millis(200)).unwrap(), Some(BlockItem::Block(b)) if b.height == oldest));
+    // A future sequence number and a future height both wait.
+    let next = p.next_seq();
+    let mut by_seq = ring.consumer().start(Start::Seq(next + 7)).open().unwrap();
+    let mut by_height = ring.consumer().start(Start::Height(63)).open().unwrap();
+    assert!(by_seq.next(Duration::from_millis(20)).unwrap().is_none());
+    assert!(by_height.next(Duration::from_millis(20)).unwrap().is_none());
+    for h in 61..=64 {
+        block(&mut p, h, 1);
+    }
+    assert_eq!(events(&collect(&mut by_seq, 1))[0].seq, next + 7);
+    let first = events(&collect(&mut by_height, 1))[0].clone();
+    assert_eq!((first.kind(), first.event().block_height()), (EventKind::BlockBegin, 63));
+    assert_eq!("height:0".parse::<Start>(), Ok(Start::Height(0)));
+    assert_eq!(Start::Height(5).to_string(), "height:5");
+}
+
+#[cfg(feature = "tokio")]
+#[test]
+fn the_async_streams_commit_only_what_the_application_acknowledged() {
+    use futures_core::Stream;
+    let ring = Ring::new("stream-commit");
+    let mut p = ring.producer(1 << 20);
+    for h in 1..=10 {
+        block(&mut p, h, 2); // 6 records each: seqs 1..=60
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let poll = |s: &mut slipstream_consumer::EventStream| {
+        rt.block_on(std::future::poll_fn(|cx| std::pin::Pin::new(&mut *s).poll_next(cx)))
+    };
+    // Automatic: five items received; the fifth is in flight when the stream is dropped.
+    let mut s = ring.consumer().name("async").open().unwrap().into_stream(64);
+    for _ in 0..5 {
+        poll(&mut s).unwrap().unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(100)); // the reader thread runs ahead
+    drop(s);
+    assert_eq!(stored(&ring, "async"), 5, "items 1..=4 acknowledged, not the read-ahead");
+    // Manual: only commit() stores, and it stores what was received.
+    let mut s = ring
+        .consumer()
+        .name("async-manual")
+        .auto_commit(false)
+        .open()
+        .unwrap()
+        .into_stream(64);
+    for _ in 0..3 {
+        poll(&mut s).unwrap().unwrap();
+    }
+    s.commit();
+    for _ in 0..3 {
+        poll(&mut s).unwrap().unwrap();
+    }
+    drop(s);
+    assert_eq!(stored(&ring, "async-manual"), 4);
+    // Blocks: the cursor stored is a block boundary.
+    let mut b = ring.consumer().name("async-blocks").open().unwrap().into_block_stream(4);
+    let mut got = vec![];
+    for _ in 0..3 {
+        let item = rt
+            .block_on(std::future::poll_fn(|cx| std::pin::Pin::new(&mut b).poll_next(cx)))
+            .unwrap()
+            .unwrap();
+        match item {
+            BlockItem::Block(b) => got.push(b.height),
+            other => panic!("{other:?}"),
+        }
+    }
+    b.commit();
+    drop(b);
+    assert_eq!(got, [1, 2, 3]);
+    assert_eq!(stored(&ring, "async-blocks"), 19, "after block 3's commit marker");
+}

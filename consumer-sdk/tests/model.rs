@@ -19,7 +19,7 @@
 //! - a panic or a drop never commits the item in flight (it comes again);
 //! - a consumer reading only with `next_block` never stores a cursor inside a block.
 //!
-//! Cases: `SLIPSTREAM_PROPTEST_CASES` (default 256); seed:
+//! Cases: `SLIPSTREAM_PROPTEST_CASES` (default 500); seed:
 //! `SLIPSTREAM_PROPTEST_SEED` (default fixed). A failing case is shrunk and
 //! printed (its operations and the last steps it took), and the test exits
 //! non-zero.
@@ -860,7 +860,7 @@ fn main() {
     let cases = std::env::var("SLIPSTREAM_PROPTEST_CASES")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(256);
+        .unwrap_or(500);
     // A fixed seed by default, so that a CI run is repeatable (the kill
     // points still depend on timing); another seed explores other cases.
     let seed: u64 = std::env::var("SLIPSTREAM_PROPTEST_SEED")
