@@ -618,9 +618,17 @@ fn a_panic_while_processing_never_commits_the_event_in_flight() {
         panic!("processing failed");
     });
     assert!(result.is_err());
-    assert_eq!(stored(&ring, "fragile"), 3, "events 1 and 2 were moved past; 3 was in flight");
+    assert_eq!(
+        stored(&ring, "fragile"),
+        3,
+        "events 1 and 2 were moved past; 3 was in flight"
+    );
     let mut c = ring.consumer().name("fragile").open().unwrap();
-    assert_eq!(events(&collect(&mut c, 1))[0].seq, 3, "the event in flight comes again");
+    assert_eq!(
+        events(&collect(&mut c, 1))[0].seq,
+        3,
+        "the event in flight comes again"
+    );
     // A clean drop is the same: the item in flight is not committed.
     drop(c);
     assert_eq!(stored(&ring, "fragile"), 3);
@@ -639,7 +647,9 @@ fn a_block_open_when_the_consumer_stopped_comes_whole_after_the_restart() {
     let mut p = ring.producer(1 << 20);
     block(&mut p, 11, 2);
     let mut c = ring.consumer().name("blocks").open().unwrap();
-    assert!(matches!(c.next_block(Duration::from_millis(200)).unwrap(), Some(BlockItem::Block(b)) if b.height == 11));
+    assert!(
+        matches!(c.next_block(Duration::from_millis(200)).unwrap(), Some(BlockItem::Block(b)) if b.height == 11)
+    );
     // Block 12 begins; the consumer times out inside it and stops.
     p.begin_block(12).unwrap();
     p.mapping_update_at(12, b"p", b"m", b"k", b"v").unwrap();
@@ -647,17 +657,21 @@ fn a_block_open_when_the_consumer_stopped_comes_whole_after_the_restart() {
     assert!(c.next_block(Duration::from_millis(50)).unwrap().is_none());
     drop(c);
     let cursor = stored(&ring, "blocks");
-    assert_eq!(cursor, 7, "stored at the boundary after block 11, not inside block 12");
+    assert_eq!(
+        cursor, 7,
+        "stored at the boundary after block 11, not inside block 12"
+    );
     p.staking_reward_at(12, b"s", b"v", 1, 2).unwrap();
     p.commit_block().unwrap();
     block(&mut p, 13, 1);
     let mut c = ring.consumer().name("blocks").open().unwrap();
-    let heights: Vec<u64> = std::iter::from_fn(|| c.next_block(Duration::from_millis(200)).unwrap())
-        .map(|b| match b {
-            BlockItem::Block(b) => b.height,
-            other => panic!("{other:?}"),
-        })
-        .collect();
+    let heights: Vec<u64> =
+        std::iter::from_fn(|| c.next_block(Duration::from_millis(200)).unwrap())
+            .map(|b| match b {
+                BlockItem::Block(b) => b.height,
+                other => panic!("{other:?}"),
+            })
+            .collect();
     assert_eq!(heights, [12, 13]);
 }
 
@@ -666,7 +680,7 @@ fn next_block_from_a_cursor_inside_a_block_goes_back_to_its_begin_marker() {
     let ring = Ring::new("mid-block");
     let mut p = ring.producer(1 << 20);
     block(&mut p, 5, 4); // seqs 1..=8
-    // An event API stored a cursor inside block 5 (after seq 3).
+                         // An event API stored a cursor inside block 5 (after seq 3).
     let mut c = ring.consumer().name("mixed").open().unwrap();
     for _ in 0..4 {
         c.next(Duration::from_millis(100)).unwrap();
@@ -698,7 +712,10 @@ fn next_block_reports_the_rest_of_a_block_whose_begin_marker_is_gone() {
         return;
     };
     assert_eq!(m.first_missed, oldest);
-    assert!(m.first_partial, "its earlier events are not in the ring: {m}");
+    assert!(
+        m.first_partial,
+        "its earlier events are not in the ring: {m}"
+    );
     assert_eq!(m.first_height, m.last_height);
     match c.next_block(Duration::from_millis(200)).unwrap() {
         Some(BlockItem::Block(b)) => {
@@ -726,20 +743,33 @@ fn a_lag_names_its_heights_and_partial_blocks() {
         .iter()
         .position(|i| matches!(i, Owned::Lagged(_)))
         .expect("a lap");
-    let Owned::Lagged(m) = before[at] else { unreachable!() };
+    let Owned::Lagged(m) = before[at] else {
+        unreachable!()
+    };
     let (Owned::Event(prev), Owned::Event(next)) = (&before[at - 1], &before[at + 1]) else {
         panic!("{before:?}")
     };
-    assert_eq!((prev.seq + 1, next.seq - 1), (m.first_missed, m.last_missed));
+    assert_eq!(
+        (prev.seq + 1, next.seq - 1),
+        (m.first_missed, m.last_missed)
+    );
     let prev_commit = prev.kind() == EventKind::BlockCommit;
     let ph = prev.event().block_height();
-    assert_eq!(m.first_height, Some(if prev_commit { ph + 1 } else { ph }), "{m}");
+    assert_eq!(
+        m.first_height,
+        Some(if prev_commit { ph + 1 } else { ph }),
+        "{m}"
+    );
     assert_eq!(m.first_partial, !prev_commit, "{m}");
     let h = next.event().block_height();
     let is_begin = next.kind() == EventKind::BlockBegin;
     assert_eq!(m.last_height, Some(if is_begin { h - 1 } else { h }), "{m}");
     assert_eq!(m.last_partial, !is_begin, "{m}");
-    assert!(m.to_string().starts_with(&format!("missed seqs {}..=", m.first_missed)), "{m}");
+    assert!(
+        m.to_string()
+            .starts_with(&format!("missed seqs {}..=", m.first_missed)),
+        "{m}"
+    );
 
     // next_block: the range is widened to whole blocks, from the begin
     // marker of the block it cut into to the next begin marker.
@@ -747,7 +777,10 @@ fn a_lag_names_its_heights_and_partial_blocks() {
     let mut p = ring.producer(64 << 10);
     let mut c = ring.consumer().start(Start::Oldest).open().unwrap();
     block(&mut p, 1, 2);
-    assert!(matches!(c.next_block(Duration::from_millis(200)).unwrap(), Some(BlockItem::Block(_))));
+    assert!(matches!(
+        c.next_block(Duration::from_millis(200)).unwrap(),
+        Some(BlockItem::Block(_))
+    ));
     p.begin_block(2).unwrap();
     p.mapping_update_at(2, b"p", b"m", b"k", b"v").unwrap();
     p.flush();
@@ -761,7 +794,11 @@ fn a_lag_names_its_heights_and_partial_blocks() {
         other => panic!("{other:?}"),
     };
     assert_eq!(m.first_missed, 7, "from block 2's begin marker: {m}");
-    assert_eq!((m.first_height, m.first_partial, m.last_partial), (Some(2), false, false), "{m}");
+    assert_eq!(
+        (m.first_height, m.first_partial, m.last_partial),
+        (Some(2), false, false),
+        "{m}"
+    );
     match c.next_block(Duration::from_millis(200)).unwrap() {
         Some(BlockItem::Block(b)) => {
             assert_eq!(b.begin_seq, m.last_missed + 1);
@@ -783,16 +820,24 @@ fn a_filter_without_the_block_markers_still_gives_whole_blocks() {
         .unwrap();
     block(&mut p, 1, 6);
     block(&mut p, 2, 2);
-    let got: Vec<(u64, usize)> = std::iter::from_fn(|| c.next_block(Duration::from_millis(200)).unwrap())
-        .map(|b| match b {
-            BlockItem::Block(b) => {
-                assert!(b.events.iter().all(|e| e.kind() == EventKind::MappingUpdate));
-                (b.height, b.events.len())
-            }
-            other => panic!("{other:?}"),
-        })
-        .collect();
-    assert_eq!(got, [(1, 3), (2, 1)], "the markers are kept for assembly, the events filtered");
+    let got: Vec<(u64, usize)> =
+        std::iter::from_fn(|| c.next_block(Duration::from_millis(200)).unwrap())
+            .map(|b| match b {
+                BlockItem::Block(b) => {
+                    assert!(b
+                        .events
+                        .iter()
+                        .all(|e| e.kind() == EventKind::MappingUpdate));
+                    (b.height, b.events.len())
+                }
+                other => panic!("{other:?}"),
+            })
+            .collect();
+    assert_eq!(
+        got,
+        [(1, 3), (2, 1)],
+        "the markers are kept for assembly, the events filtered"
+    );
     // The event API with the same filter: events only, no markers.
     let mut e = ring
         .consumer()
@@ -820,12 +865,19 @@ fn an_event_the_producer_refused_makes_its_block_incomplete() {
     p.commit_block().unwrap();
     block(&mut p, 4, 1);
     match c.next_block(Duration::from_millis(200)).unwrap() {
-        Some(BlockItem::Incomplete { height: 3, first_seq: 1, last_seq: 3, reason }) => {
+        Some(BlockItem::Incomplete {
+            height: 3,
+            first_seq: 1,
+            last_seq: 3,
+            reason,
+        }) => {
             assert!(reason.contains("refused"), "{reason}")
         }
         other => panic!("{other:?}"),
     }
-    assert!(matches!(c.next_block(Duration::from_millis(200)).unwrap(), Some(BlockItem::Block(b)) if b.height == 4));
+    assert!(
+        matches!(c.next_block(Duration::from_millis(200)).unwrap(), Some(BlockItem::Block(b)) if b.height == 4)
+    );
 }
 
 #[test]
@@ -847,7 +899,10 @@ fn start_positions_not_available_have_one_error_and_the_future_is_waited_for() {
         assert!(available.oldest_height.unwrap() > 10);
         assert_eq!(available.newest_height, Some(60));
         assert!(e.to_string().contains("no longer in the ring"), "{e}");
-        assert!(e.to_string().contains(&format!("next is {}", p.next_seq())), "{e}");
+        assert!(
+            e.to_string().contains(&format!("next is {}", p.next_seq())),
+            "{e}"
+        );
     }
     // Height 0: the oldest block retained.
     let mut c = ring.consumer().start(Start::Height(0)).open().unwrap();
@@ -855,7 +910,9 @@ fn start_positions_not_available_have_one_error_and_the_future_is_waited_for() {
         ConsumerError::StartUnavailable { available, .. } => available.oldest_height.unwrap(),
         _ => unreachable!(),
     };
-    assert!(matches!(c.next_block(Duration::from_millis(200)).unwrap(), Some(BlockItem::Block(b)) if b.height == oldest));
+    assert!(
+        matches!(c.next_block(Duration::from_millis(200)).unwrap(), Some(BlockItem::Block(b)) if b.height == oldest)
+    );
     // A future sequence number and a future height both wait.
     let next = p.next_seq();
     let mut by_seq = ring.consumer().start(Start::Seq(next + 7)).open().unwrap();
@@ -867,7 +924,10 @@ fn start_positions_not_available_have_one_error_and_the_future_is_waited_for() {
     }
     assert_eq!(events(&collect(&mut by_seq, 1))[0].seq, next + 7);
     let first = events(&collect(&mut by_height, 1))[0].clone();
-    assert_eq!((first.kind(), first.event().block_height()), (EventKind::BlockBegin, 63));
+    assert_eq!(
+        (first.kind(), first.event().block_height()),
+        (EventKind::BlockBegin, 63)
+    );
     assert_eq!("height:0".parse::<Start>(), Ok(Start::Height(0)));
     assert_eq!(Start::Height(5).to_string(), "height:5");
 }
@@ -886,16 +946,27 @@ fn the_async_streams_commit_only_what_the_application_acknowledged() {
         .build()
         .unwrap();
     let poll = |s: &mut slipstream_consumer::EventStream| {
-        rt.block_on(std::future::poll_fn(|cx| std::pin::Pin::new(&mut *s).poll_next(cx)))
+        rt.block_on(std::future::poll_fn(|cx| {
+            std::pin::Pin::new(&mut *s).poll_next(cx)
+        }))
     };
     // Automatic: five items received; the fifth is in flight when the stream is dropped.
-    let mut s = ring.consumer().name("async").open().unwrap().into_stream(64);
+    let mut s = ring
+        .consumer()
+        .name("async")
+        .open()
+        .unwrap()
+        .into_stream(64);
     for _ in 0..5 {
         poll(&mut s).unwrap().unwrap();
     }
     std::thread::sleep(Duration::from_millis(100)); // the reader thread runs ahead
     drop(s);
-    assert_eq!(stored(&ring, "async"), 5, "items 1..=4 acknowledged, not the read-ahead");
+    assert_eq!(
+        stored(&ring, "async"),
+        5,
+        "items 1..=4 acknowledged, not the read-ahead"
+    );
     // Manual: only commit() stores, and it stores what was received.
     let mut s = ring
         .consumer()
@@ -914,11 +985,18 @@ fn the_async_streams_commit_only_what_the_application_acknowledged() {
     drop(s);
     assert_eq!(stored(&ring, "async-manual"), 4);
     // Blocks: the cursor stored is a block boundary.
-    let mut b = ring.consumer().name("async-blocks").open().unwrap().into_block_stream(4);
+    let mut b = ring
+        .consumer()
+        .name("async-blocks")
+        .open()
+        .unwrap()
+        .into_block_stream(4);
     let mut got = vec![];
     for _ in 0..3 {
         let item = rt
-            .block_on(std::future::poll_fn(|cx| std::pin::Pin::new(&mut b).poll_next(cx)))
+            .block_on(std::future::poll_fn(|cx| {
+                std::pin::Pin::new(&mut b).poll_next(cx)
+            }))
             .unwrap()
             .unwrap();
         match item {
@@ -929,5 +1007,9 @@ fn the_async_streams_commit_only_what_the_application_acknowledged() {
     b.commit();
     drop(b);
     assert_eq!(got, [1, 2, 3]);
-    assert_eq!(stored(&ring, "async-blocks"), 19, "after block 3's commit marker");
+    assert_eq!(
+        stored(&ring, "async-blocks"),
+        19,
+        "after block 3's commit marker"
+    );
 }

@@ -795,10 +795,10 @@ fn run_child(
         .map_err(|e| format!("spawn the child: {e}"))?;
     let mut guard = Guard(Some(child));
     let stdout = guard.0.as_mut().unwrap().stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
+    let lines = BufReader::new(stdout).lines();
     let mut got = vec![];
     let mut ready = false;
-    while let Some(line) = lines.next() {
+    for line in lines {
         let line = line.map_err(|e| e.to_string())?;
         if line == "READY" {
             ready = true;

@@ -2155,7 +2155,7 @@ fn an_event_over_the_maximum_is_refused_and_the_ring_goes_on() {
     let mut blocks = vec![];
     let mut incomplete = vec![];
     let deadline = Instant::now() + Duration::from_secs(30);
-    while blocks.len() < 1 {
+    while blocks.is_empty() {
         assert!(Instant::now() < deadline);
         match c.next_block(Duration::from_millis(100)).unwrap() {
             Some(BlockItem::Block(b)) => {

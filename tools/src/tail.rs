@@ -47,8 +47,10 @@ pub struct TailArgs {
     /// Where to start: `oldest` (the oldest event the ring still holds),
     /// `newest` (the newest event, then what follows), `end` (only events
     /// published from now on), a sequence number, or `height:H` (the begin
-    /// marker of the first block at or after height H). A named consumer with a
-    /// saved cursor resumes from it instead (see --reset).
+    /// marker of the first block at or after height H; `height:0` is the
+    /// oldest block). A sequence number or height no longer in the ring is an
+    /// error that says what the ring holds; one not written yet is waited for.
+    /// A named consumer with a saved cursor resumes from it instead (see --reset).
     #[arg(long, value_name = "WHERE", default_value = "newest")]
     pub from: Start,
 
