@@ -645,11 +645,20 @@ fn errors_name_the_path_and_never_panic() {
     let out = run(TAIL, &[corrupt.arg()]);
     assert_fails_naming(&out, corrupt.arg(), "capacity 3 is not a power of two");
 
-    // A start position the ring cannot serve.
+    // A start position not written yet is waited for, as a future height is
+    // (a position no longer in the ring is an error: tests/tail_from.rs).
     let ring = Ring::new("seek");
     sim(&ring, 2, &[]);
-    let out = run(TAIL, &[ring.arg(), "--from", "999999999"]);
-    assert_fails_naming(&out, ring.arg(), "has not been written yet");
+    for from in ["999999999", "height:999999999"] {
+        let out = run(TAIL, &[ring.arg(), "--from", from, "--timeout", "200ms"]);
+        out.assert_ok();
+        // Only the producer's life: no event, no error.
+        assert!(
+            out.stdout.lines().all(|l| l.starts_with("!! producer")),
+            "{from}: {}",
+            out.stdout
+        );
+    }
 
     // The simulator refuses what is not its ring.
     let out = run(SIM, &[text.arg(), "--blocks", "1"]);
