@@ -996,6 +996,9 @@ fn garbage_in_cursor_slots_never_panics_and_never_skips_silently() {
         "scribbled-live",
         producer.next_seq(),
     );
+    // Asking for more (nothing comes) moves past the last event drained:
+    // a drop then stores everything (it never stores the item in flight).
+    assert!(live.try_next().unwrap().is_none());
     let saved = live.next_seq();
     drop(live);
     let s = slot_named(&path, "scribbled-live").unwrap();
