@@ -64,6 +64,11 @@ enum Op {
     Restart,
     /// Read one item with `api` and panic while "processing" it.
     Panic { api: Api },
+    /// The consumer becomes an async stream (of blocks if `blocks`), `n`
+    /// items are polled from it (and acknowledged with `commit()` if
+    /// `commit`), and the stream is dropped; the consumer is opened again.
+    /// (With the `tokio` feature; a plain read without it.)
+    Stream { blocks: bool, n: u8, commit: bool },
     /// A child process reads up to `n` items with `api` under the name and
     /// is killed with SIGKILL after `kill_after` of them (or exits first).
     Kill { api: Api, n: u8, kill_after: u8 },
@@ -97,6 +102,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Commit),
         1 => Just(Op::Restart),
         1 => api().prop_map(|api| Op::Panic { api }),
+        1 => (any::<bool>(), 1u8..20, any::<bool>())
+            .prop_map(|(blocks, n, commit)| Op::Stream { blocks, n, commit }),
         1 => (api(), 1u8..30, 0u8..20)
             .prop_map(|(api, n, kill_after)| Op::Kill { api, n, kill_after }),
     ]
@@ -325,6 +332,7 @@ struct Tally {
     redeliveries_checked: u64,
     kills: u64,
     panics: u64,
+    streams: u64,
     boundary_checks: u64,
 }
 
@@ -337,6 +345,7 @@ static TALLY: std::sync::Mutex<Tally> = std::sync::Mutex::new(Tally {
     redeliveries_checked: 0,
     kills: 0,
     panics: 0,
+    streams: 0,
     boundary_checks: 0,
 });
 
@@ -706,6 +715,27 @@ fn run_case(case: &Case, n: u64) -> Result<(), String> {
                     c = Some(open(&ring.0, case.auto_commit)?);
                     m.new_session(&ring.0)?;
                 }
+                Op::Stream { blocks, n, commit } => {
+                    let blocks = blocks || case.blocks_only;
+                    let api = if blocks { Api::NextBlock } else { Api::Next };
+                    let cons = c.take().expect("consumer");
+                    let got = stream_read(cons, blocks, n, commit)?;
+                    let idle = got.len() < n as usize;
+                    for g in got {
+                        m.got(api, g)?;
+                    }
+                    if idle {
+                        // The last poll found nothing: the items before were moved past.
+                        m.in_flight = None;
+                    }
+                    if commit {
+                        m.redeliver = None;
+                    } else if case.auto_commit {
+                        m.redeliver = m.in_flight.or(m.redeliver);
+                    }
+                    c = Some(open(&ring.0, case.auto_commit)?);
+                    m.new_session(&ring.0)?;
+                }
                 Op::Kill { api, n, kill_after } => {
                     let api = api_ok(api);
                     drop(c.take());
@@ -774,6 +804,75 @@ fn run_case(case: &Case, n: u64) -> Result<(), String> {
                 .join("\n    ")
         )
     })
+}
+
+/// Polls up to `n` items from the consumer as an async stream (no runtime:
+/// a waker that does nothing, and a poll every millisecond), commits them if
+/// asked, and drops the stream.
+#[cfg(feature = "tokio")]
+fn stream_read(c: Consumer, blocks: bool, n: u8, commit: bool) -> Result<Vec<Got>, String> {
+    use futures_core::Stream;
+    use std::pin::Pin;
+    use std::task::{Context, Poll, Wake, Waker};
+    struct Noop;
+    impl Wake for Noop {
+        fn wake(self: std::sync::Arc<Self>) {}
+    }
+    fn poll_until<S: Stream + Unpin>(s: &mut S, until: Instant) -> Option<S::Item> {
+        let waker = Waker::from(std::sync::Arc::new(Noop));
+        let mut cx = Context::from_waker(&waker);
+        while Instant::now() < until {
+            match Pin::new(&mut *s).poll_next(&mut cx) {
+                Poll::Ready(item) => return item,
+                Poll::Pending => std::thread::sleep(Duration::from_millis(1)),
+            }
+        }
+        None
+    }
+    let mut got = vec![];
+    let e = |e: slipstream_consumer::ConsumerError| e.to_string();
+    if blocks {
+        let mut s = c.into_block_stream(4);
+        for _ in 0..n {
+            match poll_until(&mut s, Instant::now() + Duration::from_millis(10)) {
+                Some(item) => got.push(Got::from_block(&item.map_err(e)?)),
+                None => break,
+            }
+        }
+        if commit {
+            s.commit();
+        }
+    } else {
+        let mut s = c.into_stream(4);
+        for _ in 0..n {
+            match poll_until(&mut s, Instant::now() + Duration::from_millis(10)) {
+                Some(item) => got.push(Got::from_owned(&item.map_err(e)?)),
+                None => break,
+            }
+        }
+        if commit {
+            s.commit();
+        }
+    }
+    tally(|t| t.streams += 1);
+    Ok(got)
+}
+
+/// Without the `tokio` feature: the same reads, synchronously.
+#[cfg(not(feature = "tokio"))]
+fn stream_read(mut c: Consumer, blocks: bool, n: u8, commit: bool) -> Result<Vec<Got>, String> {
+    let api = if blocks { Api::NextBlock } else { Api::Next };
+    let mut got = vec![];
+    for _ in 0..n {
+        match read_one(&mut c, api, u64::MAX)? {
+            Some(g) => got.push(g),
+            None => break,
+        }
+    }
+    if commit {
+        c.commit();
+    }
+    Ok(got)
 }
 
 /// Runs the child, SIGKILLs it after `kill_after` lines, and returns what it
