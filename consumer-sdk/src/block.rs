@@ -404,6 +404,7 @@ impl Consumer {
                         "the commit marker's event count does not match the events in the ring (the producer refused or lost some)",
                     )));
                 }
+                self.delivered += seq - b.begin_seq + 1;
                 return Ok(Some(BlockItem::Block(Block {
                     height: b.height,
                     begin_seq: b.begin_seq,
