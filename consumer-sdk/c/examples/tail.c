@@ -235,7 +235,10 @@ int main(int argc, char **argv) {
         for (;;) {
             st = slipstream_consumer_next(c, 0, &item);
             if (st != SLIPSTREAM_OK && st != SLIPSTREAM_ERR_DECODE) return fail(c, st, "read");
-            if (item.kind == SLIPSTREAM_ITEM_IDLE) break;
+            /* The ring holds nothing more: idle, or (only ever reported
+             * when idle) news of the producer, which slipstream-tail
+             * --no-follow does not wait for either. */
+            if (item.kind == SLIPSTREAM_ITEM_IDLE || item.kind == SLIPSTREAM_ITEM_PRODUCER) break;
             print_item(out, &item);
         }
     } else {

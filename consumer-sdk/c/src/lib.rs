@@ -679,19 +679,39 @@ mod tests {
 
     #[test]
     fn a_panic_inside_becomes_a_code_and_poisons_the_handle() {
-        let mut h = Box::new(slipstream_consumer_t {
-            magic: MAGIC_LIVE,
-            error: CString::default(),
-            poisoned: false,
-            inner: None,
-        });
-        // No consumer inside: closed-like.
-        let p: *mut slipstream_consumer_t = &mut *h;
-        // SAFETY: a valid handle struct.
+        let path = std::env::temp_dir().join(format!("slipstream-c-panic-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let producer =
+            slipstream_producer::Producer::open(&path, Default::default()).expect("a ring");
+        let ring = CString::new(path.to_str().unwrap()).unwrap();
+        let mut c = std::ptr::null_mut();
+        // SAFETY: valid pointers.
+        let st = unsafe {
+            slipstream_consumer_open(
+                ring.as_ptr(),
+                std::ptr::null(),
+                &mut c,
+                std::ptr::null_mut(),
+                0,
+            )
+        };
+        assert_eq!(st, SLIPSTREAM_OK);
+        // SAFETY: a live handle.
+        let st = unsafe { with_consumer(c, |_| panic!("boom")) };
+        assert_eq!(st, SLIPSTREAM_ERR_PANIC);
+        // SAFETY: a live handle; the message is NUL-terminated.
+        let text = unsafe { std::ffi::CStr::from_ptr(slipstream_consumer_error(c)) };
+        assert!(text.to_str().unwrap().contains("boom"), "{text:?}");
+        let mut n = 0;
+        // SAFETY: a live (poisoned) handle.
         assert_eq!(
-            unsafe { with_consumer(p, |_| Ok(0)) },
-            SLIPSTREAM_ERR_CLOSED
+            unsafe { slipstream_consumer_next_seq(c, &mut n) },
+            SLIPSTREAM_ERR_PANIC
         );
-        assert_eq!(guard(|| panic!("boom")), SLIPSTREAM_ERR_PANIC);
+        // SAFETY: a live handle; closing a poisoned one releases it.
+        assert_eq!(unsafe { slipstream_consumer_close(c) }, SLIPSTREAM_OK);
+        assert_eq!(guard(|| panic!("no handle")), SLIPSTREAM_ERR_PANIC);
+        drop(producer);
+        let _ = std::fs::remove_file(&path);
     }
 }

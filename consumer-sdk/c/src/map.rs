@@ -135,8 +135,8 @@ pub(crate) fn fill_undecodable(out: &mut slipstream_item_t, seq: u64, kind: u16,
 /// clock read on the fast path), else waiting up to `timeout`. Returns
 /// whether an item came.
 ///
-/// A decode error is `Ok` with an UNDECODABLE item whose text is stored in
-/// `decode_text`, plus the status the caller returns.
+/// A decode error fills an UNDECODABLE item (its text kept in `decode_text`)
+/// and fails with `SLIPSTREAM_ERR_DECODE`.
 pub(crate) fn next_item(
     consumer: &mut Consumer,
     timeout: Duration,
@@ -169,7 +169,7 @@ fn failure(
     if let ConsumerError::Decode { seq, kind, source } = &e {
         *decode_text = source.to_string();
         fill_undecodable(out, *seq, *kind, decode_text);
-        return Ok(SLIPSTREAM_ERR_DECODE);
+        return Err((SLIPSTREAM_ERR_DECODE, e.to_string()));
     }
     Err((status_of(&e), e.to_string()))
 }
