@@ -704,10 +704,8 @@ mod tests {
         assert!(text.to_str().unwrap().contains("boom"), "{text:?}");
         let mut n = 0;
         // SAFETY: a live (poisoned) handle.
-        assert_eq!(
-            unsafe { slipstream_consumer_next_seq(c, &mut n) },
-            SLIPSTREAM_ERR_PANIC
-        );
+        let st = unsafe { slipstream_consumer_next_seq(c, &mut n) };
+        assert_eq!(st, SLIPSTREAM_ERR_PANIC);
         // SAFETY: a live handle; closing a poisoned one releases it.
         assert_eq!(unsafe { slipstream_consumer_close(c) }, SLIPSTREAM_OK);
         assert_eq!(guard(|| panic!("no handle")), SLIPSTREAM_ERR_PANIC);
