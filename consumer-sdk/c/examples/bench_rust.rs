@@ -27,42 +27,56 @@ fn main() {
 }
 
 fn fill(ring: &str, n: u64) {
-    let mib: u64 = std::env::var("CAPACITY_MIB").ok().and_then(|s| s.parse().ok()).unwrap_or(512);
+    let mib: u64 = std::env::var("CAPACITY_MIB")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(512);
     let _ = std::fs::remove_file(ring);
     let mut p = Producer::open(
         ring,
-        ProducerOptions { layout: Layout::new(mib << 20), ..Default::default() },
+        ProducerOptions {
+            layout: Layout::new(mib << 20),
+            ..Default::default()
+        },
     )
     .expect("create the ring");
-    let key = [7u8; 32];
-    let empty = EventRef::MappingUpdate {
-        block_height: 1,
-        ordinal: 1,
-        program_id: b"credits.aleo",
-        mapping_name: b"account",
-        key: &key,
-        value: &[],
-    };
-    let value = vec![9u8; 64 - empty.encoded_len()];
-    let ev = EventRef::MappingUpdate { value: &value, ..empty };
-    assert_eq!(ev.encoded_len(), 64);
-    for i in 0..n {
-        if let EventRef::MappingUpdate { program_id, mapping_name, key, value, .. } = ev {
-            p.mapping_update_at(1 + i / 1000, program_id, mapping_name, key, value).expect("publish");
+    let (program, mapping, key) = (b"credits.aleo", b"account", [7u8; 32]);
+    let update = |value: &[u8]| {
+        EventRef::MappingUpdate {
+            block_height: 1,
+            ordinal: 1,
+            program_id: program,
+            mapping_name: mapping,
+            key: &key,
+            value,
         }
+        .encoded_len()
+    };
+    let value = vec![9u8; 64 - update(&[])];
+    assert_eq!(update(&value), 64, "a 64-byte payload");
+    for i in 0..n {
+        p.mapping_update_at(1 + i / 1000, program, mapping, &key, &value)
+            .expect("publish");
     }
     p.flush();
 }
 
 fn read(ring: &str) {
-    let mut c = Consumer::builder(ring).start(Start::Oldest).open().expect("attach");
+    let mut c = Consumer::builder(ring)
+        .start(Start::Oldest)
+        .open()
+        .expect("attach");
     let (mut events, mut check) = (0u64, 0u64);
     let t = Instant::now();
     while let Some(item) = c.try_next().expect("read") {
         if let Item::Event(e) = item {
             events += 1;
             check = check.wrapping_add(e.seq);
-            if let EventRef::MappingUpdate { value, .. } | EventRef::MappingRemoval { key: Some(value), .. } = e.event {
+            if let EventRef::MappingUpdate { value, .. }
+            | EventRef::MappingRemoval {
+                key: Some(value), ..
+            } = e.event
+            {
                 check = check.wrapping_add(value.len() as u64);
             }
         }

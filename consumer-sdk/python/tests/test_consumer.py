@@ -282,13 +282,16 @@ def test_one_consumer_one_thread_at_a_time(ring):
     c = slipstream.Consumer(ring.path, start="end")
     c.next(timeout=1)
     errors = []
+    started = threading.Event()
 
     def wait() -> None:
-        c.next(timeout=1.0)
+        started.set()
+        c.next(timeout=3.0)
 
     t = threading.Thread(target=wait)
     t.start()
-    time.sleep(0.3)
+    started.wait(10)
+    time.sleep(0.5)  # well inside the other thread's 3 s wait
     try:
         c.next(timeout=0)
     except RuntimeError as e:
