@@ -1,6 +1,7 @@
 //! The Rust side of the bindings benchmark (consumer-sdk/c/bench/run.sh):
 //!
-//! - `bench_rust fill RING N`: writes N mapping updates of exactly 64 payload
+//! - `bench_rust fill RING N`: writes N mapping updates (credits.aleo/account,
+//!   an 8-byte key, the value filling the rest) of exactly 64 payload
 //!   bytes into a new ring (capacity from $CAPACITY_MIB, default 512) and exits;
 //! - `bench_rust read RING`: reads the ring from its oldest event to its end
 //!   with the Rust SDK (`try_next`, touching each event's seq and value) and
@@ -40,7 +41,7 @@ fn fill(ring: &str, n: u64) {
         },
     )
     .expect("create the ring");
-    let (program, mapping, key) = (b"credits.aleo", b"account", [7u8; 32]);
+    let (program, mapping, key) = (b"credits.aleo", b"account", [7u8; 8]);
     let update = |value: &[u8]| {
         EventRef::MappingUpdate {
             block_height: 1,

@@ -68,8 +68,9 @@ typedef uint32_t slipstream_item_kind_t;
 // An event kind, as numbered in the ring (FORMAT.md).
 typedef uint16_t slipstream_event_kind_t;
 
-// A byte string owned by the library. `ptr` is NULL when `len` is 0 or the
-// field does not apply; never NUL-terminated.
+// A byte string owned by the library; never NUL-terminated. A field that
+// does not apply is `{NULL, 0}`; an empty one that does may have any `ptr`
+// (read `len` bytes, that is none).
 typedef struct slipstream_bytes_t {
   // The first byte.
   const uint8_t *ptr;

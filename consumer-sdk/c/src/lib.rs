@@ -116,53 +116,54 @@ impl slipstream_consumer_t {
 /// `c` is NULL, a handle from `slipstream_consumer_open` (open or closed
 /// within the last `QUARANTINE` closes), or some other pointer that is at
 /// least readable for a `u64` (anything else is undefined behaviour, as in C).
+#[inline(always)]
 unsafe fn with_consumer(
     c: *mut slipstream_consumer_t,
     f: impl FnOnce(&mut Inner) -> Result<slipstream_status_t, Failure>,
 ) -> slipstream_status_t {
-    guard(|| {
-        if c.is_null() {
-            return SLIPSTREAM_ERR_NULL;
-        }
-        if !c.is_aligned() {
-            return SLIPSTREAM_ERR_INVALID_HANDLE;
-        }
-        // SAFETY: not NULL and aligned; readable by the caller's contract.
-        match unsafe { std::ptr::addr_of!((*c).magic).read_volatile() } {
-            MAGIC_LIVE => {}
-            MAGIC_CLOSED => return SLIPSTREAM_ERR_CLOSED,
-            _ => return SLIPSTREAM_ERR_INVALID_HANDLE,
-        }
-        // SAFETY: the magic says this is a live handle made by `open` (its
-        // first field), used by one thread at a time (the documented contract).
-        let h = unsafe { &mut *c };
-        if h.poisoned {
-            return SLIPSTREAM_ERR_PANIC;
-        }
-        let Some(inner) = h.inner.as_mut() else {
-            return SLIPSTREAM_ERR_CLOSED;
-        };
-        match catch_unwind(AssertUnwindSafe(|| f(inner))) {
-            Ok(Ok(status)) => {
-                if !h.error.is_empty() && status == SLIPSTREAM_OK {
-                    h.error = CString::default();
-                }
-                status
+    // The checks read plain fields and cannot panic: only `f` runs inside
+    // `catch_unwind` (one per call, on the hot path of every read).
+    if c.is_null() {
+        return SLIPSTREAM_ERR_NULL;
+    }
+    if !c.is_aligned() {
+        return SLIPSTREAM_ERR_INVALID_HANDLE;
+    }
+    // SAFETY: not NULL and aligned; readable by the caller's contract.
+    match unsafe { std::ptr::addr_of!((*c).magic).read_volatile() } {
+        MAGIC_LIVE => {}
+        MAGIC_CLOSED => return SLIPSTREAM_ERR_CLOSED,
+        _ => return SLIPSTREAM_ERR_INVALID_HANDLE,
+    }
+    // SAFETY: the magic says this is a live handle made by `open`, used by
+    // one thread at a time (the documented contract).
+    let h = unsafe { &mut *c };
+    if h.poisoned {
+        return SLIPSTREAM_ERR_PANIC;
+    }
+    let Some(inner) = h.inner.as_mut() else {
+        return SLIPSTREAM_ERR_CLOSED;
+    };
+    match catch_unwind(AssertUnwindSafe(|| f(inner))) {
+        Ok(Ok(status)) => {
+            if status == SLIPSTREAM_OK && !h.error.is_empty() {
+                h.error = CString::default();
             }
-            Ok(Err((status, text))) => {
-                h.set_error(&text);
-                status
-            }
-            Err(payload) => {
-                h.poisoned = true;
-                h.set_error(&format!(
-                    "internal error (a bug in libslipstream; close this consumer): {}",
-                    panic_text(&*payload)
-                ));
-                SLIPSTREAM_ERR_PANIC
-            }
+            status
         }
-    })
+        Ok(Err((status, text))) => {
+            h.set_error(&text);
+            status
+        }
+        Err(payload) => {
+            h.poisoned = true;
+            h.set_error(&format!(
+                "internal error (a bug in libslipstream; close this consumer): {}",
+                panic_text(&*payload)
+            ));
+            SLIPSTREAM_ERR_PANIC
+        }
+    }
 }
 
 /// Writes `text` into the caller's buffer `buf` of `len` bytes, cut to fit
@@ -357,7 +358,18 @@ pub unsafe extern "C" fn slipstream_consumer_next(
         }
         // SAFETY: not NULL; writable by the caller's contract.
         let out = unsafe { &mut *item };
-        inner.block = None;
+        if inner.block.is_some() {
+            inner.block = None;
+        }
+        // The hot path: an item is ready.
+        let failed = match map::try_item(&mut inner.consumer, out, &mut inner.decode_text) {
+            Ok(true) => return Ok(SLIPSTREAM_OK),
+            Ok(false) => None,
+            Err(f) => Some(f),
+        };
+        if let Some(f) = failed {
+            return Err(f);
+        }
         let timeout = Duration::from_millis(timeout_ms.into());
         let status = map::next_item(&mut inner.consumer, timeout, out, &mut inner.decode_text);
         if let (Ok(SLIPSTREAM_OK), SLIPSTREAM_ITEM_IDLE) = (&status, out.kind) {

@@ -34,10 +34,10 @@ pub(crate) fn status_of(e: &ConsumerError) -> slipstream_status_t {
     }
 }
 
+/// A present byte string (possibly empty: then `ptr` is not NULL but must not
+/// be read). Absent fields stay NULL with length 0.
+#[inline(always)]
 fn bytes(b: &[u8]) -> slipstream_bytes_t {
-    if b.is_empty() {
-        return slipstream_bytes_t::EMPTY;
-    }
     slipstream_bytes_t {
         ptr: b.as_ptr(),
         len: b.len(),
@@ -45,6 +45,7 @@ fn bytes(b: &[u8]) -> slipstream_bytes_t {
 }
 
 /// Fills `out` with an event; its byte strings borrow `ev`'s bytes.
+#[inline(always)]
 pub(crate) fn fill_event(out: &mut slipstream_item_t, seq: u64, ev: &EventRef<'_>) {
     *out = slipstream_item_t::IDLE;
     out.kind = SLIPSTREAM_ITEM_EVENT;
@@ -105,6 +106,7 @@ fn producer_fields(change: &ProducerChange) -> (slipstream_producer_change_t, u3
 }
 
 /// Fills `out` with an item of the consumer.
+#[inline(always)]
 pub(crate) fn fill_item(out: &mut slipstream_item_t, item: &Item<'_>) {
     match item {
         Item::Event(e) => fill_event(out, e.seq, &e.event),
@@ -131,27 +133,38 @@ pub(crate) fn fill_undecodable(out: &mut slipstream_item_t, seq: u64, kind: u16,
     out.error = bytes(error.as_bytes());
 }
 
-/// Reads the next item into `out`: without waiting when one is ready (no
-/// clock read on the fast path), else waiting up to `timeout`. Returns
-/// whether an item came.
+/// Reads the next item into `out` if one is ready (no clock read, no
+/// wait): the hot path. `Ok(false)`: nothing ready; then call [`next_item`].
+#[inline(always)]
+pub(crate) fn try_item(
+    consumer: &mut Consumer,
+    out: &mut slipstream_item_t,
+    decode_text: &mut String,
+) -> Result<bool, Failure> {
+    match consumer.try_next() {
+        Ok(Some(item)) => {
+            fill_item(out, &item);
+            Ok(true)
+        }
+        Ok(None) => Ok(false),
+        Err(e) => failure(e, out, decode_text).map(|_| true),
+    }
+}
+
+/// Reads the next item into `out`, waiting up to `timeout` (the slow path,
+/// when [`try_item`] found nothing; `next` also checks the producer's
+/// liveness). An idle return fills an IDLE item.
 ///
 /// A decode error fills an UNDECODABLE item (its text kept in `decode_text`)
 /// and fails with `SLIPSTREAM_ERR_DECODE`.
+#[cold]
+#[inline(never)]
 pub(crate) fn next_item(
     consumer: &mut Consumer,
     timeout: Duration,
     out: &mut slipstream_item_t,
     decode_text: &mut String,
 ) -> Result<slipstream_status_t, Failure> {
-    match consumer.try_next() {
-        Ok(Some(item)) => {
-            fill_item(out, &item);
-            return Ok(SLIPSTREAM_OK);
-        }
-        Ok(None) => {}
-        Err(e) => return failure(e, out, decode_text),
-    }
-    // Nothing ready: `next` also checks the producer's liveness, and waits.
     match consumer.next(timeout) {
         Ok(Some(item)) => fill_item(out, &item),
         Ok(None) => *out = slipstream_item_t::IDLE,
@@ -160,6 +173,8 @@ pub(crate) fn next_item(
     Ok(SLIPSTREAM_OK)
 }
 
+#[cold]
+#[inline(never)]
 fn failure(
     e: ConsumerError,
     out: &mut slipstream_item_t,

@@ -121,8 +121,9 @@ pub const SLIPSTREAM_BLOCK_INCOMPLETE: slipstream_block_kind_t = 3;
 /// The producer died, closed the ring, or was restarted.
 pub const SLIPSTREAM_BLOCK_PRODUCER: slipstream_block_kind_t = 4;
 
-/// A byte string owned by the library. `ptr` is NULL when `len` is 0 or the
-/// field does not apply; never NUL-terminated.
+/// A byte string owned by the library; never NUL-terminated. A field that
+/// does not apply is `{NULL, 0}`; an empty one that does may have any `ptr`
+/// (read `len` bytes, that is none).
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct slipstream_bytes_t {

@@ -319,3 +319,26 @@ def test_bad_arguments(ring):
         import os
 
         os.remove(ring.path + "-junk")
+
+
+def test_type_stubs_cover_the_native_module():
+    import ast
+    from pathlib import Path
+
+    import slipstream._slipstream as native
+
+    pkg = Path(slipstream.__file__).parent
+    assert (pkg / "py.typed").exists()
+    tree = ast.parse((pkg / "_slipstream.pyi").read_text())
+    classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
+    public = {name for name in dir(native) if not name.startswith("_")}
+    stubbed = set(classes) | {
+        t.id for n in tree.body if isinstance(n, ast.AnnAssign) for t in [n.target] if isinstance(t, ast.Name)
+    }
+    assert public <= stubbed, public - stubbed
+    for name, node in classes.items():
+        if name.endswith("Error"):
+            continue
+        members = {f.name for f in node.body if isinstance(f, ast.FunctionDef)}
+        actual = {m for m in dir(getattr(native, name)) if not m.startswith("_")}
+        assert actual <= members, f"{name}: no stub for {actual - members}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pathlib
 from typing import Iterable, Iterator, List, Optional, Union
 
 __version__: str
@@ -144,7 +145,7 @@ class Consumer:
     @property
     def next_seq(self) -> int: ...
     @property
-    def path(self) -> str: ...
+    def path(self) -> pathlib.Path: ...
     @property
     def name(self) -> Optional[str]: ...
     @property
