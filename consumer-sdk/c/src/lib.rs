@@ -109,6 +109,32 @@ impl slipstream_consumer_t {
     }
 }
 
+/// The handle behind `c` if it is a live one, else the status saying why not.
+///
+/// # Safety
+/// `c` is NULL, a handle from `slipstream_consumer_open` (open or closed
+/// within the last `QUARANTINE` closes), or some other pointer that is at
+/// least readable for the handle's magic (anything else is undefined
+/// behaviour, as in C).
+#[inline(always)]
+unsafe fn live<'a>(
+    c: *const slipstream_consumer_t,
+) -> Result<&'a slipstream_consumer_t, slipstream_status_t> {
+    if c.is_null() {
+        return Err(SLIPSTREAM_ERR_NULL);
+    }
+    if !c.is_aligned() {
+        return Err(SLIPSTREAM_ERR_INVALID_HANDLE);
+    }
+    // SAFETY: not NULL and aligned; readable by the caller's contract.
+    match unsafe { std::ptr::addr_of!((*c).magic).read_volatile() } {
+        // SAFETY: the magic says this is a live handle made by `open`.
+        MAGIC_LIVE => Ok(unsafe { &*c }),
+        MAGIC_CLOSED => Err(SLIPSTREAM_ERR_CLOSED),
+        _ => Err(SLIPSTREAM_ERR_INVALID_HANDLE),
+    }
+}
+
 /// Checks `c` and runs `f` on its open consumer, recording a failure's message
 /// in the handle (and clearing it on success). A panic in `f` poisons the handle.
 ///
@@ -123,20 +149,12 @@ unsafe fn with_consumer(
 ) -> slipstream_status_t {
     // The checks read plain fields and cannot panic: only `f` runs inside
     // `catch_unwind` (one per call, on the hot path of every read).
-    if c.is_null() {
-        return SLIPSTREAM_ERR_NULL;
+    // SAFETY: the caller's contract for `c`.
+    if let Err(status) = unsafe { live(c) } {
+        return status;
     }
-    if !c.is_aligned() {
-        return SLIPSTREAM_ERR_INVALID_HANDLE;
-    }
-    // SAFETY: not NULL and aligned; readable by the caller's contract.
-    match unsafe { std::ptr::addr_of!((*c).magic).read_volatile() } {
-        MAGIC_LIVE => {}
-        MAGIC_CLOSED => return SLIPSTREAM_ERR_CLOSED,
-        _ => return SLIPSTREAM_ERR_INVALID_HANDLE,
-    }
-    // SAFETY: the magic says this is a live handle made by `open`, used by
-    // one thread at a time (the documented contract).
+    // SAFETY: a live handle (checked just above), used by one thread at a
+    // time (the documented contract): no other reference to it exists.
     let h = unsafe { &mut *c };
     if h.poisoned {
         return SLIPSTREAM_ERR_PANIC;
@@ -569,18 +587,13 @@ pub unsafe extern "C" fn slipstream_consumer_error(
 ) -> *const c_char {
     let mut text: *const c_char = c"internal error while reading the error message".as_ptr();
     let _ = guard(|| {
-        text = if c.is_null() {
-            c"the consumer handle is NULL".as_ptr()
-        } else if !c.is_aligned() {
-            c"not a consumer handle".as_ptr()
-        } else {
-            // SAFETY: not NULL and aligned; readable by the caller's contract.
-            match unsafe { std::ptr::addr_of!((*c).magic).read_volatile() } {
-                // SAFETY: a live handle; its message lives until the next call on it.
-                MAGIC_LIVE => unsafe { (*c).error.as_ptr() },
-                MAGIC_CLOSED => c"the consumer handle was closed".as_ptr(),
-                _ => c"not a consumer handle".as_ptr(),
-            }
+        // SAFETY: the caller's contract for `c`.
+        text = match unsafe { live(c) } {
+            // The message lives until the next call on the handle.
+            Ok(h) => h.error.as_ptr(),
+            Err(SLIPSTREAM_ERR_NULL) => c"the consumer handle is NULL".as_ptr(),
+            Err(SLIPSTREAM_ERR_CLOSED) => c"the consumer handle was closed".as_ptr(),
+            Err(_) => c"not a consumer handle".as_ptr(),
         };
         SLIPSTREAM_OK
     });
@@ -606,20 +619,12 @@ pub unsafe extern "C" fn slipstream_consumer_copy_error(
     needed: *mut usize,
 ) -> slipstream_status_t {
     guard(|| {
-        if c.is_null() {
-            return SLIPSTREAM_ERR_NULL;
-        }
-        if !c.is_aligned() {
-            return SLIPSTREAM_ERR_INVALID_HANDLE;
-        }
-        // SAFETY: not NULL and aligned; readable by the caller's contract.
-        match unsafe { std::ptr::addr_of!((*c).magic).read_volatile() } {
-            MAGIC_LIVE => {}
-            MAGIC_CLOSED => return SLIPSTREAM_ERR_CLOSED,
-            _ => return SLIPSTREAM_ERR_INVALID_HANDLE,
-        }
-        // SAFETY: a live handle.
-        let text = unsafe { (*c).error.to_str().unwrap_or("") };
+        // SAFETY: the caller's contract for `c`.
+        let h = match unsafe { live(c) } {
+            Ok(h) => h,
+            Err(status) => return status,
+        };
+        let text = h.error.to_str().unwrap_or("");
         if !needed.is_null() {
             // SAFETY: not NULL; writable by the caller's contract.
             unsafe { needed.write(text.len()) };
