@@ -19,7 +19,7 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 
-use slipstream_consumer::{Consumer as SdkConsumer, LapPolicy};
+use slipstream_consumer::{Consumer as SdkConsumer, ConsumerError, LapPolicy};
 use slipstream_readiness::Readiness;
 
 use map::Got;
@@ -73,6 +73,18 @@ fn read_one(py: Python<'_>, st: &mut State, timeout: Option<Duration>) -> PyResu
         }
         return Ok(got);
     }
+    wait_in_slices(py, st, timeout, |c, slice| map::got(c.next(slice)))
+}
+
+/// Calls `step` with the GIL released, in slices of at most [`SLICE`] so that
+/// Ctrl-C is seen, until it returns something or `timeout` (None: never)
+/// passes; an idle return re-arms the readiness fd.
+fn wait_in_slices<T: Send>(
+    py: Python<'_>,
+    st: &mut State,
+    timeout: Option<Duration>,
+    mut step: impl FnMut(&mut SdkConsumer, Duration) -> Result<Option<T>, ConsumerError> + Send,
+) -> PyResult<Option<T>> {
     let deadline = timeout.map(|t| Instant::now() + t);
     loop {
         let slice = match deadline {
@@ -80,9 +92,7 @@ fn read_one(py: Python<'_>, st: &mut State, timeout: Option<Duration>) -> PyResu
             None => SLICE,
         };
         let consumer = &mut st.consumer;
-        let got = py
-            .detach(|| map::got(consumer.next(slice)))
-            .map_err(map::error)?;
+        let got = py.detach(|| step(consumer, slice)).map_err(map::error)?;
         if got.is_some() {
             return Ok(got);
         }
@@ -207,27 +217,9 @@ impl Consumer {
         let timeout = timeout_arg(timeout)?;
         let mut guard = self.lock()?;
         let st = guard.as_mut().ok_or_else(closed)?;
-        let deadline = timeout.map(|t| Instant::now() + t);
-        loop {
-            let slice = match deadline {
-                Some(d) => d.saturating_duration_since(Instant::now()).min(SLICE),
-                None => SLICE,
-            };
-            let consumer = &mut st.consumer;
-            let got = py
-                .detach(|| consumer.next_block(slice))
-                .map_err(map::error)?;
-            if let Some(item) = got {
-                return map::block_to_py(py, item).map(Some);
-            }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                if let Some(r) = &st.readiness {
-                    r.arm(st.consumer.next_seq());
-                }
-                return Ok(None);
-            }
-            py.check_signals()?;
-        }
+        wait_in_slices(py, st, timeout, |c, slice| c.next_block(slice))?
+            .map(|item| map::block_to_py(py, item))
+            .transpose()
     }
 
     /// Stores a named consumer's cursor: everything returned so far counts as
