@@ -34,18 +34,12 @@
 //!
 //! # Config keys
 //!
-//! | key | type | default | meaning |
-//! | --- | --- | --- | --- |
-//! | `libpath` | string | required | the plugin library; read by the node's manager (relative to the config's folder), ignored by the adapter |
-//! | `name` | string | `"slipstream"` | the plugin's name; read by the manager, which refuses a second plugin of the same name |
-//! | `ring` | string | required | a bare name (a file under `/dev/shm`), an absolute path, or a path with a `/` relative to the config's folder |
-//! | `capacity` | size | `"64MiB"` | bytes of the ring's data region, a power of two: a number or a string with a unit (`"64MiB"`) |
-//! | `max_event` | size | the ring's default (capacity / 4, at most 16 MiB) | the largest event; a larger one is refused and its block abandoned |
-//! | `reader_slots` | integer | `64` | named consumers the ring has room for |
-//! | `mode` | string | `"0600"` | permission bits of a created ring, octal (`"0640"` lets the file's group read it) |
-//! | `recreate` | bool | `false` | replace an existing ring of another layout or version |
-//! | `wake` | string | `"block"` | when sleeping consumers are woken: `"block"` (at each commit marker), `"event"` (after every event), `"thread:<interval>"` (`"thread:200us"`, from a background thread) |
-//! | `kinds` | array of strings | both kinds | the kinds to subscribe to: `"mapping_update"`, `"staking_reward"`, the only two kinds snarkVM's interface 4.11 broadcasts; any other name (`"block"`, `"mapping_removal"`) is refused with an error naming the valid ones, since the node would never send it |
+//! One table, in the repository's README.md ("The node's side"), gives every
+//! key with its type, default and meaning; [`PluginConfig`]'s fields are the
+//! same keys. `libpath` and `name` are the manager's own keys, accepted and
+//! not used by the adapter. `kinds` takes `"mapping_update"` and
+//! `"staking_reward"`, the only kinds the 4.11 interface broadcasts; any other
+//! name is refused with an error naming the valid ones.
 //!
 //! Unknown keys are refused by name, so a typo is an error, not a default.
 //!
@@ -91,12 +85,15 @@
 //! crate (and with the same global allocator: the node frees the plugin the
 //! library allocated). The library exports
 //! [`slipstream_plugin_rustc_version`] and
-//! [`slipstream_plugin_interface_version`], and `on_load` logs both.
+//! [`slipstream_plugin_interface_version`], and `on_load` logs both (with
+//! `tracing`; and on stderr when this copy of `tracing` has no subscriber,
+//! which is the case in a cdylib: it does not share the node's).
 
+use std::cell::UnsafeCell;
 use std::ffi::{c_char, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, TryLockError};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -212,7 +209,7 @@ pub enum PluginError {
 }
 
 /// The plugin's config file, as parsed from JSON5 (the keys are in the
-/// [module's table](self#config-keys)).
+/// [module's section](self#config-keys)).
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct PluginConfig {
@@ -534,7 +531,60 @@ struct OpenBlock {
     abandoned: bool,
 }
 
-/// A loaded plugin's state: only `on_broadcast` (holding the lock) and the
+/// A value one caller at a time may use: a second, concurrent caller is
+/// refused at once, never made to wait. Cheaper than a mutex's `try_lock` on
+/// the finalize thread: the release is a plain store, not an atomic swap
+/// that checks for waiters (there are none to wake).
+struct Exclusive<T> {
+    busy: AtomicBool,
+    value: UnsafeCell<T>,
+}
+
+// SAFETY: the value is reached only through `try_with`, by one thread at a
+// time (the one that set `busy`), or through `get_mut` (`&mut self`): sharing
+// an `Exclusive` across threads only moves access to the value between them,
+// which `T: Send` permits.
+unsafe impl<T: Send> Sync for Exclusive<T> {}
+
+impl<T> Exclusive<T> {
+    fn new(value: T) -> Self {
+        Exclusive {
+            busy: AtomicBool::new(false),
+            value: UnsafeCell::new(value),
+        }
+    }
+
+    /// Runs `f` on the value, or returns `None` at once if another call is
+    /// inside (from another thread, or from `f` itself).
+    #[inline]
+    fn try_with<R>(&self, f: impl FnOnce(&mut T) -> R) -> Option<R> {
+        // Acquire: pairs with the Release store in `Release::drop`, so that
+        // this holder sees every write the previous holder made.
+        if self.busy.swap(true, Ordering::Acquire) {
+            return None;
+        }
+        struct Release<'a>(&'a AtomicBool);
+        impl Drop for Release<'_> {
+            #[inline]
+            fn drop(&mut self) {
+                // Release: pairs with the Acquire swap of the next holder.
+                self.0.store(false, Ordering::Release);
+            }
+        }
+        // Dropped on return and on unwind alike: a panic in `f` frees it.
+        let _release = Release(&self.busy);
+        // SAFETY: `busy` was false and this call set it, so no other
+        // reference to the value exists until `_release` clears it: `get_mut`
+        // needs `&mut self`, which cannot coexist with this `&self`.
+        Some(f(unsafe { &mut *self.value.get() }))
+    }
+
+    fn get_mut(&mut self) -> &mut T {
+        self.value.get_mut()
+    }
+}
+
+/// A loaded plugin's state: only `on_broadcast` (holding the flag) and the
 /// `&mut self` callbacks touch it.
 #[derive(Debug)]
 struct Loaded {
@@ -686,7 +736,7 @@ impl Loaded {
 /// ```
 pub struct RingPlugin {
     subscribed: Vec<BroadcastEventKind>,
-    state: Mutex<Option<Loaded>>,
+    state: Exclusive<Option<Loaded>>,
 }
 
 impl Default for RingPlugin {
@@ -700,11 +750,12 @@ impl std::fmt::Debug for RingPlugin {
         let mut d = f.debug_struct("RingPlugin");
         d.field("subscribed", &self.subscribed);
         // Never wait: Debug may be called while an event is being published.
-        match self.state.try_lock() {
-            Ok(s) => d.field("state", &*s),
-            Err(TryLockError::WouldBlock) => d.field("state", &"<publishing>"),
-            Err(TryLockError::Poisoned(_)) => d.field("state", &"<failed>"),
-        };
+        let shown = self.state.try_with(|s| {
+            d.field("state", s);
+        });
+        if shown.is_none() {
+            d.field("state", &"<publishing>");
+        }
         d.finish()
     }
 }
@@ -725,14 +776,13 @@ impl RingPlugin {
     pub fn new() -> Self {
         RingPlugin {
             subscribed: Vec::new(),
-            state: Mutex::new(None),
+            state: Exclusive::new(None),
         }
     }
 
-    /// The state, whether or not a panic poisoned its lock (the `&mut self`
-    /// callbacks: nobody else can hold it).
+    /// The state, for the `&mut self` callbacks: nobody else can hold it.
     fn state_mut(&mut self) -> &mut Option<Loaded> {
-        self.state.get_mut().unwrap_or_else(|e| e.into_inner())
+        self.state.get_mut()
     }
 
     fn load(&mut self, config_file: &str, is_reload: bool) -> Result<(), PluginError> {
@@ -758,7 +808,6 @@ impl RingPlugin {
             #[cfg(test)]
             panic_at: None,
         });
-        self.state.clear_poison();
         self.subscribed = subscribed;
         tracing::info!(
             name = config.name.as_deref().unwrap_or(PLUGIN_NAME),
@@ -769,6 +818,14 @@ impl RingPlugin {
             interface = INTERFACE_VERSION,
             "slipstream plugin loaded; the node must be built by the same rustc against the same interface version"
         );
+        if !tracing::dispatcher::has_been_set() {
+            // Loaded as a cdylib, this library has its own copy of `tracing`,
+            // which the node's subscriber never sees: say it once on stderr.
+            eprintln!(
+                "slipstream plugin loaded: ring {}, built by {RUSTC_VERSION} against snarkvm-slipstream-plugin-interface {INTERFACE_VERSION}; the node must use the same",
+                ring.display()
+            );
+        }
         Ok(())
     }
 
@@ -784,15 +841,13 @@ impl RingPlugin {
     /// published) until it is loaded again.
     #[cold]
     fn fail(&self) {
-        let mut guard = match self.state.try_lock() {
-            Ok(g) => g,
-            Err(TryLockError::Poisoned(e)) => e.into_inner(),
-            Err(TryLockError::WouldBlock) => return,
-        };
-        if let Some(loaded) = guard.as_mut() {
-            loaded.failed = true;
-            loaded.abandon();
-        }
+        // The flag was released by the unwind; no other call can be inside.
+        self.state.try_with(|s| {
+            if let Some(loaded) = s.as_mut() {
+                loaded.failed = true;
+                loaded.abandon();
+            }
+        });
     }
 }
 
@@ -864,12 +919,9 @@ impl SlipstreamPlugin for RingPlugin {
     #[inline]
     fn on_broadcast(&self, event: BroadcastEvent<'_>) -> anyhow::Result<()> {
         let run = AssertUnwindSafe(|| {
-            let mut guard = match self.state.try_lock() {
-                Ok(g) => g,
-                Err(TryLockError::WouldBlock) => return Err(PluginError::Busy),
-                Err(TryLockError::Poisoned(_)) => return Err(PluginError::Failed),
-            };
-            guard.as_mut().ok_or(PluginError::NotLoaded)?.publish(event)
+            self.state
+                .try_with(|s| s.as_mut().ok_or(PluginError::NotLoaded)?.publish(event))
+                .unwrap_or(Err(PluginError::Busy))
         });
         match catch_unwind(run) {
             Ok(Ok(())) => Ok(()),
@@ -968,17 +1020,19 @@ mod tests {
     use EventKind::{BlockBegin as B, BlockCommit as C, MappingUpdate as U};
 
     /// A concurrent `on_broadcast` is refused, not waited for (the lock is
-    /// held here by the test, as another call would hold it).
+    /// taken here by the test, as another call inside would hold it).
     #[test]
     fn a_concurrent_call_is_refused_not_waited_for() {
         let f = Fixture::new("busy");
-        let held = f.plugin.state.lock().unwrap();
-        let err = f.update(1).unwrap_err();
+        let err = f
+            .plugin
+            .state
+            .try_with(|_| f.update(1).unwrap_err())
+            .unwrap();
         assert!(
             matches!(err.downcast_ref(), Some(PluginError::Busy)),
             "{err}"
         );
-        drop(held);
         f.update(1).unwrap();
         assert_eq!(f.records(), [(B, 1), (U, 1)]);
     }
@@ -992,7 +1046,10 @@ mod tests {
         let mut f = Fixture::new("panic");
         f.update(1).unwrap();
         f.update(2).unwrap();
-        f.plugin.state.lock().unwrap().as_mut().unwrap().panic_at = Some(2);
+        f.plugin
+            .state
+            .try_with(|s| s.as_mut().unwrap().panic_at = Some(2))
+            .unwrap();
         let err = f.update(2).unwrap_err();
         assert!(
             matches!(err.downcast_ref(), Some(PluginError::Panicked { callback: "on_broadcast", message })
