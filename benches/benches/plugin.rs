@@ -16,11 +16,12 @@
 //!   library boundary.
 //!
 //! All three change height every 2^20 events (a commit and a begin marker),
-//! the same in each. They run in rounds (`SLIPSTREAM_BENCH_ROUNDS`, default
-//! 3), the three back to back in each, ids `NAME/ROUND`: on a noisy machine,
-//! compare the figures of one round.
+//! the same in each. Each is timed in chunks of 1024 events, every chunk
+//! after the other two ran 1024 events untimed, so that the three share the
+//! machine's state and noise; in rounds (`SLIPSTREAM_BENCH_ROUNDS`, default
+//! 3), ids `NAME/ROUND`.
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use slipstream_producer::{
     BroadcastEvent, Producer, ProducerOptions, RingPlugin, SlipstreamPlugin, INTERFACE_VERSION,
     RUSTC_VERSION,
@@ -31,7 +32,7 @@ use snarkvm_slipstream_plugin_manager::SlipstreamPluginManager;
 use std::ffi::{c_char, CStr};
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const PROGRAM: &[u8] = b"credits.aleo";
 const MAPPING: &[u8] = b"account";
@@ -134,9 +135,7 @@ fn height(i: u64) -> u32 {
     (i >> 20) as u32 + 1
 }
 
-/// How many rounds of the three: `SLIPSTREAM_BENCH_ROUNDS`, 3 by default.
-/// This machine is noisy; each round measures the three back to back, so a
-/// round's figures are the ones to compare with each other.
+/// How many rounds: `SLIPSTREAM_BENCH_ROUNDS`, 3 by default.
 fn rounds() -> u32 {
     std::env::var("SLIPSTREAM_BENCH_ROUNDS")
         .ok()
@@ -144,93 +143,202 @@ fn rounds() -> u32 {
         .unwrap_or(3)
 }
 
-fn plugin_publish(c: &mut Criterion) {
-    let value = value();
-    let dir = std::env::temp_dir();
+/// Events per timed chunk; the other two paths run a chunk each, untimed,
+/// before every timed one.
+const CHUNK: u64 = 1024;
 
-    let bare_ring = Ring::new("bare");
-    let mut bare = Producer::open(
-        &bare_ring.0,
-        ProducerOptions {
-            layout: Layout::new(RING_BYTES),
-            ..Default::default()
-        },
-    )
-    .unwrap();
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Path3 {
+    Bare,
+    Static,
+    Manager,
+}
 
-    let static_ring = Ring::new("static");
-    let static_cfg = config(&dir, "static", &static_ring.0, Path::new("unused.so"));
-    let mut plugin: Box<dyn SlipstreamPlugin> = Box::new(RingPlugin::new());
-    plugin.on_load(static_cfg.to_str().unwrap(), false).unwrap();
+const PATHS: [(Path3, &str); 3] = [
+    (Path3::Bare, "bare_producer"),
+    (Path3::Static, "static_on_broadcast"),
+    (Path3::Manager, "manager_broadcast"),
+];
 
-    let manager_ring = Ring::new("manager");
-    let manager_cfg = config(&dir, "manager", &manager_ring.0, &plugin_library());
-    let mut manager =
-        SlipstreamPluginManager::from_config_files(std::slice::from_ref(&manager_cfg))
-            .expect("the manager loads the cdylib");
+/// The three publishers, each on its own ring, and how many events each
+/// published.
+struct Publishers {
+    value: Vec<u8>,
+    bare: Producer,
+    plugin: Box<dyn SlipstreamPlugin>,
+    manager: SlipstreamPluginManager,
+    count: [u64; 3],
+}
 
-    let (mut i_bare, mut i_static, mut i_manager) = (0u64, 0u64, 0u64);
-    let mut g = c.benchmark_group("plugin_publish");
-    g.throughput(Throughput::Elements(1));
-    for round in 1..=rounds() {
-        g.bench_function(BenchmarkId::new("bare_producer", round), |b| {
-            b.iter(|| {
-                i_bare += 1;
-                black_box(
-                    bare.mapping_update_at(
-                        u64::from(height(i_bare)),
-                        PROGRAM,
-                        MAPPING,
-                        KEY,
-                        black_box(&value),
-                    )
+impl Publishers {
+    /// Publishes `n` events on `path`.
+    fn run(&mut self, path: Path3, n: u64) {
+        match path {
+            Path3::Bare => self.run_bare(n),
+            Path3::Static => self.run_static(n),
+            Path3::Manager => self.run_manager(n),
+        }
+    }
+
+    // One function per path, never inlined: callgrind counts each apart.
+    #[inline(never)]
+    fn run_bare(&mut self, n: u64) {
+        let value = black_box(&self.value[..]);
+        let i = &mut self.count[Path3::Bare as usize];
+        for _ in 0..n {
+            *i += 1;
+            black_box(
+                self.bare
+                    .mapping_update_at(u64::from(height(*i)), PROGRAM, MAPPING, KEY, value)
                     .unwrap(),
-                )
-            })
-        });
-        g.bench_function(BenchmarkId::new("static_on_broadcast", round), |b| {
-            b.iter(|| {
-                i_static += 1;
-                plugin
-                    .on_broadcast(BroadcastEvent::MappingUpdate {
-                        program_id: PROGRAM,
-                        mapping_name: MAPPING,
-                        key: KEY,
-                        value: black_box(&value),
-                        block_height: height(i_static),
-                    })
-                    .unwrap()
-            })
-        });
-        g.bench_function(BenchmarkId::new("manager_broadcast", round), |b| {
-            b.iter(|| {
-                i_manager += 1;
-                manager.broadcast(BroadcastEvent::MappingUpdate {
+            );
+        }
+    }
+
+    #[inline(never)]
+    fn run_static(&mut self, n: u64) {
+        let value = black_box(&self.value[..]);
+        let i = &mut self.count[Path3::Static as usize];
+        for _ in 0..n {
+            *i += 1;
+            self.plugin
+                .on_broadcast(BroadcastEvent::MappingUpdate {
                     program_id: PROGRAM,
                     mapping_name: MAPPING,
                     key: KEY,
-                    value: black_box(&value),
-                    block_height: height(i_manager),
+                    value,
+                    block_height: height(*i),
                 })
-            })
-        });
+                .unwrap();
+        }
+    }
+
+    #[inline(never)]
+    fn run_manager(&mut self, n: u64) {
+        let value = black_box(&self.value[..]);
+        let i = &mut self.count[Path3::Manager as usize];
+        for _ in 0..n {
+            *i += 1;
+            self.manager.broadcast(BroadcastEvent::MappingUpdate {
+                program_id: PROGRAM,
+                mapping_name: MAPPING,
+                key: KEY,
+                value,
+                block_height: height(*i),
+            });
+        }
+    }
+
+    /// `iters` events on `path`, timed in chunks, each after the other two
+    /// paths ran a chunk: the three share the machine's state and its noise.
+    fn timed(&mut self, path: Path3, iters: u64) -> Duration {
+        let mut total = Duration::ZERO;
+        let mut left = iters;
+        while left > 0 {
+            let n = left.min(CHUNK);
+            for (other, _) in PATHS {
+                if other != path {
+                    self.run(other, n);
+                }
+            }
+            let t = Instant::now();
+            self.run(path, n);
+            total += t.elapsed();
+            left -= n;
+        }
+        total
+    }
+}
+
+/// The three publishers and what to remove afterwards.
+struct Setup {
+    p: Publishers,
+    manager_ring: Ring,
+    _rings: [Ring; 2],
+    configs: [PathBuf; 2],
+}
+
+fn setup() -> Setup {
+    let dir = std::env::temp_dir();
+    let bare_ring = Ring::new("bare");
+    let static_ring = Ring::new("static");
+    let manager_ring = Ring::new("manager");
+    let static_cfg = config(&dir, "static", &static_ring.0, Path::new("unused.so"));
+    let manager_cfg = config(&dir, "manager", &manager_ring.0, &plugin_library());
+    let mut plugin: Box<dyn SlipstreamPlugin> = Box::new(RingPlugin::new());
+    plugin.on_load(static_cfg.to_str().unwrap(), false).unwrap();
+    let p = Publishers {
+        value: value(),
+        bare: Producer::open(
+            &bare_ring.0,
+            ProducerOptions {
+                layout: Layout::new(RING_BYTES),
+                ..Default::default()
+            },
+        )
+        .unwrap(),
+        plugin,
+        manager: SlipstreamPluginManager::from_config_files(std::slice::from_ref(&manager_cfg))
+            .expect("the manager loads the cdylib"),
+        count: [0; 3],
+    };
+    Setup {
+        p,
+        manager_ring,
+        _rings: [bare_ring, static_ring],
+        configs: [static_cfg, manager_cfg],
+    }
+}
+
+impl Setup {
+    /// Unloads everything, checking that every event the manager was given
+    /// reached the ring (it swallows on_broadcast errors, logging them), so
+    /// that the figures are of real publishes.
+    fn finish(self) {
+        let Setup {
+            p,
+            manager_ring,
+            _rings,
+            configs,
+        } = self;
+        let Publishers {
+            bare,
+            mut plugin,
+            mut manager,
+            count,
+            ..
+        } = p;
+        drop(bare);
+        plugin.on_unload();
+        manager.unload();
+        let file = std::fs::File::open(&manager_ring.0).unwrap();
+        let r = slipstream_ring::Reader::attach(&file, slipstream_ring::StartAt::End).unwrap();
+        let n = count[Path3::Manager as usize];
+        assert_eq!(
+            r.next_seq() - 1,
+            n + 2 * u64::from(height(n)),
+            "events lost on the manager's path"
+        );
+        for c in configs {
+            let _ = std::fs::remove_file(c);
+        }
+    }
+}
+
+fn plugin_publish(c: &mut Criterion) {
+    let mut setup = setup();
+    let p = &mut setup.p;
+    let mut g = c.benchmark_group("plugin_publish");
+    g.throughput(Throughput::Elements(1));
+    for round in 1..=rounds() {
+        for (path, name) in PATHS {
+            g.bench_function(BenchmarkId::new(name, round), |b| {
+                b.iter_custom(|iters| p.timed(path, iters))
+            });
+        }
     }
     g.finish();
-    drop(bare);
-    plugin.on_unload();
-    manager.unload();
-    // The manager swallows on_broadcast errors (it logs them): check that
-    // every event reached the ring, so that the figure is of real publishes.
-    let file = std::fs::File::open(&manager_ring.0).unwrap();
-    let r = slipstream_ring::Reader::attach(&file, slipstream_ring::StartAt::End).unwrap();
-    let markers = 2 * u64::from(height(i_manager));
-    assert_eq!(
-        r.next_seq() - 1,
-        i_manager + markers,
-        "events lost on the manager's path"
-    );
-    let _ = std::fs::remove_file(static_cfg);
-    let _ = std::fs::remove_file(manager_cfg);
+    setup.finish();
 }
 
 criterion_group! {
@@ -240,4 +348,24 @@ criterion_group! {
         .measurement_time(Duration::from_secs(2));
     targets = plugin_publish
 }
-criterion_main!(benches);
+/// `SLIPSTREAM_BENCH_CALLGRIND=N`: instead of criterion, publish N events
+/// on each path once and exit, for `valgrind --tool=callgrind`: the
+/// inclusive instruction counts of `run_bare`, `run_static` and
+/// `run_manager`, divided by N, are each path's instructions per event,
+/// free of this machine's noise.
+fn main() {
+    if let Some(n) = std::env::var("SLIPSTREAM_BENCH_CALLGRIND")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        let mut setup = setup();
+        for (path, name) in PATHS {
+            setup.p.run(path, n);
+            println!("{name}: {n} events");
+        }
+        setup.finish();
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -919,9 +919,15 @@ impl SlipstreamPlugin for RingPlugin {
     #[inline]
     fn on_broadcast(&self, event: BroadcastEvent<'_>) -> anyhow::Result<()> {
         let run = AssertUnwindSafe(|| {
-            self.state
-                .try_with(|s| s.as_mut().ok_or(PluginError::NotLoaded)?.publish(event))
-                .unwrap_or(Err(PluginError::Busy))
+            // Errors are built only when they happen (an eager `ok_or` cost
+            // every event a PluginError's construction and drop).
+            match self.state.try_with(|s| match s {
+                Some(loaded) => loaded.publish(event),
+                None => Err(PluginError::NotLoaded),
+            }) {
+                Some(r) => r,
+                None => Err(PluginError::Busy),
+            }
         });
         match catch_unwind(run) {
             Ok(Ok(())) => Ok(()),
