@@ -1,93 +1,5 @@
 //! The Slipstream plugin adapter: snarkVM's own plugin interface, backed by a
-//! ring.
-//!
-//! snarkVM's Slipstream plugin manager (crate
-//! `snarkvm-slipstream-plugin-manager` 4.11) calls plugins in the node's
-//! process, on its finalize thread. [`RingPlugin`] implements the real trait,
-//! [`SlipstreamPlugin`] of crate `snarkvm-slipstream-plugin-interface`
-//! [`INTERFACE_VERSION`] (re-exported here, never copied: a trait object only
-//! matches the exact trait of the exact crate), and its only work is to encode
-//! each event into the ring, so that the real consumers run in their own
-//! processes, where a slow or crashing consumer cannot stall or kill the node.
-//!
-//! # Loading it
-//!
-//! Dynamically, as the node does today: this crate's `cdylib`
-//! (`libslipstream_producer.so`) exports `_create_plugin`, named by a JSON5
-//! config file given to `SlipstreamPluginManager::from_config_files`:
-//!
-//! ```json5
-//! {
-//!   libpath: "libslipstream_producer.so", // read by the manager, relative to this file's folder
-//!   name: "slipstream",                   // read by the manager; optional
-//!   ring: "node-events",                  // bare name: /dev/shm/node-events
-//!   capacity: "64MiB",
-//!   kinds: ["mapping_update", "staking_reward"],
-//!   wake: "block",
-//! }
-//! ```
-//!
-//! Statically, as snarkVM's open work on in-build plugins will: box
-//! [`RingPlugin::new`] as a `Box<dyn SlipstreamPlugin>` (for instance in the
-//! manager's `LoadedSlipstreamPlugin::new`) and call `on_load` with the path
-//! of the same config file.
-//!
-//! # Config keys
-//!
-//! One table, in the repository's README.md ("The node's side"), gives every
-//! key with its type, default and meaning; [`PluginConfig`]'s fields are the
-//! same keys. `libpath` and `name` are the manager's own keys, accepted and
-//! not used by the adapter. `kinds` takes `"mapping_update"` and
-//! `"staking_reward"`, the only kinds the 4.11 interface broadcasts; any other
-//! name is refused with an error naming the valid ones.
-//!
-//! Unknown keys are refused by name, so a typo is an error, not a default.
-//!
-//! # Blocks, as a consumer sees them
-//!
-//! The 4.11 interface has no block callback: the node says only which block
-//! height each event belongs to. The adapter infers blocks from
-//! `block_height`:
-//!
-//! - The first event of a height opens a block (its begin marker).
-//! - The first event of a higher height commits the open block (its commit
-//!   marker, then the wake-up) and opens the next; `on_unload` (the node
-//!   stopping) commits the open block. So a consumer's `next_block` sees block
-//!   H complete when block H+1's first event arrives, or when the node stops;
-//!   never earlier.
-//! - A height with no subscribed events makes no block at all in the ring.
-//! - A height lower than the open block's (a height going backwards, or one
-//!   repeated after a higher one) is refused with
-//!   [`PluginError::HeightWentBack`]: it is never merged into the open block,
-//!   and the block it names was already committed.
-//! - An event that cannot be published (larger than `max_event`) abandons its
-//!   block: no commit marker is ever written for it, the rest of its events
-//!   are refused ([`PluginError::BlockAbandoned`]), and consumers see it as
-//!   incomplete (`BlockItem::Incomplete`) when the next block begins. A block
-//!   missing an event is never presented as committed.
-//!
-//! # What the node's thread pays
-//!
-//! `on_broadcast` takes `&self` on the finalize thread: it never waits for a
-//! lock (a concurrent call, which the manager never makes, is refused with
-//! [`PluginError::Busy`]), allocates nothing when it succeeds, and makes no
-//! system call except the once-per-block wake-up of sleeping consumers (in
-//! `wake: "block"` mode). Every callback, and `_create_plugin`, catches a
-//! panic of its own: the manager gets an error (or a null plugin), never an
-//! unwind. After a panic the adapter fails closed: the open block is
-//! abandoned and every later event is refused ([`PluginError::Failed`])
-//! until the plugin is loaded again.
-//!
-//! # ABI
-//!
-//! A Rust trait object crosses the library boundary only when the node and
-//! the plugin were built by the same compiler against the same interface
-//! crate (and with the same global allocator: the node frees the plugin the
-//! library allocated). The library exports
-//! [`slipstream_plugin_rustc_version`] and
-//! [`slipstream_plugin_interface_version`], and `on_load` logs both (with
-//! `tracing`; and on stderr when this copy of `tracing` has no subscriber,
-//! which is the case in a cdylib: it does not share the node's).
+//! ring. Everything a node operator needs is on [`RingPlugin`].
 
 use std::cell::UnsafeCell;
 use std::ffi::{c_char, CStr};
@@ -209,7 +121,7 @@ pub enum PluginError {
 }
 
 /// The plugin's config file, as parsed from JSON5 (the keys are in the
-/// [module's section](self#config-keys)).
+/// [`RingPlugin`'s section](RingPlugin#config-keys)).
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct PluginConfig {
@@ -707,13 +619,98 @@ impl Loaded {
     }
 }
 
-/// The Slipstream plugin that writes every event into a ring: implements
-/// snarkVM's [`SlipstreamPlugin`] (interface [`INTERFACE_VERSION`]).
+/// The Slipstream plugin adapter: snarkVM's own plugin interface, backed by a
+/// ring.
 ///
-/// Blocks are inferred from the events' heights, as the
-/// [module documentation](self#blocks-as-a-consumer-sees-them) says: block H
-/// is committed when the first event of a higher height arrives, or on
-/// `on_unload`.
+/// snarkVM's Slipstream plugin manager (crate
+/// `snarkvm-slipstream-plugin-manager` 4.11) calls plugins in the node's
+/// process, on its finalize thread. This type implements the real trait,
+/// [`SlipstreamPlugin`] of crate `snarkvm-slipstream-plugin-interface`
+/// [`INTERFACE_VERSION`] (re-exported here, never copied: a trait object only
+/// matches the exact trait of the exact crate), and its only work is to encode
+/// each event into the ring, so that the real consumers run in their own
+/// processes, where a slow or crashing consumer cannot stall or kill the node.
+///
+/// # Loading it
+///
+/// Dynamically, as the node does today: this crate's `cdylib`
+/// (`libslipstream_producer.so`) exports `_create_plugin`, named by a JSON5
+/// config file given to `SlipstreamPluginManager::from_config_files`:
+///
+/// ```json5
+/// {
+///   libpath: "libslipstream_producer.so", // read by the manager, relative to this file's folder
+///   name: "slipstream",                   // read by the manager; optional
+///   ring: "node-events",                  // bare name: /dev/shm/node-events
+///   capacity: "64MiB",
+///   kinds: ["mapping_update", "staking_reward"],
+///   wake: "block",
+/// }
+/// ```
+///
+/// Statically, as snarkVM's open work on in-build plugins will: box
+/// [`RingPlugin::new`] as a `Box<dyn SlipstreamPlugin>` (for instance in the
+/// manager's `LoadedSlipstreamPlugin::new`) and call `on_load` with the path
+/// of the same config file.
+///
+/// # Config keys
+///
+/// One table, in the repository's README.md ("The node's side"), gives every
+/// key with its type, default and meaning; [`PluginConfig`]'s fields are the
+/// same keys. `libpath` and `name` are the manager's own keys, accepted and
+/// not used by the adapter. `kinds` takes `"mapping_update"` and
+/// `"staking_reward"`, the only kinds the 4.11 interface broadcasts; any other
+/// name is refused with an error naming the valid ones.
+///
+/// Unknown keys are refused by name, so a typo is an error, not a default.
+///
+/// # Blocks, as a consumer sees them
+///
+/// The 4.11 interface has no block callback: the node says only which block
+/// height each event belongs to. The adapter infers blocks from
+/// `block_height`:
+///
+/// - The first event of a height opens a block (its begin marker).
+/// - The first event of a higher height commits the open block (its commit
+///   marker, then the wake-up) and opens the next; `on_unload` (the node
+///   stopping) commits the open block. So a consumer's `next_block` sees block
+///   H complete when block H+1's first event arrives, or when the node stops;
+///   never earlier.
+/// - A height with no subscribed events makes no block at all in the ring.
+/// - A height lower than the open block's (a height going backwards, or one
+///   repeated after a higher one) is refused with
+///   [`PluginError::HeightWentBack`]: it is never merged into the open block,
+///   and the block it names was already committed.
+/// - An event that cannot be published (larger than `max_event`) abandons its
+///   block: no commit marker is ever written for it, the rest of its events
+///   are refused ([`PluginError::BlockAbandoned`]), and consumers see it as
+///   incomplete (`BlockItem::Incomplete`) when the next block begins. A block
+///   missing an event is never presented as committed.
+///
+/// # What the node's thread pays
+///
+/// `on_broadcast` takes `&self` on the finalize thread: it never waits for a
+/// lock (a concurrent call, which the manager never makes, is refused with
+/// [`PluginError::Busy`]), allocates nothing when it succeeds, and makes no
+/// system call except the once-per-block wake-up of sleeping consumers (in
+/// `wake: "block"` mode). Every callback, and `_create_plugin`, catches a
+/// panic of its own: the manager gets an error (or a null plugin), never an
+/// unwind. After a panic the adapter fails closed: the open block is
+/// abandoned and every later event is refused ([`PluginError::Failed`])
+/// until the plugin is loaded again.
+///
+/// # ABI
+///
+/// A Rust trait object crosses the library boundary only when the node and
+/// the plugin were built by the same compiler against the same interface
+/// crate (and with the same global allocator: the node frees the plugin the
+/// library allocated). The library exports
+/// [`slipstream_plugin_rustc_version`] and
+/// [`slipstream_plugin_interface_version`], and `on_load` logs both (with
+/// `tracing`; and on stderr when this copy of `tracing` has no subscriber,
+/// which is the case in a cdylib: it does not share the node's).
+///
+/// # Example
 ///
 /// Used statically (linked into the node's build), as a node registers it:
 ///
@@ -1024,6 +1021,20 @@ mod tests {
     }
 
     use EventKind::{BlockBegin as B, BlockCommit as C, MappingUpdate as U};
+
+    /// The entry point hands the manager a plugin of the real trait, which
+    /// it owns (`Box::from_raw`).
+    #[test]
+    fn create_plugin_returns_an_owned_plugin_of_the_real_trait() {
+        let raw = _create_plugin();
+        assert!(!raw.is_null());
+        // SAFETY: `_create_plugin` returns `Box::into_raw` of a boxed plugin.
+        let plugin = unsafe { Box::from_raw(raw) };
+        assert_eq!(plugin.name(), "slipstream");
+        assert!(plugin.subscribed_events().is_empty());
+        let any: &dyn std::any::Any = &*plugin;
+        assert!(any.is::<RingPlugin>());
+    }
 
     /// A concurrent `on_broadcast` is refused, not waited for (the lock is
     /// taken here by the test, as another call inside would hold it).
