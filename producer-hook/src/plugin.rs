@@ -609,6 +609,10 @@ impl Loaded {
 
     /// Commits the open block (the node stops: no more events of it come).
     fn finish(&mut self) {
+        #[cfg(test)]
+        if self.panic_at == Some(u32::MAX) {
+            panic!("injected panic in on_unload");
+        }
         if matches!(self.open.take(), Some(b) if !b.abandoned) && !self.failed {
             if let Err(e) = self.producer.commit_block() {
                 tracing::warn!(error = %e, "slipstream plugin could not commit the open block");
@@ -783,6 +787,10 @@ impl RingPlugin {
     }
 
     fn load(&mut self, config_file: &str, is_reload: bool) -> Result<(), PluginError> {
+        #[cfg(test)]
+        if config_file.ends_with("inject-panic.json5") {
+            panic!("injected panic in on_load");
+        }
         let path = Path::new(config_file);
         let config_err = |detail: String| PluginError::Config {
             path: path.to_path_buf(),
@@ -885,7 +893,9 @@ impl SlipstreamPlugin for RingPlugin {
         match catch_unwind(AssertUnwindSafe(|| self.load(config_file, is_reload))) {
             Ok(r) => r.map_err(anyhow::Error::new),
             Err(payload) => {
-                // Whatever was half-built is dropped; nothing is subscribed.
+                // Whatever was half-built, or loaded before, is dropped:
+                // nothing stays subscribed.
+                let _ = catch_unwind(AssertUnwindSafe(|| self.unload()));
                 self.subscribed = Vec::new();
                 Err(anyhow::Error::new(panicked("on_load", &*payload)))
             }
@@ -1052,6 +1062,40 @@ mod tests {
         );
         f.update(1).unwrap();
         assert_eq!(f.records(), [(B, 1), (U, 1)]);
+    }
+
+    /// A panic in `on_load` is an error for the manager (which then refuses
+    /// to start the node), one in `on_unload` is caught and logged: neither
+    /// unwinds into the node.
+    #[test]
+    fn panics_in_on_load_and_on_unload_stay_in_the_plugin() {
+        let mut f = Fixture::new("panic-load");
+        let bad = f.dir.join("inject-panic.json5");
+        let err = f.plugin.on_load(bad.to_str().unwrap(), false).unwrap_err();
+        assert!(
+            matches!(err.downcast_ref(), Some(PluginError::Panicked { callback: "on_load", message })
+                if message == "injected panic in on_load"),
+            "{err}"
+        );
+        assert!(f.plugin.subscribed_events().is_empty());
+        let err = f.update(1).unwrap_err();
+        assert!(
+            matches!(err.downcast_ref(), Some(PluginError::NotLoaded)),
+            "{err}"
+        );
+        let config = f.config.to_str().unwrap().to_owned();
+        f.plugin.on_load(&config, false).unwrap();
+        f.update(1).unwrap();
+        f.plugin
+            .state
+            .try_with(|s| s.as_mut().unwrap().panic_at = Some(u32::MAX))
+            .unwrap();
+        f.plugin.on_unload(); // caught: returns normally
+        let err = f.update(2).unwrap_err();
+        assert!(
+            matches!(err.downcast_ref(), Some(PluginError::NotLoaded)),
+            "{err}"
+        );
     }
 
     /// A panic inside `on_broadcast` is an error to the manager, never an
