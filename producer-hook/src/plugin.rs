@@ -82,7 +82,9 @@ pub enum PluginError {
         height: u32,
         /// Why the ring refused it.
         #[source]
-        source: slipstream_ring::PublishError,
+        // `crate::PublishError`: the producer's refusals, whichever type the
+        // crate names so (the ring's today).
+        source: crate::PublishError,
     },
     /// An event arrived before `on_load` (or after `on_unload`).
     #[error("slipstream plugin received an event while not loaded")]
