@@ -16,8 +16,8 @@
 //!   library boundary.
 //!
 //! All three change height every 2^20 events (a commit and a begin marker),
-//! the same in each. Each is timed in chunks of 1024 events, every chunk
-//! after the other two ran 1024 events untimed, so that the three share the
+//! the same in each. Each is timed in chunks of 128 events, every chunk
+//! after the other two ran 128 events untimed, so that the three share the
 //! machine's state and noise; in rounds (`SLIPSTREAM_BENCH_ROUNDS`, default
 //! 3), ids `NAME/ROUND`.
 
@@ -145,7 +145,7 @@ fn rounds() -> u32 {
 
 /// Events per timed chunk; the other two paths run a chunk each, untimed,
 /// before every timed one.
-const CHUNK: u64 = 1024;
+const CHUNK: u64 = 128;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Path3 {
@@ -353,7 +353,66 @@ criterion_group! {
 /// inclusive instruction counts of `run_bare`, `run_static` and
 /// `run_manager`, divided by N, are each path's instructions per event,
 /// free of this machine's noise.
+/// `SLIPSTREAM_BENCH_PAIRED=T`: instead of criterion, T triplets of timed
+/// 128-event chunks, one per path back to back (the order rotating), and
+/// for each path the median ns per event; then the median of the
+/// differences within each triplet (manager minus bare, static minus bare)
+/// with their quartiles. A burst of noise on this shared machine lasts far
+/// longer than a triplet (about 15 us), so it inflates the three paths of a
+/// triplet alike and cancels in the difference, where criterion's separate
+/// runs of each path catch different bursts.
+fn paired(triplets: usize) {
+    let mut setup = setup();
+    // Warm up: every ring past its first lap (no page faults while timed).
+    for (path, _) in PATHS {
+        setup.p.run(path, (RING_BYTES / 128) + CHUNK);
+    }
+    let mut ns = [
+        Vec::with_capacity(triplets),
+        Vec::with_capacity(triplets),
+        Vec::with_capacity(triplets),
+    ];
+    for t in 0..triplets {
+        for k in 0..3 {
+            let (path, _) = PATHS[(t + k) % 3];
+            let start = Instant::now();
+            setup.p.run(path, CHUNK);
+            ns[path as usize].push(start.elapsed().as_nanos() as f64 / CHUNK as f64);
+        }
+    }
+    let quartiles = |v: &[f64]| {
+        let mut v = v.to_vec();
+        v.sort_by(f64::total_cmp);
+        let at = |q: f64| v[((v.len() - 1) as f64 * q) as usize];
+        (at(0.25), at(0.5), at(0.75))
+    };
+    for (path, name) in PATHS {
+        let (q1, m, q3) = quartiles(&ns[path as usize]);
+        println!("{name}: median {m:.1} ns/event (quartiles {q1:.1} to {q3:.1}), {triplets} chunks of {CHUNK}");
+    }
+    for (path, name) in [
+        (Path3::Static, "static_on_broadcast"),
+        (Path3::Manager, "manager_broadcast"),
+    ] {
+        let d: Vec<f64> = ns[path as usize]
+            .iter()
+            .zip(&ns[Path3::Bare as usize])
+            .map(|(a, b)| a - b)
+            .collect();
+        let (q1, m, q3) = quartiles(&d);
+        println!("{name} - bare_producer, paired: median {m:+.1} ns/event (quartiles {q1:+.1} to {q3:+.1})");
+    }
+    setup.finish();
+}
+
 fn main() {
+    if let Some(t) = std::env::var("SLIPSTREAM_BENCH_PAIRED")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        paired(t);
+        return;
+    }
     if let Some(n) = std::env::var("SLIPSTREAM_BENCH_CALLGRIND")
         .ok()
         .and_then(|v| v.parse::<u64>().ok())
