@@ -3,8 +3,14 @@
 //! What a node links to publish its finalize events into a Slipstream ring:
 //! open a ring by name or path ([`Producer::open`]), publish each kind of event
 //! encoded straight into the ring, delimit blocks with begin/commit markers, and
-//! the node-shaped plugin adapter ([`RingPlugin`], also built as a `cdylib`
-//! exporting `_create_plugin`).
+//! [`RingPlugin`], the adapter that implements snarkVM's own Slipstream plugin
+//! interface (crate `snarkvm-slipstream-plugin-interface` 4.11, whose
+//! [`SlipstreamPlugin`] trait and [`BroadcastEvent`] are re-exported here),
+//! loaded from this crate's `cdylib` (`_create_plugin`) or linked statically.
+//!
+//! [`Producer`] is the node-independent API, for nodes that link this crate
+//! directly: it also publishes the kinds the 4.11 interface lacks (mapping
+//! removals, whole blocks) and delimits blocks explicitly.
 //!
 //! Publishing never blocks and never waits for a consumer: consumers run in
 //! their own processes and read the ring at their own pace; one that falls
@@ -29,8 +35,9 @@ mod plugin;
 mod producer;
 
 pub use plugin::{
-    _create_plugin, parse_duration, parse_size, BroadcastEvent, BroadcastEventKind, PluginConfig,
-    PluginError, RingPlugin, Size, SlipstreamPlugin,
+    _create_plugin, parse_duration, parse_size, slipstream_plugin_interface_version,
+    slipstream_plugin_rustc_version, BroadcastEvent, BroadcastEventKind, PluginConfig, PluginError,
+    RingPlugin, Size, SlipstreamPlugin, INTERFACE_VERSION, RUSTC_VERSION,
 };
 pub use producer::{Producer, ProducerOptions, PublishError, Wake};
 pub use slipstream_ring::event::{EventKind, EventRef, KindSet};

@@ -1,116 +1,65 @@
-//! The Slipstream plugin adapter: the node's plugin shape, backed by a ring.
-//!
-//! snarkVM's Slipstream plugin manager calls plugins in the node's process.
-//! This adapter is such a plugin whose only work is to encode each event into
-//! the ring, so that the real consumers run in their own processes, where a
-//! slow or crashing consumer cannot stall or kill the node.
-//!
-//! A dynamic plugin is a shared library exporting `_create_plugin`, named by a
-//! JSON5 config file:
-//!
-//! ```json5
-//! {
-//!   libpath: "libslipstream_producer.so", // relative to this file's folder
-//!   name: "slipstream",                   // optional
-//!   ring: "node-events",                  // bare name: /dev/shm/node-events
-//!   capacity: "64MiB",                    // data bytes, a power of two
-//!   max_event: "16MiB",                   // optional
-//!   reader_slots: 64,                     // optional
-//!   mode: "0600",                         // optional
-//!   recreate: false,                      // optional
-//!   wake: "block",                        // "block" | "event" | "thread:200us"
-//!   kinds: ["mapping_update", "mapping_removal", "staking_reward", "block"],
-//! }
-//! ```
-//!
-//! Unknown keys are refused by name, so a typo is an error, not a default.
+//! The Slipstream plugin adapter: snarkVM's own plugin interface, backed by a
+//! ring. Everything a node operator needs is on [`RingPlugin`].
 
+use std::cell::UnsafeCell;
+use std::ffi::{c_char, CStr};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde::Deserialize;
 use slipstream_ring::event::{EventKind, KindSet};
 use slipstream_ring::Layout;
 
+pub use snarkvm_slipstream_plugin_interface::slipstream_plugin_interface::{
+    BroadcastEvent, BroadcastEventKind, SlipstreamPlugin,
+};
+
 use crate::{Producer, ProducerError, ProducerOptions, Wake};
 
-/// The kinds of the node's events, as its plugin interface names them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum BroadcastEventKind {
-    /// A mapping entry was inserted or updated.
-    MappingUpdate,
-    /// A mapping entry, or a whole mapping, was removed.
-    MappingRemoval,
-    /// A staker was rewarded.
-    StakingReward,
-    /// A block was finalized.
-    Block,
+/// The version of `snarkvm-slipstream-plugin-interface` this crate is built
+/// against (its dependency is pinned to exactly this version).
+pub const INTERFACE_VERSION: &str = "4.11.0";
+
+/// The `rustc --version` of the compiler that built this crate.
+pub const RUSTC_VERSION: &str = env!("SLIPSTREAM_RUSTC_VERSION");
+
+const RUSTC_VERSION_C: &CStr =
+    match CStr::from_bytes_with_nul(concat!(env!("SLIPSTREAM_RUSTC_VERSION"), "\0").as_bytes()) {
+        Ok(s) => s,
+        Err(_) => panic!("the rustc version holds a NUL byte"),
+    };
+
+const INTERFACE_VERSION_C: &CStr = c"4.11.0";
+
+/// The `rustc --version` of the compiler that built the library, as a static
+/// NUL-terminated C string (never null, never to be freed): a node can check
+/// it against its own compiler before it calls `_create_plugin`.
+///
+/// ```
+/// let v = unsafe { std::ffi::CStr::from_ptr(slipstream_producer::slipstream_plugin_rustc_version()) };
+/// assert!(v.to_str().unwrap().starts_with("rustc "));
+/// ```
+#[no_mangle]
+pub extern "C" fn slipstream_plugin_rustc_version() -> *const c_char {
+    RUSTC_VERSION_C.as_ptr()
 }
 
-impl BroadcastEventKind {
-    /// The ring's event kind for this node kind.
-    pub fn event_kind(self) -> EventKind {
-        match self {
-            BroadcastEventKind::MappingUpdate => EventKind::MappingUpdate,
-            BroadcastEventKind::MappingRemoval => EventKind::MappingRemoval,
-            BroadcastEventKind::StakingReward => EventKind::StakingReward,
-            BroadcastEventKind::Block => EventKind::Block,
-        }
-    }
+/// The version of `snarkvm-slipstream-plugin-interface` the library was built
+/// against, as a static NUL-terminated C string (never null, never to be freed).
+///
+/// ```
+/// let v = unsafe { std::ffi::CStr::from_ptr(slipstream_producer::slipstream_plugin_interface_version()) };
+/// assert_eq!(v.to_str().unwrap(), slipstream_producer::INTERFACE_VERSION);
+/// ```
+#[no_mangle]
+pub extern "C" fn slipstream_plugin_interface_version() -> *const c_char {
+    INTERFACE_VERSION_C.as_ptr()
 }
 
-/// An event as the node hands it to a plugin at canonical finalize. Every byte
-/// slice is the little-endian encoding of the node's own type.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BroadcastEvent<'a> {
-    /// A mapping entry was inserted or updated.
-    MappingUpdate {
-        /// The program.
-        program_id: &'a [u8],
-        /// The mapping.
-        mapping_name: &'a [u8],
-        /// The entry's key.
-        key: &'a [u8],
-        /// The entry's new value.
-        value: &'a [u8],
-        /// The block's height.
-        block_height: u64,
-    },
-    /// A mapping entry (or, with no key, the whole mapping) was removed.
-    MappingRemoval {
-        /// The program.
-        program_id: &'a [u8],
-        /// The mapping.
-        mapping_name: &'a [u8],
-        /// The removed entry's key; `None`: the whole mapping.
-        key: Option<&'a [u8]>,
-        /// The block's height.
-        block_height: u64,
-    },
-    /// A staker was rewarded.
-    StakingReward {
-        /// The staker's address.
-        staker: &'a [u8],
-        /// The validator's address.
-        validator: &'a [u8],
-        /// The reward.
-        reward: u64,
-        /// The stake after the reward.
-        new_stake: u64,
-        /// The block's height.
-        block_height: u64,
-    },
-    /// A block was finalized.
-    Block {
-        /// The block, as the node encodes it.
-        block: &'a [u8],
-        /// The block's height.
-        block_height: u64,
-    },
-}
-
-/// An error a plugin reports to the node.
+/// An error the plugin reports to the node (as an `anyhow::Error`, whose
+/// message is this error's).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PluginError {
@@ -125,35 +74,62 @@ pub enum PluginError {
     /// The ring could not be opened.
     #[error(transparent)]
     Producer(#[from] ProducerError),
-    /// An event could not be published (too large for the ring).
-    #[error("slipstream plugin could not publish an event: {0}")]
-    Publish(#[from] crate::PublishError),
-    /// An event arrived before `on_load`.
-    #[error("slipstream plugin received an event before on_load")]
+    /// An event could not be published (too large for the ring); its block is
+    /// abandoned.
+    #[error("slipstream plugin could not publish an event of block {height}, which is abandoned: {source}")]
+    Publish {
+        /// The event's block.
+        height: u32,
+        /// Why the ring refused it.
+        #[source]
+        // `crate::PublishError`: the producer's refusals, whichever type the
+        // crate names so (the ring's today).
+        source: crate::PublishError,
+    },
+    /// An event arrived before `on_load` (or after `on_unload`).
+    #[error("slipstream plugin received an event while not loaded")]
     NotLoaded,
+    /// `on_broadcast` was called while another call was running (the manager
+    /// calls it from one thread): refused rather than waited for.
+    #[error("slipstream plugin refused a concurrent on_broadcast (it is never waited for)")]
+    Busy,
+    /// An event's height is lower than the open block's.
+    #[error("slipstream plugin refused an event of block {got}: block {open} is open and heights may not go back")]
+    HeightWentBack {
+        /// The open block's height.
+        open: u32,
+        /// The event's height.
+        got: u32,
+    },
+    /// An event of a block abandoned after one of its events could not be
+    /// published.
+    #[error("slipstream plugin refused an event of block {height}: the block was abandoned after an event of it could not be published")]
+    BlockAbandoned {
+        /// The block's height.
+        height: u32,
+    },
+    /// A callback panicked; the panic was caught.
+    #[error("slipstream plugin {callback} panicked: {message}")]
+    Panicked {
+        /// The callback.
+        callback: &'static str,
+        /// The panic's message.
+        message: String,
+    },
+    /// An earlier callback panicked: the plugin publishes nothing more until
+    /// it is loaded again.
+    #[error("slipstream plugin refused an event: an earlier callback panicked, so it publishes nothing until it is loaded again")]
+    Failed,
 }
 
-/// The node's plugin interface (snarkVM's Slipstream plugin shape).
-pub trait SlipstreamPlugin: Send + Sync {
-    /// The plugin's name.
-    fn name(&self) -> &str;
-    /// Called when the plugin is loaded (or reloaded) with its config file.
-    fn on_load(&mut self, config_file: &str, is_reload: bool) -> Result<(), PluginError>;
-    /// Called when the plugin is unloaded.
-    fn on_unload(&mut self);
-    /// The event kinds the plugin wants; the node skips serialising the others.
-    fn subscribed_events(&self) -> &[BroadcastEventKind];
-    /// Called for each event, in the order the node finalized them.
-    fn on_broadcast(&self, event: BroadcastEvent<'_>) -> Result<(), PluginError>;
-}
-
-/// The plugin's config file, as parsed from JSON5.
+/// The plugin's config file, as parsed from JSON5 (the keys are in the
+/// [`RingPlugin`'s section](RingPlugin#config-keys)).
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct PluginConfig {
     /// The plugin library, relative to the config file's folder (read by the node).
     pub libpath: String,
-    /// The plugin's name.
+    /// The plugin's name (read by the node).
     #[serde(default)]
     pub name: Option<String>,
     /// The ring: a bare name (a file under /dev/shm) or a path (relative to the
@@ -178,10 +154,25 @@ pub struct PluginConfig {
     /// `"block"` (default), `"event"`, or `"thread:<interval>"` (`"thread:200us"`).
     #[serde(default)]
     pub wake: Option<String>,
-    /// Event kinds to subscribe to (default: the node's four kinds).
+    /// Event kinds to subscribe to (default: both of the interface's kinds).
     #[serde(default)]
     pub kinds: Option<Vec<String>>,
 }
+
+/// The kinds snarkVM's interface broadcasts, with their config names and the
+/// ring's kind for each.
+const NODE_KINDS: [(&str, BroadcastEventKind, EventKind); 2] = [
+    (
+        "mapping_update",
+        BroadcastEventKind::MappingUpdate,
+        EventKind::MappingUpdate,
+    ),
+    (
+        "staking_reward",
+        BroadcastEventKind::StakingReward,
+        EventKind::StakingReward,
+    ),
+];
 
 /// A byte size: a number, or a string such as `"64MiB"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -307,6 +298,11 @@ fn nesting_depth(text: &str) -> usize {
 impl PluginConfig {
     /// Parses a config from JSON5 text.
     ///
+    /// # Errors
+    ///
+    /// A message naming what is wrong: a syntax error, an unknown key, a
+    /// value of the wrong type, nesting deeper than a config needs.
+    ///
     /// ```
     /// use slipstream_producer::PluginConfig;
     /// let c = PluginConfig::parse(r#"{ libpath: "x.so", ring: "r", capacity: "1MiB" }"#).unwrap();
@@ -324,8 +320,63 @@ impl PluginConfig {
         json5::from_str(text).map_err(|e| e.to_string())
     }
 
+    /// The node's kinds this config subscribes to, in the interface's order,
+    /// each with its config name and the ring's kind.
+    fn subscribed(&self) -> Result<Vec<(&'static str, BroadcastEventKind, EventKind)>, String> {
+        let Some(names) = &self.kinds else {
+            return Ok(NODE_KINDS.to_vec());
+        };
+        for n in names {
+            if !NODE_KINDS.iter().any(|(name, _, _)| name == n) {
+                let valid: Vec<String> = NODE_KINDS
+                    .iter()
+                    .map(|(n, _, _)| format!("{n:?}"))
+                    .collect();
+                return Err(format!(
+                    "kinds: {n:?} is not a kind snarkVM's plugin interface {INTERFACE_VERSION} broadcasts; valid kinds are {}",
+                    valid.join(", ")
+                ));
+            }
+        }
+        Ok(NODE_KINDS
+            .into_iter()
+            .filter(|(name, _, _)| names.iter().any(|n| n == name))
+            .collect())
+    }
+
+    /// The node's event kinds this config subscribes to.
+    ///
+    /// # Errors
+    ///
+    /// A `kinds` entry the interface does not broadcast, named with the valid ones.
+    ///
+    /// ```
+    /// use slipstream_producer::{BroadcastEventKind, PluginConfig};
+    /// let c = PluginConfig::parse(r#"{ libpath: "x.so", ring: "r", kinds: ["staking_reward"] }"#).unwrap();
+    /// assert_eq!(c.subscribed_kinds().unwrap(), [BroadcastEventKind::StakingReward]);
+    /// let c = PluginConfig::parse(r#"{ libpath: "x.so", ring: "r", kinds: ["block"] }"#).unwrap();
+    /// assert!(c.subscribed_kinds().unwrap_err().contains("\"mapping_update\", \"staking_reward\""));
+    /// ```
+    pub fn subscribed_kinds(&self) -> Result<Vec<BroadcastEventKind>, String> {
+        Ok(self.subscribed()?.into_iter().map(|(_, k, _)| k).collect())
+    }
+
     /// The producer options this config asks for; relative ring paths are
     /// resolved against `base` (the config file's folder).
+    ///
+    /// # Errors
+    ///
+    /// A message naming the value that is wrong (a capacity that is not a
+    /// power of two, a mode that is not octal, an unknown wake or kind).
+    ///
+    /// ```
+    /// use slipstream_producer::PluginConfig;
+    /// use std::path::Path;
+    /// let c = PluginConfig::parse(r#"{ libpath: "x.so", ring: "rings/r", capacity: "1MiB" }"#).unwrap();
+    /// let (path, options) = c.options(Path::new("/etc/node")).unwrap();
+    /// assert_eq!(path, Path::new("/etc/node/rings/r"));
+    /// assert_eq!(options.layout.capacity, 1 << 20);
+    /// ```
     pub fn options(&self, base: &Path) -> Result<(PathBuf, ProducerOptions), String> {
         let ring = Path::new(&self.ring);
         let path = if ring.is_absolute() || !self.ring.contains('/') {
@@ -364,18 +415,14 @@ impl PluginConfig {
                 ))
             }
         };
-        let mut kinds = KindSet::all();
-        if let Some(names) = &self.kinds {
-            kinds = KindSet::none();
-            for n in names {
-                let k: EventKind = n.parse().map_err(|e| format!("kinds: {e}"))?;
-                kinds.insert(k);
-            }
-            // Block markers follow the events: a consumer needs them to know a
-            // block is complete.
-            kinds.insert(EventKind::BlockBegin);
-            kinds.insert(EventKind::BlockCommit);
+        let mut kinds = KindSet::none();
+        for (_, _, kind) in self.subscribed()? {
+            kinds.insert(kind);
         }
+        // Block markers follow the events: a consumer needs them to know a
+        // block is complete.
+        kinds.insert(EventKind::BlockBegin);
+        kinds.insert(EventKind::BlockCommit);
         Ok((
             path,
             ProducerOptions {
@@ -389,48 +436,363 @@ impl PluginConfig {
     }
 }
 
-/// The Slipstream plugin that writes every event into a ring.
-///
-/// Blocks are delimited for consumers: the first event of a new height opens
-/// a block (begin marker), and the block's `Block` event, which the node
-/// emits last at finalize, commits it (commit marker, then the wake-up). A
-/// block whose `Block` event is not subscribed is committed when the next
-/// height begins, or on unload.
-pub struct RingPlugin {
-    name: String,
-    subscribed: Vec<BroadcastEventKind>,
-    producer: Mutex<Option<Producer>>,
+/// The adapter's view of the block being published.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct OpenBlock {
+    height: u32,
+    /// An event of it could not be published: it is never committed, and
+    /// the rest of its events are refused.
+    abandoned: bool,
 }
 
-impl Default for RingPlugin {
-    fn default() -> Self {
-        RingPlugin {
-            name: "slipstream".to_owned(),
-            subscribed: vec![],
-            producer: Mutex::new(None),
+/// A value one caller at a time may use: a second, concurrent caller is
+/// refused at once, never made to wait. Cheaper than a mutex's `try_lock` on
+/// the finalize thread: the release is a plain store, not an atomic swap
+/// that checks for waiters (there are none to wake).
+struct Exclusive<T> {
+    busy: AtomicBool,
+    value: UnsafeCell<T>,
+}
+
+// SAFETY: the value is reached only through `try_with`, by one thread at a
+// time (the one that set `busy`), or through `get_mut` (`&mut self`): sharing
+// an `Exclusive` across threads only moves access to the value between them,
+// which `T: Send` permits.
+unsafe impl<T: Send> Sync for Exclusive<T> {}
+
+impl<T> Exclusive<T> {
+    fn new(value: T) -> Self {
+        Exclusive {
+            busy: AtomicBool::new(false),
+            value: UnsafeCell::new(value),
+        }
+    }
+
+    /// Runs `f` on the value, or returns `None` at once if another call is
+    /// inside (from another thread, or from `f` itself).
+    #[inline]
+    fn try_with<R>(&self, f: impl FnOnce(&mut T) -> R) -> Option<R> {
+        // Acquire: pairs with the Release store in `Release::drop`, so that
+        // this holder sees every write the previous holder made.
+        if self.busy.swap(true, Ordering::Acquire) {
+            return None;
+        }
+        struct Release<'a>(&'a AtomicBool);
+        impl Drop for Release<'_> {
+            #[inline]
+            fn drop(&mut self) {
+                // Release: pairs with the Acquire swap of the next holder.
+                self.0.store(false, Ordering::Release);
+            }
+        }
+        // Dropped on return and on unwind alike: a panic in `f` frees it.
+        let _release = Release(&self.busy);
+        // SAFETY: `busy` was false and this call set it, so no other
+        // reference to the value exists until `_release` clears it: `get_mut`
+        // needs `&mut self`, which cannot coexist with this `&self`.
+        Some(f(unsafe { &mut *self.value.get() }))
+    }
+
+    fn get_mut(&mut self) -> &mut T {
+        self.value.get_mut()
+    }
+}
+
+/// A loaded plugin's state: only `on_broadcast` (holding the flag) and the
+/// `&mut self` callbacks touch it.
+#[derive(Debug)]
+struct Loaded {
+    producer: Producer,
+    open: Option<OpenBlock>,
+    /// A callback panicked: nothing more is published.
+    failed: bool,
+    /// The unit tests' way to make `publish` panic at a height.
+    #[cfg(test)]
+    panic_at: Option<u32>,
+}
+
+impl Loaded {
+    /// Publishes one of the node's events, inferring blocks from its height
+    /// (the module's "Blocks" section).
+    #[inline]
+    fn publish(&mut self, event: BroadcastEvent<'_>) -> Result<(), PluginError> {
+        if self.failed {
+            return Err(PluginError::Failed);
+        }
+        let height = match event {
+            BroadcastEvent::MappingUpdate { block_height, .. }
+            | BroadcastEvent::StakingReward { block_height, .. } => block_height,
+        };
+        match self.open {
+            Some(b) if b.height == height => {
+                if b.abandoned {
+                    return Err(PluginError::BlockAbandoned { height });
+                }
+            }
+            Some(b) if height < b.height => {
+                return Err(PluginError::HeightWentBack {
+                    open: b.height,
+                    got: height,
+                })
+            }
+            _ => self.begin(height)?,
+        }
+        #[cfg(test)]
+        if self.panic_at == Some(height) {
+            panic!("injected panic at block {height}");
+        }
+        let h = u64::from(height);
+        let published = match event {
+            BroadcastEvent::MappingUpdate {
+                program_id,
+                mapping_name,
+                key,
+                value,
+                ..
+            } => self
+                .producer
+                .mapping_update_at(h, program_id, mapping_name, key, value),
+            BroadcastEvent::StakingReward {
+                staker,
+                validator,
+                reward,
+                new_stake,
+                ..
+            } => self
+                .producer
+                .staking_reward_at(h, staker, validator, reward, new_stake),
+        };
+        match published {
+            Ok(_) => Ok(()),
+            Err(source) => {
+                self.abandon();
+                Err(PluginError::Publish { height, source })
+            }
+        }
+    }
+
+    /// Commits the open block (unless it was abandoned) and opens block
+    /// `height`, which is higher.
+    #[cold]
+    fn begin(&mut self, height: u32) -> Result<(), PluginError> {
+        // Until the begin marker is out, events of `height` are refused.
+        let previous = self.open.replace(OpenBlock {
+            height,
+            abandoned: true,
+        });
+        if matches!(previous, Some(b) if !b.abandoned) {
+            self.producer
+                .commit_block()
+                .map_err(|source| PluginError::Publish {
+                    height: previous.map_or(height, |b| b.height),
+                    source,
+                })?;
+        }
+        if let Err(source) = self.producer.begin_block(u64::from(height)) {
+            // Whatever the producer holds of a block whose begin marker is
+            // not out is never committed.
+            self.producer.abandon_block();
+            return Err(PluginError::Publish { height, source });
+        }
+        self.open = Some(OpenBlock {
+            height,
+            abandoned: false,
+        });
+        Ok(())
+    }
+
+    /// Abandons the open block: its commit marker is never published.
+    fn abandon(&mut self) {
+        if let Some(b) = self.open.as_mut() {
+            b.abandoned = true;
+        }
+        self.producer.abandon_block();
+    }
+
+    /// Commits the open block (the node stops: no more events of it come).
+    fn finish(&mut self) {
+        #[cfg(test)]
+        if self.panic_at == Some(u32::MAX) {
+            panic!("injected panic in on_unload");
+        }
+        if matches!(self.open.take(), Some(b) if !b.abandoned) && !self.failed {
+            if let Err(e) = self.producer.commit_block() {
+                tracing::warn!(error = %e, "slipstream plugin could not commit the open block");
+            }
+        } else {
+            self.producer.abandon_block();
         }
     }
 }
 
-impl RingPlugin {
-    /// A plugin not loaded yet.
-    pub fn new() -> Self {
-        Self::default()
-    }
+/// The Slipstream plugin adapter: snarkVM's own plugin interface, backed by a
+/// ring.
+///
+/// snarkVM's Slipstream plugin manager (crate
+/// `snarkvm-slipstream-plugin-manager` 4.11) calls plugins in the node's
+/// process, on its finalize thread. This type implements the real trait,
+/// [`SlipstreamPlugin`] of crate `snarkvm-slipstream-plugin-interface`
+/// [`INTERFACE_VERSION`] (re-exported here, never copied: a trait object only
+/// matches the exact trait of the exact crate), and its only work is to encode
+/// each event into the ring, so that the real consumers run in their own
+/// processes, where a slow or crashing consumer cannot stall or kill the node.
+///
+/// # Loading it
+///
+/// Dynamically, as the node does today: this crate's `cdylib`
+/// (`libslipstream_producer.so`) exports `_create_plugin`, named by a JSON5
+/// config file given to `SlipstreamPluginManager::from_config_files`:
+///
+/// ```json5
+/// {
+///   libpath: "libslipstream_producer.so", // read by the manager, relative to this file's folder
+///   name: "slipstream",                   // read by the manager; optional
+///   ring: "node-events",                  // bare name: /dev/shm/node-events
+///   capacity: "64MiB",
+///   kinds: ["mapping_update", "staking_reward"],
+///   wake: "block",
+/// }
+/// ```
+///
+/// Statically, as snarkVM's open work on in-build plugins will: box
+/// [`RingPlugin::new`] as a `Box<dyn SlipstreamPlugin>` (for instance in the
+/// manager's `LoadedSlipstreamPlugin::new`) and call `on_load` with the path
+/// of the same config file.
+///
+/// # Config keys
+///
+/// One table, in the repository's README.md ("The node's side"), gives every
+/// key with its type, default and meaning; [`PluginConfig`]'s fields are the
+/// same keys. `libpath` and `name` are the manager's own keys, accepted and
+/// not used by the adapter. `kinds` takes `"mapping_update"` and
+/// `"staking_reward"`, the only kinds the 4.11 interface broadcasts; any other
+/// name is refused with an error naming the valid ones.
+///
+/// Unknown keys are refused by name, so a typo is an error, not a default.
+///
+/// # Blocks, as a consumer sees them
+///
+/// The 4.11 interface has no block callback: the node says only which block
+/// height each event belongs to. The adapter infers blocks from
+/// `block_height`:
+///
+/// - The first event of a height opens a block (its begin marker).
+/// - The first event of a higher height commits the open block (its commit
+///   marker, then the wake-up) and opens the next; `on_unload` (the node
+///   stopping) commits the open block. So a consumer's `next_block` sees block
+///   H complete when block H+1's first event arrives, or when the node stops;
+///   never earlier.
+/// - A height with no subscribed events makes no block at all in the ring.
+/// - A height lower than the open block's (a height going backwards, or one
+///   repeated after a higher one) is refused with
+///   [`PluginError::HeightWentBack`]: it is never merged into the open block,
+///   and the block it names was already committed.
+/// - An event that cannot be published (larger than `max_event`) abandons its
+///   block: no commit marker is ever written for it, the rest of its events
+///   are refused ([`PluginError::BlockAbandoned`]), and consumers see it as
+///   incomplete (`BlockItem::Incomplete`) when the next block begins. A block
+///   missing an event is never presented as committed.
+///
+/// # What the node's thread pays
+///
+/// `on_broadcast` takes `&self` on the finalize thread: it never waits for a
+/// lock (a concurrent call, which the manager never makes, is refused with
+/// [`PluginError::Busy`]), allocates nothing when it succeeds, and makes no
+/// system call except the once-per-block wake-up of sleeping consumers (in
+/// `wake: "block"` mode). Every callback, and `_create_plugin`, catches a
+/// panic of its own: the manager gets an error (or a null plugin), never an
+/// unwind. After a panic the adapter fails closed: the open block is
+/// abandoned and every later event is refused ([`PluginError::Failed`])
+/// until the plugin is loaded again.
+///
+/// # ABI
+///
+/// A Rust trait object crosses the library boundary only when the node and
+/// the plugin were built by the same compiler against the same interface
+/// crate (and with the same global allocator: the node frees the plugin the
+/// library allocated). The library exports
+/// [`slipstream_plugin_rustc_version`] and
+/// [`slipstream_plugin_interface_version`], and `on_load` logs both (with
+/// `tracing`; and on stderr when this copy of `tracing` has no subscriber,
+/// which is the case in a cdylib: it does not share the node's).
+///
+/// # Example
+///
+/// Used statically (linked into the node's build), as a node registers it:
+///
+/// ```
+/// use slipstream_producer::{BroadcastEvent, BroadcastEventKind, RingPlugin, SlipstreamPlugin};
+/// let dir = std::env::temp_dir().join(format!("doc-ringplugin-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir)?;
+/// let config = dir.join("slipstream.json5");
+/// std::fs::write(&config, r#"{ libpath: "", ring: "./events", capacity: "1MiB" }"#)?;
+/// let mut plugin: Box<dyn SlipstreamPlugin> = Box::new(RingPlugin::new());
+/// plugin.on_load(config.to_str().unwrap(), false)?;
+/// assert!(plugin.subscribed_events().contains(&BroadcastEventKind::MappingUpdate));
+/// plugin.on_broadcast(BroadcastEvent::MappingUpdate {
+///     program_id: b"credits.aleo", mapping_name: b"account",
+///     key: b"aleo1...", value: &7u64.to_le_bytes(), block_height: 10,
+/// })?;
+/// plugin.on_unload(); // commits block 10
+/// # std::fs::remove_dir_all(dir)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct RingPlugin {
+    subscribed: Vec<BroadcastEventKind>,
+    state: Exclusive<Option<Loaded>>,
+}
 
-    /// Runs `f` with the producer (for hosts that want direct access).
-    pub fn with_producer<R>(&self, f: impl FnOnce(&mut Producer) -> R) -> Option<R> {
-        let mut guard = self.producer.lock().unwrap_or_else(|e| e.into_inner());
-        guard.as_mut().map(f)
+impl Default for RingPlugin {
+    fn default() -> Self {
+        RingPlugin::new()
     }
 }
 
-impl SlipstreamPlugin for RingPlugin {
-    fn name(&self) -> &str {
-        &self.name
+impl std::fmt::Debug for RingPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("RingPlugin");
+        d.field("subscribed", &self.subscribed);
+        // Never wait: Debug may be called while an event is being published.
+        let shown = self.state.try_with(|s| {
+            d.field("state", s);
+        });
+        if shown.is_none() {
+            d.field("state", &"<publishing>");
+        }
+        d.finish()
+    }
+}
+
+/// The name the plugin gives the node (the config's `name` key, which the
+/// manager reads itself, takes precedence in the manager).
+const PLUGIN_NAME: &str = "slipstream";
+
+impl RingPlugin {
+    /// A plugin not loaded yet: it subscribes to nothing until `on_load`.
+    ///
+    /// ```
+    /// use slipstream_producer::{RingPlugin, SlipstreamPlugin};
+    /// let plugin: Box<dyn SlipstreamPlugin> = Box::new(RingPlugin::new());
+    /// assert_eq!(plugin.name(), "slipstream");
+    /// assert!(plugin.subscribed_events().is_empty());
+    /// ```
+    pub fn new() -> Self {
+        RingPlugin {
+            subscribed: Vec::new(),
+            state: Exclusive::new(None),
+        }
     }
 
-    fn on_load(&mut self, config_file: &str, is_reload: bool) -> Result<(), PluginError> {
+    /// The state, for the `&mut self` callbacks: nobody else can hold it.
+    fn state_mut(&mut self) -> &mut Option<Loaded> {
+        self.state.get_mut()
+    }
+
+    fn load(&mut self, config_file: &str, is_reload: bool) -> Result<(), PluginError> {
+        #[cfg(test)]
+        if config_file.ends_with("inject-panic.json5") {
+            panic!("injected panic in on_load");
+        }
         let path = Path::new(config_file);
         let config_err = |detail: String| PluginError::Config {
             path: path.to_path_buf(),
@@ -440,97 +802,343 @@ impl SlipstreamPlugin for RingPlugin {
         let config = PluginConfig::parse(&text).map_err(config_err)?;
         let base = path.parent().unwrap_or(Path::new("."));
         let (ring, options) = config.options(base).map_err(config_err)?;
-        let kinds = options.kinds;
-        // A reload replaces the producer: drop the old one (it commits its open
-        // block and releases the ring) before the new one takes the lock.
-        let mut guard = self.producer.lock().unwrap_or_else(|e| e.into_inner());
-        guard.take();
-        *guard = Some(Producer::open(&ring, options)?);
-        drop(guard);
-        if let Some(n) = config.name {
-            self.name = n;
+        let subscribed = config.subscribed_kinds().map_err(config_err)?;
+        // A second load replaces the producer: finish the old one (it commits
+        // its open block and releases the ring) before the new one takes the
+        // ring's producer lock.
+        self.unload();
+        let producer = Producer::open(&ring, options)?;
+        *self.state_mut() = Some(Loaded {
+            producer,
+            open: None,
+            failed: false,
+            #[cfg(test)]
+            panic_at: None,
+        });
+        self.subscribed = subscribed;
+        tracing::info!(
+            name = config.name.as_deref().unwrap_or(PLUGIN_NAME),
+            ring = %ring.display(),
+            kinds = ?self.subscribed,
+            is_reload,
+            rustc = RUSTC_VERSION,
+            interface = INTERFACE_VERSION,
+            "slipstream plugin loaded; the node must be built by the same rustc against the same interface version"
+        );
+        if !tracing::dispatcher::has_been_set() {
+            // Loaded as a cdylib, this library has its own copy of `tracing`,
+            // which the node's subscriber never sees: say it once on stderr.
+            eprintln!(
+                "slipstream plugin loaded: ring {}, built by {RUSTC_VERSION} against snarkvm-slipstream-plugin-interface {INTERFACE_VERSION}; the node must use the same",
+                ring.display()
+            );
         }
-        self.subscribed = [
-            BroadcastEventKind::MappingUpdate,
-            BroadcastEventKind::MappingRemoval,
-            BroadcastEventKind::StakingReward,
-            BroadcastEventKind::Block,
-        ]
-        .into_iter()
-        .filter(|k| kinds.contains(k.event_kind()))
-        .collect();
-        tracing::info!(ring = %ring.display(), is_reload, "slipstream plugin loaded");
         Ok(())
     }
 
+    fn unload(&mut self) {
+        self.subscribed = Vec::new();
+        if let Some(mut loaded) = self.state_mut().take() {
+            loaded.finish();
+        }
+    }
+
+    /// After a caught panic in `on_broadcast`: the state may be half-updated,
+    /// so the plugin fails closed (its open block abandoned, nothing more
+    /// published) until it is loaded again.
+    #[cold]
+    fn fail(&self) {
+        // The flag was released by the unwind; no other call can be inside.
+        self.state.try_with(|s| {
+            if let Some(loaded) = s.as_mut() {
+                loaded.failed = true;
+                loaded.abandon();
+            }
+        });
+    }
+}
+
+/// The panic's message, if it has one.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(no message)".to_owned()
+    }
+}
+
+fn panicked(callback: &'static str, payload: &(dyn std::any::Any + Send)) -> PluginError {
+    let e = PluginError::Panicked {
+        callback,
+        message: panic_message(payload),
+    };
+    tracing::error!(error = %e, "slipstream plugin caught a panic");
+    e
+}
+
+impl SlipstreamPlugin for RingPlugin {
+    fn name(&self) -> &'static str {
+        PLUGIN_NAME
+    }
+
+    /// Reads the config, opens (or creates) the ring.
+    ///
+    /// # Errors
+    ///
+    /// [`PluginError::Config`] naming the file and what is wrong in it, or
+    /// [`PluginError::Producer`] if the ring cannot be opened; a caught panic
+    /// is [`PluginError::Panicked`]. The manager reports it as
+    /// `PluginStartError` with this message, and the node does not start.
+    fn on_load(&mut self, config_file: &str, is_reload: bool) -> anyhow::Result<()> {
+        match catch_unwind(AssertUnwindSafe(|| self.load(config_file, is_reload))) {
+            Ok(r) => r.map_err(anyhow::Error::new),
+            Err(payload) => {
+                // Whatever was half-built, or loaded before, is dropped:
+                // nothing stays subscribed.
+                let _ = catch_unwind(AssertUnwindSafe(|| self.unload()));
+                self.subscribed = Vec::new();
+                Err(anyhow::Error::new(panicked("on_load", &*payload)))
+            }
+        }
+    }
+
+    /// Commits the open block and releases the ring.
     fn on_unload(&mut self) {
-        let mut guard = self.producer.lock().unwrap_or_else(|e| e.into_inner());
-        guard.take();
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| self.unload())) {
+            panicked("on_unload", &*payload);
+        }
     }
 
     fn subscribed_events(&self) -> &[BroadcastEventKind] {
         &self.subscribed
     }
 
-    fn on_broadcast(&self, event: BroadcastEvent<'_>) -> Result<(), PluginError> {
-        let mut guard = self.producer.lock().unwrap_or_else(|e| e.into_inner());
-        let p = guard.as_mut().ok_or(PluginError::NotLoaded)?;
-        match event {
-            BroadcastEvent::MappingUpdate {
-                program_id,
-                mapping_name,
-                key,
-                value,
-                block_height,
-            } => p.mapping_update_at(block_height, program_id, mapping_name, key, value)?,
-            BroadcastEvent::MappingRemoval {
-                program_id,
-                mapping_name,
-                key,
-                block_height,
-            } => p.mapping_removal_at(block_height, program_id, mapping_name, key)?,
-            BroadcastEvent::StakingReward {
-                staker,
-                validator,
-                reward,
-                new_stake,
-                block_height,
-            } => p.staking_reward_at(block_height, staker, validator, reward, new_stake)?,
-            BroadcastEvent::Block {
-                block,
-                block_height,
-            } => {
-                let seq = p.block_at(block_height, block)?;
-                p.commit_block()?;
-                seq
+    /// Encodes the event into the ring; never waits, allocates nothing when
+    /// it succeeds.
+    ///
+    /// # Errors
+    ///
+    /// [`PluginError::NotLoaded`], [`PluginError::Busy`] (a concurrent call),
+    /// [`PluginError::HeightWentBack`], [`PluginError::BlockAbandoned`],
+    /// [`PluginError::Publish`] (the event is too large: its block is
+    /// abandoned), [`PluginError::Panicked`] (caught), [`PluginError::Failed`]
+    /// (after a panic).
+    #[inline]
+    fn on_broadcast(&self, event: BroadcastEvent<'_>) -> anyhow::Result<()> {
+        let run = AssertUnwindSafe(|| {
+            // Errors are built only when they happen (an eager `ok_or` cost
+            // every event a PluginError's construction and drop).
+            match self.state.try_with(|s| match s {
+                Some(loaded) => loaded.publish(event),
+                None => Err(PluginError::NotLoaded),
+            }) {
+                Some(r) => r,
+                None => Err(PluginError::Busy),
             }
-        };
-        Ok(())
+        });
+        match catch_unwind(run) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(anyhow::Error::new(e)),
+            Err(payload) => {
+                self.fail();
+                Err(anyhow::Error::new(panicked("on_broadcast", &*payload)))
+            }
+        }
     }
 }
 
-/// The entry point a node's plugin manager looks up in the shared library.
+/// The entry point snarkVM's plugin manager looks up in the shared library.
 ///
-/// Returns a heap-allocated [`RingPlugin`] as a trait object; the host owns it
-/// (`Box::from_raw`). Like every Rust dynamic plugin of this shape, host and
-/// plugin must be built by the same compiler: the ring format, not this
-/// entry point, is Slipstream's stable interface.
+/// Returns a heap-allocated [`RingPlugin`] as a trait object of the real
+/// interface; the manager owns it (`Box::from_raw`). Host and plugin must be
+/// built by the same compiler against the same interface crate
+/// ([`slipstream_plugin_rustc_version`], [`slipstream_plugin_interface_version`]):
+/// the ring format, not this entry point, is Slipstream's stable interface.
+/// A panic (none is known) returns null, which the manager refuses.
 #[no_mangle]
 #[allow(improper_ctypes_definitions)]
 pub extern "C" fn _create_plugin() -> *mut dyn SlipstreamPlugin {
-    let plugin: Box<dyn SlipstreamPlugin> = Box::new(RingPlugin::new());
-    Box::into_raw(plugin)
+    match catch_unwind(|| Box::new(RingPlugin::new())) {
+        Ok(plugin) => {
+            let plugin: Box<dyn SlipstreamPlugin> = plugin;
+            Box::into_raw(plugin)
+        }
+        Err(_) => std::ptr::null_mut::<RingPlugin>() as *mut dyn SlipstreamPlugin,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use slipstream_ring::event::EventRef;
+    use slipstream_ring::{Item, Reader, StartAt};
+
+    /// A loaded plugin on a fresh ring in a temporary folder.
+    struct Fixture {
+        dir: PathBuf,
+        config: PathBuf,
+        plugin: RingPlugin,
+    }
+
+    impl Fixture {
+        fn new(tag: &str) -> Fixture {
+            let dir =
+                std::env::temp_dir().join(format!("plugin-unit-{tag}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            let config = dir.join("slipstream.json5");
+            std::fs::write(
+                &config,
+                r#"{ libpath: "x.so", ring: "./ring", capacity: "1MiB" }"#,
+            )
+            .unwrap();
+            let mut plugin = RingPlugin::new();
+            plugin.on_load(config.to_str().unwrap(), false).unwrap();
+            Fixture {
+                dir,
+                config,
+                plugin,
+            }
+        }
+
+        fn update(&self, height: u32) -> anyhow::Result<()> {
+            self.plugin.on_broadcast(BroadcastEvent::MappingUpdate {
+                program_id: b"credits.aleo",
+                mapping_name: b"account",
+                key: b"k",
+                value: &height.to_le_bytes(),
+                block_height: height,
+            })
+        }
+
+        /// Every record in the ring: (kind, height).
+        fn records(&self) -> Vec<(EventKind, u64)> {
+            let file = std::fs::File::open(self.dir.join("ring")).unwrap();
+            let mut r = Reader::attach(&file, StartAt::Oldest).unwrap();
+            let mut out = vec![];
+            while let Some(Item::Record(rec)) = r.try_next().unwrap() {
+                let ev = EventRef::decode(rec.kind, rec.payload).unwrap();
+                out.push((ev.kind(), ev.block_height()));
+            }
+            out
+        }
+    }
+
+    impl Drop for Fixture {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    use EventKind::{BlockBegin as B, BlockCommit as C, MappingUpdate as U};
+
+    /// The entry point hands the manager a plugin of the real trait, which
+    /// it owns (`Box::from_raw`).
+    #[test]
+    fn create_plugin_returns_an_owned_plugin_of_the_real_trait() {
+        let raw = _create_plugin();
+        assert!(!raw.is_null());
+        // SAFETY: `_create_plugin` returns `Box::into_raw` of a boxed plugin.
+        let plugin = unsafe { Box::from_raw(raw) };
+        assert_eq!(plugin.name(), "slipstream");
+        assert!(plugin.subscribed_events().is_empty());
+        let any: &dyn std::any::Any = &*plugin;
+        assert!(any.is::<RingPlugin>());
+    }
+
+    /// A concurrent `on_broadcast` is refused, not waited for (the lock is
+    /// taken here by the test, as another call inside would hold it).
+    #[test]
+    fn a_concurrent_call_is_refused_not_waited_for() {
+        let f = Fixture::new("busy");
+        let err = f
+            .plugin
+            .state
+            .try_with(|_| f.update(1).unwrap_err())
+            .unwrap();
+        assert!(
+            matches!(err.downcast_ref(), Some(PluginError::Busy)),
+            "{err}"
+        );
+        f.update(1).unwrap();
+        assert_eq!(f.records(), [(B, 1), (U, 1)]);
+    }
+
+    /// A panic in `on_load` is an error for the manager (which then refuses
+    /// to start the node), one in `on_unload` is caught and logged: neither
+    /// unwinds into the node.
+    #[test]
+    fn panics_in_on_load_and_on_unload_stay_in_the_plugin() {
+        let mut f = Fixture::new("panic-load");
+        let bad = f.dir.join("inject-panic.json5");
+        let err = f.plugin.on_load(bad.to_str().unwrap(), false).unwrap_err();
+        assert!(
+            matches!(err.downcast_ref(), Some(PluginError::Panicked { callback: "on_load", message })
+                if message == "injected panic in on_load"),
+            "{err}"
+        );
+        assert!(f.plugin.subscribed_events().is_empty());
+        let err = f.update(1).unwrap_err();
+        assert!(
+            matches!(err.downcast_ref(), Some(PluginError::NotLoaded)),
+            "{err}"
+        );
+        let config = f.config.to_str().unwrap().to_owned();
+        f.plugin.on_load(&config, false).unwrap();
+        f.update(1).unwrap();
+        f.plugin
+            .state
+            .try_with(|s| s.as_mut().unwrap().panic_at = Some(u32::MAX))
+            .unwrap();
+        f.plugin.on_unload(); // caught: returns normally
+        let err = f.update(2).unwrap_err();
+        assert!(
+            matches!(err.downcast_ref(), Some(PluginError::NotLoaded)),
+            "{err}"
+        );
+    }
+
+    /// A panic inside `on_broadcast` is an error to the manager, never an
+    /// unwind; the plugin then fails closed: its open block is never
+    /// committed (not even on unload), later events are refused, and a new
+    /// load starts afresh.
+    #[test]
+    fn a_panic_is_an_error_and_the_plugin_fails_closed() {
+        let mut f = Fixture::new("panic");
+        f.update(1).unwrap();
+        f.update(2).unwrap();
+        f.plugin
+            .state
+            .try_with(|s| s.as_mut().unwrap().panic_at = Some(2))
+            .unwrap();
+        let err = f.update(2).unwrap_err();
+        assert!(
+            matches!(err.downcast_ref(), Some(PluginError::Panicked { callback: "on_broadcast", message })
+                if message == "injected panic at block 2"),
+            "{err}"
+        );
+        let err = f.update(3).unwrap_err();
+        assert!(
+            matches!(err.downcast_ref(), Some(PluginError::Failed)),
+            "{err}"
+        );
+        f.plugin.on_unload();
+        // Block 1 committed; block 2 (which lost an event) never.
+        assert_eq!(f.records(), [(B, 1), (U, 1), (C, 1), (B, 2), (U, 2)]);
+        let config = f.config.to_str().unwrap().to_owned();
+        f.plugin.on_load(&config, false).unwrap();
+        f.update(4).unwrap();
+        f.plugin.on_unload();
+        assert_eq!(f.records()[5..], [(B, 4), (U, 4), (C, 4)]);
+    }
 
     #[test]
     fn config_parses_units_kinds_and_wake() {
         let c = PluginConfig::parse(
             r#"{ libpath: "lib.so", name: "n", ring: "rings/a", capacity: "1MiB", max_event: 4096,
-                 reader_slots: 4, mode: "0640", wake: "thread:250us", kinds: ["block"] }"#,
+                 reader_slots: 4, mode: "0640", wake: "thread:250us", kinds: ["staking_reward"] }"#,
         )
         .unwrap();
         let (path, o) = c.options(Path::new("/etc/node")).unwrap();
@@ -544,9 +1152,42 @@ mod tests {
                 interval: Duration::from_micros(250)
             }
         );
-        assert!(o.kinds.contains(EventKind::Block));
+        assert!(o.kinds.contains(EventKind::StakingReward));
+        assert!(o.kinds.contains(EventKind::BlockBegin));
         assert!(o.kinds.contains(EventKind::BlockCommit));
         assert!(!o.kinds.contains(EventKind::MappingUpdate));
+        assert_eq!(
+            c.subscribed_kinds().unwrap(),
+            [BroadcastEventKind::StakingReward]
+        );
+        // No `kinds`: both of the interface's kinds, in its order.
+        let c = PluginConfig::parse(r#"{ libpath: "lib.so", ring: "r" }"#).unwrap();
+        assert_eq!(
+            c.subscribed_kinds().unwrap(),
+            [
+                BroadcastEventKind::MappingUpdate,
+                BroadcastEventKind::StakingReward
+            ]
+        );
+    }
+
+    /// The kinds the 4.11 interface never broadcasts are refused, naming the
+    /// valid ones: a config asking for blocks would otherwise wait for ever.
+    #[test]
+    fn kinds_the_interface_lacks_are_refused_naming_the_valid_ones() {
+        for kind in ["block", "mapping_removal", "block_begin", "blocks"] {
+            let c = PluginConfig::parse(&format!(
+                r#"{{ libpath: "x", ring: "r", kinds: ["mapping_update", "{kind}"] }}"#
+            ))
+            .unwrap();
+            let err = c.options(Path::new("/")).unwrap_err();
+            assert!(err.contains(&format!("{kind:?}")), "{err}");
+            assert!(
+                err.contains(r#"valid kinds are "mapping_update", "staking_reward""#),
+                "{err}"
+            );
+            assert_eq!(c.subscribed_kinds().unwrap_err(), err);
+        }
     }
 
     #[test]

@@ -363,6 +363,26 @@ impl Producer {
         Ok(seq)
     }
 
+    /// Forgets the open block without publishing its commit marker, so that
+    /// consumers never apply it: `next_block` reports it incomplete when the
+    /// next block begins. For a block that lost an event (one refused as too
+    /// large). Returns its height, `None` if no block was open.
+    ///
+    /// ```
+    /// use slipstream_producer::{Producer, ProducerOptions};
+    /// use slipstream_ring::Layout;
+    /// let path = std::env::temp_dir().join(format!("doc-abandon-{}", std::process::id()));
+    /// let mut p = Producer::open(&path, ProducerOptions { layout: Layout::new(1 << 20), ..Default::default() })?;
+    /// p.begin_block(3)?;
+    /// assert_eq!(p.abandon_block(), Some(3));
+    /// assert_eq!(p.commit_block()?, None); // nothing left to commit
+    /// # drop(p); std::fs::remove_file(path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn abandon_block(&mut self) -> Option<u64> {
+        self.block.take().map(|b| b.height)
+    }
+
     /// The height of the open block, if any.
     pub fn open_block(&self) -> Option<u64> {
         self.block.map(|b| b.height)
