@@ -14,8 +14,7 @@
 //!   name: "slipstream",                   // optional
 //!   ring: "node-events",                  // bare name: /dev/shm/node-events
 //!   capacity: "64MiB",                    // data bytes, a power of two
-//!   max_event: "16MiB",                   // optional
-//!   reader_slots: 64,                     // optional
+//!   max_event: "4MiB",                    // optional (a record takes at most a quarter of capacity)
 //!   mode: "0600",                         // optional
 //!   recreate: false,                      // optional
 //!   wake: "block",                        // "block" | "event" | "thread:200us"
@@ -166,7 +165,7 @@ pub struct PluginConfig {
     /// The largest event, in bytes.
     #[serde(default)]
     pub max_event: Option<Size>,
-    /// Reader slots (named consumers) the ring has room for.
+    /// Obsolete (format version 1): ignored with a warning.
     #[serde(default)]
     pub reader_slots: Option<u32>,
     /// Permission bits of a created ring, as an octal string (`"0600"`).
@@ -339,8 +338,12 @@ impl PluginConfig {
             layout.max_payload =
                 u32::try_from(m.0).map_err(|_| format!("max_event {} is too large", m.0))?;
         }
-        if let Some(n) = self.reader_slots {
-            layout.reader_slots = n;
+        if self.reader_slots.is_some() {
+            // Format version 2 keeps one cursor file per name beside the ring
+            // (RING.readers/NAME): there is no fixed number of slots.
+            tracing::warn!(
+                "reader_slots is obsolete and ignored: named cursors are files in RING.readers/"
+            );
         }
         layout.geometry().map_err(|e| e.to_string())?;
         let mode = match &self.mode {
@@ -384,6 +387,7 @@ impl PluginConfig {
                 recreate: self.recreate,
                 wake,
                 kinds,
+                ..ProducerOptions::default()
             },
         ))
     }
