@@ -485,8 +485,11 @@ impl Reader {
         // below the value seen is completely written.
         let tail = self.shared.tail().load(Ordering::Acquire);
         // The writer stores tail_intent before the tail that covers it, so after
-        // the Acquire above this load cannot see less than `tail`.
-        let intent = self.shared.tail_intent().load(Ordering::Relaxed);
+        // the Acquire above this load cannot see less than `tail`. Acquire
+        // pairs with the writer's Release store of tail_intent: the tail
+        // loaded below is then at least the one committed before this intent
+        // was announced, which is what the corruption check below needs.
+        let intent = self.shared.tail_intent().load(Ordering::Acquire);
         if intent < tail {
             return Err(CorruptError::Counter {
                 what: "tail_intent",

@@ -211,7 +211,10 @@ impl Writer {
             self.intent = end;
             // Announce, before touching any byte of [tail, end), that the bytes
             // one lap back are about to be overwritten.
-            self.shared.tail_intent().store(end, Ordering::Relaxed);
+            // Release: a reader that Acquire-loads this value also sees the
+            // tail committed before it (pairs with the Acquire load in
+            // `Reader::counters`, whose corruption check relies on it).
+            self.shared.tail_intent().store(end, Ordering::Release);
             // Orders the store above before every store of the record below.
             // Pairs with the fence(Acquire) in `Reader::fill` (and the other
             // validations) between a reader's copy and its load of tail_intent:

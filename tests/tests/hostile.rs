@@ -43,8 +43,16 @@ const HOSTILE_UID: u32 = 64_123;
 const GROUP: u32 = 64_124;
 /// Marks the hostile child's report lines.
 const MARK: &str = "@hostile@ ";
-/// How long the hostile child attacks before it stops itself.
-const ATTACK_FOR: Duration = Duration::from_secs(3);
+/// How long the hostile child attacks before it stops itself
+/// (`SLIPSTREAM_ATTACK_SECS` overrides it, for `benches/hostile.sh`).
+fn attack_for() -> Duration {
+    Duration::from_secs(
+        std::env::var("SLIPSTREAM_ATTACK_SECS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(3),
+    )
+}
 /// Upper bound of any wait (reached only when something is broken).
 const DEADLINE: Duration = Duration::from_secs(60);
 
@@ -254,7 +262,8 @@ fn child_entry_hostile() {
     let started = Instant::now();
     let mut counts = BTreeMap::<&str, u64>::new();
     let mut i = 0u64;
-    while started.elapsed() < ATTACK_FOR {
+    let attack_for = attack_for();
+    while started.elapsed() < attack_for {
         i += 1;
         match i % 5 {
             0 => drop(wake.set_len(0)),
