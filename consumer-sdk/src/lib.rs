@@ -4,8 +4,9 @@
 //! name, and read the node's finalize events in order, each with its sequence
 //! number, at the consumer's own pace.
 //!
-//! - **Named cursors.** A consumer with a name keeps its cursor in the ring's
-//!   reader table; restarted under the same name, it resumes where it left off
+//! - **Named cursors.** A consumer with a name keeps its cursor in its own
+//!   file beside the ring (`RING.readers/NAME`, mode 0600); restarted under
+//!   the same name, it resumes where it left off
 //!   (at least once: the event being processed when it died comes again).
 //! - **Lag is an item, not an error.** A consumer that fell behind gets
 //!   [`Item::Lagged`] with the exact sequence numbers it missed, and reading
