@@ -24,13 +24,13 @@ cleanup() {
     kill -9 "$p" 2>/dev/null
   done
   wait 2>/dev/null || true
-  rm -f "$ring"
+  rm -rf "$ring" "$ring.lock" "$ring.wake" "$ring.readers"
 }
 trap cleanup EXIT INT TERM
 
 run() { # name, consumers, stop?
   local name=$1 consumers=$2 stop=$3
-  rm -f "$ring"
+  rm -rf "$ring" "$ring.lock" "$ring.wake" "$ring.readers"
   pids=()
   "$bin/slipstream-sim" "$ring" --flat-out --duration "${secs}s" --capacity 64MiB \
     --report-every 1000000 2>"/tmp/adverse-$$.log" &

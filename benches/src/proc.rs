@@ -210,6 +210,8 @@ impl Drop for TempPath {
         } else {
             std::fs::remove_file(&self.0)
         };
+        // A ring's sidecar files (lock, wake file, readers directory), if any.
+        slipstream_ring::sidecar::remove_all(&self.0);
     }
 }
 

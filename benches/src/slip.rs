@@ -54,14 +54,16 @@ fn start(
     args.extend(extra.iter().cloned());
     let mut child = ChildGuard::spawn("slipstream producer", &args)?;
     child.expect("ready")?;
-    // Read-write, so that the reader may sleep on the futex (the wake page).
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(path.path())
-        .with_context(|| format!("opening {}", path.path().display()))?;
+    // Read-only, as every consumer; it announces its sleep in the wake file.
+    let file =
+        File::open(path.path()).with_context(|| format!("opening {}", path.path().display()))?;
     let mut reader = Reader::attach(&file, StartAt::Oldest)
         .with_context(|| format!("attaching a reader to {}", path.path().display()))?;
+    let wake = OpenOptions::new()
+        .write(true)
+        .open(slipstream_ring::sidecar::wake_path(path.path()))
+        .with_context(|| format!("opening the wake file of {}", path.path().display()))?;
+    reader.set_wake_file(wake);
     // Drain the warm-up lap (the producer is idle until `go`).
     while let Some(item) = reader.try_next().context("reading the warm-up lap")? {
         if let Item::Record(r) = item {
@@ -201,8 +203,24 @@ pub fn child(args: &ChildArgs, ctl: &mut Control) -> Result<()> {
         .write(true)
         .open(&path)
         .with_context(|| format!("opening {path}"))?;
-    let mut w = Writer::open(file, Layout::new(ring), IfExists::Resume)
+    let lock = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(slipstream_ring::sidecar::lock_path(path.as_ref()))
+        .with_context(|| format!("opening the lock of {path}"))?;
+    let mut w = Writer::open(file, lock, Layout::new(ring), IfExists::Resume)
         .with_context(|| format!("opening the ring in {path} as its producer"))?;
+    slipstream_ring::sidecar::prepare(path.as_ref(), 0o600, None)
+        .with_context(|| format!("preparing the sidecars of {path}"))?;
+    w.set_wake_file(
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(slipstream_ring::sidecar::wake_path(path.as_ref()))
+            .with_context(|| format!("opening the wake file of {path}"))?,
+    );
     // One lap of warm-up records: every page of the ring is touched once.
     while w.tail() < ring {
         let mut r = w.reserve(KIND_WARMUP, size).context("warm-up reserve")?;
@@ -211,6 +229,14 @@ pub fn child(args: &ChildArgs, ctl: &mut Control) -> Result<()> {
     }
     if latency && args.str("wake")? == "immediate" {
         w.set_wake_mode(WakeMode::Immediate);
+        // The producer's waker thread reads the consumers' sleep
+        // announcements (the publishing thread never does) and flags a
+        // sleeper for the next commit to wake.
+        let mut waker = w.waker();
+        std::thread::spawn(move || loop {
+            std::thread::sleep(std::time::Duration::from_micros(50));
+            waker.wake_if_needed();
+        });
     }
     ctl.ready()?;
     let ns = if latency {

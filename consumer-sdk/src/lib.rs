@@ -4,8 +4,9 @@
 //! name, and read the node's finalize events in order, each with its sequence
 //! number, at the consumer's own pace.
 //!
-//! - **Named cursors.** A consumer with a name keeps its cursor in the ring's
-//!   reader table; restarted under the same name, it resumes where it left off
+//! - **Named cursors.** A consumer with a name keeps its cursor in its own
+//!   file beside the ring (`RING.readers/NAME`, mode 0600); restarted under
+//!   the same name, it resumes where it left off
 //!   (at least once: the event being processed when it died comes again).
 //! - **Lag is an item, not an error.** A consumer that fell behind gets
 //!   [`Item::Lagged`] with the exact sequence numbers and block heights it
@@ -280,9 +281,6 @@ pub enum ConsumerError {
         #[source]
         source: SlotError,
     },
-    /// A named consumer needs write access to the ring file (for its cursor).
-    #[error("ring {0}: a named consumer needs write access to the ring file to keep its cursor (it is read-only to this user)")]
-    ReadOnlyNamed(PathBuf),
     /// Looking for a position failed (the producer kept overwriting it, or
     /// what was read is corrupt).
     #[error(transparent)]
@@ -329,8 +327,10 @@ pub struct ConsumerBuilder {
 }
 
 impl ConsumerBuilder {
-    /// A name: the consumer's cursor is kept in the ring under it and resumed
-    /// on restart. At most 64 bytes; one live consumer per name.
+    /// A name: the consumer's cursor is kept under it, in its own file
+    /// beside the ring (`RING.readers/NAME`, mode 0600), and resumed on
+    /// restart. 1 to 64 bytes of `[A-Za-z0-9_.-]`, not starting with `.`;
+    /// one live consumer per name.
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
         self
@@ -427,35 +427,28 @@ impl ConsumerBuilder {
             path: path.clone(),
             source,
         };
-        let (file, writable) = match std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&path)
-        {
-            Ok(f) => (f, true),
-            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-                (File::open(&path).map_err(open_err)?, false)
-            }
-            Err(e) => return Err(open_err(e)),
-        };
+        // Read-only, always: the kernel then refuses this process any write
+        // to, or truncation of, the ring (FORMAT.md section 7).
+        let file = File::open(&path).map_err(open_err)?;
         let attach_err = |source| ConsumerError::Attach {
             path: path.clone(),
             source,
         };
         let mut reader = Reader::attach(&file, StartAt::End).map_err(attach_err)?;
         reader.set_lap_policy(self.lap_policy);
+        // Sleep announcements go to the wake file with pwrite (never a
+        // mapping); without write access to it the consumer polls when idle.
+        if let Ok(wake) = std::fs::OpenOptions::new()
+            .write(true)
+            .open(slipstream_ring::sidecar::wake_path(&path))
+        {
+            reader.set_wake_file(wake);
+        }
         let (slot, saved) = match &self.name {
             None => (None, None),
-            Some(_) if !writable => return Err(ConsumerError::ReadOnlyNamed(path)),
             Some(name) => {
-                // Each claim gets its own open file description (locks belong to it).
-                let own = std::fs::OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .open(&path)
-                    .map_err(open_err)?;
                 let (slot, saved) =
-                    Slot::claim(own, name).map_err(|source| ConsumerError::Slot {
+                    Slot::claim(&path, name).map_err(|source| ConsumerError::Slot {
                         path: path.clone(),
                         source,
                     })?;
@@ -597,6 +590,18 @@ impl Consumer {
     /// The consumer's name, if it has one.
     pub fn name(&self) -> Option<&str> {
         self.slot.as_ref().map(|s| s.name())
+    }
+
+    /// The ring's identity (`ring_id`, random at creation): a ring replaced
+    /// at the same path (`--recreate`) has another.
+    pub fn ring_id(&self) -> u64 {
+        self.reader.ring_id()
+    }
+
+    /// The producer's epoch the consumer last saw (how many producers have
+    /// opened the ring; it grows at each producer restart).
+    pub fn epoch(&self) -> u64 {
+        self.seen_epoch
     }
 
     /// The sequence number of the next event this consumer will receive.

@@ -22,7 +22,7 @@ impl Ring {
         Producer::open(
             &self.0,
             ProducerOptions {
-                layout: Layout::new(capacity).reader_slots(8),
+                layout: Layout::new(capacity),
                 wake: Wake::EveryEvent,
                 ..Default::default()
             },
@@ -37,6 +37,7 @@ impl Ring {
 impl Drop for Ring {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
+        slipstream_ring::sidecar::remove_all(&self.0);
     }
 }
 
@@ -213,9 +214,9 @@ fn a_named_consumer_resumes_where_it_left_off() {
         .open()
         .unwrap();
     assert!(collect(&mut fresh, 10).is_empty());
-    let slots = slipstream_ring::read_slots(&std::fs::File::open(&ring.0).unwrap()).unwrap();
+    let slots = slipstream_ring::read_slots(&ring.0).unwrap();
     let s = slots.iter().find(|s| s.name == "indexer").unwrap();
-    assert!(s.live && s.next_seq == 13);
+    assert!(s.live == Some(true) && s.next_seq == 13);
 }
 
 #[test]
@@ -460,8 +461,40 @@ fn producer_refuses_symlinks_directories_and_other_owners() {
     let p = ring.producer(1 << 16);
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&ring.0).unwrap().permissions().mode() & 0o777;
-    assert_eq!(mode, 0o600, "rings are created 0600");
+    assert_eq!(
+        mode, 0o640,
+        "rings are created 0640: group-readable, writable by no consumer"
+    );
+    let mode_of = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(
+        mode_of(&slipstream_ring::sidecar::lock_path(&ring.0)),
+        0o600
+    );
+    assert_eq!(
+        mode_of(&slipstream_ring::sidecar::wake_path(&ring.0)),
+        0o660
+    );
+    assert_eq!(
+        mode_of(&slipstream_ring::sidecar::readers_dir(&ring.0)),
+        0o1770
+    );
     drop(p);
+    for writable in [0o660, 0o646, 0o1640] {
+        let other = Ring::new("writable");
+        let err = Producer::open(
+            &other.0,
+            ProducerOptions {
+                mode: writable,
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+        assert!(matches!(err, ProducerError::WritableMode { .. }), "{err}");
+        assert!(
+            !other.0.exists(),
+            "no file is created with mode {writable:o}"
+        );
+    }
     let link = Ring::new("link");
     std::os::unix::fs::symlink(&ring.0, &link.0).unwrap();
     let err = Producer::open(&link.0, ProducerOptions::default()).unwrap_err();
@@ -479,7 +512,7 @@ fn producer_refuses_symlinks_directories_and_other_owners() {
         let err = Producer::open(
             &ring.0,
             ProducerOptions {
-                layout: Layout::new(1 << 16).reader_slots(8),
+                layout: Layout::new(1 << 16),
                 ..Default::default()
             },
         )
@@ -599,7 +632,7 @@ fn recreate_never_replaces_a_file_that_is_not_a_ring() {
 
 /// The stored cursor of the consumer named `name`.
 fn stored(ring: &Ring, name: &str) -> u64 {
-    let slots = slipstream_ring::read_slots(&std::fs::File::open(&ring.0).unwrap()).unwrap();
+    let slots = slipstream_ring::read_slots(&ring.0).unwrap();
     slots.iter().find(|s| s.name == name).unwrap().next_seq
 }
 

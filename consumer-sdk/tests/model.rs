@@ -528,6 +528,7 @@ struct RingFile(PathBuf);
 impl Drop for RingFile {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
+        slipstream_ring::sidecar::remove_all(&self.0);
     }
 }
 
@@ -555,8 +556,7 @@ fn open(path: &Path, auto: bool) -> Result<Consumer, String> {
 
 /// The stored cursor of the named consumer.
 fn stored(path: &Path) -> Result<u64, String> {
-    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
-    let slots = slipstream_ring::read_slots(&file).map_err(|e| e.to_string())?;
+    let slots = slipstream_ring::read_slots(path).map_err(|e| e.to_string())?;
     slots
         .iter()
         .find(|s| s.name == NAME)
@@ -615,10 +615,11 @@ fn run_case(case: &Case, n: u64) -> Result<(), String> {
         std::process::id()
     )));
     let _ = std::fs::remove_file(&ring.0);
+    slipstream_ring::sidecar::remove_all(&ring.0);
     let mut p = Producer::open(
         &ring.0,
         ProducerOptions {
-            layout: Layout::new(4096).max_payload(256).reader_slots(4),
+            layout: Layout::new(4096).max_payload(256),
             wake: Wake::EveryEvent,
             ..Default::default()
         },

@@ -126,15 +126,14 @@ fn header_validate(dir: &Path) {
         ("default", Layout::default()),
         (
             "small-page64",
-            Layout::new(64)
+            Layout::new(128)
                 .max_payload(8)
                 .segments(4)
-                .page_size(64)
-                .reader_slots(0),
+                .page_size(64),
         ),
         (
             "segments1024",
-            Layout::new(1 << 20).segments(1024).reader_slots(4096),
+            Layout::new(1 << 20).segments(1024),
         ),
         (
             "huge",
@@ -143,10 +142,10 @@ fn header_validate(dir: &Path) {
     ];
     for (name, layout) in layouts {
         let g = layout.geometry().unwrap();
-        let h = g.new_header(0x0123_4567_89ab_cdef, 1_700_000_000_000_000_000);
+        let h = g.new_header(0x0123_4567_89ab_cdef, 1_700_000_000_000_000_000, 1);
         write(dir, name, h.as_bytes());
     }
-    let mut bad = Layout::new(4096).geometry().unwrap().new_header(1, 2);
+    let mut bad = Layout::new(4096).geometry().unwrap().new_header(1, 2, 1);
     bad.data_offset = 12345.into();
     write(dir, "invalid-data-offset", bad.as_bytes());
 }
@@ -161,12 +160,21 @@ fn walk_seed(layout: Layout, fill: impl FnOnce(&mut Writer)) -> WalkInput {
         .create_new(true)
         .open(&path)
         .unwrap();
-    let mut w = Writer::create(file, layout).unwrap();
+    let lock_path = slipstream_ring::sidecar::lock_path(&path);
+    let lock = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock_path)
+        .unwrap();
+    let mut w = Writer::create(file, lock, layout, 1).unwrap();
     fill(&mut w);
     let geo = *w.geometry();
     let bytes = std::fs::read(&path).unwrap();
     drop(w);
     std::fs::remove_file(&path).unwrap();
+    std::fs::remove_file(&lock_path).unwrap();
     let u64_at = |off: usize| u64::from_le_bytes(bytes[off..off + 8].try_into().unwrap());
     let shape = u8::from(layout.capacity == 8192)
         | ((layout.segments.trailing_zeros() - 2) as u8) << 1
@@ -175,8 +183,7 @@ fn walk_seed(layout: Layout, fill: impl FnOnce(&mut Writer)) -> WalkInput {
             64 => 1,
             256 => 2,
             _ => panic!("page size"),
-        } << 4
-        | (layout.reader_slots as u8) << 6;
+        } << 4;
     let mut input = WalkInput {
         shape,
         max_payload: (layout.max_payload - 1) as u16,
@@ -189,7 +196,7 @@ fn walk_seed(layout: Layout, fill: impl FnOnce(&mut Writer)) -> WalkInput {
         resume_seq: 2,
         resume_pos: 0,
         segments: [(0, 0); 16],
-        data: bytes[geo.data_offset as usize..geo.slots_offset as usize].to_vec(),
+        data: bytes[geo.data_offset as usize..geo.file_len as usize].to_vec(),
     };
     for (i, e) in input.segments.iter_mut().enumerate().take(geo.segments()) {
         let off = geo.segment_offset(i);
@@ -200,15 +207,14 @@ fn walk_seed(layout: Layout, fill: impl FnOnce(&mut Writer)) -> WalkInput {
         layout,
         "the seed's shape encodes its layout"
     );
-    assert_eq!(std::mem::size_of::<RawHeader>(), 512);
+    assert_eq!(std::mem::size_of::<RawHeader>(), 768);
     input
 }
 
 fn reader_walk(dir: &Path) {
     let small = Layout::new(4096)
         .max_payload(200)
-        .segments(8)
-        .reader_slots(0);
+        .segments(8);
     let seeds = [
         ("empty", walk_seed(small, |_| {})),
         (
@@ -232,13 +238,12 @@ fn reader_walk(dir: &Path) {
             "page64-8k-max-records",
             walk_seed(
                 Layout::new(8192)
-                    .max_payload(4000)
+                    .max_payload(2000)
                     .segments(16)
-                    .page_size(64)
-                    .reader_slots(1),
+                    .page_size(64),
                 |w| {
                     for i in 0..5u8 {
-                        w.publish(4, &vec![i; 4000 - usize::from(i) * 100]).unwrap();
+                        w.publish(4, &vec![i; 2000 - usize::from(i) * 100]).unwrap();
                     }
                 },
             ),
@@ -303,8 +308,7 @@ fn plugin_config(dir: &Path) {
   name: "slipstream",
   ring: "rings/node-events",
   capacity: "64MiB",
-  max_event: "16MiB",
-  reader_slots: 64,
+  max_event: "4MiB",
   mode: "0600",
   recreate: false,
   wake: "thread:200us",

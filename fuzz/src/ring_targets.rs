@@ -87,13 +87,17 @@ pub fn header_validate(data: &[u8]) {
         return;
     };
     check_geometry(&geo);
-    // Every fixed field of bytes 0..104 (magic to first_seq) is either checked
-    // by validate_header or copied (ring_id, created): rebuilding the header
-    // from the geometry must give the same bytes.
-    let again = geo.new_header(header.ring_id.get(), header.created_unix_ns.get());
+    // Every fixed field of bytes 0..80 (magic to first_seq) is either checked
+    // by validate_header or copied (ring_id, created, first_seq): rebuilding
+    // the header from the geometry must give the same bytes.
+    let again = geo.new_header(
+        header.ring_id.get(),
+        header.created_unix_ns.get(),
+        header.first_seq.get(),
+    );
     assert_eq!(
-        &again.as_bytes()[..104],
-        &bytes[..104],
+        &again.as_bytes()[..80],
+        &bytes[..80],
         "a header that validates is not the one its geometry describes"
     );
     assert_eq!(
@@ -119,11 +123,10 @@ pub fn check_geometry(g: &Geometry) {
     assert!((64..=1 << 40).contains(&g.capacity), "{g:?}");
     assert_eq!(g.mask, g.capacity - 1, "{g:?}");
     assert!(
-        l.max_payload > 0 && g.max_record_len() <= g.capacity / 2,
+        l.max_payload > 0 && g.max_record_len() <= g.capacity / 4,
         "{g:?}"
     );
     assert_eq!(g.max_record_len(), record_len(u64::from(l.max_payload)));
-    assert!(l.reader_slots <= 4096, "{g:?}");
     let segments = g.segments() as u64;
     assert!(
         segments.is_power_of_two() && (4..=1024).contains(&segments),
@@ -134,49 +137,19 @@ pub fn check_geometry(g: &Geometry) {
     // The segment table lies inside the header region.
     let table_end = g.segment_offset(g.segments() - 1) as u64 + 16;
     assert!(table_end <= g.header_len, "{g:?}");
-    // Regions: header, wake page, data, slots, each page-aligned, in order.
-    for v in [
-        g.header_len,
-        g.wake_offset,
-        g.wake_len,
-        g.data_offset,
-        g.slots_offset,
-        g.slot_len,
-    ] {
+    // Regions: header, data, each page-aligned, in order, filling the file.
+    for v in [g.header_len, g.data_offset] {
         assert_eq!(v % page, 0, "{g:?}");
     }
     assert!(g.header_len >= SEGMENT_TABLE_OFFSET as u64, "{g:?}");
-    assert_eq!(g.wake_offset, g.header_len, "{g:?}");
-    assert!(g.wake_len >= 64, "{g:?}");
-    assert_eq!(
-        g.wake_offset.checked_add(g.wake_len),
-        Some(g.data_offset),
-        "{g:?}"
-    );
+    assert_eq!(g.data_offset, g.header_len, "{g:?}");
     assert_eq!(
         g.data_offset.checked_add(g.capacity),
-        Some(g.slots_offset),
-        "{g:?}"
-    );
-    assert!(g.slot_len >= 128, "{g:?}");
-    let slots = g.slot_len.checked_mul(u64::from(l.reader_slots));
-    assert_eq!(
-        slots.and_then(|s| s.checked_add(g.slots_offset)),
         Some(g.file_len),
         "{g:?}"
     );
-    if l.reader_slots > 0 {
-        assert_eq!(
-            g.slot_offset(l.reader_slots - 1) + g.slot_len,
-            g.file_len,
-            "{g:?}"
-        );
-    }
     // Stored as u32 in the header.
-    assert!(
-        u32::try_from(g.header_len).is_ok() && u32::try_from(g.slot_len).is_ok(),
-        "{g:?}"
-    );
+    assert!(u32::try_from(g.header_len).is_ok(), "{g:?}");
     assert_eq!(
         l.geometry().as_ref(),
         Ok(g),
@@ -302,12 +275,11 @@ impl WalkInput {
         let capacity = if self.shape & 1 == 0 { 4096 } else { 8192 };
         let segments = 4u32 << ((self.shape >> 1) & 7).min(6);
         let page_size = [4096, 64, 256, 4096][usize::from((self.shape >> 4) & 3)];
-        let max = (capacity / 2 - RECORD_HEADER_LEN as u64) as u32;
+        let max = (capacity / 4 - RECORD_HEADER_LEN as u64) as u32;
         Layout::new(capacity)
             .max_payload(1 + u32::from(self.max_payload) % max)
             .segments(segments)
             .page_size(page_size)
-            .reader_slots(u32::from((self.shape >> 6) & 1))
     }
 
     /// The lap policy this input chooses.
@@ -348,7 +320,7 @@ impl WalkInput {
             .layout()
             .geometry()
             .expect("the walk chooses valid layouts");
-        let mut header = geo.new_header(0x5EED_5EED_5EED_5EED, 0);
+        let mut header = geo.new_header(0x5EED_5EED_5EED_5EED, 0, 1);
         let (intent, tail, latest) = self.counters();
         header.tail_intent = intent.into();
         header.tail = tail.into();
@@ -408,7 +380,7 @@ pub fn reader_walk(file: &File, data: &[u8]) {
         .expect("write the scratch ring");
     let (intent, tail, _) = input.counters();
     let oracle = Oracle {
-        data: &image[geo.data_offset as usize..geo.slots_offset as usize],
+        data: &image[geo.data_offset as usize..geo.file_len as usize],
         geo,
         tail,
         intent,

@@ -18,7 +18,7 @@ pub fn publish(ring: &str) -> Result<Option<u64>, Box<dyn std::error::Error>> {
     let layout = Layout::new(64 << 20).max_payload(4 << 20);
     let options = ProducerOptions {
         layout,
-        ..Default::default() // mode 0600, wake at block end, all kinds
+        ..Default::default() // mode 0640, wake at block end, all kinds
     };
     let mut producer = Producer::open(ring, options)?;
     producer.begin_block(1_000_000)?;

@@ -75,6 +75,23 @@ pub enum ProducerError {
     /// The path is not a regular file.
     #[error("ring {0} is not a regular file")]
     NotAFile(PathBuf),
+    /// The requested permission bits would let other users write the ring.
+    #[error("ring {path}: mode {mode:#o} lets other users write the ring; consumers only ever need to read it (use 0600 or 0640)")]
+    WritableMode {
+        /// The ring's path.
+        path: PathBuf,
+        /// The mode asked for.
+        mode: u32,
+    },
+    /// The ring's sidecar files (wake file, readers directory) could not be prepared.
+    #[error("ring {path}: preparing its sidecar files failed: {source}")]
+    Sidecar {
+        /// The ring's path.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
     /// The file belongs to another user.
     #[error("ring {path} belongs to uid {owner}, not to this process's uid {euid}; refusing to write it")]
     NotOwner {

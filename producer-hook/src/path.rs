@@ -12,6 +12,28 @@ use crate::ProducerError;
 /// never reached through a link someone else could redirect), anything but a
 /// regular file, and a file owned by another user.
 pub(crate) fn open_ring_file(path: &Path, mode: u32) -> Result<(File, bool), ProducerError> {
+    if mode & 0o022 != 0 || mode & !0o777 != 0 {
+        // A consumer that could write the ring could corrupt what every other
+        // consumer reads, or truncate it under the producer (SIGBUS).
+        return Err(ProducerError::WritableMode {
+            path: path.to_path_buf(),
+            mode,
+        });
+    }
+    open_own_file(path, mode)
+}
+
+/// Opens (or creates) the ring's lock file, `RING.lock`, mode 0600: only this
+/// user can open it, so no consumer can take or block the producer lock.
+pub(crate) fn open_lock_file(ring: &Path) -> Result<File, ProducerError> {
+    let path = slipstream_ring::sidecar::lock_path(ring);
+    let (file, _) = open_own_file(&path, 0o600)?;
+    Ok(file)
+}
+
+/// Opens (or creates, with `mode`) a regular file of this user at `path`,
+/// read-write, refusing links and other users' files.
+fn open_own_file(path: &Path, mode: u32) -> Result<(File, bool), ProducerError> {
     use rustix::fs::{fchmod, fstat, open, FileType, Mode, OFlags};
     let io = |op: &'static str| {
         move |e: rustix::io::Errno| ProducerError::Io {

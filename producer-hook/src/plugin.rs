@@ -142,7 +142,7 @@ pub struct PluginConfig {
     /// The largest event, in bytes.
     #[serde(default)]
     pub max_event: Option<Size>,
-    /// Reader slots (named consumers) the ring has room for.
+    /// Obsolete (format version 1): ignored with a warning.
     #[serde(default)]
     pub reader_slots: Option<u32>,
     /// Permission bits of a created ring, as an octal string (`"0600"`).
@@ -390,8 +390,12 @@ impl PluginConfig {
             layout.max_payload =
                 u32::try_from(m.0).map_err(|_| format!("max_event {} is too large", m.0))?;
         }
-        if let Some(n) = self.reader_slots {
-            layout.reader_slots = n;
+        if self.reader_slots.is_some() {
+            // Format version 2 keeps one cursor file per name beside the ring
+            // (RING.readers/NAME): there is no fixed number of slots.
+            tracing::warn!(
+                "reader_slots is obsolete and ignored: named cursors are files in RING.readers/"
+            );
         }
         layout.geometry().map_err(|e| e.to_string())?;
         let mode = match &self.mode {
@@ -431,6 +435,7 @@ impl PluginConfig {
                 recreate: self.recreate,
                 wake,
                 kinds,
+                ..ProducerOptions::default()
             },
         ))
     }

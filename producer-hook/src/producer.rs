@@ -8,7 +8,7 @@ use std::time::Duration;
 use slipstream_ring::event::{EventKind, EventRef, KindSet, UNKNOWN_COUNT};
 use slipstream_ring::{IfExists, Layout, OpenError, WakeMode, Writer};
 
-use crate::path::open_ring_file;
+use crate::path::{open_lock_file, open_ring_file};
 use crate::ProducerError;
 use slipstream_ring::resolve_ring_path;
 
@@ -36,9 +36,18 @@ pub enum Wake {
 pub struct ProducerOptions {
     /// The ring's layout: used to create it, and required of an existing ring.
     pub layout: Layout,
-    /// Permission bits of a ring this producer creates (default `0o600`; `0o640`
-    /// lets the file's group read it).
+    /// Permission bits of a ring this producer creates (default `0o640`: the
+    /// file's group may read it). Never group- or other-writable (refused):
+    /// consumers open the ring read-only. The sidecars follow it: the wake
+    /// file and readers directory are group-writable exactly when the ring is
+    /// group-readable (see `slipstream_ring::sidecar`).
     pub mode: u32,
+    /// The group to give the ring and its sidecars (`None`: the process's own).
+    pub group: Option<u32>,
+    /// The sequence number of the first event of a ring this producer
+    /// creates (default 1; a journal that recreates a ring after a reboot
+    /// continues its sequence with it). Ignored when resuming a ring.
+    pub first_seq: u64,
     /// Replace an existing ring of another layout or version, or one that
     /// cannot be read, with a new file renamed over it (readers still mapping
     /// the old one are not hurt). Default: refuse it.
@@ -53,7 +62,9 @@ impl Default for ProducerOptions {
     fn default() -> Self {
         ProducerOptions {
             layout: Layout::default(),
-            mode: 0o600,
+            mode: 0o640,
+            group: None,
+            first_seq: slipstream_ring::layout::FIRST_SEQ,
             recreate: false,
             wake: Wake::AtBlockEnd,
             kinds: KindSet::all(),
@@ -182,22 +193,71 @@ impl Producer {
                 source,
             })?;
         let (file, created) = open_ring_file(&path, options.mode)?;
-        // A second descriptor of the same open file description: it keeps the
-        // producer lock taken through `file` until a failed creation is undone.
-        let creation = if created { file.try_clone().ok() } else { None };
-        let writer = match Writer::open(file, options.layout, IfExists::Resume) {
+        if created {
+            if let Some(gid) = options.group {
+                set_group(&file, gid).map_err(|source| ProducerError::Io {
+                    op: "chown ring file",
+                    path: path.clone(),
+                    source,
+                })?;
+            }
+        }
+        let lock = open_lock_file(&path)?;
+        // A second descriptor of the lock's open file description: it keeps
+        // the producer lock taken through `lock` until a failed creation is
+        // undone.
+        let creation = if created {
+            file.try_clone().ok().zip(lock.try_clone().ok())
+        } else {
+            None
+        };
+        let ring_mode = {
+            use std::os::unix::fs::PermissionsExt;
+            file.metadata()
+                .map(|m| m.permissions().mode())
+                .unwrap_or(options.mode)
+        };
+        let ring_gid = {
+            use std::os::unix::fs::MetadataExt;
+            file.metadata().map(|m| m.gid()).ok()
+        };
+        let opened = Writer::open_with(
+            file,
+            lock,
+            options.layout,
+            IfExists::Resume,
+            options.first_seq,
+        );
+        let mut writer = match opened {
             Ok(w) => w,
             Err(e) if options.recreate && replaceable(&e) && holds_a_ring(&path) => {
                 tracing::warn!(path = %path.display(), error = %e, "replacing the ring");
                 recreate(&path, &options)?
             }
             Err(source) => {
-                if let Some(created) = creation {
+                if let Some((created, _lock)) = creation {
                     remove_failed_creation(&path, &created);
                 }
                 return Err(ProducerError::Open { path, source });
             }
         };
+        // The files consumers write (the wake file, their cursors) live
+        // beside the ring; this thread never maps them.
+        slipstream_ring::sidecar::prepare(&path, ring_mode, options.group.or(ring_gid)).map_err(
+            |source| ProducerError::Sidecar {
+                path: path.clone(),
+                source,
+            },
+        )?;
+        let wake = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(slipstream_ring::sidecar::wake_path(&path))
+            .map_err(|source| ProducerError::Sidecar {
+                path: path.clone(),
+                source,
+            })?;
+        writer.set_wake_file(wake);
         let mut p = Producer {
             writer,
             path,
@@ -219,7 +279,13 @@ impl Producer {
         });
         self.waker = match self.wake {
             Wake::Thread { interval } => Some(WakerThread::spawn(self.writer.waker(), interval)),
-            _ => None,
+            // The finalize thread never reads the consumers' wake file: this
+            // thread does, and flags a sleeper for the next event to wake.
+            Wake::EveryEvent => Some(WakerThread::spawn(
+                self.writer.waker(),
+                EVERY_EVENT_WAKER_INTERVAL,
+            )),
+            Wake::AtBlockEnd => None,
         };
     }
 
@@ -660,13 +726,22 @@ fn recreate(path: &Path, options: &ProducerOptions) -> Result<Writer, ProducerEr
     let tmp = path.with_file_name(format!(".{name}.new-{}", std::process::id()));
     let _ = std::fs::remove_file(&tmp);
     let (file, _) = open_ring_file(&tmp, options.mode)?;
-    let writer = Writer::create(file, options.layout).map_err(|source| {
-        let _ = std::fs::remove_file(&tmp);
-        ProducerError::Open {
+    if let Some(gid) = options.group {
+        set_group(&file, gid).map_err(|source| ProducerError::Io {
+            op: "chown ring file",
             path: tmp.clone(),
             source,
-        }
-    })?;
+        })?;
+    }
+    let lock = open_lock_file(path)?;
+    let writer =
+        Writer::create(file, lock, options.layout, options.first_seq).map_err(|source| {
+            let _ = std::fs::remove_file(&tmp);
+            ProducerError::Open {
+                path: tmp.clone(),
+                source,
+            }
+        })?;
     std::fs::rename(&tmp, path).map_err(|source| {
         let _ = std::fs::remove_file(&tmp);
         ProducerError::Io {
@@ -676,6 +751,17 @@ fn recreate(path: &Path, options: &ProducerOptions) -> Result<Writer, ProducerEr
         }
     })?;
     Ok(writer)
+}
+
+/// How often the waker thread of [`Wake::EveryEvent`] reads the wake file:
+/// the longest a consumer that fell asleep waits for an event published
+/// meanwhile (the next event after the flag is set wakes it sooner).
+const EVERY_EVENT_WAKER_INTERVAL: Duration = Duration::from_micros(200);
+
+/// Gives `file` the group `gid`.
+fn set_group(file: &std::fs::File, gid: u32) -> std::io::Result<()> {
+    rustix::fs::fchown(file, None, Some(rustix::fs::Gid::from_raw(gid)))?;
+    Ok(())
 }
 
 /// A thread that wakes sleeping consumers on behalf of the producer.

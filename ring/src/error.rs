@@ -10,7 +10,7 @@ pub enum LayoutError {
     #[error("not a Slipstream ring: magic is {0:02x?}, expected \"SLIPSTRM\"")]
     BadMagic([u8; 8]),
     /// The file has a format version this build does not read.
-    #[error("ring format version {found} is not supported (this build reads version {supported})")]
+    #[error("ring format version {found} is not supported (this build reads version {supported}); stop its producer and start a producer of this build with --recreate (ProducerOptions::recreate) to replace it with a new ring")]
     UnsupportedVersion {
         /// Version in the file.
         found: u32,
@@ -23,17 +23,17 @@ pub enum LayoutError {
     /// The capacity is not a power of two between 256 bytes and 1 TiB.
     #[error("capacity {0} is not a power of two between 64 bytes and 1 TiB")]
     Capacity(u64),
-    /// The maximum payload is zero or does not fit in half of the capacity.
-    #[error("max payload {max_payload} does not fit: a record (16-byte header included) must fit in half of the capacity {capacity}")]
+    /// The maximum payload is zero or does not fit in a quarter of the capacity.
+    #[error("max payload {max_payload} does not fit: a record (16-byte header included, rounded up to 8 bytes) must fit in a quarter of the capacity {capacity}")]
     MaxPayload {
         /// Requested maximum payload.
         max_payload: u32,
         /// Capacity of the data region.
         capacity: u64,
     },
-    /// Too many reader slots.
-    #[error("{0} reader slots requested; at most 4096")]
-    ReaderSlots(u32),
+    /// The first sequence number is 0 or too close to 2^64.
+    #[error("first_seq {0} must be at least 1 and below 2^63")]
+    FirstSeq(u64),
     /// The segment count is not a power of two between 4 and 1024.
     #[error(
         "segment count {0} is not a power of two between 4 and 1024 (and at most capacity/16)"

@@ -5,14 +5,17 @@
 //! and the `format_offsets_are_stable` test pins each offset to the number that
 //! `FORMAT.md` states, so the two cannot drift apart silently.
 //!
-//! A ring file is four page-aligned regions, in this order:
+//! A ring file (format version 2) is two page-aligned regions, both written by
+//! the producer only; consumers open the file `O_RDONLY` and map it `PROT_READ`:
 //!
 //! | region | written by | consumers map it |
 //! |---|---|---|
 //! | header (`header_len` bytes) | the producer | read-only |
-//! | wake page (one page) | consumers (waiter count) and the producer (reset) | read-write |
 //! | data (`capacity` bytes, a power of two) | the producer | read-only |
-//! | reader slots (`reader_slots` pages) | each consumer, its own page only | own page read-write |
+//!
+//! What consumers write (their cursors, that they sleep) lives in sidecar files
+//! beside the ring ([`crate::sidecar`]), which the producer's publishing thread
+//! never maps.
 
 use zerocopy::little_endian::{U16, U32, U64};
 use zerocopy::{FromBytes, FromZeros, Immutable, IntoBytes, KnownLayout, Unaligned};
@@ -22,7 +25,7 @@ use crate::error::LayoutError;
 /// The eight bytes every ring file starts with.
 pub const MAGIC: [u8; 8] = *b"SLIPSTRM";
 /// The format version this crate reads and writes.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 /// Bytes in a record header: `len`, `kind`, `flags`, `seq`.
 pub const RECORD_HEADER_LEN: usize = 16;
 /// Every record starts at a multiple of this, and its length is rounded up to it.
@@ -31,14 +34,16 @@ pub const RECORD_ALIGN: usize = 8;
 pub const KIND_PADDING: u16 = 0xFFFF;
 /// Record kind 0 is never written; reading it means the bytes are not a record.
 pub const KIND_INVALID: u16 = 0;
-/// The sequence number of the first record a new ring holds.
+/// The record kind of a `block_commit` marker (counted in `blocks`).
+pub const KIND_BLOCK_COMMIT: u16 = 6;
+/// The default sequence number of the first record a new ring holds.
 pub const FIRST_SEQ: u64 = 1;
 /// The value of `latest` before any record was committed.
 pub const NO_RECORD: u64 = u64::MAX;
 /// The largest `max_payload` a layout may declare (1 GiB).
 pub const MAX_PAYLOAD_LIMIT: u32 = 1 << 30;
-/// Bytes of a reader slot's name.
-pub const SLOT_NAME_LEN: usize = 64;
+/// A record (header and alignment included) takes at most `capacity / MAX_RECORD_SHARE`.
+pub const MAX_RECORD_SHARE: u64 = 4;
 
 /// `producer_state`: no producer has opened this ring yet.
 pub const PRODUCER_NONE: u32 = 0;
@@ -47,17 +52,24 @@ pub const PRODUCER_LIVE: u32 = 1;
 /// `producer_state`: the last producer closed the ring cleanly.
 pub const PRODUCER_CLOSED: u32 = 2;
 
-/// `slot state`: the slot was never used or was released.
-pub const SLOT_FREE: u32 = 0;
-/// `slot state`: a consumer claimed the slot (it may have died since; the lock tells).
-pub const SLOT_CLAIMED: u32 = 1;
+/// One commit slot: the `next_seq` that goes with a committed tail.
+#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug)]
+#[repr(C)]
+pub struct RawCommit {
+    /// The committed tail this entry belongs to.
+    pub end: U64,
+    /// The sequence number of the record after it.
+    pub next_seq: U64,
+}
 
 /// The fixed part of the header, at offset 0 of the file.
 ///
-/// Lines 0 and 1 are written when the ring is created or a producer opens it;
-/// lines 2 and 3 are the hot counters, each on its own 128-byte line (two 64-byte
-/// cache lines, so the adjacent-line prefetcher does not couple them).
-/// The segment table follows at [`SEGMENT_TABLE_OFFSET`].
+/// Line 0 is fixed at creation, line 1 is written when a producer opens the
+/// ring; the hot counters each have their own 128-byte line (two 64-byte cache
+/// lines, so the adjacent-line prefetcher does not couple them): `tail_intent`
+/// alone, the commit line (`tail`, `latest`, the two commit slots), the futex
+/// word, and the producer's statistics. The segment table follows at
+/// [`SEGMENT_TABLE_OFFSET`].
 #[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug)]
 #[repr(C)]
 pub struct RawHeader {
@@ -75,30 +87,22 @@ pub struct RawHeader {
     pub capacity: U64,
     /// Largest payload a record may carry.
     pub max_payload: U32,
-    /// Number of reader slots.
-    pub reader_slots: U32,
-    /// Bytes of one reader slot (one page).
-    pub slot_len: U32,
     /// Entries in the segment table, a power of two.
     pub segment_count: U32,
-    /// Offset of the data region.
+    /// Offset of the data region (= `header_len`).
     pub data_offset: U64,
-    /// Offset of the wake page.
-    pub wake_offset: U64,
-    /// Offset of the reader slots.
-    pub slots_offset: U64,
     /// Total bytes of the file.
     pub file_len: U64,
     /// A random identifier chosen when the ring was created.
     pub ring_id: U64,
     /// When the ring was created, nanoseconds since the Unix epoch.
     pub created_unix_ns: U64,
-    /// Sequence number of the first record ever written ([`FIRST_SEQ`]).
+    /// Sequence number of the first record ever written (at least 1).
     pub first_seq: U64,
     /// Reserved, zero.
-    pub _reserved0: [u8; 24],
+    pub _reserved0: [u8; 48],
 
-    /// Incremented by each producer that opens the ring.
+    /// Incremented by each producer that opens the ring (= producer starts).
     pub epoch: U64,
     /// Process id of the producer that last opened the ring.
     pub producer_pid: U32,
@@ -106,22 +110,42 @@ pub struct RawHeader {
     pub producer_state: U32,
     /// When the current producer opened the ring, nanoseconds since the Unix epoch.
     pub producer_start_unix_ns: U64,
+    /// The producer's start time in clock ticks since boot (field 22 of `/proc/PID/stat`), 0 if unknown.
+    pub producer_start_ticks: U64,
     /// Reserved, zero.
-    pub _reserved1: [u8; 104],
+    pub _reserved1: [u8; 96],
 
     /// Position the producer may be writing up to (exclusive). Never decreases.
     pub tail_intent: U64,
+    /// Reserved, zero.
+    pub _reserved2: [u8; 120],
+
     /// Position up to which records are committed (exclusive).
     pub tail: U64,
     /// Position of the newest committed record, or of the one before it; [`NO_RECORD`] before the first.
     pub latest: U64,
+    /// Commit slots: entry `n mod 2` holds (`end`, `next_seq = n`) for the commit that made `next_seq` n.
+    pub commits: [RawCommit; 2],
     /// Reserved, zero.
-    pub _reserved2: [u8; 104],
+    pub _reserved3: [u8; 80],
 
     /// The futex word: incremented by the producer before it wakes sleeping readers.
     pub notify: U32,
     /// Reserved, zero.
-    pub _reserved3: [u8; 124],
+    pub _reserved4: [u8; 124],
+
+    /// `block_commit` records committed.
+    pub blocks: U64,
+    /// Events refused because they were larger than `max_payload`.
+    pub refused_too_large: U64,
+    /// Events not published because their kind is switched off.
+    pub refused_switched_off: U64,
+    /// Bytes of padding records written.
+    pub padding_bytes: U64,
+    /// `FUTEX_WAKE` calls made by the producer's process.
+    pub wake_calls: U64,
+    /// Reserved, zero.
+    pub _reserved5: [u8; 88],
 }
 
 /// One entry of the segment table: the first record that started in a segment.
@@ -148,44 +172,6 @@ pub struct RawRecordHeader {
     pub seq: U64,
 }
 
-/// The wake page, at `wake_offset`.
-#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug)]
-#[repr(C)]
-pub struct RawWake {
-    /// Readers that announced they are about to sleep; the producer swaps it to 0 when it wakes them.
-    pub waiters: U32,
-    /// Reserved, zero.
-    pub _reserved: [u8; 60],
-}
-
-/// A reader slot, at `slots_offset + i * slot_len`.
-#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug)]
-#[repr(C)]
-pub struct RawSlot {
-    /// [`SLOT_FREE`] or [`SLOT_CLAIMED`].
-    pub state: U32,
-    /// Bytes of `name` in use.
-    pub name_len: U32,
-    /// Process id of the consumer that claimed the slot.
-    pub pid: U32,
-    /// Reserved, zero.
-    pub _reserved0: U32,
-    /// The consumer's name, UTF-8.
-    pub name: [u8; SLOT_NAME_LEN],
-    /// `ring_id` of the ring the cursor belongs to.
-    pub ring_id: U64,
-    /// Sequence number of the next record the consumer will read (0: none yet).
-    pub next_seq: U64,
-    /// Position of that record: a hint, checked against `next_seq` before use.
-    pub position: U64,
-    /// When the slot was claimed, nanoseconds since the Unix epoch.
-    pub attached_unix_ns: U64,
-    /// Records delivered to this consumer since it claimed the slot.
-    pub delivered: U64,
-    /// Records this consumer missed by being lapped since it claimed the slot.
-    pub missed: U64,
-}
-
 /// Offset of the segment table in the header.
 pub const SEGMENT_TABLE_OFFSET: usize = core::mem::size_of::<RawHeader>();
 /// Offset of `tail_intent` in the header.
@@ -194,6 +180,8 @@ pub const OFF_TAIL_INTENT: usize = core::mem::offset_of!(RawHeader, tail_intent)
 pub const OFF_TAIL: usize = core::mem::offset_of!(RawHeader, tail);
 /// Offset of `latest` in the header.
 pub const OFF_LATEST: usize = core::mem::offset_of!(RawHeader, latest);
+/// Offset of the two commit slots in the header.
+pub const OFF_COMMITS: usize = core::mem::offset_of!(RawHeader, commits);
 /// Offset of `notify` in the header.
 pub const OFF_NOTIFY: usize = core::mem::offset_of!(RawHeader, notify);
 /// Offset of `epoch` in the header.
@@ -204,18 +192,18 @@ pub const OFF_PRODUCER_PID: usize = core::mem::offset_of!(RawHeader, producer_pi
 pub const OFF_PRODUCER_STATE: usize = core::mem::offset_of!(RawHeader, producer_state);
 /// Offset of `producer_start_unix_ns` in the header.
 pub const OFF_PRODUCER_START: usize = core::mem::offset_of!(RawHeader, producer_start_unix_ns);
-/// Offset of `waiters` in the wake page.
-pub const OFF_WAITERS: usize = core::mem::offset_of!(RawWake, waiters);
-/// Offset of `ring_id` in a reader slot.
-pub const OFF_SLOT_RING_ID: usize = core::mem::offset_of!(RawSlot, ring_id);
-/// Offset of `next_seq` in a reader slot.
-pub const OFF_SLOT_NEXT_SEQ: usize = core::mem::offset_of!(RawSlot, next_seq);
-/// Offset of `position` in a reader slot.
-pub const OFF_SLOT_POSITION: usize = core::mem::offset_of!(RawSlot, position);
-/// Offset of `delivered` in a reader slot.
-pub const OFF_SLOT_DELIVERED: usize = core::mem::offset_of!(RawSlot, delivered);
-/// Offset of `missed` in a reader slot.
-pub const OFF_SLOT_MISSED: usize = core::mem::offset_of!(RawSlot, missed);
+/// Offset of `producer_start_ticks` in the header.
+pub const OFF_PRODUCER_TICKS: usize = core::mem::offset_of!(RawHeader, producer_start_ticks);
+/// Offset of `blocks` in the header.
+pub const OFF_BLOCKS: usize = core::mem::offset_of!(RawHeader, blocks);
+/// Offset of `refused_too_large` in the header.
+pub const OFF_REFUSED_TOO_LARGE: usize = core::mem::offset_of!(RawHeader, refused_too_large);
+/// Offset of `refused_switched_off` in the header.
+pub const OFF_REFUSED_OFF: usize = core::mem::offset_of!(RawHeader, refused_switched_off);
+/// Offset of `padding_bytes` in the header.
+pub const OFF_PADDING_BYTES: usize = core::mem::offset_of!(RawHeader, padding_bytes);
+/// Offset of `wake_calls` in the header.
+pub const OFF_WAKE_CALLS: usize = core::mem::offset_of!(RawHeader, wake_calls);
 
 /// Rounds `n` up to a multiple of `align` (a power of two).
 #[inline]
@@ -245,7 +233,7 @@ pub const fn split_header_word(word: u64) -> (u32, u16, u16) {
 ///
 /// ```
 /// use slipstream_ring::Layout;
-/// let layout = Layout::new(1 << 20).max_payload(64 * 1024).reader_slots(8);
+/// let layout = Layout::new(1 << 20).max_payload(64 * 1024);
 /// let geometry = layout.geometry().unwrap();
 /// assert_eq!(geometry.capacity, 1 << 20);
 /// assert!(geometry.file_len > 1 << 20);
@@ -254,10 +242,9 @@ pub const fn split_header_word(word: u64) -> (u32, u16, u16) {
 pub struct Layout {
     /// Bytes of the data region; a power of two.
     pub capacity: u64,
-    /// Largest payload one record may carry; a record must fit in half the capacity.
+    /// Largest payload one record may carry; a record (header included) must
+    /// fit in a quarter of the capacity.
     pub max_payload: u32,
-    /// Reader slots (named cursors) the file has room for.
-    pub reader_slots: u32,
     /// Entries of the segment table; a power of two from 4 to 1024.
     pub segments: u32,
     /// The page size the regions are aligned to; a power of two, at least 64.
@@ -267,20 +254,33 @@ pub struct Layout {
 /// Default page size of a layout: the smallest page size of the Linux targets we run on.
 pub const DEFAULT_PAGE_SIZE: u32 = 4096;
 
+/// The share the layout check enforces: [`MAX_RECORD_SHARE`], except in the
+/// loom models, which explore the lock-free protocol on a 64-byte ring of
+/// 24-byte records (the protocol does not depend on the share; only crash
+/// recovery and the `latest` rule do, and no file is ever made under loom).
+const CHECKED_SHARE: u64 = if cfg!(loom) { 2 } else { MAX_RECORD_SHARE };
+
+/// The largest payload whose record fits in `capacity / MAX_RECORD_SHARE`.
+pub const fn max_payload_for(capacity: u64) -> u64 {
+    (capacity / MAX_RECORD_SHARE).saturating_sub(RECORD_HEADER_LEN as u64)
+        & !(RECORD_ALIGN as u64 - 1)
+}
+
 impl Layout {
-    /// A layout with the given data capacity and defaults for the rest: a
-    /// maximum payload of a quarter of the capacity (capped at 16 MiB), 64
-    /// reader slots, 64 segments and 4 KiB pages.
+    /// A layout with the given data capacity and defaults for the rest: the
+    /// largest maximum payload the capacity allows (a record fits in a quarter
+    /// of it), capped at 16 MiB, 64 segments and 4 KiB pages.
     ///
     /// ```
     /// let layout = slipstream_ring::Layout::new(64 << 20);
-    /// assert_eq!(layout.max_payload, 16 << 20);
+    /// assert_eq!(layout.max_payload, (16 << 20) - 16); // a record of exactly a quarter
+    /// assert_eq!(slipstream_ring::Layout::new(1 << 30).max_payload, 16 << 20);
+    /// assert_eq!(slipstream_ring::Layout::new(4096).max_payload, 1008);
     /// ```
     pub fn new(capacity: u64) -> Self {
         Layout {
             capacity,
-            max_payload: (capacity / 4).min(16 << 20) as u32,
-            reader_slots: 64,
+            max_payload: max_payload_for(capacity).min(16 << 20) as u32,
             segments: 64,
             page_size: DEFAULT_PAGE_SIZE,
         }
@@ -289,12 +289,6 @@ impl Layout {
     /// Sets the largest payload a record may carry.
     pub fn max_payload(mut self, bytes: u32) -> Self {
         self.max_payload = bytes;
-        self
-    }
-
-    /// Sets the number of reader slots.
-    pub fn reader_slots(mut self, slots: u32) -> Self {
-        self.reader_slots = slots;
         self
     }
 
@@ -312,6 +306,9 @@ impl Layout {
 
     /// Checks the layout and computes where each region lies.
     ///
+    /// # Errors
+    /// A [`LayoutError`] naming the parameter that is out of range.
+    ///
     /// ```
     /// let err = slipstream_ring::Layout::new(1000).geometry().unwrap_err();
     /// assert!(err.to_string().contains("power of two"));
@@ -326,15 +323,12 @@ impl Layout {
         }
         if self.max_payload == 0
             || self.max_payload > MAX_PAYLOAD_LIMIT
-            || record_len(self.max_payload as u64) > self.capacity / 2
+            || record_len(self.max_payload as u64) > self.capacity / CHECKED_SHARE
         {
             return Err(LayoutError::MaxPayload {
                 max_payload: self.max_payload,
                 capacity: self.capacity,
             });
-        }
-        if self.reader_slots > 4096 {
-            return Err(LayoutError::ReaderSlots(self.reader_slots));
         }
         if !self.segments.is_power_of_two()
             || self.segments < 4
@@ -343,28 +337,19 @@ impl Layout {
         {
             return Err(LayoutError::Segments(self.segments));
         }
-        let slot_len = (core::mem::size_of::<RawSlot>() as u64).max(page);
-        let slot_len = align_up(slot_len, page);
         let header_len = align_up(
             (SEGMENT_TABLE_OFFSET + self.segments as usize * core::mem::size_of::<RawSegment>())
                 as u64,
             page,
         );
-        let wake_offset = header_len;
-        let wake_len = align_up(core::mem::size_of::<RawWake>() as u64, page);
-        let data_offset = wake_offset + wake_len;
-        let slots_offset = data_offset + self.capacity;
-        let file_len = slots_offset + slot_len * self.reader_slots as u64;
+        let data_offset = header_len;
+        let file_len = data_offset + self.capacity;
         Ok(Geometry {
             layout: *self,
             capacity: self.capacity,
             mask: self.capacity - 1,
             header_len,
-            wake_offset,
-            wake_len,
             data_offset,
-            slots_offset,
-            slot_len,
             file_len,
             segment_shift: (self.capacity / self.segments as u64).trailing_zeros(),
         })
@@ -372,7 +357,7 @@ impl Layout {
 }
 
 impl Default for Layout {
-    /// 64 MiB of data, 16 MiB maximum payload, 64 reader slots.
+    /// 64 MiB of data, a maximum payload of 16 MiB less a record header.
     fn default() -> Self {
         Layout::new(64 << 20)
     }
@@ -389,16 +374,8 @@ pub struct Geometry {
     pub mask: u64,
     /// Bytes of the header region.
     pub header_len: u64,
-    /// Offset of the wake page.
-    pub wake_offset: u64,
-    /// Bytes of the wake region.
-    pub wake_len: u64,
     /// Offset of the data region.
     pub data_offset: u64,
-    /// Offset of the reader slots.
-    pub slots_offset: u64,
-    /// Bytes of one reader slot.
-    pub slot_len: u64,
     /// Total bytes of the file.
     pub file_len: u64,
     /// log2 of the bytes in one segment.
@@ -424,14 +401,9 @@ impl Geometry {
         record_len(self.layout.max_payload as u64)
     }
 
-    /// Offset, in the file, of reader slot `i`.
-    #[inline]
-    pub fn slot_offset(&self, i: u32) -> u64 {
-        self.slots_offset + self.slot_len * i as u64
-    }
-
-    /// Builds the fixed header fields of a new ring with this geometry.
-    pub fn new_header(&self, ring_id: u64, created_unix_ns: u64) -> RawHeader {
+    /// Builds the fixed header fields of a new ring with this geometry, whose
+    /// first record will carry `first_seq`.
+    pub fn new_header(&self, ring_id: u64, created_unix_ns: u64, first_seq: u64) -> RawHeader {
         let mut h = RawHeader::new_zeroed();
         h.magic = MAGIC;
         h.version = VERSION.into();
@@ -439,19 +411,30 @@ impl Geometry {
         h.header_len = (self.header_len as u32).into();
         h.capacity = self.capacity.into();
         h.max_payload = self.layout.max_payload.into();
-        h.reader_slots = self.layout.reader_slots.into();
-        h.slot_len = (self.slot_len as u32).into();
         h.segment_count = self.layout.segments.into();
         h.data_offset = self.data_offset.into();
-        h.wake_offset = self.wake_offset.into();
-        h.slots_offset = self.slots_offset.into();
         h.file_len = self.file_len.into();
         h.ring_id = ring_id.into();
         h.created_unix_ns = created_unix_ns.into();
-        h.first_seq = FIRST_SEQ.into();
+        h.first_seq = first_seq.into();
         h.latest = NO_RECORD.into();
+        // The commit that "made" first_seq: nothing written, tail 0.
+        let slot = (first_seq & 1) as usize;
+        h.commits[slot] = RawCommit {
+            end: 0.into(),
+            next_seq: first_seq.into(),
+        };
+        h.commits[slot ^ 1] = RawCommit {
+            end: NO_RECORD.into(),
+            next_seq: 0.into(),
+        };
         h
     }
+}
+
+/// Whether `first_seq` may start a ring: at least 1, and far from `2^64`.
+pub const fn valid_first_seq(first_seq: u64) -> bool {
+    first_seq >= 1 && first_seq < 1 << 63
 }
 
 /// Validates a copy of the fixed header fields and returns the geometry they describe.
@@ -460,10 +443,14 @@ impl Geometry {
 /// that the stored offsets are the ones the layout implies (a reader in another
 /// language computes them the same way, so a disagreement means corruption).
 ///
+/// # Errors
+/// A [`LayoutError`] naming the field that is wrong; a version-1 ring gets
+/// [`LayoutError::UnsupportedVersion`], whose message says how to recreate it.
+///
 /// ```
 /// use slipstream_ring::layout::{validate_header, Layout};
 /// let g = Layout::new(1 << 16).geometry().unwrap();
-/// let h = g.new_header(7, 0);
+/// let h = g.new_header(7, 0, 1);
 /// assert_eq!(validate_header(&h).unwrap(), g);
 /// let mut bad = h;
 /// bad.magic = *b"NOTARING";
@@ -482,19 +469,14 @@ pub fn validate_header(h: &RawHeader) -> Result<Geometry, LayoutError> {
     let layout = Layout {
         capacity: h.capacity.get(),
         max_payload: h.max_payload.get(),
-        reader_slots: h.reader_slots.get(),
         segments: h.segment_count.get(),
         page_size: h.page_size.get(),
     };
     let g = layout.geometry()?;
     let stored = [
         ("header_len", h.header_len.get() as u64, g.header_len),
-        ("slot_len", h.slot_len.get() as u64, g.slot_len),
         ("data_offset", h.data_offset.get(), g.data_offset),
-        ("wake_offset", h.wake_offset.get(), g.wake_offset),
-        ("slots_offset", h.slots_offset.get(), g.slots_offset),
         ("file_len", h.file_len.get(), g.file_len),
-        ("first_seq", h.first_seq.get(), FIRST_SEQ),
         ("flags", h.flags.get() as u64, 0),
     ];
     for (field, found, expected) in stored {
@@ -506,6 +488,9 @@ pub fn validate_header(h: &RawHeader) -> Result<Geometry, LayoutError> {
             });
         }
     }
+    if !valid_first_seq(h.first_seq.get()) {
+        return Err(LayoutError::FirstSeq(h.first_seq.get()));
+    }
     Ok(g)
 }
 
@@ -516,44 +501,41 @@ mod tests {
     /// The offsets FORMAT.md states. Changing one is a format change: bump VERSION.
     #[test]
     fn format_offsets_are_stable() {
-        assert_eq!(core::mem::size_of::<RawHeader>(), 512);
+        assert_eq!(core::mem::size_of::<RawHeader>(), 768);
         assert_eq!(core::mem::offset_of!(RawHeader, capacity), 24);
         assert_eq!(core::mem::offset_of!(RawHeader, max_payload), 32);
-        assert_eq!(core::mem::offset_of!(RawHeader, data_offset), 48);
-        assert_eq!(core::mem::offset_of!(RawHeader, ring_id), 80);
-        assert_eq!(core::mem::offset_of!(RawHeader, first_seq), 96);
+        assert_eq!(core::mem::offset_of!(RawHeader, segment_count), 36);
+        assert_eq!(core::mem::offset_of!(RawHeader, data_offset), 40);
+        assert_eq!(core::mem::offset_of!(RawHeader, file_len), 48);
+        assert_eq!(core::mem::offset_of!(RawHeader, ring_id), 56);
+        assert_eq!(core::mem::offset_of!(RawHeader, created_unix_ns), 64);
+        assert_eq!(core::mem::offset_of!(RawHeader, first_seq), 72);
         assert_eq!(OFF_EPOCH, 128);
         assert_eq!(OFF_PRODUCER_PID, 136);
         assert_eq!(OFF_PRODUCER_STATE, 140);
         assert_eq!(OFF_PRODUCER_START, 144);
+        assert_eq!(OFF_PRODUCER_TICKS, 152);
         assert_eq!(OFF_TAIL_INTENT, 256);
-        assert_eq!(OFF_TAIL, 264);
-        assert_eq!(OFF_LATEST, 272);
-        assert_eq!(OFF_NOTIFY, 384);
-        assert_eq!(SEGMENT_TABLE_OFFSET, 512);
+        assert_eq!(OFF_TAIL, 384);
+        assert_eq!(OFF_LATEST, 392);
+        assert_eq!(OFF_COMMITS, 400);
+        assert_eq!(OFF_NOTIFY, 512);
+        assert_eq!(OFF_BLOCKS, 640);
+        assert_eq!(OFF_REFUSED_TOO_LARGE, 648);
+        assert_eq!(OFF_REFUSED_OFF, 656);
+        assert_eq!(OFF_PADDING_BYTES, 664);
+        assert_eq!(OFF_WAKE_CALLS, 672);
+        assert_eq!(SEGMENT_TABLE_OFFSET, 768);
         assert_eq!(core::mem::size_of::<RawSegment>(), 16);
         assert_eq!(core::mem::size_of::<RawRecordHeader>(), RECORD_HEADER_LEN);
-        assert_eq!(core::mem::size_of::<RawWake>(), 64);
-        assert_eq!(core::mem::size_of::<RawSlot>(), 128);
-        assert_eq!(core::mem::offset_of!(RawSlot, name), 16);
-        assert_eq!(core::mem::offset_of!(RawSlot, ring_id), 80);
-        assert_eq!(OFF_SLOT_RING_ID, 80);
-        assert_eq!(OFF_SLOT_NEXT_SEQ, 88);
-        assert_eq!(OFF_SLOT_POSITION, 96);
-        assert_eq!(core::mem::offset_of!(RawSlot, attached_unix_ns), 104);
-        assert_eq!(OFF_SLOT_DELIVERED, 112);
-        assert_eq!(OFF_SLOT_MISSED, 120);
-        assert_eq!(OFF_WAITERS, 0);
     }
 
     #[test]
     fn default_geometry() {
         let g = Layout::default().geometry().unwrap();
         assert_eq!(g.header_len, 4096);
-        assert_eq!(g.wake_offset, 4096);
-        assert_eq!(g.data_offset, 8192);
-        assert_eq!(g.slots_offset, 8192 + (64 << 20));
-        assert_eq!(g.file_len, 8192 + (64 << 20) + 64 * 4096);
+        assert_eq!(g.data_offset, 4096);
+        assert_eq!(g.file_len, 4096 + (64 << 20));
         assert_eq!(g.segment_shift, 20);
     }
 
@@ -580,8 +562,10 @@ mod tests {
             Layout::new(3 << 20).geometry(),
             Err(LayoutError::Capacity(_))
         ));
+        // A quarter of the capacity, header included, and no more.
+        assert!(Layout::new(4096).max_payload(1008).geometry().is_ok());
         assert!(matches!(
-            Layout::new(4096).max_payload(4096).geometry(),
+            Layout::new(4096).max_payload(1009).geometry(),
             Err(LayoutError::MaxPayload { .. })
         ));
         assert!(matches!(
@@ -592,24 +576,36 @@ mod tests {
             Layout::new(4096).segments(3).geometry(),
             Err(LayoutError::Segments(3))
         ));
-        assert!(matches!(
-            Layout::new(4096).reader_slots(10_000).geometry(),
-            Err(LayoutError::ReaderSlots(10_000))
-        ));
     }
 
     #[test]
     fn validate_names_the_inconsistent_field() {
         let g = Layout::new(1 << 16).geometry().unwrap();
-        let mut h = g.new_header(1, 2);
+        let mut h = g.new_header(1, 2, 1);
         h.data_offset = 12345.into();
         let err = validate_header(&h).unwrap_err();
         assert!(err.to_string().contains("data_offset"), "{err}");
-        let mut h = g.new_header(1, 2);
-        h.version = 99.into();
+        let mut h = g.new_header(1, 2, 1);
+        h.version = 1.into();
+        let err = validate_header(&h).unwrap_err();
         assert!(matches!(
-            validate_header(&h),
-            Err(LayoutError::UnsupportedVersion { found: 99, .. })
+            err,
+            LayoutError::UnsupportedVersion { found: 1, .. }
         ));
+        assert!(err.to_string().contains("--recreate"), "{err}");
+        let mut h = g.new_header(1, 2, 1);
+        h.first_seq = 0.into();
+        assert!(matches!(validate_header(&h), Err(LayoutError::FirstSeq(0))));
+    }
+
+    #[test]
+    fn a_new_header_commits_first_seq_at_zero() {
+        let g = Layout::new(1 << 16).geometry().unwrap();
+        for first in [1u64, 2, 1000, 1001] {
+            let h = g.new_header(1, 2, first);
+            let slot = &h.commits[(first & 1) as usize];
+            assert_eq!((slot.end.get(), slot.next_seq.get()), (0, first));
+            assert_eq!(h.commits[((first & 1) ^ 1) as usize].end.get(), NO_RECORD);
+        }
     }
 }

@@ -49,7 +49,9 @@ mod naming;
 mod reader;
 mod shared;
 #[cfg(not(loom))]
-mod slots;
+pub mod sidecar;
+#[cfg(not(loom))]
+pub mod slots;
 mod sync;
 mod writer;
 
@@ -60,5 +62,5 @@ pub use layout::{Geometry, Layout};
 pub use naming::{resolve_ring_path, SHM_DIR};
 pub use reader::{Item, Lag, LapPolicy, Reader, Record, StartAt, Step};
 #[cfg(not(loom))]
-pub use slots::{read_slots, SavedCursor, Slot, SlotError, SlotInfo};
+pub use slots::{read_slots, remove_slot, SavedCursor, Slot, SlotError, SlotInfo};
 pub use writer::{Reservation, WakeMode, Waker, Writer};

@@ -169,23 +169,27 @@ pub struct Reader {
     /// The record `advance` moved to (an index into `recs`).
     current: Option<usize>,
     batch: usize,
+    /// The ring's wake file, to announce sleeping in (see `set_wake_file`).
+    pub(crate) wake_file: Option<crate::shared::WakeFile>,
 }
 
 impl Reader {
     pub(crate) fn new(shared: Arc<Shared>, start: StartAt) -> Result<Reader, SeekError> {
+        let first_seq = shared.first_seq;
         let mut r = Reader {
             shared,
             pos: 0,
-            seq: FIRST_SEQ,
+            seq: first_seq,
             policy: LapPolicy::default(),
             buf: Vec::with_capacity(DEFAULT_BATCH),
             recs: Vec::new(),
             next: 0,
-            cursor_seq: FIRST_SEQ,
+            cursor_seq: first_seq,
             cursor_pos: 0,
             pending_lag: None,
             current: None,
             batch: DEFAULT_BATCH,
+            wake_file: None,
         };
         // A batch must be small against the ring: a lapped reader resumes an
         // eighth of the ring ahead of the writer, and a copy as long as the
@@ -248,13 +252,15 @@ impl Reader {
     /// that want to spin first do so around [`try_next`](Reader::try_next).
     ///
     /// A reader sleeps on the ring's futex word; the producer wakes it (see
-    /// [`WakeMode`](crate::WakeMode)). A reader that cannot write the wake page
-    /// (a read-only file) polls instead, at most every millisecond.
+    /// [`WakeMode`](crate::WakeMode)). A reader without the ring's wake file
+    /// (see `Reader::set_wake_file`) cannot announce itself, and polls
+    /// instead, at most every millisecond.
     pub fn wait(&self, timeout: Duration) -> bool {
         if self.pending_lag.is_some() || self.next < self.recs.len() {
             return true;
         }
-        self.shared.wait_past(self.pos, timeout)
+        self.shared
+            .wait_past(self.pos, timeout, self.wake_file.as_ref())
     }
 
     /// Moves the reader. Drops any records copied and not yet delivered.
@@ -454,14 +460,37 @@ impl Reader {
         Err(corrupt(p, "two padding records in a row".into()))
     }
 
+    /// Loads `latest` (Acquire, pairing with the writer's Release store),
+    /// checking what is impossible whatever the producer does meanwhile: an
+    /// unaligned value, or one at or past a tail loaded after it (the writer
+    /// stores `latest = P` only after `tail = E > P`). Corruption, reported
+    /// as such rather than as a lap.
+    fn load_latest(&self) -> Result<u64, CorruptError> {
+        let latest = self.shared.latest().load(Ordering::Acquire);
+        if latest == NO_RECORD {
+            return Ok(latest);
+        }
+        let tail = self.shared.tail().load(Ordering::Acquire);
+        if latest % RECORD_ALIGN as u64 != 0 || latest >= tail {
+            return Err(CorruptError::Counter {
+                what: "latest",
+                detail: format!("{latest} is unaligned or not below tail {tail}"),
+            });
+        }
+        Ok(latest)
+    }
+
     /// Loads tail (Acquire) and tail_intent, checking that they are consistent.
     fn counters(&self) -> Result<(u64, u64), CorruptError> {
         // Acquire pairs with the writer's Release store of tail: every record
         // below the value seen is completely written.
         let tail = self.shared.tail().load(Ordering::Acquire);
         // The writer stores tail_intent before the tail that covers it, so after
-        // the Acquire above this load cannot see less than `tail`.
-        let intent = self.shared.tail_intent().load(Ordering::Relaxed);
+        // the Acquire above this load cannot see less than `tail`. Acquire
+        // pairs with the writer's Release store of tail_intent: the tail
+        // loaded below is then at least the one committed before this intent
+        // was announced, which is what the corruption check below needs.
+        let intent = self.shared.tail_intent().load(Ordering::Acquire);
         if intent < tail {
             return Err(CorruptError::Counter {
                 what: "tail_intent",
@@ -473,6 +502,21 @@ impl Reader {
                 what: "tail",
                 detail: format!("{tail} is not {RECORD_ALIGN}-byte aligned"),
             });
+        }
+        if intent - tail > self.shared.geo.capacity {
+            // The producer may have written on between our two loads: compare
+            // with a tail loaded after the intent (the tail only grows, and
+            // the writer never announces more than a lap past its tail).
+            let now = self.shared.tail().load(Ordering::Acquire);
+            if intent.saturating_sub(now) > self.shared.geo.capacity {
+                return Err(CorruptError::Counter {
+                    what: "tail_intent",
+                    detail: format!(
+                        "{intent} is more than the capacity {} past tail {now}",
+                        self.shared.geo.capacity
+                    ),
+                });
+            }
         }
         Ok((tail, intent))
     }
@@ -514,7 +558,7 @@ impl Reader {
         }
         let cap = self.shared.geo.capacity;
         if tail - self.pos > cap {
-            return self.recover().map(Some);
+            return self.recover();
         }
         if self.pos % RECORD_ALIGN as u64 != 0 {
             return Err(corrupt(
@@ -575,7 +619,7 @@ impl Reader {
         if !self.intact(self.pos) {
             self.buf.clear();
             self.recs.clear();
-            return self.recover().map(Some);
+            return self.recover();
         }
         // The copy is good: what it says is really in the ring.
         if self.recs.is_empty() {
@@ -621,11 +665,21 @@ impl Reader {
     }
 
     /// The reader was overwritten: move it by its lap policy and say what it missed.
-    fn recover(&mut self) -> Result<Lag, ReadError> {
+    ///
+    /// `None` if the record the reader expects is still in the ring after
+    /// all: a reader whose position is a padding record at the end of the data
+    /// region is more than a lap behind the tail when the producer has written
+    /// past the padding's offset in the next lap, though the record after the
+    /// padding (at offset 0) is intact. It goes on from that record, with no gap.
+    fn recover(&mut self) -> Result<Option<Lag>, ReadError> {
         let (pos, seq) = match self.policy {
             LapPolicy::Oldest => self.locate_oldest(self.shared.geo.capacity / 8)?,
             LapPolicy::Newest => self.locate_newest_or_end()?,
         };
+        if seq == self.seq && pos >= self.pos {
+            self.set_position(pos, seq);
+            return Ok(None);
+        }
         if seq <= self.seq {
             return Err(CorruptError::Sequence {
                 pos,
@@ -639,7 +693,7 @@ impl Reader {
             last_missed: seq - 1,
         };
         self.set_position(pos, seq);
-        Ok(lag)
+        Ok(Some(lag))
     }
 
     fn cursor_matches(&self, seq: u64, pos: u64) -> bool {
@@ -672,8 +726,7 @@ impl Reader {
             retry_hint();
             let (tail, _) = self.counters()?;
             // Acquire pairs with the writer's Release store of latest.
-            let Some(latest) = walk_start(self.shared.latest().load(Ordering::Acquire), tail)
-            else {
+            let Some(latest) = walk_start(self.load_latest()?, tail) else {
                 return Ok(None);
             };
             if latest >= tail {
@@ -697,9 +750,8 @@ impl Reader {
         for _ in 0..SEEK_ATTEMPTS {
             retry_hint();
             let (tail, _) = self.counters()?;
-            let Some(latest) = walk_start(self.shared.latest().load(Ordering::Acquire), tail)
-            else {
-                return Ok((0, FIRST_SEQ));
+            let Some(latest) = walk_start(self.load_latest()?, tail) else {
+                return Ok((0, self.shared.first_seq));
             };
             if latest >= tail {
                 continue;

@@ -19,7 +19,8 @@ pub(crate) use std::sync::Arc;
 
 use std::time::Duration;
 
-/// A region of shared memory: the header, the wake page or the data region.
+/// A region of shared memory: the header, the data region, a cursor file, or
+/// an in-process ring's sleep-announcement word.
 ///
 /// Accessors check their bounds with `assert!`: callers validate untrusted
 /// offsets first, so an assertion that fires is a bug in this crate (and the

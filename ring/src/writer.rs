@@ -2,15 +2,25 @@
 
 use crate::error::PublishError;
 use crate::layout::*;
-use crate::shared::Shared;
+use crate::shared::{Shared, WakeFile};
 use crate::sync::{fence, Arc, Ordering};
 
 /// When the writer wakes readers asleep on the futex.
+///
+/// Whatever consumers do, the publishing thread never reads memory or files a
+/// consumer can write: for a ring in a file, sleep announcements live in the
+/// wake file, which only [`Writer::flush`] and a [`Waker`] read (`pread`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum WakeMode {
     /// Every commit checks for sleepers and wakes them at once. Lowest latency
     /// for sleeping readers; the first commit after a reader falls asleep pays
     /// the `FUTEX_WAKE` system call (tens of microseconds on a virtual machine).
+    ///
+    /// For a ring in a file, the check is of a flag in the producer's private
+    /// memory that a [`Waker`] (on another thread) sets when it finds a sleep
+    /// announcement: a commit makes at most one `FUTEX_WAKE` per time the
+    /// waker set the flag (at most once per waker interval), never a read of a
+    /// consumer's file, whatever consumers write there.
     Immediate,
     /// Commits never make a system call. Call [`Writer::flush`] at a batch
     /// boundary (the end of a block), or let a [`Waker`] on another thread do it.
@@ -49,6 +59,8 @@ pub struct Writer {
     mode: WakeMode,
     /// A commit happened since the last wake check (Deferred mode).
     unflushed: bool,
+    /// The ring's wake file, if it has one (read by `flush` and wakers only).
+    wake_file: Option<Arc<WakeFile>>,
     #[cfg(not(loom))]
     pub(crate) file: Option<crate::file::WriterFile>,
 }
@@ -68,6 +80,7 @@ pub struct Writer {
 /// ```
 pub struct Reservation<'a> {
     writer: &'a mut Writer,
+    kind: u16,
     pos: u64,
     len: usize,
     end: u64,
@@ -94,6 +107,7 @@ impl Writer {
             },
             mode: WakeMode::default(),
             unflushed: false,
+            wake_file: None,
             #[cfg(not(loom))]
             file: None,
         }
@@ -108,7 +122,8 @@ impl Writer {
     /// ```
     pub fn anonymous(layout: Layout) -> Result<Writer, crate::OpenError> {
         let geo = layout.geometry()?;
-        let shared = Shared::anonymous(geo).map_err(crate::error::io("anonymous mmap"))?;
+        let shared =
+            Shared::anonymous(geo, FIRST_SEQ).map_err(crate::error::io("anonymous mmap"))?;
         Ok(Writer::from_shared(
             Arc::new(shared),
             0,
@@ -116,6 +131,23 @@ impl Writer {
             FIRST_SEQ,
             NO_RECORD,
         ))
+    }
+
+    /// Gives the writer the ring's wake file (`RING.wake`, opened read-write),
+    /// where consumers of a ring in a file announce that they sleep. Only
+    /// [`Writer::flush`] and [`Waker`]s read it (with `pread`; it is never
+    /// mapped). Without one, a file ring's sleepers are woken only when the
+    /// producer closes, and must poll.
+    #[cfg(not(loom))]
+    pub fn set_wake_file(&mut self, file: std::fs::File) {
+        self.wake_file = Some(Arc::new(WakeFile::new(file)));
+    }
+
+    /// Counts `n` events the caller did not publish because their kind is
+    /// switched off (the header's `refused_switched_off` statistic).
+    #[inline]
+    pub fn count_switched_off(&self, n: u64) {
+        self.shared.count(OFF_REFUSED_OFF, n);
     }
 
     /// Sets when readers asleep on the futex are woken (default: [`WakeMode::Deferred`]).
@@ -158,6 +190,7 @@ impl Writer {
     pub fn reserve(&mut self, kind: u16, len: usize) -> Result<Reservation<'_>, PublishError> {
         let geo = &self.shared.geo;
         if len > geo.layout.max_payload as usize {
+            self.shared.count(OFF_REFUSED_TOO_LARGE, 1);
             return Err(PublishError::TooLarge {
                 len,
                 max: geo.layout.max_payload,
@@ -178,7 +211,10 @@ impl Writer {
             self.intent = end;
             // Announce, before touching any byte of [tail, end), that the bytes
             // one lap back are about to be overwritten.
-            self.shared.tail_intent().store(end, Ordering::Relaxed);
+            // Release: a reader that Acquire-loads this value also sees the
+            // tail committed before it (pairs with the Acquire load in
+            // `Reader::counters`, whose corruption check relies on it).
+            self.shared.tail_intent().store(end, Ordering::Release);
             // Orders the store above before every store of the record below.
             // Pairs with the fence(Acquire) in `Reader::fill` (and the other
             // validations) between a reader's copy and its load of tail_intent:
@@ -190,6 +226,7 @@ impl Writer {
         if pad != 0 {
             data.u64(off as usize)
                 .store(header_word(pad as u32, KIND_PADDING, 0), Ordering::Relaxed);
+            self.shared.count(OFF_PADDING_BYTES, pad);
         }
         let roff = (pos & geo.mask) as usize;
         data.u64(roff)
@@ -197,6 +234,7 @@ impl Writer {
         data.u64(roff + 8).store(self.next_seq, Ordering::Relaxed);
         Ok(Reservation {
             writer: self,
+            kind,
             pos,
             len,
             end,
@@ -222,9 +260,21 @@ impl Writer {
         Ok(r.commit())
     }
 
-    fn commit(&mut self, pos: u64, end: u64) -> u64 {
+    fn commit(&mut self, kind: u16, pos: u64, end: u64) -> u64 {
         let seq = self.next_seq;
         let geo = &self.shared.geo;
+        // The commit slot for `seq + 1`, before the tail it belongs to: a
+        // producer killed at any point leaves one slot whose `end` is the
+        // committed tail (the other holds an older or a half-written end,
+        // never equal to it, since the tail only grows), and recovery reads
+        // next_seq from it without reading any record. Published to readers
+        // by the Release store of tail below.
+        let slot = OFF_COMMITS + 16 * ((seq + 1) & 1) as usize;
+        self.shared
+            .header
+            .u64(slot + 8)
+            .store(seq + 1, Ordering::Relaxed);
+        self.shared.header.u64(slot).store(end, Ordering::Relaxed);
         let segment = pos >> geo.segment_shift;
         if segment != self.last_segment {
             self.last_segment = segment;
@@ -247,9 +297,19 @@ impl Writer {
         self.shared.latest().store(pos, Ordering::Release);
         self.tail = end;
         self.next_seq = seq + 1;
+        if kind == KIND_BLOCK_COMMIT {
+            self.shared.count(OFF_BLOCKS, 1);
+        }
         match self.mode {
             WakeMode::Immediate => {
-                self.shared.wake_sleepers();
+                if self.wake_file.is_none() {
+                    self.shared.wake_sleepers(None);
+                } else if self.shared.hint.load(Ordering::Relaxed) != 0
+                    && self.shared.hint.swap(0, Ordering::Relaxed) != 0
+                {
+                    // A waker saw an announcement: wake without reading the file.
+                    self.shared.notify_and_wake();
+                }
             }
             WakeMode::Deferred => self.unflushed = true,
         }
@@ -258,7 +318,10 @@ impl Writer {
 
     /// Wakes readers asleep on the futex if any record was committed since the
     /// last flush and a reader announced it would sleep. Returns whether a wake
-    /// system call was made. Cheap when nobody sleeps: one fence and one load.
+    /// system call was made. For an in-process ring, one fence and one load
+    /// when nobody sleeps; for a ring in a file, one `pread` of the wake file,
+    /// plus a `pwrite` and a `FUTEX_WAKE` if it holds an announcement (or
+    /// garbage): at most three system calls per flush, whatever consumers do.
     ///
     /// ```
     /// # use slipstream_ring::{Layout, Writer};
@@ -270,7 +333,7 @@ impl Writer {
         if !std::mem::take(&mut self.unflushed) {
             return false;
         }
-        self.shared.wake_sleepers()
+        self.shared.wake_sleepers(self.wake_file.as_deref())
     }
 
     /// A handle that wakes sleeping readers from another thread, so that the
@@ -287,6 +350,7 @@ impl Writer {
         Waker {
             shared: self.shared.clone(),
             seen_tail: self.tail,
+            file: self.wake_file.clone(),
         }
     }
 
@@ -334,7 +398,7 @@ impl<'a> Reservation<'a> {
     /// Publishes the record to readers; returns its sequence number.
     #[inline]
     pub fn commit(self) -> u64 {
-        self.writer.commit(self.pos, self.end)
+        self.writer.commit(self.kind, self.pos, self.end)
     }
 }
 
@@ -345,6 +409,7 @@ impl<'a> Reservation<'a> {
 pub struct Waker {
     shared: Arc<Shared>,
     seen_tail: u64,
+    file: Option<Arc<WakeFile>>,
 }
 
 impl Waker {
@@ -356,10 +421,18 @@ impl Waker {
         // lost-wake-up argument there needs.
         let tail = self.shared.tail().load(Ordering::Acquire);
         if tail == self.seen_tail {
+            // Nothing new to wake for. If someone sleeps, tell an
+            // immediate-wake writer (through its private flag), so that its
+            // next commit wakes them without waiting for this thread.
+            if let Some(f) = &self.file {
+                if f.peek() {
+                    self.shared.hint.store(1, Ordering::Relaxed);
+                }
+            }
             return false;
         }
         self.seen_tail = tail;
-        self.shared.wake_sleepers()
+        self.shared.wake_sleepers(self.file.as_deref())
     }
 }
 

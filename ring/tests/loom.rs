@@ -18,11 +18,7 @@ use std::time::Duration;
 /// 64 bytes of data: the third 24-byte record (after 16 bytes of padding)
 /// overwrites the first.
 fn layout() -> Layout {
-    Layout::new(64)
-        .max_payload(8)
-        .segments(4)
-        .reader_slots(0)
-        .page_size(64)
+    Layout::new(64).max_payload(8).segments(4).page_size(64)
 }
 
 /// Runs a model with a preemption bound (`LOOM_MAX_PREEMPTIONS` overrides it).

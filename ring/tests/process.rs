@@ -61,13 +61,55 @@ const EXIT_REFUSED: i32 = 20;
 /// Exit status of a writer child that failed to open the ring otherwise.
 const EXIT_OPEN_ERROR: i32 = 30;
 
-/// The one layout every test uses: a small ring (64 KiB of data) that
+/// The layout most tests use: a small ring (64 KiB of data) that
 /// 200-byte records lap in a few hundred records.
-fn layout() -> Layout {
+fn small_layout() -> Layout {
+    Layout::new(64 << 10).max_payload(MAX as u32).segments(32)
+}
+
+/// The layout of the size-class kill test: the same 64 KiB ring with the
+/// largest maximum payload format v2 allows (a record of a quarter of the
+/// capacity), and records of every size class up to it ([`len_of`]).
+fn big_layout() -> Layout {
     Layout::new(64 << 10)
-        .max_payload(MAX as u32)
+        .max_payload(slipstream_ring::layout::max_payload_for(64 << 10) as u32)
         .segments(32)
-        .reader_slots(4)
+}
+
+/// The layout named by `SLIPSTREAM_LAYOUT` (`big`, or the small one).
+fn layout() -> Layout {
+    match std::env::var("SLIPSTREAM_LAYOUT").as_deref() {
+        Ok("big") => big_layout(),
+        _ => small_layout(),
+    }
+}
+
+/// The payload length of record `seq` in a ring whose maximum payload is
+/// `max`: up to [`MAX`] as `len_for` gives; in a bigger ring, size classes
+/// in turn: the maximum (a record of exactly a quarter of the capacity), just
+/// below it, a quarter of the maximum, an eighth, a few hundred bytes, a few.
+fn len_of(seq: u64, max: usize) -> usize {
+    if max <= MAX {
+        return len_for(seq, max);
+    }
+    let jitter = len_for(seq, 64);
+    match seq % 6 {
+        0 => max,
+        1 => max - 8 - jitter,
+        2 => max / 4 + jitter,
+        3 => max / 8 - jitter,
+        4 => 200 + jitter,
+        _ => jitter,
+    }
+}
+
+/// Panics unless `bytes` is the payload of `seq` in a ring of maximum payload `max`.
+fn check_of(seq: u64, kind: u16, bytes: &[u8], max: usize) {
+    assert_eq!(kind, kind_for(seq), "kind of seq {seq}");
+    assert_eq!(bytes.len(), len_of(seq, max), "length of seq {seq}");
+    let mut want = vec![0; bytes.len()];
+    fill(seq, &mut want);
+    assert!(want == bytes, "payload of seq {seq} is corrupt");
 }
 
 // ---------------------------------------------------------------------------
@@ -152,6 +194,30 @@ impl Msg {
 /// is in the pipe before this returns, and survives a SIGKILL that follows).
 fn report(args: std::fmt::Arguments) {
     println!("{MARK}{args}");
+}
+
+/// Opens (creating it) the lock file of the ring at `path`.
+fn open_lock(path: &Path) -> File {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(slipstream_ring::sidecar::lock_path(path))
+        .unwrap_or_else(|e| panic!("open the lock of {}: {e}", path.display()))
+}
+
+/// A reader of the ring at `path`, through a read-only descriptor (as every
+/// consumer), announcing its sleep in the ring's wake file.
+fn attach_ro(path: &Path, start: StartAt) -> Reader {
+    let mut r = Reader::attach(&File::open(path).unwrap(), start).unwrap();
+    if let Ok(w) = std::fs::OpenOptions::new()
+        .write(true)
+        .open(slipstream_ring::sidecar::wake_path(path))
+    {
+        r.set_wake_file(w);
+    }
+    r
 }
 
 fn open_rw(path: &Path) -> File {
@@ -462,7 +528,8 @@ fn all_threads_stopped(pid: Pid) -> bool {
 /// place (so that a kill usually lands while its payload is being written).
 fn publish_one(w: &mut Writer) -> u64 {
     let seq = w.next_seq();
-    let mut r = w.reserve(kind_for(seq), len_for(seq, MAX)).unwrap();
+    let max = w.geometry().layout.max_payload as usize;
+    let mut r = w.reserve(kind_for(seq), len_of(seq, max)).unwrap();
     fill(seq, r.payload_mut());
     let got = r.commit();
     debug_assert_eq!(got, seq);
@@ -501,6 +568,7 @@ enum Got {
 /// sequence number. Any `ReadError` fails the test. `None`: nothing to read.
 fn step(r: &mut Reader, t: &mut Tally) -> Option<Got> {
     let expected = t.next;
+    let max = r.geometry().layout.max_payload as usize;
     let item = r
         .try_next()
         .unwrap_or_else(|e| panic!("ReadError while expecting seq {expected}: {e}"));
@@ -511,7 +579,7 @@ fn step(r: &mut Reader, t: &mut Tally) -> Option<Got> {
                 "record out of order: got seq {}, expected {expected} (a repeat or a silent gap)",
                 rec.seq
             );
-            check(rec.seq, rec.kind, rec.payload, MAX);
+            check_of(rec.seq, rec.kind, rec.payload, max);
             t.delivered += 1;
             t.next = expected + 1;
             Some(Got::Record)
@@ -615,7 +683,12 @@ fn child_entry_writer() {
         return;
     }
     let path = env_str("SLIPSTREAM_PATH");
-    let mut w = match Writer::open(open_rw(path.as_ref()), layout(), IfExists::Resume) {
+    let mut w = match Writer::open(
+        open_rw(path.as_ref()),
+        open_lock(path.as_ref()),
+        layout(),
+        IfExists::Resume,
+    ) {
         Ok(w) => w,
         Err(OpenError::ProducerExists { pid }) => {
             report(format_args!("refused pid={pid}"));
@@ -627,9 +700,18 @@ fn child_entry_writer() {
             std::process::exit(EXIT_OPEN_ERROR);
         }
     };
+    slipstream_ring::sidecar::prepare(path.as_ref(), 0o600, None).unwrap();
+    w.set_wake_file(open_rw(&slipstream_ring::sidecar::wake_path(path.as_ref())));
     w.set_wake_mode(match std::env::var("SLIPSTREAM_WAKE").as_deref() {
         Ok("deferred") => WakeMode::Deferred,
         _ => WakeMode::Immediate,
+    });
+    // The producer's waker thread: reads sleep announcements (the writer
+    // itself never does) and wakes sleepers within a millisecond.
+    let mut waker = w.waker();
+    thread::spawn(move || loop {
+        thread::sleep(Duration::from_micros(500));
+        waker.wake_if_needed();
     });
     report(format_args!(
         "open next_seq={} epoch={} pid={}",
@@ -708,7 +790,7 @@ fn child_entry_reader() {
     let mode = Mode::parse(&env_str("SLIPSTREAM_MODE"));
     let last = env_u64("SLIPSTREAM_COUNT", 0);
     let report_idle = env_u64("SLIPSTREAM_REPORT_IDLE", 0) == 1;
-    let mut r = Reader::attach(&open_rw(path.as_ref()), StartAt::Oldest).unwrap();
+    let mut r = attach_ro(path.as_ref(), StartAt::Oldest);
     report(format_args!("ready next_seq={}", r.next_seq()));
     let mut idle_at = 0;
     let t = consume(&mut r, last, mode, |next| {
@@ -748,9 +830,8 @@ fn child_entry_cursor() {
     }
     let path = env_str("SLIPSTREAM_PATH");
     let name = env_str("SLIPSTREAM_NAME");
-    let (slot, saved) = Slot::claim(open_rw(path.as_ref()), &name).unwrap();
-    let file = open_rw(path.as_ref());
-    let mut r = Reader::attach(&file, StartAt::Oldest).unwrap();
+    let (slot, saved) = Slot::claim(path.as_ref(), &name).unwrap();
+    let mut r = attach_ro(path.as_ref(), StartAt::Oldest);
     let start = match saved {
         Some(c) => {
             r.resume(c.next_seq, c.position)
@@ -811,7 +892,13 @@ fn path_env(path: &TempPath) -> (&'static str, String) {
 /// Creates the ring (epoch 1, closed cleanly, empty), so that readers can
 /// attach before the first writer child runs.
 fn create_ring(path: &TempPath) {
-    let w = Writer::open(path.open(), layout(), IfExists::Resume).unwrap();
+    create_ring_with(path, layout());
+}
+
+/// Creates the ring with `layout` (as [`create_ring`]).
+fn create_ring_with(path: &TempPath, layout: Layout) {
+    let w = Writer::open(path.open(), path.lock(), layout, IfExists::Resume).unwrap();
+    path.prepare();
     assert_eq!((w.epoch(), w.next_seq()), (1, 1));
 }
 
@@ -964,12 +1051,42 @@ fn spawn_checking_reader(mut r: Reader, stop: Arc<AtomicBool>) -> JoinHandle<Tal
 /// stored cursor.
 #[test]
 fn producer_killed_at_random_points_and_restarted() {
-    let kills = env_u64("SLIPSTREAM_KILLS", 100);
-    let seed = seed_for("producer_killed_at_random_points_and_restarted");
+    kill_loop(
+        "producer_killed_at_random_points_and_restarted",
+        "small",
+        env_u64("SLIPSTREAM_KILLS", 100),
+    );
+}
+
+/// Issue 9.3 (finding 3): the kill test with records of every size class up
+/// to the largest format v2 allows, a quarter of the capacity (`len_of`), so
+/// that kills land while a record of a quarter of the ring is written at
+/// offset 0 after a padding record. Before version 2 such a kill bricked the
+/// ring (recovery read the overwritten record at `latest`). 150 kills per
+/// run by default (`SLIPSTREAM_KILLS` sets the number, for both kill tests).
+#[test]
+fn producer_killed_while_writing_records_of_every_size_class() {
+    kill_loop(
+        "producer_killed_while_writing_records_of_every_size_class",
+        "big",
+        env_u64("SLIPSTREAM_KILLS", 150),
+    );
+}
+
+/// The body of the kill tests, on the layout named `layout_name`.
+fn kill_loop(test: &str, layout_name: &str, kills: u64) {
+    let seed = seed_for(test);
     let mut rng = Rng(seed);
     let started = Instant::now();
     let path = TempPath::new("kills");
-    create_ring(&path);
+    create_ring_with(
+        &path,
+        if layout_name == "big" {
+            big_layout()
+        } else {
+            small_layout()
+        },
+    );
     let file = path.open();
     let stop = Arc::new(AtomicBool::new(false));
     let _stop = SetOnDrop(stop.clone());
@@ -981,6 +1098,7 @@ fn producer_killed_at_random_points_and_restarted() {
     let writer_env = |rng: &mut Rng, mode: &str| {
         vec![
             path_env(&path),
+            ("SLIPSTREAM_LAYOUT", layout_name.to_owned()),
             ("SLIPSTREAM_MODE", mode.to_owned()),
             // Flat out a third of the time, else a little paced.
             (
@@ -993,7 +1111,11 @@ fn producer_killed_at_random_points_and_restarted() {
             ),
         ]
     };
-    let cursor_env = [path_env(&path), ("SLIPSTREAM_NAME", "durable".to_owned())];
+    let cursor_env = [
+        path_env(&path),
+        ("SLIPSTREAM_NAME", "durable".to_owned()),
+        ("SLIPSTREAM_LAYOUT", layout_name.to_owned()),
+    ];
     let mut epochs = Epochs {
         epoch: 1,
         unreported: 0,
@@ -1110,7 +1232,7 @@ fn producer_killed_at_random_points_and_restarted() {
     let done = c.expect("done", DEADLINE);
     assert_eq!(done.get("next"), last + 1, "{done:?}");
     eprintln!(
-        "{kills} producer kills ({early_kills} early, {torn_kills} left a torn record of up to \
+        "{layout_name} layout: {kills} producer kills ({early_kills} early, {torn_kills} left a torn record of up to \
          {max_torn} bytes), {cursor_kills} consumer kills, {last} records, final epoch {}; parent reader delivered {} missed {} in {} laps; {:?}",
         epochs.epoch,
         t.delivered,
@@ -1125,7 +1247,7 @@ fn producer_killed_at_random_points_and_restarted() {
 #[test]
 fn second_producer_in_another_process_is_refused() {
     let path = TempPath::new("second");
-    let mut w = Writer::open(path.open(), layout(), IfExists::Resume).unwrap();
+    let mut w = Writer::open(path.open(), path.lock(), layout(), IfExists::Resume).unwrap();
     for _ in 0..10 {
         publish_one(&mut w);
     }
@@ -1150,7 +1272,7 @@ fn second_producer_in_another_process_is_refused() {
     assert_eq!(open.get("next_seq"), 11);
     assert_eq!(open.get("epoch"), 2);
     // Now the child holds it: the parent is refused, and told the child's pid.
-    match Writer::open(path.open(), layout(), IfExists::Resume) {
+    match Writer::open(path.open(), path.lock(), layout(), IfExists::Resume) {
         Err(OpenError::ProducerExists { pid }) => assert_eq!(pid as i32, c.pid().as_raw()),
         other => panic!("expected ProducerExists, got {other:?}"),
     }
@@ -1160,7 +1282,7 @@ fn second_producer_in_another_process_is_refused() {
     c.wait_success(DEADLINE);
     assert_eq!(c.expect("closed", DEADLINE).get("next_seq"), 16);
 
-    let w = Writer::open(path.open(), layout(), IfExists::Resume).unwrap();
+    let w = Writer::open(path.open(), path.lock(), layout(), IfExists::Resume).unwrap();
     assert_eq!((w.next_seq(), w.epoch()), (16, 3));
     let mut r = w.reader(StartAt::Oldest).unwrap();
     let mut t = Tally::starting_at(1);

@@ -18,8 +18,8 @@ Byte strings are printed in hex; a `mapping_removal` without a key has
 
 prints the records committed when it starts, then exits; with --follow it
 polls on until the producer is gone and everything is read. It never writes to
-the ring: it does not sleep on the futex (section 8) or claim a reader slot
-(section 9). Exit status 1, with a message naming the header field or the
+the ring or its sidecar files: it does not announce sleeping (section 8) or
+claim a named cursor (section 9); it polls. Exit status 1, with a message naming the header field or the
 position, when the ring is invalid or corrupt.
 
 Memory-model caveat. Section 2 asks for single aligned atomic loads of the
@@ -37,7 +37,6 @@ compiler of the interpreter cannot merge or reorder them across the calls.
 """
 
 import argparse
-import fcntl
 import json
 import mmap
 import os
@@ -46,19 +45,20 @@ import sys
 import time
 
 MAGIC = b"SLIPSTRM"
-VERSION = 1
+VERSION = 2
 U64_MAX = (1 << 64) - 1
 KIND_PADDING = 0xFFFF
-FIXED_HEADER_LEN = 512  # the header before the segment table (section 2)
+FIXED_HEADER_LEN = 768  # the header before the segment table (section 2)
 
 # Header offsets of the live counters (section 2).
 OFF_EPOCH = 128
 OFF_PRODUCER_PID = 136
 OFF_PRODUCER_STATE = 140
+OFF_PRODUCER_TICKS = 152
 OFF_TAIL_INTENT = 256
-OFF_TAIL = 264
-OFF_LATEST = 272
-OFF_SEGMENTS = 512
+OFF_TAIL = 384
+OFF_LATEST = 392
+OFF_SEGMENTS = 768
 
 # Bounds on every loop (section 6, last paragraph).
 MAX_LAPS_WITHOUT_PROGRESS = 1000
@@ -110,13 +110,12 @@ def is_pow2(n):
 # --------------------------------------------------------------------------
 # Header (sections 1 and 2)
 
-_FIXED = struct.Struct("<8sIIIIQIIIIQQQQQQQ24x")
+_FIXED = struct.Struct("<8sIIIIQIIQQQQQ48x")
 assert _FIXED.size == 128
 _FIXED_NAMES = (
     "magic", "version", "flags", "page_size", "header_len", "capacity",
-    "max_payload", "reader_slots", "slot_len", "segment_count", "data_offset",
-    "wake_offset", "slots_offset", "file_len", "ring_id", "created_unix_ns",
-    "first_seq",
+    "max_payload", "segment_count", "data_offset", "file_len", "ring_id",
+    "created_unix_ns", "first_seq",
 )
 
 
@@ -131,9 +130,7 @@ def parse_header(fixed, file_size):
         raise HeaderError("magic", f"expected {MAGIC!r}, found {h['magic']!r}")
     if h["version"] != VERSION:
         raise HeaderError("version", f"expected {VERSION}, found {h['version']}")
-    # Assumption: section 2 says `flags` is `0` without saying a reader must
-    # refuse another value; a version-1 reader does not know any flag, so it
-    # refuses them.
+    # Section 2: a reader refuses any other value.
     if h["flags"] != 0:
         raise HeaderError("flags", f"expected 0, found {h['flags']:#x}")
 
@@ -146,13 +143,11 @@ def parse_header(fixed, file_size):
     mp = h["max_payload"]
     if not 0 < mp <= 1 << 30:
         raise HeaderError("max_payload", f"{mp} is not in 1..=2^30")
-    if record_len(mp) > cap // 2:
+    if record_len(mp) > cap // 4:
         raise HeaderError(
             "max_payload",
-            f"record_len({mp}) = {record_len(mp)} exceeds capacity / 2 = {cap // 2}",
+            f"record_len({mp}) = {record_len(mp)} exceeds capacity / 4 = {cap // 4}",
         )
-    if h["reader_slots"] > 4096:
-        raise HeaderError("reader_slots", f"{h['reader_slots']} exceeds 4096")
     sc = h["segment_count"]
     if not (is_pow2(sc) and 4 <= sc <= 1024):
         raise HeaderError("segment_count", f"{sc} is not a power of two from 4 to 1024")
@@ -160,27 +155,20 @@ def parse_header(fixed, file_size):
         raise HeaderError("segment_count", f"capacity / segment_count = {cap // sc} is below 16")
 
     header_len = align_up(FIXED_HEADER_LEN + 16 * sc, page)
-    wake_offset = header_len
-    data_offset = wake_offset + align_up(64, page)
-    slots_offset = data_offset + cap
-    slot_len = align_up(max(128, page), page)
-    file_len = slots_offset + slot_len * h["reader_slots"]
+    data_offset = header_len
+    file_len = data_offset + cap
     for field, expected in (
         ("header_len", header_len),
-        ("wake_offset", wake_offset),
         ("data_offset", data_offset),
-        ("slots_offset", slots_offset),
-        ("slot_len", slot_len),
         ("file_len", file_len),
     ):
         if h[field] != expected:
             raise HeaderError(
                 field, f"stored {h[field]}, but the layout parameters give {expected}"
             )
-    # Assumption: section 2 gives `first_seq` as the constant `1`; a reader
-    # that found another value could not trust section 3's numbering.
-    if h["first_seq"] != 1:
-        raise HeaderError("first_seq", f"expected 1, found {h['first_seq']}")
+    # Section 1: 1 <= first_seq < 2^63.
+    if not 1 <= h["first_seq"] < 1 << 63:
+        raise HeaderError("first_seq", f"{h['first_seq']} is not in 1..2^63")
     if file_size < file_len:
         raise HeaderError(
             "file_len", f"the file is {file_size} bytes, shorter than file_len = {file_len}"
@@ -267,8 +255,8 @@ class Ring:
             # fields and the magic; a reader that sees the magic is taken to
             # see the rest (bytes 0..127 never change afterwards).
             self.h = parse_header(fixed, size)
-            # Header, wake page and data region; the reader slots are not used.
-            self.map_len = self.h["slots_offset"]
+            # Header and data region: the whole file (section 1).
+            self.map_len = self.h["file_len"]
             self.mm = mmap.mmap(self.fd, self.map_len, prot=mmap.PROT_READ,
                                 flags=mmap.MAP_SHARED)
         except BaseException:
@@ -320,28 +308,33 @@ class Ring:
         return bytes(out)
 
     def producer_alive(self):
-        """Section 7: a read-lock probe on byte 0 with F_OFD_GETLK. Returns
-        None when the probe is not available."""
-        cmd = getattr(fcntl, "F_OFD_GETLK", None)
-        if cmd is None:
-            return None
-        # struct flock on Linux: short l_type, short l_whence, off_t l_start,
-        # off_t l_len, pid_t l_pid (l_pid must be 0 for OFD locks).
-        fmt = "hhqqi4x"
-        probe = struct.pack(fmt, fcntl.F_RDLCK, os.SEEK_SET, 0, 1, 0)
+        """Section 7, "Liveness": producer_state = 1, a process producer_pid
+        exists (kill(pid, 0) succeeds or says EPERM), is not a zombie, and
+        started at producer_start_ticks (field 22 of /proc/PID/stat)."""
+        word = self.load(OFF_PRODUCER_PID)
+        pid, state = word & 0xFFFFFFFF, word >> 32
+        ticks = self.load(OFF_PRODUCER_TICKS)
+        if state != 1 or pid == 0 or pid > 0x7FFFFFFF:
+            return False
         try:
-            res = fcntl.fcntl(self.fd, cmd, probe)
+            os.kill(pid, 0)
+        except PermissionError:
+            pass
         except OSError:
-            return None
-        return struct.unpack(fmt, res)[0] != fcntl.F_UNLCK
+            return False
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                text = f.read()
+        except OSError:
+            return True  # /proc hidden: the process exists
+        fields = text[text.rindex(")") + 1:].split()
+        if fields[0] in ("Z", "X", "x"):
+            return False
+        return ticks == 0 or int(fields[19]) == ticks
 
     def producer_running(self):
-        """Whether a producer may still commit records: section 7's lock
-        probe when available, else `producer_state = 1`."""
-        alive = self.producer_alive()
-        if alive is not None:
-            return alive
-        return (self.load(OFF_PRODUCER_PID) >> 32) == 1
+        """Whether a producer may still commit records (section 7)."""
+        return self.producer_alive()
 
     # -- sections 4 and 6: finding a record -------------------------------
 
@@ -367,6 +360,18 @@ class Ring:
         if seq == U64_MAX or (expected_seq is not None and seq != expected_seq):
             return None
         return seq
+
+    def check_intent(self, intent, tail):
+        """Section 6, step 1: tail_intent more than a lap past a tail loaded
+        after it is corruption, not a lap."""
+        if intent - tail > self.cap and intent - self.tail() > self.cap:
+            raise Corrupt(tail, f"tail_intent {intent} is more than the capacity past tail")
+
+    def check_latest(self, latest):
+        """Section 6: an unaligned latest, or one not below a tail loaded
+        after it, is corruption."""
+        if latest % 8 or latest >= self.tail():
+            raise Corrupt(latest, "latest is unaligned or not below tail")
 
     def usable_entries(self, tail, intent, at_least=0):
         """Segment entries that pass section 4's static checks, oldest first:
@@ -398,6 +403,7 @@ class Ring:
                 raise Corrupt(tail, "tail is not 8-aligned")
             if intent < tail:
                 raise Corrupt(tail, f"tail_intent {intent} is below tail {tail}")
+            self.check_intent(intent, tail)
             at_least = 0
             if at_least_after_intent is not None:
                 at_least = max(intent - self.cap, 0) + at_least_after_intent
@@ -413,8 +419,12 @@ class Ring:
             if latest == U64_MAX:
                 if tail == 0:
                     return None
-                # `latest` is stored after `tail`: a record is being committed.
-                continue
+                # Section 6, "Start positions": the first record was
+                # committed and `latest` not stored yet; it is at 0.
+                if tail > record_len(self.max_payload):
+                    raise Corrupt(tail, "latest is 2^64-1 but tail is past a first record")
+                latest = 0
+            self.check_latest(latest)
             seq = self._check_record_at(latest, tail, None)
             if seq is not None:
                 return latest, seq
@@ -447,6 +457,8 @@ class Reader:
         if found is None:
             raise RingError(f"the ring is empty after being lapped at position {self.p}")
         pos, seq = found
+        # Section 6, "Lapped": a found seq equal to s means nothing was lost
+        # (the reader sat on a padding record); below s is corruption.
         if seq < self.s:
             raise RingError(
                 f"lapped at seq {self.s}, but the oldest record found carries seq {seq}")
@@ -467,6 +479,7 @@ class Reader:
             raise Corrupt(tail, "tail is not 8-aligned")
         if intent < tail:
             raise Corrupt(tail, f"tail_intent {intent} is below tail {tail}")
+        r.check_intent(intent, tail)
         if tail == p:
             return []
         if tail < p:
@@ -568,6 +581,7 @@ def main(argv=None):
             info = {k: v for k, v in ring.h.items() if k != "magic"}
             info["epoch"] = ring.load(OFF_EPOCH)
             info["producer_state"] = ring.load(OFF_PRODUCER_PID) >> 32
+            info["producer_start_ticks"] = ring.load(OFF_PRODUCER_TICKS)
             info["producer_pid"] = ring.load(OFF_PRODUCER_PID) & 0xFFFFFFFF
             info["producer_alive"] = ring.producer_alive()
             info["tail"], info["tail_intent"] = ring.tail(), ring.tail_intent()
@@ -588,8 +602,8 @@ def main(argv=None):
             if not items and reader.p == before:
                 raise RingError(f"tail went back below {stop_at}")
             emit(items)
-        # Then, with --follow, poll (section 8: a reader that does not write
-        # the wake page polls) until the producer is gone and all is read.
+        # Then, with --follow, poll (section 8: a reader that does not
+        # announce itself polls) until the producer is gone and all is read.
         while args.follow:
             before = reader.p
             items = reader.poll()

@@ -34,6 +34,8 @@ impl TempRing {
 impl Drop for TempRing {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
+        // The ring's sidecars (lock, wake file, readers directory).
+        slipstream_ring::sidecar::remove_all(&self.0);
     }
 }
 

@@ -275,7 +275,7 @@ fn the_python_reader_agrees_with_tail_on_a_ring_that_never_wrapped() {
             "--capacity",
             "1MiB",
             "--max-event",
-            "256KiB",
+            "128KiB",
             "--block-size",
             "8KiB..64KiB",
             "--events-per-block",
@@ -308,7 +308,7 @@ fn the_python_reader_agrees_with_tail_on_a_ring_that_wrapped_many_times() {
             "--capacity",
             "256KiB",
             "--max-event",
-            "64KiB",
+            "60KiB",
             "--block-size",
             "1KiB..16KiB",
             "--blocks",
@@ -360,7 +360,7 @@ fn the_python_reader_agrees_with_tail_on_a_ring_that_wrapped_many_times() {
 fn the_python_reader_lapped_while_reading_reports_exact_gaps_and_intact_events() {
     let sim_args = [
         "--max-event",
-        "16KiB",
+        "15KiB",
         "--block-size",
         "1KiB..8KiB",
         "--events-per-block",

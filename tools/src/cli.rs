@@ -167,6 +167,92 @@ pub fn check_ring_file(path: &Path, given: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// List or remove a ring's named cursors (`RING.readers/NAME`).
+///
+/// A named consumer's cursor stays after it exits, so that it resumes where
+/// it left off; nothing evicts it. `rm` removes the cursor of a consumer that
+/// is gone for good (refused while a live consumer holds the name).
+#[derive(clap::Args, Debug, Clone)]
+#[command(after_help = "Examples:
+  slipstream readers ls node-events
+  slipstream readers rm node-events old-indexer")]
+pub struct ReadersArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: ReadersAction,
+}
+
+/// `slipstream readers` actions.
+#[derive(clap::Subcommand, Debug, Clone)]
+pub enum ReadersAction {
+    /// List the named cursors: name, live, pid, next sequence number,
+    /// lifetime delivered/missed/laps, last progress.
+    Ls {
+        /// The ring: a bare name (no `/`) is a file under /dev/shm; anything else is a path.
+        #[arg(value_name = "RING")]
+        ring: std::path::PathBuf,
+    },
+    /// Remove the cursor NAME (refused while a live consumer holds it).
+    Rm {
+        /// The ring.
+        #[arg(value_name = "RING")]
+        ring: std::path::PathBuf,
+        /// The consumer's name.
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+}
+
+/// Runs `slipstream readers`.
+pub fn run_readers(args: ReadersArgs) -> anyhow::Result<ExitCode> {
+    use std::io::Write;
+    match args.action {
+        ReadersAction::Ls { ring } => {
+            let path = slipstream_consumer::resolve_ring_path(&ring);
+            let cursors = slipstream_ring::read_slots(&path)
+                .with_context(|| format!("ring {}: read the named cursors", path.display()))?;
+            let mut out = std::io::stdout().lock();
+            writeln!(
+                out,
+                "{:<24} {:<4} {:>8} {:>12} {:>12} {:>10} {:>6}  last progress",
+                "name", "live", "pid", "next_seq", "delivered", "missed", "laps"
+            )?;
+            for c in cursors {
+                let live = match c.live {
+                    Some(true) => "yes",
+                    Some(false) => "no",
+                    None => "?",
+                };
+                let progress = if c.last_progress_unix_ns == 0 {
+                    "-".to_string()
+                } else {
+                    crate::text::utc(c.last_progress_unix_ns)
+                };
+                writeln!(
+                    out,
+                    "{:<24} {:<4} {:>8} {:>12} {:>12} {:>10} {:>6}  {progress}{}",
+                    c.name,
+                    live,
+                    c.pid,
+                    c.next_seq,
+                    c.delivered,
+                    c.missed,
+                    c.laps,
+                    c.problem.map(|p| format!("  ({p})")).unwrap_or_default()
+                )?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ReadersAction::Rm { ring, name } => {
+            let path = slipstream_consumer::resolve_ring_path(&ring);
+            slipstream_ring::remove_slot(&path, &name)
+                .with_context(|| format!("ring {}: remove the cursor {name:?}", path.display()))?;
+            println!("removed cursor {name:?} of {}", path.display());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

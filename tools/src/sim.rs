@@ -98,7 +98,7 @@ pub struct SimArgs {
     pub capacity: Option<u64>,
 
     /// Largest event payload the ring accepts when it is created, with units
-    /// (a record must fit in half the capacity); must hold --block-size.
+    /// (a record must fit in a quarter of the capacity); must hold --block-size.
     /// Default: an existing ring's, else 4MiB.
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub max_event: Option<u64>,
@@ -700,6 +700,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
         recreate: args.recreate,
         wake: args.wake,
         kinds: args.kinds.unwrap_or(KindSet::all()),
+        ..ProducerOptions::default()
     };
     let mut producer = Producer::open(&path, options).map_err(|e| {
         // Only a ring (of another layout or version) is replaced by --recreate;

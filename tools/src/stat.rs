@@ -76,6 +76,8 @@ pub struct Stat {
     pub head: HeadStat,
     /// Events and bytes per second, if sampled.
     pub rate: Option<RateStat>,
+    /// The producer's statistics.
+    pub counters: CountersStat,
     /// Readers that hold or held a named cursor, by slot.
     pub readers: Vec<ReaderStat>,
 }
@@ -89,8 +91,8 @@ pub struct HeaderStat {
     pub capacity: u64,
     /// Largest event payload.
     pub max_payload: u32,
-    /// Reader slots (named cursors the file has room for).
-    pub reader_slots: u32,
+    /// Sequence number of the ring's first event.
+    pub first_seq: u64,
     /// Entries of the segment table.
     pub segments: u32,
     /// Page size the regions are aligned to.
@@ -122,6 +124,28 @@ pub struct ProducerStat {
     pub started_unix_ns: u64,
 }
 
+/// The producer's statistics, from the header (FORMAT.md section 2): what
+/// the ring holds since it was created, over every producer.
+#[derive(Clone, Debug, Serialize)]
+pub struct CountersStat {
+    /// Events published (`head.next_seq - first_seq`).
+    pub events: u64,
+    /// Bytes written, padding included (`head.tail_position`).
+    pub bytes: u64,
+    /// Blocks committed (`block_commit` markers).
+    pub blocks: u64,
+    /// Events refused because they were larger than the maximum payload.
+    pub refused_too_large: u64,
+    /// Events not published because their kind is switched off.
+    pub refused_switched_off: u64,
+    /// Bytes of padding records.
+    pub padding_bytes: u64,
+    /// `FUTEX_WAKE` calls the producers made.
+    pub wake_calls: u64,
+    /// Producer starts (the epoch).
+    pub producer_starts: u64,
+}
+
 /// The head of the ring.
 #[derive(Clone, Debug, Serialize)]
 pub struct HeadStat {
@@ -144,29 +168,36 @@ pub struct RateStat {
     pub bytes_per_sec: f64,
 }
 
-/// One reader slot that is or was claimed.
+/// One named cursor (`RING.readers/NAME`).
 #[derive(Clone, Debug, Serialize)]
 pub struct ReaderStat {
-    /// Slot index.
-    pub index: u32,
     /// The consumer's name.
     pub name: String,
-    /// Its process id.
+    /// Its process id (of its last claim).
     pub pid: u32,
-    /// Whether a live process holds the slot now.
-    pub live: bool,
+    /// Whether a live process holds the name now (null: this user cannot
+    /// open the cursor file to ask; cursor files are their owner's, 0600).
+    pub live: Option<bool>,
     /// Sequence number of the next event it will read (null: it has none yet).
     pub next_seq: Option<u64>,
     /// Events published that it has not read (`head.next_seq - next_seq`).
     pub lag: Option<u64>,
-    /// Events delivered to it since it attached.
+    /// Events delivered under this name, over the cursor's life.
     pub delivered: u64,
-    /// Events it missed (lapped) since it attached.
+    /// Events missed (lapped), over the cursor's life.
     pub missed: u64,
-    /// When it attached (RFC 3339, UTC).
+    /// Times lapped, over the cursor's life.
+    pub laps: u64,
+    /// Times the name was claimed.
+    pub claims: u64,
+    /// When it last made progress (RFC 3339, UTC), if ever.
+    pub last_progress: Option<String>,
+    /// When it was claimed last (RFC 3339, UTC).
     pub attached: String,
     /// Its cursor belongs to another ring (one this file replaced) and will not be used.
     pub stale: bool,
+    /// Why the cursor file could not be read as a cursor, if so.
+    pub problem: Option<String>,
 }
 
 /// The open ring, read-only.
@@ -252,16 +283,14 @@ impl Ring {
         let info = self.reader.producer();
         let alive = producer_alive(&self.file)
             .with_context(|| format!("ring {shown}: probe the producer's lock"))?;
-        let slots = read_slots(&self.file)
-            .with_context(|| format!("ring {shown}: read the reader slots"))?;
+        let slots = read_slots(&self.path)
+            .with_context(|| format!("ring {shown}: read the named cursors"))?;
         let ring_id = h.ring_id.get();
         let readers = slots
             .into_iter()
-            .filter(|s| s.claimed || s.live)
             .map(|s| {
                 let next_seq = (s.next_seq != 0).then_some(s.next_seq);
                 ReaderStat {
-                    index: s.index,
                     lag: next_seq.map(|n| head.next_seq.saturating_sub(n)),
                     name: s.name,
                     pid: s.pid,
@@ -269,11 +298,22 @@ impl Ring {
                     next_seq,
                     delivered: s.delivered,
                     missed: s.missed,
+                    laps: s.laps,
+                    claims: s.claims,
+                    last_progress: (s.last_progress_unix_ns != 0)
+                        .then(|| text::utc(s.last_progress_unix_ns)),
                     attached: text::utc(s.attached_unix_ns),
-                    stale: s.ring_id != ring_id,
+                    stale: s.problem.is_none() && s.ring_id != ring_id,
+                    problem: s.problem,
                 }
             })
             .collect();
+        // The statistics change all the time: read them afresh.
+        let mut now = [0u8; core::mem::size_of::<RawHeader>()];
+        self.file
+            .read_exact_at(&mut now, 0)
+            .with_context(|| format!("ring {shown}: read the header"))?;
+        let now = RawHeader::read_from_bytes(&now).expect("the buffer is one header long");
         let rate = earlier.and_then(|e| {
             let secs = head.at.duration_since(e.at).as_secs_f64();
             (secs > 0.0).then(|| RateStat {
@@ -289,7 +329,7 @@ impl Ring {
                 version: h.version.get(),
                 capacity,
                 max_payload: h.max_payload.get(),
-                reader_slots: h.reader_slots.get(),
+                first_seq: h.first_seq.get(),
                 segments: h.segment_count.get(),
                 page_size: h.page_size.get(),
                 file_len: h.file_len.get(),
@@ -316,6 +356,16 @@ impl Ring {
                 laps: head.tail as f64 / capacity as f64,
             },
             rate,
+            counters: CountersStat {
+                events: head.next_seq.saturating_sub(h.first_seq.get()),
+                bytes: head.tail,
+                blocks: now.blocks.get(),
+                refused_too_large: now.refused_too_large.get(),
+                refused_switched_off: now.refused_switched_off.get(),
+                padding_bytes: now.padding_bytes.get(),
+                wake_calls: now.wake_calls.get(),
+                producer_starts: now.epoch.get(),
+            },
             readers,
         })
     }
@@ -349,10 +399,10 @@ pub fn write_human(out: &mut impl Write, s: &Stat) -> io::Result<()> {
     )?;
     writeln!(
         out,
-        "size       {} data, max event {}, {} reader slots, {} segments, {} B pages, file {}",
+        "size       {} data, max event {}, first seq {}, {} segments, {} B pages, file {}",
         text::size(h.capacity),
         text::size(h.max_payload as u64),
-        h.reader_slots,
+        h.first_seq,
         h.segments,
         h.page_size,
         text::size(h.file_len)
@@ -380,7 +430,7 @@ pub fn write_human(out: &mut impl Write, s: &Stat) -> io::Result<()> {
         out,
         "head       next seq {} ({} events written), tail position {} ({} written, {:.2} laps)",
         s.head.next_seq,
-        s.head.next_seq.saturating_sub(1),
+        s.counters.events,
         s.head.tail_position,
         text::size(s.head.tail_position),
         s.head.laps
@@ -395,33 +445,52 @@ pub fn write_human(out: &mut impl Write, s: &Stat) -> io::Result<()> {
         )?,
         None => writeln!(out, "rate       not sampled")?,
     }
+    let c = &s.counters;
+    writeln!(
+        out,
+        "counters   {} blocks, refused {} too large and {} switched off, {} padding, {} wake calls, {} producer starts",
+        c.blocks,
+        c.refused_too_large,
+        c.refused_switched_off,
+        text::size(c.padding_bytes),
+        c.wake_calls,
+        c.producer_starts
+    )?;
     if s.readers.is_empty() {
         return writeln!(out, "readers    none with a named cursor");
     }
     writeln!(out, "readers    {}", s.readers.len())?;
     writeln!(
         out,
-        "  {:>4}  {:<24} {:>8}  {:<4}  {:>12}  {:>10}  {:>12}  {:>10}",
-        "slot", "name", "pid", "live", "next_seq", "lag", "delivered", "missed"
+        "  {:<24} {:>8}  {:<4}  {:>12}  {:>10}  {:>12}  {:>10}  {:>6}",
+        "name", "pid", "live", "next_seq", "lag", "delivered", "missed", "laps"
     )?;
     for r in &s.readers {
         let opt = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
         writeln!(
             out,
-            "  {:>4}  {:<24} {:>8}  {:<4}  {:>12}  {:>10}  {:>12}  {:>10}{}",
-            r.index,
+            "  {:<24} {:>8}  {:<4}  {:>12}  {:>10}  {:>12}  {:>10}  {:>6}{}{}",
             r.name,
             r.pid,
-            if r.live { "yes" } else { "no" },
+            match r.live {
+                Some(true) => "yes",
+                Some(false) => "no",
+                None => "?",
+            },
             opt(r.next_seq),
             opt(r.lag),
             r.delivered,
             r.missed,
+            r.laps,
             if r.stale {
                 "  (cursor of a replaced ring)"
             } else {
                 ""
-            }
+            },
+            r.problem
+                .as_deref()
+                .map(|p| format!("  ({p})"))
+                .unwrap_or_default()
         )?;
     }
     Ok(())

@@ -54,6 +54,7 @@ impl Ring {
 impl Drop for Ring {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
+        slipstream_ring::sidecar::remove_all(&self.0);
     }
 }
 
@@ -176,7 +177,7 @@ fn sim(ring: &Ring, blocks: u32, extra: &[&str]) -> Out {
         "--capacity",
         "4MiB",
         "--max-event",
-        "1MiB",
+        "1000KiB",
     ];
     args.extend_from_slice(extra);
     let out = run(SIM, &args);
@@ -301,7 +302,7 @@ fn tail_follows_a_running_sim_and_reports_every_lag() {
                 "--block-size",
                 "16KiB..64KiB",
                 "--capacity",
-                "256KiB",
+                "512KiB",
                 "--max-event",
                 "100KiB",
                 "--quiet",
@@ -464,7 +465,10 @@ fn stat_reports_the_producer_and_named_readers() {
     assert_eq!(p["epoch"], 1);
     assert_eq!(stat["header"]["capacity"], 1 << 20);
     assert_eq!(stat["header"]["max_payload"], 64 << 10);
-    assert_eq!(stat["header"]["version"], 1);
+    assert_eq!(stat["header"]["version"], 2);
+    assert_eq!(stat["header"]["first_seq"], 1);
+    assert!(stat["counters"]["blocks"].as_u64().unwrap() > 0, "{stat}");
+    assert_eq!(stat["counters"]["producer_starts"], 1);
     assert!(stat["head"]["next_seq"].as_u64().unwrap() > 1);
     assert!(stat["rate"]["events_per_sec"].as_f64().unwrap() >= 0.0);
     let readers = stat["readers"].as_array().unwrap();
@@ -664,7 +668,7 @@ fn errors_name_the_path_and_never_panic() {
     let out = run(SIM, &[text.arg(), "--blocks", "1"]);
     assert_fails_naming(&out, text.arg(), "slipstream-sim: ");
     let out = run(SIM, &[ring.arg(), "--blocks", "1", "--block-size", "2MiB"]);
-    assert_fails_naming(&out, "largest event of 1.0 MiB", "does not fit");
+    assert_fails_naming(&out, "largest event of 1000.0 KiB", "does not fit");
     let out = run(SIM, &[ring.arg(), "--blocks", "1", "--capacity", "8MiB"]);
     assert_fails_naming(&out, ring.arg(), "--recreate");
     std::fs::remove_dir_all(&dir).unwrap();

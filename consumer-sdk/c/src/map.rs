@@ -24,7 +24,7 @@ pub(crate) fn status_of(e: &ConsumerError) -> slipstream_status_t {
         }
         ConsumerError::Open { .. } => SLIPSTREAM_ERR_OPEN,
         ConsumerError::Attach { .. } => SLIPSTREAM_ERR_NOT_A_RING,
-        ConsumerError::Slot { .. } | ConsumerError::ReadOnlyNamed(_) => SLIPSTREAM_ERR_CURSOR,
+        ConsumerError::Slot { .. } => SLIPSTREAM_ERR_CURSOR,
         ConsumerError::Seek(_) | ConsumerError::StartUnavailable { .. } => {
             SLIPSTREAM_ERR_NOT_RETAINED
         }

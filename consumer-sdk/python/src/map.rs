@@ -57,7 +57,7 @@ pub(crate) fn error(e: ConsumerError) -> PyErr {
             RingNotFoundError::new_err(text)
         }
         ConsumerError::Attach { .. } => NotARingError::new_err(text),
-        ConsumerError::Slot { .. } | ConsumerError::ReadOnlyNamed(_) => CursorError::new_err(text),
+        ConsumerError::Slot { .. } => CursorError::new_err(text),
         ConsumerError::Seek(_) | ConsumerError::StartUnavailable { .. } => {
             NotRetainedError::new_err(text)
         }

@@ -73,8 +73,27 @@ impl TempPath {
     }
 }
 
+impl TempPath {
+    /// The ring's lock file (`RING.lock`), opened read-write.
+    pub fn lock(&self) -> std::fs::File {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(slipstream_ring::sidecar::lock_path(&self.0))
+            .unwrap()
+    }
+
+    /// Creates the ring's wake file and readers directory.
+    pub fn prepare(&self) {
+        slipstream_ring::sidecar::prepare(&self.0, 0o600, None).unwrap();
+    }
+}
+
 impl Drop for TempPath {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
+        slipstream_ring::sidecar::remove_all(&self.0);
     }
 }

@@ -20,6 +20,8 @@ struct Cli {
 enum Command {
     /// Show a ring's header, producer, head, event rate and readers.
     Stat(StatArgs),
+    /// List or remove a ring's named cursors.
+    Readers(cli::ReadersArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -27,5 +29,6 @@ fn main() -> std::process::ExitCode {
         Command::Stat(args) => {
             cli::main_with("slipstream stat", || slipstream_tools::stat::run(args))
         }
+        Command::Readers(args) => cli::main_with("slipstream readers", || cli::run_readers(args)),
     }
 }
