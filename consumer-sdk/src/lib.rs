@@ -824,6 +824,11 @@ impl Consumer {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn commit(&mut self) {
+        // Everything handed out is processed now: a later automatic store
+        // (the next read, or the drop) must not move the cursor back before
+        // the item that was in flight when the application committed.
+        self.acked = self.handed;
+        self.in_flight = false;
         self.store(self.handed);
     }
 
