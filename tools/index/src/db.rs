@@ -598,6 +598,22 @@ impl Sqlite {
     }
 
     fn migrate(&mut self) -> Result<(), DbError> {
+        // Current already: write nothing (readers of a read-only database work).
+        let current: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT (SELECT MAX(version) FROM schema_version) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                e => Err(e),
+            })
+            .map_err(sq("read schema_version"))?;
+        if current == Some(SCHEMA_VERSION) {
+            return Ok(());
+        }
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
@@ -921,11 +937,28 @@ impl Postgres {
     }
 
     fn migrate(&mut self) -> Result<(), DbError> {
+        // Current already: write nothing (readers of a read-only database work).
+        let exists: bool = self
+            .client
+            .query_one("SELECT to_regclass('schema_version') IS NOT NULL", &[])
+            .map_err(pg("look for schema_version"))?
+            .get(0);
+        if exists {
+            let v: Option<i64> = self
+                .client
+                .query_one("SELECT MAX(version) FROM schema_version", &[])
+                .map_err(pg("read schema_version"))?
+                .get(0);
+            if v == Some(SCHEMA_VERSION) {
+                return Ok(());
+            }
+        }
         let mut tx = self
             .client
             .transaction()
             .map_err(pg("begin the schema transaction"))?;
-        tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL); LOCK TABLE schema_version IN EXCLUSIVE MODE")
+        // One migration at a time (CREATE TABLE IF NOT EXISTS races otherwise).
+        tx.batch_execute("SELECT pg_advisory_xact_lock(7370517296); CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
             .map_err(pg("create schema_version"))?;
         let found: Option<i64> = tx
             .query_one("SELECT MAX(version) FROM schema_version", &[])
