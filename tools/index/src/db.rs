@@ -560,6 +560,9 @@ pub struct Options {
     /// (in WAL mode: no fsync at commit; a killed process loses nothing, a
     /// power cut may roll back the last commits, position included).
     pub sqlite_full_sync: bool,
+    /// SQLite: checkpoint the WAL from a thread of its own instead of inside
+    /// the writer's commits (the indexer turns it on; readers need not).
+    pub sqlite_checkpointer: bool,
 }
 
 // ---------------------------------------------------------------- SQLite
@@ -567,6 +570,56 @@ pub struct Options {
 /// The SQLite backend (bundled SQLite, WAL mode).
 pub struct Sqlite {
     conn: rusqlite::Connection,
+    checkpointer: Option<Checkpointer>,
+}
+
+/// Checkpoints the WAL from a connection of its own, so that the writer's
+/// commits never wait for a checkpoint's fsyncs (SQLite would otherwise run
+/// one inside the commit that crosses 1000 WAL pages).
+struct Checkpointer {
+    stop: std::sync::Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    fn start(path: &str) -> Result<Checkpointer, DbError> {
+        let conn =
+            rusqlite::Connection::open(path).map_err(sq("open the checkpointer's connection"))?;
+        conn.busy_timeout(std::time::Duration::from_millis(100))
+            .map_err(sq("set the busy timeout"))?;
+        let stop = std::sync::Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || {
+                let (lock, cv) = &*flag;
+                let mut stopped = lock.lock().unwrap_or_else(|e| e.into_inner());
+                while !*stopped {
+                    stopped = cv
+                        .wait_timeout(stopped, std::time::Duration::from_millis(500))
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
+                    // PASSIVE: copies what it can without blocking the writer.
+                    let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                }
+            })
+            .expect("spawn the checkpointer");
+        Ok(Checkpointer {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        let (lock, cv) = &*self.stop;
+        *lock.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        cv.notify_all();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 fn sq(what: &'static str) -> impl FnOnce(rusqlite::Error) -> DbError {
@@ -591,26 +644,42 @@ impl Sqlite {
             "PRAGMA synchronous = NORMAL"
         })
         .map_err(sq("set synchronous"))?;
+        // A page cache that holds the hot part of the state (64 MiB), and
+        // reads through a memory map instead of a pread per page.
+        conn.execute_batch("PRAGMA cache_size = -65536; PRAGMA mmap_size = 1073741824")
+            .map_err(sq("size the page cache"))?;
         conn.set_prepared_statement_cache_capacity(32);
-        let mut s = Sqlite { conn };
+        let mut s = Sqlite {
+            conn,
+            checkpointer: None,
+        };
         s.migrate()?;
+        if options.sqlite_checkpointer {
+            s.conn
+                .execute_batch("PRAGMA wal_autocheckpoint = 0")
+                .map_err(sq("hand checkpoints to the checkpointer"))?;
+            s.checkpointer = Some(Checkpointer::start(path)?);
+        }
         Ok(s)
     }
 
     fn migrate(&mut self) -> Result<(), DbError> {
         // Current already: write nothing (readers of a read-only database work).
-        let current: Option<i64> = self
+        let exists: i64 = self
             .conn
             .query_row(
-                "SELECT (SELECT MAX(version) FROM schema_version) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'",
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'",
                 [],
                 |r| r.get(0),
             )
-            .or_else(|e| match e {
-                rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                e => Err(e),
-            })
-            .map_err(sq("read schema_version"))?;
+            .map_err(sq("look for schema_version"))?;
+        let current: Option<i64> = if exists == 1 {
+            self.conn
+                .query_row("SELECT MAX(version) FROM schema_version", [], |r| r.get(0))
+                .map_err(sq("read schema_version"))?
+        } else {
+            None
+        };
         if current == Some(SCHEMA_VERSION) {
             return Ok(());
         }
@@ -678,13 +747,19 @@ impl Store for Sqlite {
                 .map_err(sq("prepare"))?;
             let mut upsert = tx.prepare_cached(SQL_UPSERT).map_err(sq("prepare"))?;
             let mut delete = tx.prepare_cached(SQL_DELETE_KEY).map_err(sq("prepare"))?;
-            for m in &b.mappings {
+            let mut mappings: Vec<_> = b.mappings.iter().collect();
+            mappings
+                .sort_unstable_by(|a, b| (&a.program, &a.mapping).cmp(&(&b.program, &b.mapping)));
+            for m in mappings {
                 if m.cleared {
                     clear
                         .execute(params![m.program, m.mapping])
                         .map_err(sq("remove a mapping"))?;
                 }
-                for (key, change) in &m.keys {
+                // In key order: neighbouring rows share B-tree pages.
+                let mut keys: Vec<_> = m.keys.iter().collect();
+                keys.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                for (key, change) in keys {
                     match change {
                         Change::Set { value, height, seq } => upsert
                             .execute(params![

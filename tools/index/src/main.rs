@@ -138,6 +138,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             "full" => true,
             other => bail!("--sqlite-sync {other:?}: use normal or full"),
         },
+        sqlite_checkpointer: true,
     };
     let mut store = db::open(&url, &options).with_context(|| format!("database {url}"))?;
     let mut cfg = Config::new(slipstream_consumer::resolve_ring_path(&ring));
