@@ -49,6 +49,7 @@ struct Opts {
     reps: usize,
     latency_blocks: u64,
     rate: f64,
+    events: String,
     only: Option<String>,
 }
 
@@ -58,6 +59,7 @@ fn opts() -> Opts {
         reps: 5,
         latency_blocks: 300,
         rate: 20.0,
+        events: "200..2000".into(),
         only: None,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -70,6 +72,7 @@ fn opts() -> Opts {
             "--latency-blocks" => o.latency_blocks = v.parse().expect("--latency-blocks N"),
             "--rate" => o.rate = v.parse().expect("--rate R"),
             "--only" => o.only = Some(v),
+            "--latency-events" => o.events = v,
             _ => {
                 i += 1; // cargo's own flags (--bench)
                 continue;
@@ -114,6 +117,7 @@ fn node(
     ring: &Path,
     blocks: u64,
     rate: f64,
+    events: slipstream_tools::text::Range,
     stamps: Arc<Mutex<HashMap<u64, Instant>>>,
 ) -> std::thread::JoinHandle<()> {
     let ring = ring.to_path_buf();
@@ -131,7 +135,7 @@ fn node(
             std::thread::sleep(due.saturating_duration_since(Instant::now()));
             let h = start_height + i;
             g.start_block(h);
-            let n = g.draw("200..2000".parse().expect("range"));
+            let n = g.draw(events);
             let stakers = g.draw("5..50".parse().expect("range")).min((n - 1) / 2);
             let len = g
                 .draw(slipstream_tools::text::Range::parse_sizes("32KiB..256KiB").expect("sizes"))
@@ -173,10 +177,16 @@ fn node(
 }
 
 /// One delay run: the indexer follows a live node; per block, commit marker to DB commit.
-fn delay(url: &str, ring: &Path, blocks: u64, rate: f64) -> (Histogram<u64>, u64) {
+fn delay(url: &str, ring: &Path, blocks: u64, rate: f64, events: &str) -> (Histogram<u64>, u64) {
     let _ = std::fs::remove_file(ring);
     let stamps = Arc::new(Mutex::new(HashMap::new()));
-    let node = node(ring, blocks, rate, stamps.clone());
+    let node = node(
+        ring,
+        blocks,
+        rate,
+        events.parse().expect("--latency-events MIN..MAX"),
+        stamps.clone(),
+    );
     let mut store = db::open(url, &OPTIONS).expect("open the database");
     let mut cfg = Config::new(ring);
     cfg.wait_for_ring = Duration::from_secs(10);
@@ -264,10 +274,10 @@ fn main() {
             Box::new(move |i| {
                 let mut c = postgres::Client::connect(&admin, postgres::NoTls).expect("admin");
                 let name = format!("bench{i}");
-                c.batch_execute(&format!(
-                    "DROP DATABASE IF EXISTS {name}; CREATE DATABASE {name}"
-                ))
-                .expect("create db");
+                c.batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
+                    .expect("drop db");
+                c.batch_execute(&format!("CREATE DATABASE {name}"))
+                    .expect("create db");
                 url.replace("postgres:///postgres", &format!("postgres:///{name}"))
             }),
         ));
@@ -291,10 +301,11 @@ fn main() {
     for (name, fresh) in &backends {
         let url = fresh(100);
         let ring = slipstream_tests::TempRing::new("index-bench-live");
-        let (h, multi) = delay(&url, ring.path(), o.latency_blocks, o.rate);
+        let (h, multi) = delay(&url, ring.path(), o.latency_blocks, o.rate, &o.events);
         println!(
-            "caught up {name}: commit marker -> DB commit over {} blocks at {} blocks/s: p50 {}, p90 {}, p99 {}, max {} ({} transactions held more than one block)",
+            "caught up {name}: commit marker -> DB commit over {} blocks of {} events at {} blocks/s: p50 {}, p90 {}, p99 {}, max {} ({} transactions held more than one block)",
             h.len(),
+            o.events,
             o.rate,
             us(h.value_at_quantile(0.5)),
             us(h.value_at_quantile(0.9)),

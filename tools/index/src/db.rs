@@ -596,7 +596,7 @@ impl Checkpointer {
                 let mut stopped = lock.lock().unwrap_or_else(|e| e.into_inner());
                 while !*stopped {
                     stopped = cv
-                        .wait_timeout(stopped, std::time::Duration::from_millis(500))
+                        .wait_timeout(stopped, std::time::Duration::from_millis(2000))
                         .unwrap_or_else(|e| e.into_inner())
                         .0;
                     // PASSIVE: copies what it can without blocking the writer.

@@ -67,7 +67,7 @@ struct RunArgs {
     #[arg(long, value_name = "N", default_value_t = 1000)]
     batch_blocks: usize,
     /// Most mapping events per transaction when behind.
-    #[arg(long, value_name = "N", default_value_t = 500_000)]
+    #[arg(long, value_name = "N", default_value_t = 2_000_000)]
     batch_events: u64,
     /// SQLite durability: `normal` (WAL, no fsync at commit: a kill loses
     /// nothing, a power cut may roll back the last commits with their
