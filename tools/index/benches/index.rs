@@ -216,6 +216,9 @@ fn delay(url: &str, ring: &Path, blocks: u64, rate: f64, events: &str) -> (Histo
     (hist, multi)
 }
 
+/// Makes a fresh, empty database for run `i`; returns its URL.
+type FreshDb = Box<dyn Fn(usize) -> String>;
+
 fn us(ns: u64) -> String {
     format!("{:.2} ms", ns as f64 / 1e6)
 }
@@ -225,7 +228,7 @@ fn main() {
     let tmp = std::env::temp_dir().join(format!("slipstream-index-bench-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).expect("tmp");
     let ring = slipstream_tests::TempRing::new("index-bench");
-    let want = |b: &str| o.only.as_deref().is_none_or(|x| x == b);
+    let want = |b: &str| o.only.as_deref().map_or(true, |x| x == b);
 
     // Fill the ring with the simulator's default mix.
     let argv = [
@@ -249,7 +252,7 @@ fn main() {
     );
 
     let pg = (want("postgres")).then(|| slipstream_tests::PgServer::start("bench", &[]));
-    let mut backends: Vec<(&str, Box<dyn Fn(usize) -> String>)> = Vec::new();
+    let mut backends: Vec<(&str, FreshDb)> = Vec::new();
     if want("sqlite") {
         let tmp = tmp.clone();
         backends.push((

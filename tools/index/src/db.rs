@@ -1148,28 +1148,27 @@ impl Store for Postgres {
                 .map_err(pg("write mapping values"))?;
         }
         if !b.rewards.is_empty() {
-            let mut cols: (
-                Vec<i64>,
-                Vec<i64>,
-                Vec<i64>,
-                Vec<&[u8]>,
-                Vec<&[u8]>,
-                Vec<i64>,
-                Vec<i64>,
-            ) = Default::default();
+            let mut ints: [Vec<i64>; 5] = Default::default();
+            let (mut stakers, mut validators) = (Vec::new(), Vec::new());
             for r in &b.rewards {
-                cols.0.push(big("height", r.height)?);
-                cols.1.push(big("ordinal", r.ordinal)?);
-                cols.2.push(big("seq", r.seq)?);
-                cols.3.push(&r.staker);
-                cols.4.push(&r.validator);
-                cols.5.push(big("reward", r.reward)?);
-                cols.6.push(big("new_stake", r.new_stake)?);
+                ints[0].push(big("height", r.height)?);
+                ints[1].push(big("ordinal", r.ordinal)?);
+                ints[2].push(big("seq", r.seq)?);
+                stakers.push(&r.staker[..]);
+                validators.push(&r.validator[..]);
+                ints[3].push(big("reward", r.reward)?);
+                ints[4].push(big("new_stake", r.new_stake)?);
             }
             tx.execute(
                 &st.reward_many,
                 &[
-                    &cols.0, &cols.1, &cols.2, &cols.3, &cols.4, &cols.5, &cols.6,
+                    &ints[0],
+                    &ints[1],
+                    &ints[2],
+                    &stakers,
+                    &validators,
+                    &ints[3],
+                    &ints[4],
                 ],
             )
             .map_err(pg("write staking rewards"))?;

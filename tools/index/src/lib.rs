@@ -32,10 +32,12 @@
 //!
 //! Blocks are folded into a [`db::Batch`] (the last change of each key wins; a
 //! whole-mapping removal drops the mapping's earlier changes of the batch and
-//! becomes one `DELETE`), and a batch is written in one transaction: up to
-//! `--batch-blocks` blocks while the indexer is behind, one block as soon as
-//! nothing more is waiting in the ring (caught up: every block is committed as
-//! soon as its commit marker is read).
+//! becomes one `DELETE`), and a batch is written in one transaction, its rows
+//! in key order: while the indexer is behind, up to `--batch-blocks` blocks
+//! (1000), `--batch-events` mapping events (2 M) or 2 s of reading; one block
+//! as soon as nothing more is waiting in the ring (caught up: every block is
+//! committed as soon as its commit marker is read). Statements are prepared
+//! once per connection. Figures: `benches/RESULTS.md`, "Indexer".
 //!
 //! ## Why rusqlite and the `postgres` crate, not sqlx
 //!
@@ -66,7 +68,9 @@
 //! | `blocks` | `height` (primary key), `begin_seq`, `commit_seq`, `events`, `mapping_updates`, `mapping_removals`, `staking_rewards`, `block_bytes`, `indexed_unix_ns` | every block indexed (the block's bytes are not stored) |
 //! | `gaps` | `ring_id`, `first_seq` (primary key), `last_seq` (null: unknown, the ring was replaced), `reason`, `detected_unix_ns` | events never applied (`--on-gap mark`) |
 //!
-//! SQLite runs in WAL mode with `synchronous=NORMAL` by default: a killed
+//! SQLite runs in WAL mode with `synchronous=NORMAL` by default, a 64 MiB
+//! page cache, and WAL checkpoints from a thread of their own (every 2 s), so
+//! that no commit waits for a checkpoint's fsyncs: a killed
 //! indexer loses nothing committed; a power cut may roll back the last
 //! commits, position included, so they are applied again from the ring on
 //! restart. `--sqlite-sync full` fsyncs at every commit instead.
@@ -123,6 +127,8 @@ pub struct Config {
     pub verbose: bool,
     /// How often a progress line is printed (when verbose).
     pub report_every: Duration,
+    /// Return once caught up and nothing new arrived for this long.
+    pub exit_when_idle: Option<Duration>,
 }
 
 impl Config {
@@ -137,6 +143,7 @@ impl Config {
             wait_for_ring: Duration::ZERO,
             verbose: false,
             report_every: Duration::from_secs(5),
+            exit_when_idle: None,
         }
     }
 }
@@ -346,6 +353,7 @@ pub fn run(
     }
     let mut batch_started = Instant::now();
     let mut last_check = Instant::now();
+    let mut last_item = Instant::now();
     let mut last_report = (Instant::now(), stats);
     if cfg.verbose {
         eprintln!(
@@ -363,11 +371,15 @@ pub fn run(
         } else {
             Duration::from_millis(100)
         };
-        let next = if stop() {
+        let idle_done = !pending && cfg.exit_when_idle.is_some_and(|d| last_item.elapsed() >= d);
+        let next = if idle_done || stop() {
             None
         } else {
             Some(src.next(timeout)?)
         };
+        if !matches!(next, Some(Next::Idle)) {
+            last_item = Instant::now();
+        }
         let flush_now = match next {
             None => {
                 flush(store, &mut batch, &mut stats, on_commit)?;
@@ -439,6 +451,8 @@ pub fn run(
         };
         if flush_now {
             flush(store, &mut batch, &mut stats, on_commit)?;
+            // Idle means nothing new since the last commit *ended*.
+            last_item = Instant::now();
         }
         if cfg.verbose && last_report.0.elapsed() >= cfg.report_every {
             let (at, before) = last_report;

@@ -77,7 +77,7 @@ struct RunArgs {
     /// Wait up to this long for the ring to appear (e.g. `10s`).
     #[arg(long, value_name = "DURATION", value_parser = slipstream_producer_duration, default_value = "0s")]
     wait_for_ring: Duration,
-    /// Exit when caught up (nothing new for this long), e.g. `1s`.
+    /// Exit once caught up, when nothing new has arrived for this long, e.g. `1s`.
     #[arg(long, value_name = "DURATION", value_parser = slipstream_producer_duration)]
     exit_when_idle: Option<Duration>,
     /// No progress lines.
@@ -147,15 +147,12 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     cfg.batch_events = args.batch_events.max(1);
     cfg.wait_for_ring = args.wait_for_ring;
     cfg.verbose = !args.quiet;
-    let last_progress = std::cell::Cell::new(std::time::Instant::now());
-    let idle = args.exit_when_idle;
+    cfg.exit_when_idle = args.exit_when_idle;
     let stats = slipstream_index::run(
         &mut *store,
         &cfg,
-        &mut || {
-            cli::interrupted().is_some() || idle.is_some_and(|d| last_progress.get().elapsed() >= d)
-        },
-        &mut |_| last_progress.set(std::time::Instant::now()),
+        &mut || cli::interrupted().is_some(),
+        &mut |_| {},
     )?;
     if !args.quiet {
         eprintln!(

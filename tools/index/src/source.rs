@@ -100,7 +100,7 @@ pub fn span(path: &Path) -> Result<RingSpan, SourceError> {
 #[derive(Debug)]
 pub enum Opened {
     /// Attached at the sequence asked for.
-    At(Source),
+    At(Box<Source>),
     /// The sequence asked for is no longer in the ring: `requested..oldest`
     /// was overwritten.
     NotRetained {
@@ -185,11 +185,11 @@ impl Source {
             if before.as_ref().ok() != Some(&after) {
                 continue;
             }
-            return Ok(Opened::At(Source {
+            return Ok(Opened::At(Box::new(Source {
                 consumer,
                 identity: after,
                 path: path.to_path_buf(),
-            }));
+            })));
         }
     }
 

@@ -71,10 +71,13 @@ pub fn index_until_idle(ring: &Path, url: &str, extra: &[&str]) -> (bool, String
     )
 }
 
+/// (program, mapping, key).
+type RowKey = (Vec<u8>, Vec<u8>, Vec<u8>);
+
 /// The state the database must hold, computed from the blocks.
 #[derive(Default, Clone)]
 pub struct Reference {
-    values: BTreeMap<(Vec<u8>, Vec<u8>, Vec<u8>), (Vec<u8>, u64, u64)>,
+    values: BTreeMap<RowKey, (Vec<u8>, u64, u64)>,
     rewards: Vec<RewardRow>,
     blocks: Vec<BlockRow>,
     /// The position after the last block applied.
