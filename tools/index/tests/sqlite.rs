@@ -167,3 +167,76 @@ fn get_prints_value_and_height() {
         .expect("get");
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// While the indexer runs: a ring that laps it stops it with the exact range
+/// it missed, and a ring replaced at the same path stops it too.
+#[test]
+fn lapped_or_replaced_while_running_sqlite() {
+    let dir = TempDir::new("live");
+    let url = dir.sqlite_url();
+    let ring = slipstream_tests::TempRing::new("index-live");
+    let small_ring = ["--capacity", "1MiB", "--max-event", "64KiB"];
+    let mut a = scenarios::SMALL.to_vec();
+    a.extend(small_ring);
+    a.extend(["--flat-out", "--blocks", "5"]);
+    sim(ring.path(), &a);
+
+    // Lapped: a node flat out into a 1 MiB ring; the indexer stops (SQLite
+    // commits cannot keep up with a 1 MiB ring written flat out).
+    let child = indexer()
+        .arg(ring.path())
+        .args(["--db", &url, "-q", "--batch-blocks", "1"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut guard = slipstream_tests::ChildGuard::new(child);
+    std::thread::sleep(Duration::from_millis(300));
+    let node = sim_thread(
+        ring.path(),
+        &[scenarios::SMALL, &["--flat-out", "--blocks", "3000"]].concat(),
+    );
+    guard.wait_timeout(Duration::from_secs(60), "a lapped indexer");
+    let out = guard.take().wait_with_output().expect("output");
+    node.join().expect("node");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    let pos = position(&url).expect("a position");
+    let at = err
+        .find("lapped: the ring overwrote events #")
+        .unwrap_or_else(|| panic!("no lap reported: {err}"));
+    // "#A..=#B before ... everything before #N": A >= N (nothing missed was applied).
+    let nums: Vec<u64> = err[at..]
+        .split('#')
+        .skip(1)
+        .filter_map(|t| t.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok())
+        .collect();
+    assert!(nums.len() >= 3, "{err}");
+    assert!(
+        nums[0] <= nums[1] && nums[0] >= pos.next_seq && nums[2] == pos.next_seq,
+        "{nums:?} vs {pos:?}: {err}"
+    );
+    eprintln!("lapped while running: {}", err.trim());
+
+    // Replaced: a new ring at the path while the indexer waits on the old one.
+    let child = indexer()
+        .arg(ring.path())
+        .args(["--db", &url, "-q", "--on-gap", "mark"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut guard = slipstream_tests::ChildGuard::new(child);
+    std::thread::sleep(Duration::from_millis(1500));
+    std::fs::remove_file(ring.path()).expect("remove the ring");
+    let mut b = scenarios::SMALL.to_vec();
+    b.extend(small_ring);
+    b.extend(["--flat-out", "--blocks", "2"]);
+    sim(ring.path(), &b);
+    guard.wait_timeout(Duration::from_secs(20), "the indexer of a replaced ring");
+    let out = guard.take().wait_with_output().expect("output");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("ring replaced"),
+        "not reported: {err}"
+    );
+    eprintln!("replaced while running: {}", err.trim());
+}
