@@ -33,6 +33,7 @@ use slipstream_index::{db, run, Config};
 const OPTIONS: db::Options = db::Options {
     sqlite_full_sync: false,
     sqlite_checkpointer: true,
+    must_exist: false,
 };
 use slipstream_producer::{Layout, Producer, ProducerOptions};
 use slipstream_ring::event::EventRef;

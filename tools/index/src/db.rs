@@ -135,6 +135,9 @@ pub enum DbError {
         #[source]
         source: postgres::Error,
     },
+    /// The SQLite file does not exist (and the caller only reads).
+    #[error("no database at {0} (nothing indexed there yet?)")]
+    NoDatabase(String),
     /// The database was made by a newer version of this tool.
     #[error("the database has schema version {found}; this slipstream-index knows versions up to {SCHEMA_VERSION} (upgrade the tool)")]
     NewerSchema {
@@ -530,11 +533,7 @@ pub trait Store {
 /// # Errors
 /// [`DbError::BadUrl`], the database's error, or [`DbError::NewerSchema`].
 pub fn open(url: &str, options: &Options) -> Result<Box<dyn Store>, DbError> {
-    if let Some(rest) = url
-        .strip_prefix("postgres://")
-        .or_else(|| url.strip_prefix("postgresql://"))
-    {
-        let _ = rest;
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         return Ok(Box::new(Postgres::connect(url)?));
     }
     if let Some(kv) = url
@@ -550,6 +549,9 @@ pub fn open(url: &str, options: &Options) -> Result<Box<dyn Store>, DbError> {
     if path.is_empty() || (url.contains("://") && !url.starts_with("sqlite://")) {
         return Err(DbError::BadUrl(url.to_string()));
     }
+    if options.must_exist && !std::path::Path::new(path).exists() {
+        return Err(DbError::NoDatabase(path.to_string()));
+    }
     Ok(Box::new(Sqlite::open(path, options)?))
 }
 
@@ -563,6 +565,8 @@ pub struct Options {
     /// SQLite: checkpoint the WAL from a thread of its own instead of inside
     /// the writer's commits (the indexer turns it on; readers need not).
     pub sqlite_checkpointer: bool,
+    /// SQLite: refuse to create the file (for readers such as `get` and `status`).
+    pub must_exist: bool,
 }
 
 // ---------------------------------------------------------------- SQLite

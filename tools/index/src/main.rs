@@ -110,6 +110,13 @@ struct StatusArgs {
     ring: Option<PathBuf>,
 }
 
+/// How `get` and `status` open a database: never create one.
+const READER: Options = Options {
+    sqlite_full_sync: false,
+    sqlite_checkpointer: false,
+    must_exist: true,
+};
+
 fn unhex(s: &str) -> anyhow::Result<Vec<u8>> {
     let s = s.strip_prefix("0x").unwrap_or(s);
     if s.len() % 2 != 0 {
@@ -139,6 +146,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             other => bail!("--sqlite-sync {other:?}: use normal or full"),
         },
         sqlite_checkpointer: true,
+        must_exist: false,
     };
     let mut store = db::open(&url, &options).with_context(|| format!("database {url}"))?;
     let mut cfg = Config::new(slipstream_consumer::resolve_ring_path(&ring));
@@ -168,8 +176,8 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 
 fn get(args: GetArgs) -> anyhow::Result<ExitCode> {
     let key = unhex(&args.key)?;
-    let mut store = db::open(&args.db.db, &Options::default())
-        .with_context(|| format!("database {}", args.db.db))?;
+    let mut store =
+        db::open(&args.db.db, &READER).with_context(|| format!("database {}", args.db.db))?;
     match store.get(args.program.as_bytes(), args.mapping.as_bytes(), &key)? {
         Some((value, height, seq)) => {
             println!("value {} height {height} seq {seq}", hex(&value));
@@ -186,8 +194,8 @@ fn get(args: GetArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
-    let mut store = db::open(&args.db.db, &Options::default())
-        .with_context(|| format!("database {}", args.db.db))?;
+    let mut store =
+        db::open(&args.db.db, &READER).with_context(|| format!("database {}", args.db.db))?;
     let pos = store.position()?;
     let counts = store.counts()?;
     match pos {
