@@ -105,7 +105,12 @@ fn dropped_connection_and_read_only_postgres() {
         .expect("writable");
     assert_eq!(position(&url), before);
 
-    let (ok, err) = index_until_idle(ring.path(), &url, &[]);
+    // The key=value form of the same database (the URL form is used above).
+    let kv = format!(
+        "postgres:host={} user=postgres dbname=postgres",
+        pg.socket_dir().display()
+    );
+    let (ok, err) = index_until_idle(ring.path(), &kv, &[]);
     assert!(ok, "retry: {err}");
     let mut want = Reference::default();
     want.read_ring(ring.path(), None, None);
