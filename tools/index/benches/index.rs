@@ -1,0 +1,322 @@
+//! The indexer's benchmark: catch-up throughput and caught-up delay, into
+//! SQLite and into a real PostgreSQL server started for the run.
+//!
+//! ```text
+//! cargo bench -p slipstream-index --bench index -- [--blocks 1000] [--reps 5]
+//!     [--latency-blocks 300] [--rate 20] [--only sqlite|postgres]
+//! ```
+//!
+//! - Catch-up: `slipstream-sim --flat-out` (its default, realistic mix: 200 to
+//!   2000 events per block, 32 to 256 KiB block payloads) fills a ring with
+//!   `--blocks` blocks; then, `--reps` times, a fresh database indexes the
+//!   whole ring (the library's `run`, as the binary does) and the time to the
+//!   last commit is taken.
+//! - Caught up: a node thread publishes blocks of the same generator through
+//!   the real producer at `--rate` blocks/s (waking readers at each commit
+//!   marker) and notes when each `commit_block()` returned; the indexer,
+//!   caught up, notes when the transaction holding that block committed. The
+//!   difference per block goes into an HDR histogram.
+//!
+//! PostgreSQL runs with its default durability (fsync on, synchronous_commit
+//! on); SQLite in WAL mode with synchronous=NORMAL (the tool's default).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use hdrhistogram::Histogram;
+use slipstream_index::{db, run, Config};
+
+/// As the binary opens it.
+const OPTIONS: db::Options = db::Options {
+    sqlite_full_sync: false,
+    sqlite_checkpointer: true,
+    must_exist: false,
+};
+use slipstream_producer::{Layout, Producer, ProducerOptions};
+use slipstream_ring::event::EventRef;
+use slipstream_tools::sim::{Generator, SimArgs};
+
+#[derive(Parser)]
+struct SimCli {
+    #[command(flatten)]
+    args: SimArgs,
+}
+
+struct Opts {
+    blocks: u64,
+    reps: usize,
+    latency_blocks: u64,
+    rate: f64,
+    events: String,
+    only: Option<String>,
+}
+
+fn opts() -> Opts {
+    let mut o = Opts {
+        blocks: 1000,
+        reps: 5,
+        latency_blocks: 300,
+        rate: 20.0,
+        events: "200..2000".into(),
+        only: None,
+    };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    while i < args.len() {
+        let v = args.get(i + 1).cloned().unwrap_or_default();
+        match args[i].as_str() {
+            "--blocks" => o.blocks = v.parse().expect("--blocks N"),
+            "--reps" => o.reps = v.parse().expect("--reps N"),
+            "--latency-blocks" => o.latency_blocks = v.parse().expect("--latency-blocks N"),
+            "--rate" => o.rate = v.parse().expect("--rate R"),
+            "--only" => o.only = Some(v),
+            "--latency-events" => o.events = v,
+            _ => {
+                i += 1; // cargo's own flags (--bench)
+                continue;
+            }
+        }
+        i += 2;
+    }
+    o
+}
+
+fn median_range(mut v: Vec<f64>) -> String {
+    v.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
+    format!(
+        "median {:.0} (range {:.0} to {:.0}, {} runs)",
+        v[v.len() / 2],
+        v[0],
+        v[v.len() - 1],
+        v.len()
+    )
+}
+
+/// One catch-up run: a fresh database indexes the ring to `end`.
+fn catch_up(url: &str, ring: &Path, end: u64) -> (Duration, slipstream_index::Stats) {
+    let mut store = db::open(url, &OPTIONS).expect("open the database");
+    let cfg = Config::new(ring);
+    let done = std::cell::Cell::new(false);
+    let t = Instant::now();
+    let mut last = t;
+    let stats = run(&mut *store, &cfg, &mut || done.get(), &mut |b| {
+        last = Instant::now();
+        if b.to.next_seq >= end {
+            done.set(true);
+        }
+    })
+    .expect("index");
+    (last - t, stats)
+}
+
+/// The node thread of the delay run: publishes `blocks` blocks at `rate`,
+/// noting when each commit returned.
+fn node(
+    ring: &Path,
+    blocks: u64,
+    rate: f64,
+    events: slipstream_tools::text::Range,
+    stamps: Arc<Mutex<HashMap<u64, Instant>>>,
+) -> std::thread::JoinHandle<()> {
+    let ring = ring.to_path_buf();
+    std::thread::spawn(move || {
+        let options = ProducerOptions {
+            layout: Layout::new(256 << 20).max_payload(4 << 20),
+            ..ProducerOptions::default()
+        };
+        let mut p = Producer::open(&ring, options).expect("producer");
+        let mut g = Generator::new(1, 256 << 10);
+        let start_height = 1_000_000;
+        let t0 = Instant::now();
+        for i in 0..blocks {
+            let due = t0 + Duration::from_secs_f64(i as f64 / rate);
+            std::thread::sleep(due.saturating_duration_since(Instant::now()));
+            let h = start_height + i;
+            g.start_block(h);
+            let n = g.draw(events);
+            let stakers = g.draw("5..50".parse().expect("range")).min((n - 1) / 2);
+            let len = g
+                .draw(slipstream_tools::text::Range::parse_sizes("32KiB..256KiB").expect("sizes"))
+                as usize;
+            p.begin_block(h).expect("begin");
+            for o in 0..(n - 1 - stakers) {
+                match g.mapping_event(h, o as u32 + 1) {
+                    EventRef::MappingUpdate {
+                        program_id,
+                        mapping_name,
+                        key,
+                        value,
+                        ..
+                    } => {
+                        p.mapping_update_at(h, program_id, mapping_name, key, value)
+                            .expect("publish");
+                    }
+                    EventRef::MappingRemoval {
+                        program_id,
+                        mapping_name,
+                        key,
+                        ..
+                    } => {
+                        p.mapping_removal_at(h, program_id, mapping_name, key)
+                            .expect("publish");
+                    }
+                    _ => unreachable!(),
+                }
+            }
+            for _ in 0..stakers {
+                let (s, v, r, ns) = g.staking_reward(h);
+                p.staking_reward_at(h, &s, &v, r, ns).expect("publish");
+            }
+            p.block_at(h, g.block(len)).expect("publish");
+            p.commit_block().expect("commit");
+            stamps.lock().expect("stamps").insert(h, Instant::now());
+        }
+    })
+}
+
+/// One delay run: the indexer follows a live node; per block, commit marker to DB commit.
+fn delay(url: &str, ring: &Path, blocks: u64, rate: f64, events: &str) -> (Histogram<u64>, u64) {
+    let _ = std::fs::remove_file(ring);
+    let stamps = Arc::new(Mutex::new(HashMap::new()));
+    let node = node(
+        ring,
+        blocks,
+        rate,
+        events.parse().expect("--latency-events MIN..MAX"),
+        stamps.clone(),
+    );
+    let mut store = db::open(url, &OPTIONS).expect("open the database");
+    let mut cfg = Config::new(ring);
+    cfg.wait_for_ring = Duration::from_secs(10);
+    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("histogram");
+    let seen = std::cell::Cell::new(0u64);
+    let mut multi = 0u64;
+    run(&mut *store, &cfg, &mut || seen.get() >= blocks, &mut |b| {
+        let now = Instant::now();
+        if b.blocks.len() > 1 {
+            multi += 1;
+        }
+        let stamps = stamps.lock().expect("stamps");
+        for k in &b.blocks {
+            seen.set(seen.get() + 1);
+            // Skip warm-up: the first 10 blocks.
+            if seen.get() > 10 {
+                if let Some(t) = stamps.get(&k.height) {
+                    hist.saturating_record(
+                        now.saturating_duration_since(*t).as_nanos().max(1) as u64
+                    );
+                }
+            }
+        }
+    })
+    .expect("index");
+    node.join().expect("node");
+    (hist, multi)
+}
+
+/// Makes a fresh, empty database for run `i`; returns its URL.
+type FreshDb = Box<dyn Fn(usize) -> String>;
+
+fn us(ns: u64) -> String {
+    format!("{:.2} ms", ns as f64 / 1e6)
+}
+
+fn main() {
+    let o = opts();
+    let tmp = std::env::temp_dir().join(format!("slipstream-index-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).expect("tmp");
+    let ring = slipstream_tests::TempRing::new("index-bench");
+    let want = |b: &str| o.only.as_deref().map_or(true, |x| x == b);
+
+    // Fill the ring with the simulator's default mix.
+    let argv = [
+        "slipstream-sim".to_string(),
+        ring.path().display().to_string(),
+        "--flat-out".into(),
+        "--quiet".into(),
+        "--blocks".into(),
+        o.blocks.to_string(),
+        "--capacity".into(),
+        "1GiB".into(),
+    ];
+    let t = Instant::now();
+    slipstream_tools::sim::run(SimCli::parse_from(argv).args).expect("slipstream-sim");
+    let end = slipstream_tests::next_seq(ring.path());
+    println!(
+        "ring: {} blocks, {} events, written by slipstream-sim in {:.1} s",
+        o.blocks,
+        end - 1,
+        t.elapsed().as_secs_f64()
+    );
+
+    let pg = (want("postgres")).then(|| slipstream_tests::PgServer::start("bench", &[]));
+    let mut backends: Vec<(&str, FreshDb)> = Vec::new();
+    if want("sqlite") {
+        let tmp = tmp.clone();
+        backends.push((
+            "sqlite",
+            Box::new(move |i| {
+                let p = tmp.join(format!("bench-{i}.db"));
+                for ext in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{ext}", p.display()));
+                }
+                format!("sqlite:{}", p.display())
+            }),
+        ));
+    }
+    if let Some(pg) = &pg {
+        let url = pg.url("postgres");
+        let admin = format!(
+            "host={} user=postgres dbname=postgres",
+            pg.socket_dir().display()
+        );
+        backends.push((
+            "postgres",
+            Box::new(move |i| {
+                let mut c = postgres::Client::connect(&admin, postgres::NoTls).expect("admin");
+                let name = format!("bench{i}");
+                c.batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
+                    .expect("drop db");
+                c.batch_execute(&format!("CREATE DATABASE {name}"))
+                    .expect("create db");
+                url.replace("postgres:///postgres", &format!("postgres:///{name}"))
+            }),
+        ));
+    }
+
+    for (name, fresh) in &backends {
+        let (mut upd, mut ev, mut blk, mut tx) = (vec![], vec![], vec![], vec![]);
+        for rep in 0..o.reps {
+            let (d, s) = catch_up(&fresh(rep), ring.path(), end);
+            let secs = d.as_secs_f64();
+            upd.push(s.mapping_events as f64 / secs);
+            ev.push(s.events as f64 / secs);
+            blk.push(s.blocks as f64 / secs);
+            tx.push(s.transactions as f64);
+        }
+        println!("catch-up {name}: mapping events/s {}", median_range(upd));
+        println!("catch-up {name}: events/s {}", median_range(ev));
+        println!("catch-up {name}: blocks/s {}", median_range(blk));
+        println!("catch-up {name}: transactions per run {}", median_range(tx));
+    }
+    for (name, fresh) in &backends {
+        let url = fresh(100);
+        let ring = slipstream_tests::TempRing::new("index-bench-live");
+        let (h, multi) = delay(&url, ring.path(), o.latency_blocks, o.rate, &o.events);
+        println!(
+            "caught up {name}: commit marker -> DB commit over {} blocks of {} events at {} blocks/s: p50 {}, p90 {}, p99 {}, max {} ({} transactions held more than one block)",
+            h.len(),
+            o.events,
+            o.rate,
+            us(h.value_at_quantile(0.5)),
+            us(h.value_at_quantile(0.9)),
+            us(h.value_at_quantile(0.99)),
+            us(h.max()),
+            multi
+        );
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
+}

@@ -1,0 +1,1344 @@
+//! The database side: one schema, one [`Store`] trait, two backends.
+//!
+//! Both backends run the same SQL text (SQLite accepts PostgreSQL's `$1`
+//! placeholders as named parameters, and both speak `INSERT .. ON CONFLICT ..
+//! DO UPDATE`). The schema differs only in the byte type (`BLOB` / `BYTEA`)
+//! and SQLite's `WITHOUT ROWID`. What differs on purpose is how the bulk of a
+//! batch reaches the server: SQLite runs in-process, so one cached prepared
+//! statement per row costs a function call; PostgreSQL is a round trip away,
+//! so its rows go as arrays through one `UNNEST` statement per table and batch.
+
+use std::collections::HashMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The schema version this build creates and understands.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Migrations, in order: `MIGRATIONS[i]` takes a database from version `i` to
+/// `i + 1`. `{blob}` is the dialect's byte-string type, `{norowid}` SQLite's
+/// `WITHOUT ROWID` (nothing for PostgreSQL).
+const MIGRATIONS: &[&str] = &[
+    // 0 -> 1
+    "CREATE TABLE position (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        ring_id TEXT NOT NULL,
+        next_seq BIGINT NOT NULL,
+        height BIGINT NOT NULL,
+        updated_unix_ns BIGINT NOT NULL
+    );
+    CREATE TABLE mapping_values (
+        program {blob} NOT NULL,
+        mapping {blob} NOT NULL,
+        key {blob} NOT NULL,
+        value {blob} NOT NULL,
+        height BIGINT NOT NULL,
+        seq BIGINT NOT NULL,
+        PRIMARY KEY (program, mapping, key)
+    ) {norowid};
+    CREATE TABLE staking_rewards (
+        height BIGINT NOT NULL,
+        ordinal BIGINT NOT NULL,
+        seq BIGINT NOT NULL,
+        staker {blob} NOT NULL,
+        validator {blob} NOT NULL,
+        reward BIGINT NOT NULL,
+        new_stake BIGINT NOT NULL,
+        PRIMARY KEY (height, ordinal)
+    );
+    CREATE INDEX staking_rewards_by_staker ON staking_rewards (staker, height);
+    CREATE TABLE blocks (
+        height BIGINT PRIMARY KEY,
+        begin_seq BIGINT NOT NULL,
+        commit_seq BIGINT NOT NULL,
+        events BIGINT NOT NULL,
+        mapping_updates BIGINT NOT NULL,
+        mapping_removals BIGINT NOT NULL,
+        staking_rewards BIGINT NOT NULL,
+        block_bytes BIGINT NOT NULL,
+        indexed_unix_ns BIGINT NOT NULL
+    );
+    CREATE TABLE gaps (
+        ring_id TEXT NOT NULL,
+        first_seq BIGINT NOT NULL,
+        last_seq BIGINT,
+        reason TEXT NOT NULL,
+        detected_unix_ns BIGINT NOT NULL,
+        PRIMARY KEY (ring_id, first_seq)
+    );",
+];
+
+/// Which SQL dialect a store speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    /// SQLite (bundled).
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+impl Dialect {
+    fn ddl(self, sql: &str) -> String {
+        let (blob, norowid) = match self {
+            Dialect::Sqlite => ("BLOB", "WITHOUT ROWID"),
+            Dialect::Postgres => ("BYTEA", ""),
+        };
+        sql.replace("{blob}", blob).replace("{norowid}", norowid)
+    }
+}
+
+const SQL_POSITION: &str = "SELECT ring_id, next_seq, height FROM position WHERE id = 1";
+const SQL_POSITION_INSERT: &str = "INSERT INTO position (id, ring_id, next_seq, height, updated_unix_ns) VALUES (1, $1, $2, $3, $4)";
+const SQL_POSITION_UPDATE: &str = "UPDATE position SET ring_id = $1, next_seq = $2, height = $3, updated_unix_ns = $4 WHERE id = 1 AND ring_id = $5 AND next_seq = $6";
+const SQL_CLEAR_MAPPING: &str = "DELETE FROM mapping_values WHERE program = $1 AND mapping = $2";
+const SQL_UPSERT: &str = "INSERT INTO mapping_values (program, mapping, key, value, height, seq) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (program, mapping, key) DO UPDATE SET value = excluded.value, height = excluded.height, seq = excluded.seq";
+const SQL_DELETE_KEY: &str =
+    "DELETE FROM mapping_values WHERE program = $1 AND mapping = $2 AND key = $3";
+const SQL_REWARD: &str = "INSERT INTO staking_rewards (height, ordinal, seq, staker, validator, reward, new_stake) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (height, ordinal) DO UPDATE SET seq = excluded.seq, staker = excluded.staker, validator = excluded.validator, reward = excluded.reward, new_stake = excluded.new_stake";
+const SQL_BLOCK: &str = "INSERT INTO blocks (height, begin_seq, commit_seq, events, mapping_updates, mapping_removals, staking_rewards, block_bytes, indexed_unix_ns) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (height) DO UPDATE SET begin_seq = excluded.begin_seq, commit_seq = excluded.commit_seq, events = excluded.events, mapping_updates = excluded.mapping_updates, mapping_removals = excluded.mapping_removals, staking_rewards = excluded.staking_rewards, block_bytes = excluded.block_bytes, indexed_unix_ns = excluded.indexed_unix_ns";
+const SQL_GAP: &str = "INSERT INTO gaps (ring_id, first_seq, last_seq, reason, detected_unix_ns) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (ring_id, first_seq) DO UPDATE SET last_seq = excluded.last_seq, reason = excluded.reason";
+const SQL_GET: &str =
+    "SELECT value, height, seq FROM mapping_values WHERE program = $1 AND mapping = $2 AND key = $3";
+const SQL_COUNTS: &str = "SELECT (SELECT COUNT(*) FROM mapping_values), (SELECT COUNT(*) FROM staking_rewards), (SELECT COUNT(*) FROM blocks), (SELECT COUNT(*) FROM gaps), (SELECT MAX(height) FROM blocks)";
+const SQL_DUMP_VALUES: &str = "SELECT program, mapping, key, value, height, seq FROM mapping_values ORDER BY program, mapping, key";
+const SQL_DUMP_REWARDS: &str = "SELECT height, ordinal, seq, staker, validator, reward, new_stake FROM staking_rewards ORDER BY height, ordinal";
+const SQL_DUMP_BLOCKS: &str = "SELECT height, begin_seq, commit_seq, events, mapping_updates, mapping_removals, staking_rewards, block_bytes FROM blocks ORDER BY height";
+const SQL_DUMP_GAPS: &str =
+    "SELECT ring_id, first_seq, last_seq, reason FROM gaps ORDER BY detected_unix_ns, first_seq";
+
+// PostgreSQL's bulk forms: one statement per table and batch.
+const PG_UPSERT_MANY: &str = "INSERT INTO mapping_values (program, mapping, key, value, height, seq) SELECT * FROM UNNEST($1::bytea[], $2::bytea[], $3::bytea[], $4::bytea[], $5::int8[], $6::int8[]) ON CONFLICT (program, mapping, key) DO UPDATE SET value = excluded.value, height = excluded.height, seq = excluded.seq";
+const PG_DELETE_MANY: &str = "DELETE FROM mapping_values m USING UNNEST($1::bytea[], $2::bytea[], $3::bytea[]) AS d(program, mapping, key) WHERE m.program = d.program AND m.mapping = d.mapping AND m.key = d.key";
+const PG_REWARD_MANY: &str = "INSERT INTO staking_rewards (height, ordinal, seq, staker, validator, reward, new_stake) SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::int8[], $4::bytea[], $5::bytea[], $6::int8[], $7::int8[]) ON CONFLICT (height, ordinal) DO UPDATE SET seq = excluded.seq, staker = excluded.staker, validator = excluded.validator, reward = excluded.reward, new_stake = excluded.new_stake";
+
+/// An error from the database.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DbError {
+    /// The `--db` value is not a database this tool knows.
+    #[error("{0:?} is not a database URL: use sqlite:PATH, a file path, postgres://USER@HOST/DB, postgres:///DB?host=/SOCKET/DIR, or postgres:KEY=VALUE...")]
+    BadUrl(String),
+    /// SQLite refused.
+    #[error("SQLite {what}: {source}")]
+    Sqlite {
+        /// What was being done.
+        what: &'static str,
+        /// SQLite's error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// PostgreSQL refused, or the connection failed.
+    #[error("PostgreSQL {what}: {}", pg_message(.source))]
+    Postgres {
+        /// What was being done.
+        what: &'static str,
+        /// The driver's error.
+        #[source]
+        source: postgres::Error,
+    },
+    /// The SQLite file does not exist (and the caller only reads).
+    #[error("no database at {0} (nothing indexed there yet?)")]
+    NoDatabase(String),
+    /// The database was made by a newer version of this tool.
+    #[error("the database has schema version {found}; this slipstream-index knows versions up to {SCHEMA_VERSION} (upgrade the tool)")]
+    NewerSchema {
+        /// The version found.
+        found: i64,
+    },
+    /// The stored position is not what this indexer last wrote: another
+    /// indexer is writing the same database.
+    #[error("the position in the database moved under this indexer (expected {expected}, another indexer is writing this database?); nothing of this batch was written")]
+    PositionMoved {
+        /// The position this indexer expected.
+        expected: String,
+    },
+    /// A number does not fit in a signed 64-bit column.
+    #[error("{field} {value} does not fit in a BIGINT column")]
+    OutOfRange {
+        /// Which field.
+        field: &'static str,
+        /// Its value.
+        value: u64,
+    },
+    /// A stored row does not hold what this tool wrote.
+    #[error("the database holds a bad {0} (written by something else?)")]
+    BadRow(&'static str),
+}
+
+fn pg_message(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!(
+            "{} (SQLSTATE {}){}",
+            db.message(),
+            db.code().code(),
+            db.detail().map(|d| format!(": {d}")).unwrap_or_default()
+        ),
+        None if e.is_closed() => {
+            format!("{e}: the connection to the server was closed (server stopped, or the session was terminated)")
+        }
+        None => {
+            let mut s = e.to_string();
+            let mut src = std::error::Error::source(e);
+            while let Some(c) = src {
+                s.push_str(": ");
+                s.push_str(&c.to_string());
+                src = c.source();
+            }
+            s
+        }
+    }
+}
+
+/// Where the indexer is: the ring it reads and the next sequence number to apply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Position {
+    /// The ring's identity (its header's `ring_id`).
+    pub ring_id: u64,
+    /// The sequence number of the first event not yet applied.
+    pub next_seq: u64,
+    /// The height of the last block applied (0 before any).
+    pub height: u64,
+}
+
+/// The hex form of a ring id, as stored.
+pub fn ring_id_text(id: u64) -> String {
+    format!("{id:016x}")
+}
+
+fn parse_ring_id(s: &str) -> Result<u64, DbError> {
+    u64::from_str_radix(s, 16).map_err(|_| DbError::BadRow("position.ring_id"))
+}
+
+/// A row of `blocks`.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct BlockRow {
+    /// Its height.
+    pub height: u64,
+    /// Sequence number of its begin marker.
+    pub begin_seq: u64,
+    /// Sequence number of its commit marker.
+    pub commit_seq: u64,
+    /// Events, markers excluded.
+    pub events: u64,
+    /// Mapping updates among them.
+    pub mapping_updates: u64,
+    /// Mapping removals (of a key or a whole mapping) among them.
+    pub mapping_removals: u64,
+    /// Staking rewards among them.
+    pub staking_rewards: u64,
+    /// Bytes of its `block` events.
+    pub block_bytes: u64,
+}
+
+/// A row of `staking_rewards`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RewardRow {
+    /// The block's height.
+    pub height: u64,
+    /// The event's ordinal in its block.
+    pub ordinal: u64,
+    /// Its sequence number.
+    pub seq: u64,
+    /// The staker.
+    pub staker: Vec<u8>,
+    /// The validator.
+    pub validator: Vec<u8>,
+    /// The reward.
+    pub reward: u64,
+    /// The stake after it.
+    pub new_stake: u64,
+}
+
+/// A row of `gaps`: events the database never received.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GapRow {
+    /// The ring they were missed on (hex).
+    pub ring_id: String,
+    /// First sequence number missed.
+    pub first_seq: u64,
+    /// Last sequence number missed, `None` if unknown (the ring was replaced).
+    pub last_seq: Option<u64>,
+    /// Why.
+    pub reason: String,
+}
+
+/// A row of `mapping_values`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ValueRow {
+    /// The program.
+    pub program: Vec<u8>,
+    /// The mapping.
+    pub mapping: Vec<u8>,
+    /// The key.
+    pub key: Vec<u8>,
+    /// The current value.
+    pub value: Vec<u8>,
+    /// Height of the block that set it.
+    pub height: u64,
+    /// Sequence number of the event that set it.
+    pub seq: u64,
+}
+
+/// Everything the indexer wrote, in a fixed order (for tests and audits).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Dump {
+    /// `mapping_values`, by (program, mapping, key).
+    pub values: Vec<ValueRow>,
+    /// `staking_rewards`, by (height, ordinal).
+    pub rewards: Vec<RewardRow>,
+    /// `blocks`, by height (`indexed_unix_ns` left out).
+    pub blocks: Vec<BlockRow>,
+    /// `gaps`, in the order they were found.
+    pub gaps: Vec<GapRow>,
+}
+
+/// Row counts and the newest height, for `status`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Counts {
+    /// Rows of `mapping_values`.
+    pub values: u64,
+    /// Rows of `staking_rewards`.
+    pub rewards: u64,
+    /// Rows of `blocks`.
+    pub blocks: u64,
+    /// Rows of `gaps`.
+    pub gaps: u64,
+    /// The highest block height indexed.
+    pub max_height: Option<u64>,
+}
+
+/// What happened to one key within a batch: its last state wins.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// Set to this value by the event `seq` of block `height`.
+    Set {
+        /// The value.
+        value: Vec<u8>,
+        /// The block's height.
+        height: u64,
+        /// The event's sequence number.
+        seq: u64,
+    },
+    /// Removed.
+    Removed,
+}
+
+/// The changes of one (program, mapping) within a batch.
+#[derive(Clone, Debug, Default)]
+pub struct MappingChanges {
+    /// The program.
+    pub program: Vec<u8>,
+    /// The mapping.
+    pub mapping: Vec<u8>,
+    /// The whole mapping was removed in this batch, before `keys`.
+    pub cleared: bool,
+    /// The last change of each key (after the clear, if any).
+    pub keys: HashMap<Vec<u8>, Change>,
+}
+
+/// The net effect of one or more blocks: written in one transaction, with the
+/// position they lead to.
+///
+/// Events are folded as they are added: a key set twice is written once, a
+/// whole-mapping removal drops the mapping's earlier changes and becomes one
+/// `DELETE` that runs before the batch's later writes of that mapping.
+#[derive(Debug)]
+pub struct Batch {
+    /// The position the database holds before this batch (`None`: none yet).
+    pub from: Option<Position>,
+    /// The position after it.
+    pub to: Position,
+    /// Changes per (program, mapping), in order of first appearance.
+    pub mappings: Vec<MappingChanges>,
+    /// Staking rewards, in order.
+    pub rewards: Vec<RewardRow>,
+    /// Blocks.
+    pub blocks: Vec<BlockRow>,
+    /// Gaps found since `from`.
+    pub gaps: Vec<GapRow>,
+    /// Mapping events folded in (before deduplication).
+    pub mapping_events: u64,
+    /// All events folded in.
+    pub events: u64,
+    last_mapping: usize,
+}
+
+impl Batch {
+    /// An empty batch starting at `from`.
+    pub fn new(from: Option<Position>, ring_id: u64) -> Batch {
+        let to = from.unwrap_or(Position {
+            ring_id,
+            next_seq: 0,
+            height: 0,
+        });
+        Batch {
+            from,
+            to,
+            mappings: Vec::new(),
+            rewards: Vec::new(),
+            blocks: Vec::new(),
+            gaps: Vec::new(),
+            mapping_events: 0,
+            events: 0,
+            last_mapping: 0,
+        }
+    }
+
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.blocks.is_empty() && self.gaps.is_empty() && Some(self.to) == self.from
+    }
+
+    /// The changes of (`program`, `mapping`), made on first use.
+    pub fn mapping(&mut self, program: &[u8], mapping: &[u8]) -> &mut MappingChanges {
+        let hit = |m: &MappingChanges| m.program == program && m.mapping == mapping;
+        let i = match self.mappings.get(self.last_mapping) {
+            Some(m) if hit(m) => self.last_mapping,
+            _ => match self.mappings.iter().position(hit) {
+                Some(i) => i,
+                None => {
+                    self.mappings.push(MappingChanges {
+                        program: program.to_vec(),
+                        mapping: mapping.to_vec(),
+                        ..MappingChanges::default()
+                    });
+                    self.mappings.len() - 1
+                }
+            },
+        };
+        self.last_mapping = i;
+        &mut self.mappings[i]
+    }
+
+    /// Sets a key.
+    pub fn set(
+        &mut self,
+        program: &[u8],
+        mapping: &[u8],
+        key: &[u8],
+        value: &[u8],
+        height: u64,
+        seq: u64,
+    ) {
+        self.mapping_events += 1;
+        let m = self.mapping(program, mapping);
+        let change = Change::Set {
+            value: value.to_vec(),
+            height,
+            seq,
+        };
+        match m.keys.get_mut(key) {
+            Some(c) => *c = change,
+            None => {
+                m.keys.insert(key.to_vec(), change);
+            }
+        }
+    }
+
+    /// Removes a key, or (`key: None`) the whole mapping.
+    pub fn remove(&mut self, program: &[u8], mapping: &[u8], key: Option<&[u8]>) {
+        self.mapping_events += 1;
+        let m = self.mapping(program, mapping);
+        match key {
+            Some(key) => match m.keys.get_mut(key) {
+                Some(c) => *c = Change::Removed,
+                None => {
+                    m.keys.insert(key.to_vec(), Change::Removed);
+                }
+            },
+            None => {
+                m.cleared = true;
+                m.keys.clear();
+            }
+        }
+    }
+
+    /// Rows this batch writes to `mapping_values` (upserts and deletes, clears counted once).
+    pub fn mapping_rows(&self) -> usize {
+        self.mappings
+            .iter()
+            .map(|m| m.keys.len() + m.cleared as usize)
+            .sum()
+    }
+}
+
+fn now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}
+
+fn big(field: &'static str, v: u64) -> Result<i64, DbError> {
+    i64::try_from(v).map_err(|_| DbError::OutOfRange { field, value: v })
+}
+
+fn unbig(field: &'static str, v: i64) -> Result<u64, DbError> {
+    u64::try_from(v).map_err(|_| DbError::BadRow(field))
+}
+
+/// A database the indexer writes: SQLite or PostgreSQL.
+///
+/// Every method is one statement or one transaction; [`write`](Store::write)
+/// applies a whole [`Batch`] and moves the position in the same transaction,
+/// or (on any error) nothing at all.
+pub trait Store {
+    /// The dialect.
+    fn dialect(&self) -> Dialect;
+    /// The stored position, if any.
+    ///
+    /// # Errors
+    /// The database's error.
+    fn position(&mut self) -> Result<Option<Position>, DbError>;
+    /// Applies `batch` and moves the position from `batch.from` to
+    /// `batch.to`, atomically.
+    ///
+    /// # Errors
+    /// The database's error, or [`DbError::PositionMoved`] if the stored
+    /// position is not `batch.from`; then nothing was written.
+    fn write(&mut self, batch: &Batch) -> Result<(), DbError>;
+    /// The current value of a key: (value, height, seq).
+    ///
+    /// # Errors
+    /// The database's error.
+    fn get(
+        &mut self,
+        program: &[u8],
+        mapping: &[u8],
+        key: &[u8],
+    ) -> Result<Option<(Vec<u8>, u64, u64)>, DbError>;
+    /// Row counts.
+    ///
+    /// # Errors
+    /// The database's error.
+    fn counts(&mut self) -> Result<Counts, DbError>;
+    /// Every row.
+    ///
+    /// # Errors
+    /// The database's error.
+    fn dump(&mut self) -> Result<Dump, DbError>;
+}
+
+/// Opens (and creates or migrates) the database `url` names.
+///
+/// ```
+/// let dir = std::env::temp_dir().join(format!("slipstream-index-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir)?;
+/// let url = format!("sqlite:{}", dir.join("index.db").display());
+/// let mut store = slipstream_index::db::open(&url, &Default::default())?;
+/// assert_eq!(store.position()?, None);
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// [`DbError::BadUrl`], the database's error, or [`DbError::NewerSchema`].
+pub fn open(url: &str, options: &Options) -> Result<Box<dyn Store>, DbError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(Box::new(Postgres::connect(url)?));
+    }
+    if let Some(kv) = url
+        .strip_prefix("postgres:")
+        .or_else(|| url.strip_prefix("postgresql:"))
+    {
+        return Ok(Box::new(Postgres::connect(kv)?));
+    }
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    if path.is_empty() || (url.contains("://") && !url.starts_with("sqlite://")) {
+        return Err(DbError::BadUrl(url.to_string()));
+    }
+    if options.must_exist && !std::path::Path::new(path).exists() {
+        return Err(DbError::NoDatabase(path.to_string()));
+    }
+    Ok(Box::new(Sqlite::open(path, options)?))
+}
+
+/// Options of a store.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// SQLite: `synchronous=FULL` (fsync at every commit) instead of `NORMAL`
+    /// (in WAL mode: no fsync at commit; a killed process loses nothing, a
+    /// power cut may roll back the last commits, position included).
+    pub sqlite_full_sync: bool,
+    /// SQLite: checkpoint the WAL from a thread of its own instead of inside
+    /// the writer's commits (the indexer turns it on; readers need not).
+    pub sqlite_checkpointer: bool,
+    /// SQLite: refuse to create the file (for readers such as `get` and `status`).
+    pub must_exist: bool,
+}
+
+// ---------------------------------------------------------------- SQLite
+
+/// The SQLite backend (bundled SQLite, WAL mode).
+pub struct Sqlite {
+    conn: rusqlite::Connection,
+    checkpointer: Option<Checkpointer>,
+}
+
+/// Checkpoints the WAL from a connection of its own, so that the writer's
+/// commits never wait for a checkpoint's fsyncs (SQLite would otherwise run
+/// one inside the commit that crosses 1000 WAL pages).
+struct Checkpointer {
+    stop: std::sync::Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    fn start(path: &str) -> Result<Checkpointer, DbError> {
+        let conn =
+            rusqlite::Connection::open(path).map_err(sq("open the checkpointer's connection"))?;
+        conn.busy_timeout(std::time::Duration::from_millis(100))
+            .map_err(sq("set the busy timeout"))?;
+        let stop = std::sync::Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || {
+                let (lock, cv) = &*flag;
+                let mut stopped = lock.lock().unwrap_or_else(|e| e.into_inner());
+                while !*stopped {
+                    stopped = cv
+                        .wait_timeout(stopped, std::time::Duration::from_millis(2000))
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
+                    // PASSIVE: copies what it can without blocking the writer.
+                    let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                }
+            })
+            .expect("spawn the checkpointer");
+        Ok(Checkpointer {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        let (lock, cv) = &*self.stop;
+        *lock.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        cv.notify_all();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn sq(what: &'static str) -> impl FnOnce(rusqlite::Error) -> DbError {
+    move |source| DbError::Sqlite { what, source }
+}
+
+impl Sqlite {
+    /// Opens or creates the database file at `path`.
+    ///
+    /// # Errors
+    /// SQLite's error, or [`DbError::NewerSchema`].
+    pub fn open(path: &str, options: &Options) -> Result<Sqlite, DbError> {
+        let conn = rusqlite::Connection::open(path).map_err(sq("open the database"))?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(sq("set the busy timeout"))?;
+        let _: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(sq("switch to WAL mode"))?;
+        conn.execute_batch(if options.sqlite_full_sync {
+            "PRAGMA synchronous = FULL"
+        } else {
+            "PRAGMA synchronous = NORMAL"
+        })
+        .map_err(sq("set synchronous"))?;
+        // A page cache that holds the hot part of the state (64 MiB), and
+        // reads through a memory map instead of a pread per page.
+        conn.execute_batch("PRAGMA cache_size = -65536; PRAGMA mmap_size = 1073741824")
+            .map_err(sq("size the page cache"))?;
+        conn.set_prepared_statement_cache_capacity(32);
+        let mut s = Sqlite {
+            conn,
+            checkpointer: None,
+        };
+        s.migrate()?;
+        if options.sqlite_checkpointer {
+            s.conn
+                .execute_batch("PRAGMA wal_autocheckpoint = 0")
+                .map_err(sq("hand checkpoints to the checkpointer"))?;
+            s.checkpointer = Some(Checkpointer::start(path)?);
+        }
+        Ok(s)
+    }
+
+    fn migrate(&mut self) -> Result<(), DbError> {
+        // Current already: write nothing (readers of a read-only database work).
+        let exists: i64 = self
+            .conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(sq("look for schema_version"))?;
+        let current: Option<i64> = if exists == 1 {
+            self.conn
+                .query_row("SELECT MAX(version) FROM schema_version", [], |r| r.get(0))
+                .map_err(sq("read schema_version"))?
+        } else {
+            None
+        };
+        if current == Some(SCHEMA_VERSION) {
+            return Ok(());
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(sq("begin the schema transaction"))?;
+        tx.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
+            .map_err(sq("create schema_version"))?;
+        let found: Option<i64> = tx
+            .query_row("SELECT MAX(version) FROM schema_version", [], |r| r.get(0))
+            .map_err(sq("read schema_version"))?;
+        let found = found.unwrap_or(0);
+        if found > SCHEMA_VERSION {
+            return Err(DbError::NewerSchema { found });
+        }
+        for sql in &MIGRATIONS[found as usize..] {
+            tx.execute_batch(&Dialect::Sqlite.ddl(sql))
+                .map_err(sq("migrate the schema"))?;
+        }
+        if found < SCHEMA_VERSION {
+            tx.execute("DELETE FROM schema_version", [])
+                .map_err(sq("update schema_version"))?;
+            tx.execute(
+                "INSERT INTO schema_version (version) VALUES ($1)",
+                [SCHEMA_VERSION],
+            )
+            .map_err(sq("update schema_version"))?;
+        }
+        tx.commit().map_err(sq("commit the schema"))
+    }
+}
+
+impl Store for Sqlite {
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+
+    fn position(&mut self) -> Result<Option<Position>, DbError> {
+        use rusqlite::OptionalExtension;
+        let row: Option<(String, i64, i64)> = self
+            .conn
+            .query_row(SQL_POSITION, [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()
+            .map_err(sq("read the position"))?;
+        row.map(|(id, seq, h)| {
+            Ok(Position {
+                ring_id: parse_ring_id(&id)?,
+                next_seq: unbig("position.next_seq", seq)?,
+                height: unbig("position.height", h)?,
+            })
+        })
+        .transpose()
+    }
+
+    fn write(&mut self, b: &Batch) -> Result<(), DbError> {
+        use rusqlite::params;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(sq("begin a transaction"))?;
+        {
+            let mut clear = tx
+                .prepare_cached(SQL_CLEAR_MAPPING)
+                .map_err(sq("prepare"))?;
+            let mut upsert = tx.prepare_cached(SQL_UPSERT).map_err(sq("prepare"))?;
+            let mut delete = tx.prepare_cached(SQL_DELETE_KEY).map_err(sq("prepare"))?;
+            let mut mappings: Vec<_> = b.mappings.iter().collect();
+            mappings
+                .sort_unstable_by(|a, b| (&a.program, &a.mapping).cmp(&(&b.program, &b.mapping)));
+            for m in mappings {
+                if m.cleared {
+                    clear
+                        .execute(params![m.program, m.mapping])
+                        .map_err(sq("remove a mapping"))?;
+                }
+                // In key order: neighbouring rows share B-tree pages.
+                let mut keys: Vec<_> = m.keys.iter().collect();
+                keys.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                for (key, change) in keys {
+                    match change {
+                        Change::Set { value, height, seq } => upsert
+                            .execute(params![
+                                m.program,
+                                m.mapping,
+                                key,
+                                value,
+                                big("height", *height)?,
+                                big("seq", *seq)?
+                            ])
+                            .map_err(sq("write a mapping value"))?,
+                        Change::Removed => delete
+                            .execute(params![m.program, m.mapping, key])
+                            .map_err(sq("remove a key"))?,
+                    };
+                }
+            }
+            let mut reward = tx.prepare_cached(SQL_REWARD).map_err(sq("prepare"))?;
+            for r in &b.rewards {
+                reward
+                    .execute(params![
+                        big("height", r.height)?,
+                        big("ordinal", r.ordinal)?,
+                        big("seq", r.seq)?,
+                        r.staker,
+                        r.validator,
+                        big("reward", r.reward)?,
+                        big("new_stake", r.new_stake)?
+                    ])
+                    .map_err(sq("write a staking reward"))?;
+            }
+            let now = now_ns();
+            let mut block = tx.prepare_cached(SQL_BLOCK).map_err(sq("prepare"))?;
+            for k in &b.blocks {
+                block
+                    .execute(params![
+                        big("height", k.height)?,
+                        big("seq", k.begin_seq)?,
+                        big("seq", k.commit_seq)?,
+                        big("events", k.events)?,
+                        big("events", k.mapping_updates)?,
+                        big("events", k.mapping_removals)?,
+                        big("events", k.staking_rewards)?,
+                        big("block_bytes", k.block_bytes)?,
+                        now
+                    ])
+                    .map_err(sq("write a block"))?;
+            }
+            let mut gap = tx.prepare_cached(SQL_GAP).map_err(sq("prepare"))?;
+            for g in &b.gaps {
+                gap.execute(params![
+                    g.ring_id,
+                    big("seq", g.first_seq)?,
+                    g.last_seq.map(|s| big("seq", s)).transpose()?,
+                    g.reason,
+                    now
+                ])
+                .map_err(sq("record a gap"))?;
+            }
+            let to = b.to;
+            let moved = match b.from {
+                None => tx
+                    .prepare_cached(SQL_POSITION_INSERT)
+                    .map_err(sq("prepare"))?
+                    .execute(params![
+                        ring_id_text(to.ring_id),
+                        big("seq", to.next_seq)?,
+                        big("height", to.height)?,
+                        now
+                    ])
+                    .map_err(sq("store the position"))?,
+                Some(from) => tx
+                    .prepare_cached(SQL_POSITION_UPDATE)
+                    .map_err(sq("prepare"))?
+                    .execute(params![
+                        ring_id_text(to.ring_id),
+                        big("seq", to.next_seq)?,
+                        big("height", to.height)?,
+                        now,
+                        ring_id_text(from.ring_id),
+                        big("seq", from.next_seq)?
+                    ])
+                    .map_err(sq("store the position"))?,
+            };
+            if moved != 1 {
+                return Err(DbError::PositionMoved {
+                    expected: format!("{:?}", b.from),
+                });
+            }
+        }
+        tx.commit().map_err(sq("commit"))
+    }
+
+    fn get(
+        &mut self,
+        program: &[u8],
+        mapping: &[u8],
+        key: &[u8],
+    ) -> Result<Option<(Vec<u8>, u64, u64)>, DbError> {
+        use rusqlite::OptionalExtension;
+        let row: Option<(Vec<u8>, i64, i64)> = self
+            .conn
+            .prepare_cached(SQL_GET)
+            .map_err(sq("prepare"))?
+            .query_row(rusqlite::params![program, mapping, key], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .optional()
+            .map_err(sq("read a value"))?;
+        row.map(|(v, h, s)| Ok((v, unbig("height", h)?, unbig("seq", s)?)))
+            .transpose()
+    }
+
+    fn counts(&mut self) -> Result<Counts, DbError> {
+        let (v, r, b, g, h): (i64, i64, i64, i64, Option<i64>) = self
+            .conn
+            .query_row(SQL_COUNTS, [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+            .map_err(sq("count rows"))?;
+        Ok(Counts {
+            values: v as u64,
+            rewards: r as u64,
+            blocks: b as u64,
+            gaps: g as u64,
+            max_height: h.map(|h| h as u64),
+        })
+    }
+
+    fn dump(&mut self) -> Result<Dump, DbError> {
+        let c = &self.conn;
+        let u = |v: i64| v as u64;
+        let values = c
+            .prepare(SQL_DUMP_VALUES)
+            .and_then(|mut s| {
+                s.query_map([], |r| {
+                    Ok(ValueRow {
+                        program: r.get(0)?,
+                        mapping: r.get(1)?,
+                        key: r.get(2)?,
+                        value: r.get(3)?,
+                        height: u(r.get(4)?),
+                        seq: u(r.get(5)?),
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()
+            })
+            .map_err(sq("read mapping_values"))?;
+        let rewards = c
+            .prepare(SQL_DUMP_REWARDS)
+            .and_then(|mut s| {
+                s.query_map([], |r| {
+                    Ok(RewardRow {
+                        height: u(r.get(0)?),
+                        ordinal: u(r.get(1)?),
+                        seq: u(r.get(2)?),
+                        staker: r.get(3)?,
+                        validator: r.get(4)?,
+                        reward: u(r.get(5)?),
+                        new_stake: u(r.get(6)?),
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()
+            })
+            .map_err(sq("read staking_rewards"))?;
+        let blocks = c
+            .prepare(SQL_DUMP_BLOCKS)
+            .and_then(|mut s| {
+                s.query_map([], |r| {
+                    Ok(BlockRow {
+                        height: u(r.get(0)?),
+                        begin_seq: u(r.get(1)?),
+                        commit_seq: u(r.get(2)?),
+                        events: u(r.get(3)?),
+                        mapping_updates: u(r.get(4)?),
+                        mapping_removals: u(r.get(5)?),
+                        staking_rewards: u(r.get(6)?),
+                        block_bytes: u(r.get(7)?),
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()
+            })
+            .map_err(sq("read blocks"))?;
+        let gaps = c
+            .prepare(SQL_DUMP_GAPS)
+            .and_then(|mut s| {
+                s.query_map([], |r| {
+                    Ok(GapRow {
+                        ring_id: r.get(0)?,
+                        first_seq: u(r.get(1)?),
+                        last_seq: r.get::<_, Option<i64>>(2)?.map(u),
+                        reason: r.get(3)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()
+            })
+            .map_err(sq("read gaps"))?;
+        Ok(Dump {
+            values,
+            rewards,
+            blocks,
+            gaps,
+        })
+    }
+}
+
+// ------------------------------------------------------------ PostgreSQL
+
+/// The PostgreSQL backend (the synchronous `postgres` crate).
+pub struct Postgres {
+    client: postgres::Client,
+    statements: Option<PgStatements>,
+}
+
+struct PgStatements {
+    clear: postgres::Statement,
+    upsert_many: postgres::Statement,
+    delete_many: postgres::Statement,
+    reward_many: postgres::Statement,
+    block: postgres::Statement,
+    gap: postgres::Statement,
+    position_insert: postgres::Statement,
+    position_update: postgres::Statement,
+}
+
+fn pg(what: &'static str) -> impl FnOnce(postgres::Error) -> DbError {
+    move |source| DbError::Postgres { what, source }
+}
+
+impl Postgres {
+    /// Connects with a `postgres://` URL or a `key=value` string, and creates
+    /// or migrates the schema.
+    ///
+    /// # Errors
+    /// The driver's error, or [`DbError::NewerSchema`].
+    pub fn connect(config: &str) -> Result<Postgres, DbError> {
+        let mut cfg: postgres::Config = config
+            .parse()
+            .map_err(|_| DbError::BadUrl(config.to_string()))?;
+        if cfg.get_application_name().is_none() {
+            cfg.application_name("slipstream-index");
+        }
+        let client = cfg.connect(postgres::NoTls).map_err(pg("connect"))?;
+        let mut p = Postgres {
+            client,
+            statements: None,
+        };
+        p.migrate()?;
+        Ok(p)
+    }
+
+    fn migrate(&mut self) -> Result<(), DbError> {
+        // Current already: write nothing (readers of a read-only database work).
+        let exists: bool = self
+            .client
+            .query_one("SELECT to_regclass('schema_version') IS NOT NULL", &[])
+            .map_err(pg("look for schema_version"))?
+            .get(0);
+        if exists {
+            let v: Option<i64> = self
+                .client
+                .query_one("SELECT MAX(version) FROM schema_version", &[])
+                .map_err(pg("read schema_version"))?
+                .get(0);
+            if v == Some(SCHEMA_VERSION) {
+                return Ok(());
+            }
+        }
+        let mut tx = self
+            .client
+            .transaction()
+            .map_err(pg("begin the schema transaction"))?;
+        // One migration at a time (CREATE TABLE IF NOT EXISTS races otherwise).
+        tx.batch_execute("SELECT pg_advisory_xact_lock(7370517296); CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
+            .map_err(pg("create schema_version"))?;
+        let found: Option<i64> = tx
+            .query_one("SELECT MAX(version) FROM schema_version", &[])
+            .map_err(pg("read schema_version"))?
+            .get(0);
+        let found = found.unwrap_or(0);
+        if found > SCHEMA_VERSION {
+            return Err(DbError::NewerSchema { found });
+        }
+        for sql in &MIGRATIONS[found as usize..] {
+            tx.batch_execute(&Dialect::Postgres.ddl(sql))
+                .map_err(pg("migrate the schema"))?;
+        }
+        if found < SCHEMA_VERSION {
+            tx.execute("DELETE FROM schema_version", &[])
+                .map_err(pg("update schema_version"))?;
+            tx.execute(
+                "INSERT INTO schema_version (version) VALUES ($1)",
+                &[&SCHEMA_VERSION],
+            )
+            .map_err(pg("update schema_version"))?;
+        }
+        tx.commit().map_err(pg("commit the schema"))
+    }
+
+    fn statements(&mut self) -> Result<&PgStatements, DbError> {
+        if self.statements.is_none() {
+            let c = &mut self.client;
+            let mut p = |sql: &str| c.prepare(sql).map_err(pg("prepare"));
+            self.statements = Some(PgStatements {
+                clear: p(SQL_CLEAR_MAPPING)?,
+                upsert_many: p(PG_UPSERT_MANY)?,
+                delete_many: p(PG_DELETE_MANY)?,
+                reward_many: p(PG_REWARD_MANY)?,
+                block: p(SQL_BLOCK)?,
+                gap: p(SQL_GAP)?,
+                position_insert: p(SQL_POSITION_INSERT)?,
+                position_update: p(SQL_POSITION_UPDATE)?,
+            });
+        }
+        Ok(self.statements.as_ref().expect("just prepared"))
+    }
+}
+
+impl Store for Postgres {
+    fn dialect(&self) -> Dialect {
+        Dialect::Postgres
+    }
+
+    fn position(&mut self) -> Result<Option<Position>, DbError> {
+        let row = self
+            .client
+            .query_opt(SQL_POSITION, &[])
+            .map_err(pg("read the position"))?;
+        row.map(|r| {
+            Ok(Position {
+                ring_id: parse_ring_id(r.get(0))?,
+                next_seq: unbig("position.next_seq", r.get(1))?,
+                height: unbig("position.height", r.get(2))?,
+            })
+        })
+        .transpose()
+    }
+
+    fn write(&mut self, b: &Batch) -> Result<(), DbError> {
+        self.statements()?;
+        let st = self.statements.as_ref().expect("prepared");
+        let mut tx = self
+            .client
+            .transaction()
+            .map_err(pg("begin a transaction"))?;
+        // Clears first: a batch's changes of a cleared mapping all come after its clear.
+        for m in b.mappings.iter().filter(|m| m.cleared) {
+            tx.execute(&st.clear, &[&m.program, &m.mapping])
+                .map_err(pg("remove a mapping"))?;
+        }
+        let rows = b.mapping_rows();
+        let (mut up_p, mut up_m, mut up_k, mut up_v, mut up_h, mut up_s) = (
+            Vec::with_capacity(rows),
+            Vec::with_capacity(rows),
+            Vec::with_capacity(rows),
+            Vec::with_capacity(rows),
+            Vec::with_capacity(rows),
+            Vec::with_capacity(rows),
+        );
+        let (mut del_p, mut del_m, mut del_k) = (Vec::new(), Vec::new(), Vec::new());
+        for m in &b.mappings {
+            for (key, change) in &m.keys {
+                match change {
+                    Change::Set { value, height, seq } => {
+                        up_p.push(&m.program[..]);
+                        up_m.push(&m.mapping[..]);
+                        up_k.push(&key[..]);
+                        up_v.push(&value[..]);
+                        up_h.push(big("height", *height)?);
+                        up_s.push(big("seq", *seq)?);
+                    }
+                    Change::Removed => {
+                        del_p.push(&m.program[..]);
+                        del_m.push(&m.mapping[..]);
+                        del_k.push(&key[..]);
+                    }
+                }
+            }
+        }
+        if !del_k.is_empty() {
+            tx.execute(&st.delete_many, &[&del_p, &del_m, &del_k])
+                .map_err(pg("remove keys"))?;
+        }
+        if !up_k.is_empty() {
+            tx.execute(&st.upsert_many, &[&up_p, &up_m, &up_k, &up_v, &up_h, &up_s])
+                .map_err(pg("write mapping values"))?;
+        }
+        if !b.rewards.is_empty() {
+            let mut ints: [Vec<i64>; 5] = Default::default();
+            let (mut stakers, mut validators) = (Vec::new(), Vec::new());
+            for r in &b.rewards {
+                ints[0].push(big("height", r.height)?);
+                ints[1].push(big("ordinal", r.ordinal)?);
+                ints[2].push(big("seq", r.seq)?);
+                stakers.push(&r.staker[..]);
+                validators.push(&r.validator[..]);
+                ints[3].push(big("reward", r.reward)?);
+                ints[4].push(big("new_stake", r.new_stake)?);
+            }
+            tx.execute(
+                &st.reward_many,
+                &[
+                    &ints[0],
+                    &ints[1],
+                    &ints[2],
+                    &stakers,
+                    &validators,
+                    &ints[3],
+                    &ints[4],
+                ],
+            )
+            .map_err(pg("write staking rewards"))?;
+        }
+        let now = now_ns();
+        for k in &b.blocks {
+            tx.execute(
+                &st.block,
+                &[
+                    &big("height", k.height)?,
+                    &big("seq", k.begin_seq)?,
+                    &big("seq", k.commit_seq)?,
+                    &big("events", k.events)?,
+                    &big("events", k.mapping_updates)?,
+                    &big("events", k.mapping_removals)?,
+                    &big("events", k.staking_rewards)?,
+                    &big("block_bytes", k.block_bytes)?,
+                    &now,
+                ],
+            )
+            .map_err(pg("write a block"))?;
+        }
+        for g in &b.gaps {
+            let last = g.last_seq.map(|s| big("seq", s)).transpose()?;
+            tx.execute(
+                &st.gap,
+                &[
+                    &g.ring_id,
+                    &big("seq", g.first_seq)?,
+                    &last,
+                    &g.reason,
+                    &now,
+                ],
+            )
+            .map_err(pg("record a gap"))?;
+        }
+        let to = b.to;
+        let moved = match b.from {
+            None => tx
+                .execute(
+                    &st.position_insert,
+                    &[
+                        &ring_id_text(to.ring_id),
+                        &big("seq", to.next_seq)?,
+                        &big("height", to.height)?,
+                        &now,
+                    ],
+                )
+                .map_err(pg("store the position"))?,
+            Some(from) => tx
+                .execute(
+                    &st.position_update,
+                    &[
+                        &ring_id_text(to.ring_id),
+                        &big("seq", to.next_seq)?,
+                        &big("height", to.height)?,
+                        &now,
+                        &ring_id_text(from.ring_id),
+                        &big("seq", from.next_seq)?,
+                    ],
+                )
+                .map_err(pg("store the position"))?,
+        };
+        if moved != 1 {
+            return Err(DbError::PositionMoved {
+                expected: format!("{:?}", b.from),
+            });
+        }
+        tx.commit().map_err(pg("commit"))
+    }
+
+    fn get(
+        &mut self,
+        program: &[u8],
+        mapping: &[u8],
+        key: &[u8],
+    ) -> Result<Option<(Vec<u8>, u64, u64)>, DbError> {
+        let row = self
+            .client
+            .query_opt(SQL_GET, &[&program, &mapping, &key])
+            .map_err(pg("read a value"))?;
+        row.map(|r| {
+            Ok((
+                r.get(0),
+                unbig("height", r.get(1))?,
+                unbig("seq", r.get(2))?,
+            ))
+        })
+        .transpose()
+    }
+
+    fn counts(&mut self) -> Result<Counts, DbError> {
+        let r = self
+            .client
+            .query_one(SQL_COUNTS, &[])
+            .map_err(pg("count rows"))?;
+        Ok(Counts {
+            values: r.get::<_, i64>(0) as u64,
+            rewards: r.get::<_, i64>(1) as u64,
+            blocks: r.get::<_, i64>(2) as u64,
+            gaps: r.get::<_, i64>(3) as u64,
+            max_height: r.get::<_, Option<i64>>(4).map(|h| h as u64),
+        })
+    }
+
+    fn dump(&mut self) -> Result<Dump, DbError> {
+        let c = &mut self.client;
+        let u = |v: i64| v as u64;
+        let values = c
+            .query(SQL_DUMP_VALUES, &[])
+            .map_err(pg("read mapping_values"))?
+            .iter()
+            .map(|r| ValueRow {
+                program: r.get(0),
+                mapping: r.get(1),
+                key: r.get(2),
+                value: r.get(3),
+                height: u(r.get(4)),
+                seq: u(r.get(5)),
+            })
+            .collect();
+        let rewards = c
+            .query(SQL_DUMP_REWARDS, &[])
+            .map_err(pg("read staking_rewards"))?
+            .iter()
+            .map(|r| RewardRow {
+                height: u(r.get(0)),
+                ordinal: u(r.get(1)),
+                seq: u(r.get(2)),
+                staker: r.get(3),
+                validator: r.get(4),
+                reward: u(r.get(5)),
+                new_stake: u(r.get(6)),
+            })
+            .collect();
+        let blocks = c
+            .query(SQL_DUMP_BLOCKS, &[])
+            .map_err(pg("read blocks"))?
+            .iter()
+            .map(|r| BlockRow {
+                height: u(r.get(0)),
+                begin_seq: u(r.get(1)),
+                commit_seq: u(r.get(2)),
+                events: u(r.get(3)),
+                mapping_updates: u(r.get(4)),
+                mapping_removals: u(r.get(5)),
+                staking_rewards: u(r.get(6)),
+                block_bytes: u(r.get(7)),
+            })
+            .collect();
+        let gaps = c
+            .query(SQL_DUMP_GAPS, &[])
+            .map_err(pg("read gaps"))?
+            .iter()
+            .map(|r| GapRow {
+                ring_id: r.get(0),
+                first_seq: u(r.get(1)),
+                last_seq: r.get::<_, Option<i64>>(2).map(u),
+                reason: r.get(3),
+            })
+            .collect();
+        Ok(Dump {
+            values,
+            rewards,
+            blocks,
+            gaps,
+        })
+    }
+}
