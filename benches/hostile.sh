@@ -7,7 +7,15 @@
 # names in a loop, tries to truncate the ring). ROUNDS pairs, alternating;
 # prints each run's rate and the ratio of the medians.
 #
-#   sudo bash benches/hostile.sh [DURATION_SECONDS] [ROUNDS]   (default 8, 3)
+#   sudo bash benches/hostile.sh [DURATION_SECONDS] [ROUNDS] [WAKE] [NICE]
+#   (defaults 8, 3, thread:1ms, 19)
+#
+# WAKE is the simulator's --wake (block, event, thread:INTERVAL): with a
+# thread the node's finalize thread makes no system call at all; with block it
+# pays the wake-up of the hostile's sleepers at every block. NICE is the
+# hostile process's nice value: the ring cannot stop a local user from taking
+# CPU time (on 2 cores, 17 busy threads leave the node a fraction of a core);
+# that is the scheduler's job, and NICE=0 shows what it costs.
 #
 # Needs root (to drop privileges for the hostile child) and setpriv
 # (bash tests/install-deps.sh). On a 2-core machine the hostile child takes
@@ -17,6 +25,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-8}
 rounds=${2:-3}
+wake=${3:-thread:1ms}
+nice=${4:-19}
 [ "$(id -u)" = 0 ] || { echo "benches/hostile.sh: needs root, to run the hostile consumer as another user" >&2; exit 1; }
 command -v setpriv >/dev/null || { echo "benches/hostile.sh: setpriv is missing: bash tests/install-deps.sh" >&2; exit 1; }
 cargo build -q --release -p slipstream-tools
@@ -42,13 +52,13 @@ run() { # attack? -> prints events/s
   rm -rf "$ring" "$ring.lock" "$ring.wake" "$ring.readers"
   pids=()
   "$bin/slipstream-sim" "$ring" --flat-out --duration "${secs}s" --capacity 64MiB --mode 640 \
-    --report-every 1000000 2>"/tmp/hostile-bench-$$.log" &
+    --wake "$wake" --report-every 1000000 2>"/tmp/hostile-bench-$$.log" &
   local sim=$!
   for _ in $(seq 1 200); do [ -s "$ring" ] && [ -d "$ring.readers" ] && break; sleep 0.05; done
   if [ "$attack" = yes ]; then
     # The ring is root:root 0640: gid 0 makes the hostile user a group member.
     SLIPSTREAM_HOSTILE="$ring" SLIPSTREAM_PRODUCER_PID=$sim SLIPSTREAM_ATTACK_SECS=$((secs + 5)) \
-      setpriv --reuid=64123 --regid=0 --clear-groups \
+      nice -n "$nice" setpriv --reuid=64123 --regid=0 --clear-groups \
       "$hostile" --exact child_entry_hostile --nocapture --test-threads=1 >/dev/null 2>&1 &
     pids+=($!)
   fi
@@ -61,7 +71,7 @@ run() { # attack? -> prints events/s
 }
 
 echo "Machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) CPUs, kernel $(uname -r)"
-echo "Command: bash benches/hostile.sh $secs $rounds   (slipstream-sim --flat-out --duration ${secs}s --capacity 64MiB; release build)"
+echo "Command: bash benches/hostile.sh $secs $rounds $wake $nice   (slipstream-sim --flat-out --duration ${secs}s --capacity 64MiB --wake $wake; hostile at nice $nice; release build)"
 echo
 echo "| round | undisturbed events/s | under attack events/s |"
 echo "|---|---|---|"

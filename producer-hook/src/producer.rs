@@ -713,6 +713,9 @@ fn remove_failed_creation(path: &Path, created: &std::fs::File) {
     };
     if same {
         let _ = std::fs::remove_file(path);
+        // And the lock file this producer made for it (it still holds the
+        // lock, so no other producer uses it).
+        let _ = std::fs::remove_file(slipstream_ring::sidecar::lock_path(path));
     }
 }
 

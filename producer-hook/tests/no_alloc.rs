@@ -173,4 +173,5 @@ fn publishing_every_kind_allocates_nothing() {
         drop(p);
     }
     std::fs::remove_file(&path).unwrap();
+    slipstream_ring::sidecar::remove_all(&path);
 }

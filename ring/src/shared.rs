@@ -47,6 +47,8 @@ impl Shared {
         wake: Option<Region>,
         keep: Keep,
     ) -> Self {
+        // Every header region holds the fixed header: `fixed_u64` relies on it.
+        assert!(geo.header_len as usize >= SEGMENT_TABLE_OFFSET);
         let first_seq = header
             .u64(core::mem::offset_of!(RawHeader, first_seq))
             .load(Ordering::Relaxed);
@@ -112,17 +114,20 @@ impl Shared {
 
     #[inline(always)]
     pub(crate) fn tail(&self) -> &crate::sync::AtomicU64 {
-        self.header.u64(OFF_TAIL)
+        // SAFETY: a fixed-header offset, 8-aligned (see `Region::fixed_u64`).
+        unsafe { self.header.fixed_u64(OFF_TAIL) }
     }
 
     #[inline(always)]
     pub(crate) fn tail_intent(&self) -> &crate::sync::AtomicU64 {
-        self.header.u64(OFF_TAIL_INTENT)
+        // SAFETY: a fixed-header offset, 8-aligned (see `Region::fixed_u64`).
+        unsafe { self.header.fixed_u64(OFF_TAIL_INTENT) }
     }
 
     #[inline(always)]
     pub(crate) fn latest(&self) -> &crate::sync::AtomicU64 {
-        self.header.u64(OFF_LATEST)
+        // SAFETY: a fixed-header offset, 8-aligned (see `Region::fixed_u64`).
+        unsafe { self.header.fixed_u64(OFF_LATEST) }
     }
 
     /// Adds `n` to the producer statistic at header offset `off`. Only the
@@ -131,6 +136,15 @@ impl Shared {
     #[inline]
     pub(crate) fn count(&self, off: usize, n: u64) {
         self.header.u64(off).fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// The `next_seq` word (`.0`) and the `end` word (`.1`) of commit slot
+    /// `k mod 2`.
+    #[inline(always)]
+    pub(crate) fn commit_slot(&self, k: u64) -> (&crate::sync::AtomicU64, &crate::sync::AtomicU64) {
+        let off = OFF_COMMITS + 16 * (k & 1) as usize;
+        // SAFETY: OFF_COMMITS + 16 + 16 <= SEGMENT_TABLE_OFFSET, 8-aligned.
+        unsafe { (self.header.fixed_u64(off + 8), self.header.fixed_u64(off)) }
     }
 
     /// Loads segment table entry `i` as `(pos, seq)`; the pair may be torn and

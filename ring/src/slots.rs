@@ -316,6 +316,15 @@ fn open_cursor(path: &Path, create: bool) -> Result<File, SlotError> {
     if !meta.is_file() || (meta.uid() != euid && euid != 0) {
         return Err(SlotError::NotOwner(path.to_path_buf()));
     }
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if meta.permissions().mode() & 0o077 != 0 {
+            // Anyone else who can open it could hold a read lock on it and
+            // block the owner's claim: only its owner may open a cursor file.
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))
+                .map_err(ioe("chmod", path))?;
+        }
+    }
     Ok(file)
 }
 

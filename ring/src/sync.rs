@@ -68,6 +68,26 @@ impl Region {
         unsafe { AtomicU64::from_ptr(self.ptr.add(off).cast()) }
     }
 
+    /// The 64-bit word at `off` of a header region, for offsets in the
+    /// fixed header (below [`SEGMENT_TABLE_OFFSET`](crate::layout::SEGMENT_TABLE_OFFSET)):
+    /// the hot counters, without a bounds check per access.
+    ///
+    /// # Safety
+    /// `off` must be a multiple of 8 with `off + 8 <= SEGMENT_TABLE_OFFSET`,
+    /// and the region at least `SEGMENT_TABLE_OFFSET` long (every header
+    /// region is: `Shared::new` asserts it).
+    #[inline(always)]
+    pub(crate) unsafe fn fixed_u64(&self, off: usize) -> &AtomicU64 {
+        debug_assert!(
+            off % 8 == 0
+                && off + 8 <= crate::layout::SEGMENT_TABLE_OFFSET
+                && crate::layout::SEGMENT_TABLE_OFFSET <= self.len
+        );
+        // SAFETY: in bounds and aligned by the caller's contract (the base is
+        // 8-aligned), valid for the region's lifetime (Region::new's contract).
+        unsafe { AtomicU64::from_ptr(self.ptr.add(off).cast()) }
+    }
+
     /// The 32-bit word at `off`.
     #[inline(always)]
     pub(crate) fn u32(&self, off: usize) -> &AtomicU32 {
@@ -183,6 +203,10 @@ impl Region {
     pub(crate) fn u32(&self, off: usize) -> &AtomicU32 {
         assert!(off % 4 == 0);
         &self.w32[off / 4]
+    }
+    /// As the native `fixed_u64` (bounds-checked here).
+    pub(crate) unsafe fn fixed_u64(&self, off: usize) -> &AtomicU64 {
+        self.u64(off)
     }
     pub(crate) fn copy_out(&self, off: usize, dst: &mut [u8]) {
         for (i, d) in dst.chunks_exact_mut(8).enumerate() {

@@ -269,12 +269,9 @@ impl Writer {
         // never equal to it, since the tail only grows), and recovery reads
         // next_seq from it without reading any record. Published to readers
         // by the Release store of tail below.
-        let slot = OFF_COMMITS + 16 * ((seq + 1) & 1) as usize;
-        self.shared
-            .header
-            .u64(slot + 8)
-            .store(seq + 1, Ordering::Relaxed);
-        self.shared.header.u64(slot).store(end, Ordering::Relaxed);
+        let (slot_seq, slot_end) = self.shared.commit_slot(seq + 1);
+        slot_seq.store(seq + 1, Ordering::Relaxed);
+        slot_end.store(end, Ordering::Relaxed);
         let segment = pos >> geo.segment_shift;
         if segment != self.last_segment {
             self.last_segment = segment;

@@ -887,8 +887,13 @@ mod files {
             .unwrap();
         let s = read_slots(&path.0).unwrap().remove(0);
         assert!(s.problem.unwrap().contains("shorter"));
+        // Made readable by others meanwhile: the next claim closes it again.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&cursor, std::fs::Permissions::from_mode(0o644)).unwrap();
         let (_a, saved) = Slot::claim(&path.0, "alpha").unwrap();
         assert_eq!(saved, None);
+        let mode = std::fs::metadata(&cursor).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
     }
 
     /// Issue 9.3: a producer killed while creating a ring (magic still zero,

@@ -252,6 +252,8 @@ fn child_entry_hostile() {
                     .unwrap(),
             );
             loop {
+                // Asleep until the producer wakes it, then asleep again.
+                let _ = r.seek(slipstream_ring::StartAt::End);
                 r.wait(Duration::from_secs(10));
             }
         });

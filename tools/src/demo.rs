@@ -145,6 +145,8 @@ impl Drop for Cleanup {
                 self.ring.display()
             ),
         }
+        // The ring's sidecars (lock, wake file, named cursors).
+        slipstream_ring::sidecar::remove_all(&self.ring);
     }
 }
 
