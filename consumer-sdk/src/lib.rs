@@ -36,6 +36,8 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 mod block;
+#[cfg(feature = "nats")]
+pub mod remote;
 #[cfg(feature = "tokio")]
 mod stream;
 
