@@ -614,7 +614,7 @@ fn a_lapped_bridge_publishes_the_exact_gap_and_remote_consumers_see_it() {
         ],
     );
     wait_for_ring(ring.path());
-    let mut b = ChildGuard::new(
+    let b = ChildGuard::new(
         bridge_cmd(ring.path(), &server.url(), "EVENTS", &[])
             .stderr(Stdio::null())
             .spawn()
