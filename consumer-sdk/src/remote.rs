@@ -373,12 +373,10 @@ impl RemoteBuilder {
             .enable_all()
             .build()
             .map_err(|e| js_err("start the client runtime", e))?;
-        let (client, js, messages, wait_for_height, skip_below, pending) =
-            rt.block_on(self.setup())?;
+        let (client, messages, wait_for_height, skip_below, pending) = rt.block_on(self.setup())?;
         Ok(RemoteConsumer {
             rt,
             client,
-            js,
             stream: self.stream,
             durable: self.name,
             messages,
@@ -398,17 +396,7 @@ impl RemoteBuilder {
 
     async fn setup(
         &self,
-    ) -> Result<
-        (
-            async_nats::Client,
-            jetstream::Context,
-            pull::Stream,
-            Option<u64>,
-            u64,
-            u64,
-        ),
-        RemoteError,
-    > {
+    ) -> Result<(async_nats::Client, pull::Stream, Option<u64>, u64, u64), RemoteError> {
         let client = connect(&self.url, self.connect_timeout).await?;
         let js = jetstream::new(client.clone());
         let stream = js.get_stream(&self.stream).await.map_err(|e| {
@@ -473,7 +461,7 @@ impl RemoteBuilder {
             .messages()
             .await
             .map_err(|e| js_err("pull messages", e))?;
-        Ok((client, js, messages, wait_for_height, skip_below, pending))
+        Ok((client, messages, wait_for_height, skip_below, pending))
     }
 
     /// The JetStream start, a height to wait for, and ring sequences to pass over.
@@ -595,8 +583,6 @@ struct Current {
 pub struct RemoteConsumer {
     rt: tokio::runtime::Runtime,
     client: async_nats::Client,
-    #[allow(dead_code)]
-    js: jetstream::Context,
     stream: String,
     durable: Option<String>,
     messages: pull::Stream,

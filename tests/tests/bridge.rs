@@ -197,7 +197,7 @@ fn check_exactly_once(msgs: &[Msg], ring: &[OwnedEvent]) -> (u64, u64, u64) {
                 );
                 assert_eq!(
                     m.headers.get("Nats-Msg-Id").unwrap().as_str(),
-                    format!("{}:{seq}", p.ring_id_hex())
+                    format!("{:016x}:{seq}", p.ring_id)
                 );
                 events += 1;
             }
@@ -213,15 +213,6 @@ fn check_exactly_once(msgs: &[Msg], ring: &[OwnedEvent]) -> (u64, u64, u64) {
         "the stream ends before the ring's last event"
     );
     (events, gaps, producers)
-}
-
-trait RingHex {
-    fn ring_id_hex(&self) -> String;
-}
-impl RingHex for slipstream_consumer::remote::Parsed {
-    fn ring_id_hex(&self) -> String {
-        format!("{:016x}", self.ring_id)
-    }
 }
 
 /// Stops the simulator (it commits its block and exits 0).
@@ -450,21 +441,17 @@ fn bad_urls_refused_credentials_and_bad_names_are_clear_errors() {
     assert!(err.contains("stream name \"a.b\" is not valid"), "{err}");
     stop_sim(node);
     // The right credentials work.
-    drain_with(ring.path(), &good, "S");
+    drain(ring.path(), &good, "S");
     let msgs = read_stream(&good, "S");
     check_exactly_once(&msgs, &ring_events(ring.path()));
-}
-
-fn drain_with(ring: &Path, url: &str, stream: &str) {
-    drain(ring, url, stream)
 }
 
 /// A ring with a finished run of blocks, bridged into a stream.
 fn bridged(tag: &str, blocks: &str) -> (NatsServer, TempRing) {
     let server = NatsServer::start();
     let ring = TempRing::new(tag);
-    let node = sim(ring.path(), &["--blocks", blocks, "--flat-out"]);
-    let status = ChildGuard::wait_timeout(&mut { node }, Duration::from_secs(60), "slipstream-sim");
+    let mut node = sim(ring.path(), &["--blocks", blocks, "--flat-out"]);
+    let status = node.wait_timeout(Duration::from_secs(60), "slipstream-sim");
     assert!(status.success());
     drain(ring.path(), &server.url(), "EVENTS");
     (server, ring)

@@ -93,7 +93,14 @@ async fn stream_messages(js: &jetstream::Context, name: &str) -> u64 {
 }
 
 /// Runs the bridge into a fresh stream; seconds until the stream holds `total` messages.
-fn bridge_round(rt: &tokio::runtime::Runtime, js: &jetstream::Context, ring: &TempRing, url: &str, stream: &str, total: u64) -> f64 {
+fn bridge_round(
+    rt: &tokio::runtime::Runtime,
+    js: &jetstream::Context,
+    ring: &TempRing,
+    url: &str,
+    stream: &str,
+    total: u64,
+) -> f64 {
     let t0 = Instant::now();
     let mut child = ChildGuard::new(
         Command::new(BRIDGE)
@@ -109,7 +116,10 @@ fn bridge_round(rt: &tokio::runtime::Runtime, js: &jetstream::Context, ring: &Te
         if rt.block_on(stream_messages(js, stream)) >= total {
             break;
         }
-        assert!(t0.elapsed() < Duration::from_secs(600), "the bridge stalled");
+        assert!(
+            t0.elapsed() < Duration::from_secs(600),
+            "the bridge stalled"
+        );
         std::thread::sleep(Duration::from_millis(2));
     }
     let secs = t0.elapsed().as_secs_f64();
@@ -148,18 +158,22 @@ async fn read_all(js: &jetstream::Context, name: &str) -> Vec<Stored> {
 }
 
 /// Publishes `msgs` into a fresh stream with async-nats alone; seconds from connect to the last ack.
-async fn bare_round(url: &str, stream: &str, msgs: &[Stored]) -> f64 {
+async fn bare_round(
+    url: &str,
+    config: &jetstream::stream::Config,
+    stream: &str,
+    msgs: &[Stored],
+) -> f64 {
     let t0 = Instant::now();
     let client = connect(url, Duration::from_secs(5)).await.unwrap();
     let js = jetstream::ContextBuilder::new()
         .max_ack_inflight(IN_FLIGHT + 16)
         .backpressure_on_inflight(true)
         .build(client);
+    // The stream the bridge created, under another name.
     js.create_stream(jetstream::stream::Config {
         name: stream.to_string(),
-        subjects: vec!["slipstream.>".into()],
-        duplicate_window: Duration::from_secs(120),
-        ..Default::default()
+        ..config.clone()
     })
     .await
     .unwrap();
@@ -174,7 +188,17 @@ async fn bare_round(url: &str, stream: &str, msgs: &[Stored]) -> f64 {
             )
             .await
             .unwrap();
-        in_flight.push_back(ack);
+        in_flight.push_back(std::future::IntoFuture::into_future(ack));
+        // As the bridge: take the acknowledgements that are in, wait only when full.
+        while let Some(front) = in_flight.front_mut() {
+            match futures_util::FutureExt::now_or_never(front) {
+                Some(r) => {
+                    r.unwrap();
+                    in_flight.pop_front();
+                }
+                None => break,
+            }
+        }
         if in_flight.len() >= IN_FLIGHT {
             in_flight.pop_front().unwrap().await.unwrap();
         }
@@ -191,7 +215,7 @@ fn stats(v: &[f64]) -> (f64, f64, f64) {
     (s[s.len() / 2], s[0], s[s.len() - 1])
 }
 
-fn latency_run(url: &str, samples: u64) -> Histogram<u64> {
+fn latency_run(url: &str, run: u64, samples: u64) -> Histogram<u64> {
     let ring = TempRing::new("bridge-bench-lat");
     let base = Instant::now();
     let mut p = Producer::open(
@@ -203,7 +227,7 @@ fn latency_run(url: &str, samples: u64) -> Histogram<u64> {
         },
     )
     .unwrap();
-    let stream = format!("LAT{}", base.elapsed().as_nanos());
+    let stream = format!("LAT{run}");
     let mut bridge = ChildGuard::new(
         Command::new(BRIDGE)
             .arg(ring.path())
@@ -217,7 +241,12 @@ fn latency_run(url: &str, samples: u64) -> Histogram<u64> {
     let rt = runtime();
     rt.block_on(async {
         let js = jetstream::new(connect(url, Duration::from_secs(5)).await.unwrap());
+        let deadline = Instant::now() + Duration::from_secs(30);
         while js.get_stream(&stream).await.is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "the bridge never created {stream}"
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     });
@@ -238,8 +267,14 @@ fn latency_run(url: &str, samples: u64) -> Histogram<u64> {
                     std::thread::sleep(Duration::from_micros(50));
                 }
                 let now = base.elapsed().as_nanos() as u64;
-                p.mapping_update_at(height, b"credits.aleo", b"account", &key(sent), &now.to_le_bytes())
-                    .unwrap();
+                p.mapping_update_at(
+                    height,
+                    b"credits.aleo",
+                    b"account",
+                    &key(sent),
+                    &now.to_le_bytes(),
+                )
+                .unwrap();
                 sent += 1;
             }
             p.commit_block().unwrap();
@@ -267,12 +302,21 @@ fn latency_run(url: &str, samples: u64) -> Histogram<u64> {
     let _producer = producer.join().unwrap();
     bridge.signal(nix::sys::signal::Signal::SIGTERM);
     bridge.wait_timeout(Duration::from_secs(20), "bridge");
+    drop(consumer);
+    // Streams may not overlap: the next run's captures the same subjects.
+    rt.block_on(async {
+        let js = jetstream::new(connect(url, Duration::from_secs(5)).await.unwrap());
+        js.delete_stream(&stream).await.unwrap();
+    });
     hist
 }
 
 fn main() {
     // `cargo bench` passes --bench; a filter argument runs only that part.
-    let filter: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
     let want = |what: &str| filter.is_empty() || filter.iter().any(|f| what.contains(f.as_str()));
     let server = NatsServer::start();
     let url = server.url();
@@ -282,13 +326,32 @@ fn main() {
         let events = env_or("BRIDGE_BENCH_EVENTS", 200_000);
         let ring = TempRing::new("bridge-bench");
         let last = fill_ring(&ring, events);
-        let js = rt.block_on(async { jetstream::new(connect(&url, Duration::from_secs(5)).await.unwrap()) });
+        let js = rt.block_on(async {
+            jetstream::new(connect(&url, Duration::from_secs(5)).await.unwrap())
+        });
         let total = last; // one message per ring record (no gaps, no producer change while it runs)
-        // The messages the bridge publishes, for the bare publisher.
+                          // The messages the bridge publishes, for the bare publisher.
         bridge_round(&rt, &js, &ring, &url, "WARM", total);
         let msgs = rt.block_on(read_all(&js, "WARM"));
+        let config = rt
+            .block_on(js.get_stream("WARM"))
+            .unwrap()
+            .cached_info()
+            .config
+            .clone();
         rt.block_on(js.delete_stream("WARM")).unwrap();
         let bytes: usize = msgs.iter().map(|m| m.payload.len()).sum();
+        let names: Vec<String> = msgs[1]
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                format!(
+                    "{k}={}",
+                    v.iter().map(|x| x.as_str()).collect::<Vec<_>>().join(",")
+                )
+            })
+            .collect();
+        println!("a message: {} {names:?}", msgs[1].subject);
         println!(
             "throughput: {} messages per round ({} ring records, {:.0} B payload on average), {IN_FLIGHT} in flight, file storage",
             msgs.len(),
@@ -297,12 +360,21 @@ fn main() {
         );
         let (mut b, mut p, mut r) = (Vec::new(), Vec::new(), Vec::new());
         for round in 0..rounds {
-            let name = format!("B{round}");
-            let bs = bridge_round(&rt, &js, &ring, &url, &name, total);
-            rt.block_on(js.delete_stream(&name)).unwrap();
-            let name = format!("P{round}");
-            let ps = rt.block_on(bare_round(&url, &name, &msgs));
-            rt.block_on(js.delete_stream(&name)).unwrap();
+            // Alternate which goes first, so that neither always follows a deletion.
+            let mut bs = 0.0;
+            let mut ps = 0.0;
+            for which in [round % 2, 1 - round % 2] {
+                if which == 0 {
+                    let name = format!("B{round}");
+                    bs = bridge_round(&rt, &js, &ring, &url, &name, total);
+                    rt.block_on(js.delete_stream(&name)).unwrap();
+                } else {
+                    let name = format!("P{round}");
+                    ps = rt.block_on(bare_round(&url, &config, &name, &msgs));
+                    rt.block_on(js.delete_stream(&name)).unwrap();
+                }
+                std::thread::sleep(Duration::from_millis(500));
+            }
             let (brate, prate) = (total as f64 / bs, msgs.len() as f64 / ps);
             println!(
                 "  round {round}: bridge {:.0} events/s ({bs:.2} s), bare async-nats publisher {:.0} msgs/s ({ps:.2} s), ratio {:.3}",
@@ -324,7 +396,7 @@ fn main() {
     if want("latency") {
         let samples = env_or("BRIDGE_BENCH_SAMPLES", 20_000);
         for run in 0..3 {
-            let h = latency_run(&url, samples);
+            let h = latency_run(&url, run, samples);
             let us = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
             println!(
                 "latency run {run}: {samples} events at 5000/s, node publish -> remote consumer: p50 {:.0} us, p99 {:.0} us, p99.9 {:.0} us, max {:.0} us",
