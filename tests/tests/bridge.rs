@@ -668,3 +668,44 @@ fn tail_nats_prints_what_tail_of_the_ring_prints() {
     assert!(producer[0].contains("\"closed\""));
     assert_eq!(events, local.lines().collect::<Vec<_>>());
 }
+
+#[test]
+fn json_format_payloads_are_the_lines_tail_json_prints() {
+    let server = NatsServer::start();
+    let ring = TempRing::new("bridge-json");
+    let mut node = sim(ring.path(), &["--blocks", "5", "--flat-out"]);
+    assert!(node
+        .wait_timeout(Duration::from_secs(60), "slipstream-sim")
+        .success());
+    let (status, err) = run(
+        bridge_cmd(
+            ring.path(),
+            &server.url(),
+            "JSON",
+            &["--format", "json", "--exit-when-idle", "1s"],
+        ),
+        Duration::from_secs(60),
+    );
+    assert!(status.success(), "{err}");
+    let o = Command::new(workspace_bin("slipstream-tail"))
+        .arg(ring.path())
+        .args(["--from", "oldest", "--no-follow", "--json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let tail = String::from_utf8(o.stdout).unwrap();
+    let published: Vec<String> = read_stream(&server.url(), "JSON")
+        .into_iter()
+        .filter(|m| m.headers.get("Slipstream-Message").unwrap().as_str() == "event")
+        .map(|m| {
+            assert_eq!(m.headers.get("Slipstream-Format").unwrap().as_str(), "json");
+            String::from_utf8(m.payload).unwrap()
+        })
+        .collect();
+    assert!(published.len() > 100);
+    assert_eq!(published, tail.lines().collect::<Vec<_>>());
+    // A remote consumer refuses the json format with a clear error.
+    let mut remote = RemoteConsumer::builder(server.url(), "JSON").open().unwrap();
+    let err = remote.next(Duration::from_secs(5)).unwrap_err().to_string();
+    assert!(err.contains("json format"), "{err}");
+}
