@@ -705,7 +705,42 @@ fn json_format_payloads_are_the_lines_tail_json_prints() {
     assert!(published.len() > 100);
     assert_eq!(published, tail.lines().collect::<Vec<_>>());
     // A remote consumer refuses the json format with a clear error.
-    let mut remote = RemoteConsumer::builder(server.url(), "JSON").open().unwrap();
+    let mut remote = RemoteConsumer::builder(server.url(), "JSON")
+        .open()
+        .unwrap();
     let err = remote.next(Duration::from_secs(5)).unwrap_err().to_string();
     assert!(err.contains("json format"), "{err}");
+}
+
+#[test]
+fn remote_consumers_go_on_after_the_server_restarts() {
+    let (mut server, ring) = bridged("remote-restart", "10");
+    let want = ring_events(ring.path());
+    for name in [None, Some("durable")] {
+        let mut b = RemoteConsumer::builder(server.url(), "EVENTS");
+        if let Some(n) = name {
+            b = b.name(n);
+        }
+        let mut c = b.open().unwrap();
+        let mut seqs = Vec::new();
+        let mut restarted = false;
+        while seqs.len() < want.len() {
+            if !restarted && seqs.len() == want.len() / 2 {
+                server.restart();
+                restarted = true;
+            }
+            match c.next(Duration::from_secs(20)) {
+                Ok(Some(Item::Event(e))) => seqs.push(e.seq),
+                Ok(Some(Item::Lagged(l))) => panic!("{name:?}: lagged {l:?}"),
+                Ok(Some(Item::Producer(_))) => {}
+                Ok(None) => panic!("{name:?}: nothing for 20 s after {} events", seqs.len()),
+                Err(e) => panic!("{name:?}: after {} events: {e}", seqs.len()),
+            }
+        }
+        let expected: Vec<u64> = want.iter().map(|e| e.seq).collect();
+        assert_eq!(
+            seqs, expected,
+            "{name:?}: every event once, in order, across the restart"
+        );
+    }
 }
