@@ -23,8 +23,8 @@
 //! must always arrive for lags to be exact. Subscribers that want server-side
 //! filtering can subscribe to the subjects directly (see [`wire`]).
 //!
-//! Only streams in the `binary` format are read (the `json` format is for
-//! subscribers in other languages).
+//! Both payload formats are read: `binary` as it is, `json` (the lines of
+//! `slipstream-tail --json`) turned back into the event's bytes.
 //!
 //! ```no_run
 //! use slipstream_consumer::remote::RemoteConsumer;
@@ -117,12 +117,6 @@ pub enum RemoteError {
         stream_seq: u64,
         /// What is wrong with it.
         why: String,
-    },
-    /// The stream carries JSON payloads.
-    #[error("stream message #{stream_seq} is in the json format; remote consumers read streams a bridge feeds in the binary format (the default)")]
-    JsonFormat {
-        /// Its JetStream sequence number.
-        stream_seq: u64,
     },
 }
 
@@ -572,6 +566,124 @@ async fn search(
     Ok(found)
 }
 
+fn hex(s: &str) -> Result<Vec<u8>, String> {
+    if s.len() % 2 != 0 {
+        return Err(format!("{s:?} is not hex"));
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| {
+            s.get(i..i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or_else(|| format!("{s:?} is not hex"))
+        })
+        .collect()
+}
+
+/// The FORMAT.md bytes of an event from the JSON line `slipstream-tail --json`
+/// prints (and `--format json` publishes; byte strings never cut).
+fn json_to_payload(json: &[u8]) -> Result<Vec<u8>, String> {
+    let v: serde_json::Value =
+        serde_json::from_slice(json).map_err(|e| format!("not JSON: {e}"))?;
+    let u = |k: &str| {
+        v[k].as_u64()
+            .ok_or_else(|| format!("field {k} is missing or not a number"))
+    };
+    let bytes = |k: &str| -> Result<Vec<u8>, String> {
+        if v.get(format!("{k}_len")).is_some() {
+            return Err(format!("field {k} was cut (published with a byte limit)"));
+        }
+        hex(v[k]
+            .as_str()
+            .ok_or_else(|| format!("field {k} is missing"))?)
+    };
+    let name = |k: &str| -> Result<Vec<u8>, String> {
+        match v[k].as_str() {
+            Some(text) => Ok(text.as_bytes().to_vec()),
+            None => bytes(&format!("{k}_hex")),
+        }
+    };
+    let kind = v["kind"].as_str().ok_or("field kind is missing")?;
+    let height = u("block_height")?;
+    let ordinal = u32::try_from(u("ordinal")?).map_err(|_| "ordinal out of range")?;
+    let count = |v: &serde_json::Value| -> Result<u32, String> {
+        match &v["event_count"] {
+            serde_json::Value::Null => Ok(slipstream_ring::event::UNKNOWN_COUNT),
+            n => n
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(|| "event_count out of range".to_string()),
+        }
+    };
+    let (program, mapping) = match kind {
+        "mapping_update" | "mapping_removal" => (name("program_id")?, name("mapping_name")?),
+        _ => (Vec::new(), Vec::new()),
+    };
+    let (key, removed_key, value, staker, validator, block);
+    let ev = match kind {
+        "mapping_update" => {
+            key = bytes("key")?;
+            value = bytes("value")?;
+            EventRef::MappingUpdate {
+                block_height: height,
+                ordinal,
+                program_id: &program,
+                mapping_name: &mapping,
+                key: &key,
+                value: &value,
+            }
+        }
+        "mapping_removal" => {
+            removed_key = match v["key"].is_null() {
+                true => None,
+                false => Some(bytes("key")?),
+            };
+            EventRef::MappingRemoval {
+                block_height: height,
+                ordinal,
+                program_id: &program,
+                mapping_name: &mapping,
+                key: removed_key.as_deref(),
+            }
+        }
+        "staking_reward" => {
+            staker = bytes("staker")?;
+            validator = bytes("validator")?;
+            EventRef::StakingReward {
+                block_height: height,
+                ordinal,
+                staker: &staker,
+                validator: &validator,
+                reward: u("reward")?,
+                new_stake: u("new_stake")?,
+            }
+        }
+        "block" => {
+            block = hex(v["block"].as_str().ok_or("field block is missing")?)?;
+            if v["block_len"].as_u64() != Some(block.len() as u64) {
+                return Err("field block was cut (published with a byte limit)".into());
+            }
+            EventRef::Block {
+                block_height: height,
+                ordinal,
+                block: &block,
+            }
+        }
+        "block_begin" => EventRef::BlockBegin {
+            block_height: height,
+            event_count: count(&v)?,
+        },
+        "block_commit" => EventRef::BlockCommit {
+            block_height: height,
+            event_count: count(&v)?,
+        },
+        other => return Err(format!("unknown kind {other:?}")),
+    };
+    let mut out = vec![0; ev.encoded_len()];
+    ev.encode(&mut out);
+    Ok(out)
+}
+
 /// What the consumer holds between two calls.
 struct Current {
     seq: u64,
@@ -677,7 +789,7 @@ impl RemoteConsumer {
     /// The next item, waiting up to `timeout`; `None` if none came.
     ///
     /// # Errors
-    /// A message that is not a bridge's, a stream in the json format, a
+    /// A message that is not a bridge's (or does not decode), a
     /// JetStream failure (the consumer was deleted, the server is gone).
     pub fn next(&mut self, timeout: Duration) -> Result<Option<Item<'_>>, RemoteError> {
         if self.to_ack.is_some()
@@ -794,9 +906,12 @@ impl RemoteConsumer {
             Header::Event {
                 seq, kind, format, ..
             } => {
-                if format == Format::Json {
-                    return Err(RemoteError::JsonFormat { stream_seq });
-                }
+                let payload = match format {
+                    Format::Binary => payload,
+                    Format::Json => json_to_payload(&payload)
+                        .map_err(|why| RemoteError::Foreign { stream_seq, why })?
+                        .into(),
+                };
                 if self.filter.keep(kind, &payload) {
                     self.queue
                         .push_back((Queued::Event(Current { seq, kind, payload }), None));

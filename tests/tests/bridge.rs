@@ -670,7 +670,7 @@ fn tail_nats_prints_what_tail_of_the_ring_prints() {
 }
 
 #[test]
-fn json_format_payloads_are_the_lines_tail_json_prints() {
+fn json_format_payloads_are_the_lines_tail_json_prints_and_read_back() {
     let server = NatsServer::start();
     let ring = TempRing::new("bridge-json");
     let mut node = sim(ring.path(), &["--blocks", "5", "--flat-out"]);
@@ -704,12 +704,20 @@ fn json_format_payloads_are_the_lines_tail_json_prints() {
         .collect();
     assert!(published.len() > 100);
     assert_eq!(published, tail.lines().collect::<Vec<_>>());
-    // A remote consumer refuses the json format with a clear error.
+    // A remote consumer reads the json format back into the ring's events.
+    let want = ring_events(ring.path());
     let mut remote = RemoteConsumer::builder(server.url(), "JSON")
         .open()
         .unwrap();
-    let err = remote.next(Duration::from_secs(5)).unwrap_err().to_string();
-    assert!(err.contains("json format"), "{err}");
+    let mut got = Vec::new();
+    while got.len() < want.len() {
+        match remote.next(Duration::from_secs(5)).unwrap() {
+            Some(Item::Event(e)) => got.push(OwnedEvent::new(e.seq, &e.event)),
+            Some(_) => {}
+            None => panic!("only {} of {} events", got.len(), want.len()),
+        }
+    }
+    assert_eq!(got, want);
 }
 
 #[test]

@@ -90,8 +90,8 @@ pub struct BridgeArgs {
     #[arg(long, value_name = "PREFIX", default_value = "slipstream")]
     pub subject_prefix: String,
 
-    /// Payloads: `binary` (the event's bytes as FORMAT.md encodes them; what
-    /// remote consumers read) or `json` (the line `slipstream-tail --json` prints).
+    /// Payloads: `binary` (the event's bytes as FORMAT.md encodes them, the
+    /// compact one) or `json` (the line `slipstream-tail --json` prints).
     #[arg(long, value_name = "FORMAT", default_value = "binary")]
     pub format: Format,
 
