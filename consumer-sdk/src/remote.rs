@@ -451,7 +451,13 @@ impl RemoteBuilder {
             .await
             .map_err(|e| js_err(format!("create a consumer on {:?}", self.stream), e))?;
         let pending = consumer.cached_info().num_pending;
+        // Short pull requests with heartbeats: a request lost when the
+        // connection drops (a server restart) is replaced within seconds, not
+        // after the default 30 s expiry.
         let messages = consumer
+            .stream()
+            .heartbeat(Duration::from_secs(1))
+            .expires(Duration::from_secs(5))
             .messages()
             .await
             .map_err(|e| js_err("pull messages", e))?;
