@@ -78,6 +78,8 @@
 
 mod block;
 mod delivery;
+#[cfg(feature = "nats")]
+pub mod remote;
 #[cfg(feature = "tokio")]
 mod stream;
 

@@ -290,3 +290,142 @@ impl Drop for PgServer {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// A temporary directory, removed (with its contents) on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    /// A fresh, empty directory under the system's temp dir.
+    pub fn new(tag: &str) -> TempDir {
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let p =
+            std::env::temp_dir().join(format!("slipstream-tests-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap_or_else(|e| panic!("create {}: {e}", p.display()));
+        TempDir(p)
+    }
+
+    /// The path.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The `nats-server` binary: on PATH, or Debian's `/usr/sbin/nats-server`.
+/// Panics with how to install it when it is missing (a test that needs it
+/// fails; it never passes silently).
+pub fn nats_server_bin() -> PathBuf {
+    let on_path = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|d| d.join("nats-server"))
+        .chain([PathBuf::from("/usr/sbin/nats-server")])
+        .find(|p| p.is_file());
+    on_path.unwrap_or_else(|| {
+        panic!(
+            "nats-server is not installed (these tests start their own JetStream server): \
+             run `bash tests/install-deps.sh` (Debian/Ubuntu: `apt-get install nats-server`)"
+        )
+    })
+}
+
+/// A `nats-server` with JetStream of this test's own: loopback, a random
+/// port (read from its ports file), a store in a temporary directory. Killed
+/// (SIGKILL) and its directory removed on drop, even when the test fails.
+pub struct NatsServer {
+    child: Option<ChildGuard>,
+    /// Store and ports-file directory.
+    pub dir: TempDir,
+    /// The client port.
+    pub port: u16,
+    extra: Vec<String>,
+}
+
+impl NatsServer {
+    /// Starts a server with JetStream.
+    pub fn start() -> NatsServer {
+        NatsServer::start_with(&[])
+    }
+
+    /// Starts a server with JetStream and extra arguments (e.g. `--user`, `--pass`).
+    pub fn start_with(extra: &[&str]) -> NatsServer {
+        let mut s = NatsServer {
+            child: None,
+            dir: TempDir::new("nats"),
+            port: 0,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+        };
+        s.launch(None);
+        s
+    }
+
+    fn launch(&mut self, port: Option<u16>) {
+        let ports_dir = self.dir.path().join("ports");
+        let _ = std::fs::remove_dir_all(&ports_dir);
+        std::fs::create_dir_all(&ports_dir).expect("ports dir");
+        let port_arg = port.map_or("-1".to_string(), |p| p.to_string());
+        let child = std::process::Command::new(nats_server_bin())
+            .args(["-a", "127.0.0.1", "-p", &port_arg, "-js", "-sd"])
+            .arg(self.dir.path().join("store"))
+            .arg("--ports_file_dir")
+            .arg(&ports_dir)
+            .args(&self.extra)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start nats-server: {e}"));
+        let pid = child.id();
+        let mut guard = ChildGuard::new(child);
+        let ports_file = ports_dir.join(format!("nats-server_{pid}.ports"));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let port = loop {
+            if let Ok(text) = std::fs::read_to_string(&ports_file) {
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
+                    let url = v["nats"][0]
+                        .as_str()
+                        .or(v["client"][0].as_str())
+                        .unwrap_or_default()
+                        .to_string();
+                    if let Some(p) = url.rsplit(':').next().and_then(|p| p.parse().ok()) {
+                        break p;
+                    }
+                }
+            }
+            if let Some(status) = guard.0.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                panic!("nats-server exited at start ({status}); is port {port_arg} taken?");
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "nats-server wrote no ports file {} within 20 s",
+                ports_file.display()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        };
+        self.port = port;
+        self.child = Some(guard);
+    }
+
+    /// `nats://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server with SIGKILL (its store stays).
+    pub fn kill(&mut self) {
+        self.child = None; // the guard kills and reaps
+    }
+
+    /// Starts it again on the same port and store (after [`kill`](Self::kill)).
+    pub fn restart(&mut self) {
+        self.kill();
+        let port = self.port;
+        self.launch(Some(port));
+    }
+}

@@ -28,4 +28,5 @@ pub mod render;
 pub mod sim;
 pub mod stat;
 pub mod tail;
+mod tail_remote;
 pub mod text;

@@ -37,12 +37,22 @@ const POLL: Duration = Duration::from_millis(150);
   slipstream-tail node-events                      # newest event, then follow
   slipstream-tail node-events --from oldest --no-follow --json | jq .kind
   slipstream-tail node-events --kind mapping_update --program credits.aleo
-  slipstream-tail /var/run/ring --name indexer     # resumes where it stopped"
+  slipstream-tail /var/run/ring --name indexer     # resumes where it stopped
+  slipstream-tail --nats nats://host:4222 --stream SLIPSTREAM --from height:1000"
 )]
 pub struct TailArgs {
     /// The ring: a bare name (no `/`) is a file under /dev/shm; anything else is a path.
-    #[arg(value_name = "RING")]
-    pub ring: PathBuf,
+    #[arg(value_name = "RING", required_unless_present = "nats")]
+    pub ring: Option<PathBuf>,
+
+    /// Read a JetStream stream that `slipstream-bridge` feeds instead of a
+    /// ring (needs --stream); --name keeps a durable JetStream consumer.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["ring", "wait", "on_lag"], requires = "stream")]
+    pub nats: Option<String>,
+
+    /// With --nats: the stream.
+    #[arg(long, value_name = "NAME", requires = "nats")]
+    pub stream: Option<String>,
 
     /// Where to start: `oldest` (the oldest event the ring still holds),
     /// `newest` (the newest event, then what follows), `end` (only events
@@ -145,7 +155,7 @@ pub enum Color {
 }
 
 /// Why the loop stopped.
-enum Stop {
+pub(crate) enum Stop {
     /// Done (--count, --timeout, --no-follow): exit 0.
     Done,
     /// The reader of stdout went away: exit 0.
@@ -155,8 +165,8 @@ enum Stop {
 }
 
 /// Where lines go, and how they look.
-struct Printer<W: Write> {
-    out: W,
+pub(crate) struct Printer<W: Write> {
+    pub(crate) out: W,
     json: bool,
     human: Human,
     max_bytes: usize,
@@ -165,7 +175,26 @@ struct Printer<W: Write> {
 }
 
 impl<W: Write> Printer<W> {
-    fn item(&mut self, item: &Item<'_>) -> io::Result<()> {
+    /// How `args` asks lines to look, on `out` (a terminal or not).
+    pub(crate) fn new(out: W, tty: bool, args: &TailArgs) -> Self {
+        let color = match args.color {
+            Color::Always => true,
+            Color::Never => false,
+            Color::Auto => tty && std::env::var_os("NO_COLOR").is_none() && !args.json,
+        };
+        Printer {
+            out,
+            json: args.json,
+            human: Human {
+                max_bytes: args.max_bytes.unwrap_or(8),
+                color,
+            },
+            max_bytes: args.max_bytes.unwrap_or(0),
+            copy_to_stderr: !tty,
+        }
+    }
+
+    pub(crate) fn item(&mut self, item: &Item<'_>) -> io::Result<()> {
         match item {
             Item::Event(ev) => {
                 if self.json {
@@ -219,9 +248,13 @@ const COMMIT_EVERY: u64 = 4096;
 /// Runs `slipstream-tail`.
 pub fn run(args: TailArgs) -> anyhow::Result<ExitCode> {
     cli::install_signal_handlers()?;
-    let path = resolve_ring_path(&args.ring);
+    if args.nats.is_some() {
+        return crate::tail_remote::run(args);
+    }
+    let ring = args.ring.clone().context("no RING given")?;
+    let path = resolve_ring_path(&ring);
     if args.wait.is_none() {
-        cli::check_ring_file(&path, &args.ring)?;
+        cli::check_ring_file(&path, &ring)?;
     }
     let mut builder = Consumer::builder(&path)
         .start(args.from)
@@ -261,21 +294,11 @@ pub fn run(args: TailArgs) -> anyhow::Result<ExitCode> {
 
     let stdout = io::stdout();
     let tty = stdout.is_terminal();
-    let color = match args.color {
-        Color::Always => true,
-        Color::Never => false,
-        Color::Auto => tty && std::env::var_os("NO_COLOR").is_none() && !args.json,
-    };
-    let mut printer = Printer {
-        out: BufWriter::with_capacity(64 * 1024, stdout.lock()),
-        json: args.json,
-        human: Human {
-            max_bytes: args.max_bytes.unwrap_or(8),
-            color,
-        },
-        max_bytes: args.max_bytes.unwrap_or(0),
-        copy_to_stderr: !tty,
-    };
+    let mut printer = Printer::new(
+        BufWriter::with_capacity(64 * 1024, stdout.lock()),
+        tty,
+        &args,
+    );
 
     let stop = follow(&mut consumer, &mut printer, &args)?;
     let flushed = printer.out.flush();
@@ -355,7 +378,7 @@ fn follow<W: Write>(
 /// Whether stdout is a pipe whose reader has gone (`slipstream-tail r | head -1`
 /// while no event comes): as GNU `tail -f` does, stop then rather than at the
 /// next write, which may be long in coming.
-fn stdout_closed() -> bool {
+pub(crate) fn stdout_closed() -> bool {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     let stdout = io::stdout();
     let mut fds = [PollFd::new(stdout.as_fd(), PollFlags::empty())];
@@ -370,7 +393,7 @@ enum Failure {
     Read(ConsumerError),
 }
 
-fn write_failed(e: io::Error) -> anyhow::Result<Stop> {
+pub(crate) fn write_failed(e: io::Error) -> anyhow::Result<Stop> {
     if e.kind() == io::ErrorKind::BrokenPipe {
         Ok(Stop::Pipe)
     } else {

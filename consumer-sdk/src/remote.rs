@@ -1,0 +1,1085 @@
+//! Remote consumers (feature `nats`): read the stream that `slipstream-bridge`
+//! feeds into NATS JetStream, with the items of a ring [`Consumer`](crate::Consumer).
+//!
+//! A [`RemoteConsumer`] yields [`Item`]s: events (decoded from the bytes the
+//! bridge published, with the ring's sequence numbers), [`Item::Lagged`] with
+//! the exact range for every gap (a gap message the bridge published because
+//! the ring lapped it, or events the stream's retention removed before this
+//! consumer read them), and [`Item::Producer`] for the node's producer
+//! changes the bridge saw. [`RemoteConsumer::next_block`] returns whole
+//! committed blocks as [`BlockItem`]s.
+//!
+//! It starts at a ring sequence number, a block height, the oldest event the
+//! stream retains, the newest, or the end ([`Start`]). A consumer with a
+//! [`name`](RemoteBuilder::name) is a durable JetStream consumer of that name
+//! (acknowledgement policy `all`): restarted, it resumes after the last event
+//! it acknowledged (at least once, as a named ring consumer; events are
+//! acknowledged lazily, every 512 events or second and on
+//! [`commit`](RemoteConsumer::commit) and drop).
+//!
+//! Filters ([`RemoteBuilder::kinds`], [`program`](RemoteBuilder::program),
+//! [`mapping`](RemoteBuilder::mapping)) are applied in the consumer, not on the
+//! server: a JetStream 2.9 consumer takes one filter subject, and gap messages
+//! must always arrive for lags to be exact. Subscribers that want server-side
+//! filtering can subscribe to the subjects directly (see [`wire`]).
+//!
+//! Both payload formats are read: `binary` as it is, `json` (the lines of
+//! `slipstream-tail --json`) turned back into the event's bytes.
+//!
+//! ```no_run
+//! use slipstream_consumer::remote::RemoteConsumer;
+//! use slipstream_consumer::{Item, Start};
+//! use std::time::Duration;
+//! let mut c = RemoteConsumer::builder("nats://127.0.0.1:4222", "SLIPSTREAM")
+//!     .name("explorer")
+//!     .start(Start::Oldest)
+//!     .open()?;
+//! while let Some(item) = c.next(Duration::from_secs(5))? {
+//!     match item {
+//!         Item::Event(ev) => println!("#{} {:?}", ev.seq, ev.event),
+//!         Item::Lagged(lag) => eprintln!("missed {}..={}", lag.first_missed, lag.last_missed),
+//!         Item::Producer(change) => eprintln!("producer: {change:?}"),
+//!     }
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+#[path = "remote_wire.rs"]
+pub mod wire;
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, consumer::pull, consumer::AckPolicy, consumer::DeliverPolicy};
+use async_nats::HeaderMap;
+use futures_util::StreamExt;
+use slipstream_ring::event::{EventKind, EventRef, KindSet};
+use slipstream_ring::Lag;
+
+use crate::{
+    Block, BlockItem, Event, Filter, Item, Missed, Owned, OwnedEvent, ProducerChange, Start,
+};
+
+use wire::*;
+
+/// An error from a remote consumer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RemoteError {
+    /// The stream name is not valid.
+    #[error(transparent)]
+    Name(#[from] NameError),
+    /// The URL could not be parsed.
+    #[error("invalid NATS URL {url:?}: {why}")]
+    Url {
+        /// The URL.
+        url: String,
+        /// What is wrong.
+        why: String,
+    },
+    /// The server could not be reached, or refused the credentials.
+    #[error("cannot connect to NATS at {url}: {why}")]
+    Connect {
+        /// The URL (without its password).
+        url: String,
+        /// What went wrong.
+        why: String,
+    },
+    /// The stream does not exist.
+    #[error("JetStream stream {0:?} does not exist (is slipstream-bridge feeding it?)")]
+    NoStream(String),
+    /// A JetStream request failed.
+    #[error("JetStream: {what}: {why}")]
+    JetStream {
+        /// What was asked.
+        what: String,
+        /// The server's or client's answer.
+        why: String,
+    },
+    /// The start sequence is older than the oldest the stream retains.
+    #[error("sequence {requested} is no longer in the stream (oldest retained is {oldest})")]
+    NotRetained {
+        /// The sequence asked for.
+        requested: u64,
+        /// The oldest ring sequence the stream still holds.
+        oldest: u64,
+    },
+    /// The start height is older than the oldest block the stream retains.
+    #[error("block height {requested} is no longer in the stream (oldest retained event is of height {oldest})")]
+    HeightNotRetained {
+        /// The height asked for.
+        requested: u64,
+        /// The height of the oldest event retained.
+        oldest: u64,
+    },
+    /// A message in the stream was not published by a bridge, or is damaged.
+    #[error("stream message #{stream_seq} is not a Slipstream message: {why}")]
+    Foreign {
+        /// Its JetStream sequence number.
+        stream_seq: u64,
+        /// What is wrong with it.
+        why: String,
+    },
+}
+
+fn js_err(what: impl Into<String>, e: impl std::fmt::Display) -> RemoteError {
+    RemoteError::JetStream {
+        what: what.into(),
+        why: e.to_string(),
+    }
+}
+
+/// A URL with its password replaced by `***`, for messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
+                None => format!("{}***{}", &url[..s + 3], &url[at..]),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Connects to NATS, with errors that say what was wrong (bad URL, refused
+/// credentials, nothing listening).
+///
+/// # Errors
+/// [`RemoteError::Url`] or [`RemoteError::Connect`].
+pub async fn connect(url: &str, timeout: Duration) -> Result<async_nats::Client, RemoteError> {
+    let addrs: Vec<async_nats::ServerAddr> = url
+        .split(',')
+        .map(|u| {
+            u.trim()
+                .parse::<async_nats::ServerAddr>()
+                .map_err(|e| RemoteError::Url {
+                    url: redact_url(u),
+                    why: e.to_string(),
+                })
+        })
+        .collect::<Result<_, _>>()?;
+    let shown = redact_url(url);
+    let mut options = async_nats::ConnectOptions::new()
+        .connection_timeout(timeout)
+        .request_timeout(Some(Duration::from_secs(5)));
+    // Credentials in the URL: `user:password@` or a token as `token@`.
+    if let Some(addr) = addrs.iter().find(|a| a.username().is_some()) {
+        let user = addr.username().unwrap_or_default().to_string();
+        options = match addr.password() {
+            Some(pass) => options.user_and_password(user, pass.to_string()),
+            None => options.token(user),
+        };
+    }
+    match options.connect(addrs.as_slice()).await {
+        Ok(client) => Ok(client),
+        Err(e) => {
+            let why = match e.kind() {
+                async_nats::ConnectErrorKind::AuthorizationViolation => {
+                    format!("authorization violation: the server refused the credentials ({e})")
+                }
+                async_nats::ConnectErrorKind::Authentication => {
+                    format!("authentication failed ({e})")
+                }
+                async_nats::ConnectErrorKind::TimedOut => {
+                    format!("timed out after {timeout:?} ({e})")
+                }
+                _ => e.to_string(),
+            };
+            Err(RemoteError::Connect { url: shown, why })
+        }
+    }
+}
+
+/// What a message of the stream is, read from its headers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Header {
+    /// An event.
+    Event {
+        /// Its ring sequence number.
+        seq: u64,
+        /// Its record kind.
+        kind: u16,
+        /// Its block height.
+        height: u64,
+        /// Its payload format.
+        format: Format,
+    },
+    /// Events the bridge could not read.
+    Gap(Lag),
+    /// A producer change.
+    Producer(ProducerChange),
+}
+
+/// The parsed headers of a bridge's message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Parsed {
+    /// The ring's identity.
+    pub ring_id: u64,
+    /// The ring sequence that follows this message.
+    pub next_seq: u64,
+    /// What it is.
+    pub header: Header,
+}
+
+impl Parsed {
+    /// The first ring sequence this message stands for.
+    pub fn first_seq(&self) -> u64 {
+        match self.header {
+            Header::Event { seq, .. } => seq,
+            Header::Gap(lag) => lag.first_missed,
+            Header::Producer(_) => self.next_seq,
+        }
+    }
+}
+
+/// Reads a bridge's headers.
+///
+/// # Errors
+/// A text saying which header is missing or malformed.
+pub fn parse_headers(h: Option<&HeaderMap>) -> Result<Parsed, String> {
+    let h = h.ok_or("it has no headers")?;
+    let text = |name: &str| -> Result<&str, String> {
+        h.get(name)
+            .map(|v| v.as_str())
+            .ok_or_else(|| format!("header {name} is missing"))
+    };
+    let num = |name: &str| -> Result<u64, String> {
+        text(name)?
+            .parse()
+            .map_err(|_| format!("header {name} is not a number"))
+    };
+    let ring_id = u64::from_str_radix(text(H_RING)?, 16)
+        .map_err(|_| format!("header {H_RING} is not hex"))?;
+    let next_seq = num(H_NEXT_SEQ)?;
+    let header = match text(H_MESSAGE)? {
+        "event" => Header::Event {
+            seq: num(H_SEQ)?,
+            kind: u16::try_from(num(H_KIND_CODE)?)
+                .map_err(|_| format!("header {H_KIND_CODE} is out of range"))?,
+            height: num(H_HEIGHT)?,
+            format: text(H_FORMAT)?.parse()?,
+        },
+        "gap" => {
+            let (first, last) = (num(H_GAP_FIRST)?, num(H_GAP_LAST)?);
+            if last < first {
+                return Err("a gap whose last sequence is before its first".into());
+            }
+            Header::Gap(Lag {
+                first_missed: first,
+                last_missed: last,
+            })
+        }
+        "producer" => {
+            let epoch = num(H_EPOCH)?;
+            Header::Producer(match text(H_PRODUCER)? {
+                "died" => ProducerChange::Died {
+                    pid: num(H_PID)? as u32,
+                    epoch,
+                },
+                "closed" => ProducerChange::Closed { epoch },
+                "restarted" => ProducerChange::Restarted {
+                    pid: num(H_PID)? as u32,
+                    epoch,
+                },
+                other => return Err(format!("unknown producer change {other:?}")),
+            })
+        }
+        other => return Err(format!("unknown message type {other:?}")),
+    };
+    Ok(Parsed {
+        ring_id,
+        next_seq,
+        header,
+    })
+}
+
+/// Options for a [`RemoteConsumer`]; made by [`RemoteConsumer::builder`].
+#[derive(Clone, Debug)]
+pub struct RemoteBuilder {
+    url: String,
+    stream: String,
+    name: Option<String>,
+    start: Start,
+    reset: bool,
+    filter: Filter,
+    connect_timeout: Duration,
+}
+
+impl RemoteBuilder {
+    /// A durable cursor under this name (a durable JetStream consumer).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Where to start (default [`Start::Oldest`]); a named consumer that exists resumes instead.
+    pub fn start(mut self, start: Start) -> Self {
+        self.start = start;
+        self
+    }
+
+    /// Delete a named consumer's cursor and start at [`start`](Self::start).
+    pub fn reset(mut self, reset: bool) -> Self {
+        self.reset = reset;
+        self
+    }
+
+    /// Receive only these kinds.
+    pub fn kinds(mut self, kinds: KindSet) -> Self {
+        self.filter.kinds = Some(kinds);
+        self
+    }
+
+    /// Receive only mapping events of this program (repeatable).
+    pub fn program(mut self, program: impl AsRef<[u8]>) -> Self {
+        self.filter.programs.push(program.as_ref().to_vec());
+        self
+    }
+
+    /// Receive only mapping events of this mapping (repeatable).
+    pub fn mapping(mut self, mapping: impl AsRef<[u8]>) -> Self {
+        self.filter.mappings.push(mapping.as_ref().to_vec());
+        self
+    }
+
+    /// How long connecting may take (default 5 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Connects and creates (or resumes) the JetStream consumer.
+    ///
+    /// # Errors
+    /// A bad URL or stream name, an unreachable server, refused credentials,
+    /// a missing stream, a start position the stream no longer holds.
+    pub fn open(self) -> Result<RemoteConsumer, RemoteError> {
+        check_stream_name(&self.stream)?;
+        if let Some(name) = &self.name {
+            check_stream_name(name).map_err(|_| RemoteError::JetStream {
+                what: format!("consumer name {name:?}"),
+                why: "not a valid consumer name (printable ASCII without '.', '*', '>', '/', '\\' or spaces)".into(),
+            })?;
+        }
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("slipstream-remote")
+            .enable_all()
+            .build()
+            .map_err(|e| js_err("start the client runtime", e))?;
+        let (client, messages, wait_for_height, skip_below, pending) = rt.block_on(self.setup())?;
+        Ok(RemoteConsumer {
+            rt,
+            client,
+            stream: self.stream,
+            durable: self.name,
+            messages,
+            filter: self.filter,
+            next_seq: skip_below,
+            wait_for_height,
+            queue: VecDeque::new(),
+            current: None,
+            to_ack: None,
+            unacked: 0,
+            last_ack: Instant::now(),
+            block: None,
+            pending,
+            last_stream_seq: 0,
+        })
+    }
+
+    async fn setup(
+        &self,
+    ) -> Result<(async_nats::Client, pull::Stream, Option<u64>, u64, u64), RemoteError> {
+        let client = connect(&self.url, self.connect_timeout).await?;
+        let js = jetstream::new(client.clone());
+        let stream = js.get_stream(&self.stream).await.map_err(|e| {
+            if e.to_string().contains("stream not found") {
+                RemoteError::NoStream(self.stream.clone())
+            } else {
+                js_err(format!("look up stream {:?}", self.stream), e)
+            }
+        })?;
+        if let (Some(name), true) = (&self.name, self.reset) {
+            let _ = stream.delete_consumer(name).await;
+        }
+        let mut resume = None;
+        if let Some(name) = &self.name {
+            if let Ok(existing) = stream.get_consumer::<pull::Config>(name).await {
+                // Resume right after the acknowledgement floor. The consumer is
+                // made anew there: messages it had delivered but that were never
+                // acknowledged would otherwise come again only after ack_wait.
+                let info = existing.cached_info();
+                let floor = info.ack_floor.stream_sequence;
+                resume = Some(if floor > 0 {
+                    DeliverPolicy::ByStartSequence {
+                        start_sequence: floor + 1,
+                    }
+                } else {
+                    info.config.deliver_policy
+                });
+                stream
+                    .delete_consumer(name)
+                    .await
+                    .map_err(|e| js_err(format!("move consumer {name:?} to its cursor"), e))?;
+            }
+        }
+        let (deliver, wait_for_height, skip_below) = match resume {
+            Some(deliver) => (deliver, None, 0),
+            None => self.deliver_policy(&stream).await?,
+        };
+        let durable = self.name.is_some();
+        let config = pull::Config {
+            durable_name: self.name.clone(),
+            deliver_policy: deliver,
+            ack_policy: if durable {
+                AckPolicy::All
+            } else {
+                AckPolicy::None
+            },
+            ack_wait: Duration::from_secs(30),
+            max_ack_pending: 20_000,
+            inactive_threshold: if durable {
+                Duration::ZERO
+            } else {
+                Duration::from_secs(120)
+            },
+            ..Default::default()
+        };
+        let consumer = stream
+            .create_consumer(config)
+            .await
+            .map_err(|e| js_err(format!("create a consumer on {:?}", self.stream), e))?;
+        let pending = consumer.cached_info().num_pending;
+        // Short pull requests with heartbeats: a request lost when the
+        // connection drops (a server restart) is replaced within seconds, not
+        // after the default 30 s expiry.
+        let messages = consumer
+            .stream()
+            .heartbeat(Duration::from_secs(1))
+            .expires(Duration::from_secs(5))
+            .messages()
+            .await
+            .map_err(|e| js_err("pull messages", e))?;
+        Ok((client, messages, wait_for_height, skip_below, pending))
+    }
+
+    /// The JetStream start, a height to wait for, and ring sequences to pass over.
+    async fn deliver_policy(
+        &self,
+        stream: &jetstream::stream::Stream,
+    ) -> Result<(DeliverPolicy, Option<u64>, u64), RemoteError> {
+        Ok(match self.start {
+            Start::Oldest => (DeliverPolicy::All, None, 0),
+            Start::Latest => (DeliverPolicy::Last, None, 0),
+            Start::End => (DeliverPolicy::New, None, 0),
+            Start::Seq(n) => {
+                let (first, last) = bounds(stream).await?;
+                if first > last {
+                    return Ok((DeliverPolicy::All, None, n));
+                }
+                let oldest = fetch(stream, first).await?;
+                if oldest.first_seq() > n {
+                    return Err(RemoteError::NotRetained {
+                        requested: n,
+                        oldest: oldest.first_seq(),
+                    });
+                }
+                // The first message that covers n: its next sequence is past n.
+                let at = search(stream, first, last, |p| p.next_seq > n).await?;
+                (
+                    DeliverPolicy::ByStartSequence {
+                        start_sequence: at.max(1),
+                    },
+                    None,
+                    n,
+                )
+            }
+            Start::Height(h) => {
+                let (first, last) = bounds(stream).await?;
+                if first > last {
+                    return Ok((DeliverPolicy::All, Some(h), 0));
+                }
+                let oldest = fetch(stream, first).await?;
+                if let Header::Event { height, .. } = oldest.header {
+                    if height > h {
+                        return Err(RemoteError::HeightNotRetained {
+                            requested: h,
+                            oldest: height,
+                        });
+                    }
+                }
+                let at = search(stream, first, last, |p| match p.header {
+                    Header::Event { height, .. } => height >= h,
+                    _ => false,
+                })
+                .await?;
+                (
+                    DeliverPolicy::ByStartSequence {
+                        start_sequence: at.max(1),
+                    },
+                    Some(h),
+                    0,
+                )
+            }
+        })
+    }
+}
+
+/// The stream's first and last JetStream sequence numbers.
+async fn bounds(stream: &jetstream::stream::Stream) -> Result<(u64, u64), RemoteError> {
+    let info = stream
+        .get_info()
+        .await
+        .map_err(|e| js_err("stream info", e))?;
+    Ok((info.state.first_sequence, info.state.last_sequence))
+}
+
+async fn fetch(stream: &jetstream::stream::Stream, seq: u64) -> Result<Parsed, RemoteError> {
+    let m = stream
+        .get_raw_message(seq)
+        .await
+        .map_err(|e| js_err(format!("get message #{seq}"), e))?;
+    parse_headers(Some(&m.headers)).map_err(|why| RemoteError::Foreign {
+        stream_seq: seq,
+        why,
+    })
+}
+
+/// The first JetStream sequence in `lo..=hi` whose message satisfies `pred`
+/// (which must be monotonic along the stream; messages it says nothing of
+/// count as not satisfying it), or `hi + 1`.
+async fn search(
+    stream: &jetstream::stream::Stream,
+    mut lo: u64,
+    mut hi: u64,
+    pred: impl Fn(&Parsed) -> bool,
+) -> Result<u64, RemoteError> {
+    let end = hi + 1;
+    let mut found = end;
+    while lo <= hi {
+        let mid = lo + (hi - lo) / 2;
+        if pred(&fetch(stream, mid).await?) {
+            found = mid;
+            if mid == 0 {
+                break;
+            }
+            hi = mid - 1;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    Ok(found)
+}
+
+fn hex(s: &str) -> Result<Vec<u8>, String> {
+    if s.len() % 2 != 0 {
+        return Err(format!("{s:?} is not hex"));
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| {
+            s.get(i..i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or_else(|| format!("{s:?} is not hex"))
+        })
+        .collect()
+}
+
+/// The FORMAT.md bytes of an event from the JSON line `slipstream-tail --json`
+/// prints (and `--format json` publishes; byte strings never cut).
+fn json_to_payload(json: &[u8]) -> Result<Vec<u8>, String> {
+    let v: serde_json::Value =
+        serde_json::from_slice(json).map_err(|e| format!("not JSON: {e}"))?;
+    let u = |k: &str| {
+        v[k].as_u64()
+            .ok_or_else(|| format!("field {k} is missing or not a number"))
+    };
+    let bytes = |k: &str| -> Result<Vec<u8>, String> {
+        if v.get(format!("{k}_len")).is_some() {
+            return Err(format!("field {k} was cut (published with a byte limit)"));
+        }
+        hex(v[k]
+            .as_str()
+            .ok_or_else(|| format!("field {k} is missing"))?)
+    };
+    let name = |k: &str| -> Result<Vec<u8>, String> {
+        match v[k].as_str() {
+            Some(text) => Ok(text.as_bytes().to_vec()),
+            None => bytes(&format!("{k}_hex")),
+        }
+    };
+    let kind = v["kind"].as_str().ok_or("field kind is missing")?;
+    let height = u("block_height")?;
+    let ordinal = u32::try_from(u("ordinal")?).map_err(|_| "ordinal out of range")?;
+    let count = |v: &serde_json::Value| -> Result<u32, String> {
+        match &v["event_count"] {
+            serde_json::Value::Null => Ok(slipstream_ring::event::UNKNOWN_COUNT),
+            n => n
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(|| "event_count out of range".to_string()),
+        }
+    };
+    let (program, mapping) = match kind {
+        "mapping_update" | "mapping_removal" => (name("program_id")?, name("mapping_name")?),
+        _ => (Vec::new(), Vec::new()),
+    };
+    let (key, removed_key, value, staker, validator, block);
+    let ev = match kind {
+        "mapping_update" => {
+            key = bytes("key")?;
+            value = bytes("value")?;
+            EventRef::MappingUpdate {
+                block_height: height,
+                ordinal,
+                program_id: &program,
+                mapping_name: &mapping,
+                key: &key,
+                value: &value,
+            }
+        }
+        "mapping_removal" => {
+            removed_key = match v["key"].is_null() {
+                true => None,
+                false => Some(bytes("key")?),
+            };
+            EventRef::MappingRemoval {
+                block_height: height,
+                ordinal,
+                program_id: &program,
+                mapping_name: &mapping,
+                key: removed_key.as_deref(),
+            }
+        }
+        "staking_reward" => {
+            staker = bytes("staker")?;
+            validator = bytes("validator")?;
+            EventRef::StakingReward {
+                block_height: height,
+                ordinal,
+                staker: &staker,
+                validator: &validator,
+                reward: u("reward")?,
+                new_stake: u("new_stake")?,
+            }
+        }
+        "block" => {
+            block = hex(v["block"].as_str().ok_or("field block is missing")?)?;
+            if v["block_len"].as_u64() != Some(block.len() as u64) {
+                return Err("field block was cut (published with a byte limit)".into());
+            }
+            EventRef::Block {
+                block_height: height,
+                ordinal,
+                block: &block,
+            }
+        }
+        "block_begin" => EventRef::BlockBegin {
+            block_height: height,
+            event_count: count(&v)?,
+        },
+        "block_commit" => EventRef::BlockCommit {
+            block_height: height,
+            event_count: count(&v)?,
+        },
+        other => return Err(format!("unknown kind {other:?}")),
+    };
+    let mut out = vec![0; ev.encoded_len()];
+    ev.encode(&mut out);
+    Ok(out)
+}
+
+/// What the consumer holds between two calls.
+struct Current {
+    seq: u64,
+    kind: u16,
+    payload: bytes::Bytes,
+}
+
+/// A consumer of a JetStream stream fed by `slipstream-bridge`; see the [module docs](self).
+pub struct RemoteConsumer {
+    rt: tokio::runtime::Runtime,
+    client: async_nats::Client,
+    stream: String,
+    durable: Option<String>,
+    messages: pull::Stream,
+    filter: Filter,
+    /// The next ring sequence expected (0: whatever comes first).
+    next_seq: u64,
+    wait_for_height: Option<u64>,
+    /// Items made from messages (a lag, then an event), each with the
+    /// message to acknowledge once it is handed out.
+    queue: VecDeque<(Queued, Option<jetstream::Message>)>,
+    current: Option<Current>,
+    /// The newest message handed out and not acknowledged (named consumers).
+    to_ack: Option<jetstream::Message>,
+    unacked: u64,
+    last_ack: Instant,
+    block: Option<(u64, u64, Vec<OwnedEvent>)>,
+    /// Messages the server said were left after the newest one received.
+    pending: u64,
+    /// The JetStream sequence of the newest message received.
+    last_stream_seq: u64,
+}
+
+enum Queued {
+    Lag(Lag),
+    Event(Current),
+    Producer(ProducerChange),
+}
+
+/// Acknowledge at least this often.
+const ACK_EVERY: u64 = 512;
+const ACK_INTERVAL: Duration = Duration::from_secs(1);
+
+impl RemoteConsumer {
+    /// Options to read `stream` at the NATS server(s) `url` (comma-separated
+    /// URLs; `nats://user:password@host:port` for credentials).
+    pub fn builder(url: impl Into<String>, stream: impl Into<String>) -> RemoteBuilder {
+        RemoteBuilder {
+            url: url.into(),
+            stream: stream.into(),
+            name: None,
+            start: Start::Oldest,
+            reset: false,
+            filter: Filter::default(),
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// The stream's name.
+    pub fn stream(&self) -> &str {
+        &self.stream
+    }
+
+    /// The consumer's name, if it is durable.
+    pub fn name(&self) -> Option<&str> {
+        self.durable.as_deref()
+    }
+
+    /// The ring sequence of the next item expected (0 before the first).
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Whether this consumer has received every message the stream held when
+    /// the last one was sent, and handed out every item (for "print what is
+    /// there and exit").
+    pub fn caught_up(&self) -> bool {
+        self.pending == 0 && self.queue.is_empty()
+    }
+
+    /// Acknowledges everything handed out so far (named consumers); a restart
+    /// under this name resumes after it.
+    pub fn commit(&mut self) {
+        if let Some(m) = self.to_ack.take() {
+            let client = self.client.clone();
+            self.rt.block_on(async move {
+                let _ = m.ack().await;
+                let _ = client.flush().await;
+            });
+        }
+        self.unacked = 0;
+        self.last_ack = Instant::now();
+    }
+
+    /// The next item without waiting (`None` if none is there now).
+    ///
+    /// # Errors
+    /// See [`next`](Self::next).
+    pub fn try_next(&mut self) -> Result<Option<Item<'_>>, RemoteError> {
+        self.next(Duration::ZERO)
+    }
+
+    /// The next item, waiting up to `timeout`; `None` if none came.
+    ///
+    /// # Errors
+    /// A message that is not a bridge's (or does not decode), a
+    /// JetStream failure (the consumer was deleted, the server is gone).
+    pub fn next(&mut self, timeout: Duration) -> Result<Option<Item<'_>>, RemoteError> {
+        if self.to_ack.is_some()
+            && (self.unacked >= ACK_EVERY || self.last_ack.elapsed() >= ACK_INTERVAL)
+        {
+            self.commit();
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some((q, ack)) = self.queue.pop_front() {
+                if let Some(m) = ack {
+                    self.to_ack = Some(m);
+                    self.unacked += 1;
+                }
+                return Ok(Some(match q {
+                    Queued::Lag(lag) => Item::Lagged(missed(lag)),
+                    Queued::Producer(p) => Item::Producer(p),
+                    Queued::Event(c) => {
+                        let c = self.current.insert(c);
+                        let event = EventRef::decode(c.kind, &c.payload).map_err(|e| {
+                            RemoteError::Foreign {
+                                stream_seq: 0,
+                                why: format!("event #{} does not decode: {e}", c.seq),
+                            }
+                        })?;
+                        Item::Event(Event { seq: c.seq, event })
+                    }
+                }));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            let got = self
+                .rt
+                .block_on(async { tokio::time::timeout(left, self.messages.next()).await });
+            let msg = match got {
+                Err(_elapsed) => return Ok(None),
+                Ok(None) => return Err(js_err("pull messages", "the message stream ended")),
+                Ok(Some(Err(e))) => {
+                    // Heartbeats missed while the server restarts: go on waiting.
+                    if Instant::now() >= deadline {
+                        return Err(js_err("pull messages", e));
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                    continue;
+                }
+                Ok(Some(Ok(m))) => m,
+            };
+            self.take(msg)?;
+        }
+    }
+
+    /// Turns one message into queued items.
+    fn take(&mut self, msg: jetstream::Message) -> Result<(), RemoteError> {
+        let (stream_seq, pending) = msg
+            .info()
+            .map(|i| (i.stream_sequence, i.pending))
+            .unwrap_or((0, 0));
+        self.pending = pending;
+        let parsed = parse_headers(msg.headers.as_ref())
+            .map_err(|why| RemoteError::Foreign { stream_seq, why })?;
+        let payload = msg.payload.clone();
+        let queued_before = self.queue.len();
+        let result = self.queue_items(stream_seq, parsed, payload);
+        if self.durable.is_some() {
+            // Acknowledged once its items are handed out (policy `all`: this
+            // also acknowledges every message before it).
+            match self.queue.len() > queued_before {
+                true => self.queue.back_mut().expect("queued").1 = Some(msg),
+                false => match self.queue.back_mut() {
+                    Some(last) => last.1 = Some(msg),
+                    None => self.to_ack = Some(msg),
+                },
+            }
+        }
+        result
+    }
+
+    fn queue_items(
+        &mut self,
+        stream_seq: u64,
+        parsed: Parsed,
+        payload: bytes::Bytes,
+    ) -> Result<(), RemoteError> {
+        if stream_seq <= self.last_stream_seq {
+            return Ok(()); // delivered before (a redelivery)
+        }
+        self.last_stream_seq = stream_seq;
+        let first = parsed.first_seq();
+        if let Header::Event { kind, height, .. } = parsed.header {
+            if let Some(h) = self.wait_for_height {
+                if kind != EventKind::BlockBegin.as_u16() || height < h {
+                    self.next_seq = parsed.next_seq;
+                    return Ok(());
+                }
+                self.wait_for_height = None;
+            }
+        } else if self.wait_for_height.is_some() {
+            self.next_seq = parsed.next_seq;
+            return Ok(());
+        }
+        if self.next_seq != 0 && first > self.next_seq {
+            // The stream no longer held these when this consumer got to them.
+            self.queue.push_back((
+                Queued::Lag(Lag {
+                    first_missed: self.next_seq,
+                    last_missed: first - 1,
+                }),
+                None,
+            ));
+        }
+        self.next_seq = parsed.next_seq;
+        match parsed.header {
+            Header::Gap(lag) => self.queue.push_back((Queued::Lag(lag), None)),
+            Header::Producer(p) => self.queue.push_back((Queued::Producer(p), None)),
+            Header::Event {
+                seq, kind, format, ..
+            } => {
+                let payload = match format {
+                    Format::Binary => payload,
+                    Format::Json => json_to_payload(&payload)
+                        .map_err(|why| RemoteError::Foreign { stream_seq, why })?
+                        .into(),
+                };
+                if self.filter.keep(kind, &payload) {
+                    self.queue
+                        .push_back((Queued::Event(Current { seq, kind, payload }), None));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The next complete committed block (all its events, or nothing),
+    /// waiting up to `timeout`; as [`Consumer::next_block`](crate::Consumer::next_block).
+    ///
+    /// # Errors
+    /// As [`next`](Self::next).
+    pub fn next_block(&mut self, timeout: Duration) -> Result<Option<BlockItem>, RemoteError> {
+        let deadline = Instant::now() + timeout;
+        let count_checked = self.filter.kinds.is_none()
+            && self.filter.programs.is_empty()
+            && self.filter.mappings.is_empty();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let owned = match self.next(left)? {
+                None => return Ok(None),
+                Some(item) => Owned::from_item(&item),
+            };
+            let event = match owned {
+                Owned::Lagged(lag) => {
+                    self.block = None;
+                    return Ok(Some(BlockItem::Lagged(lag)));
+                }
+                Owned::Producer(change) => return Ok(Some(BlockItem::Producer(change))),
+                Owned::Event(e) => e,
+            };
+            match event.event() {
+                EventRef::BlockBegin { block_height, .. } => {
+                    if let Some((h, begin, _)) =
+                        self.block.replace((block_height, event.seq, Vec::new()))
+                    {
+                        return Ok(Some(BlockItem::Incomplete {
+                            height: h,
+                            first_seq: begin,
+                            last_seq: event.seq - 1,
+                            reason: "a new block began before it committed",
+                        }));
+                    }
+                }
+                EventRef::BlockCommit {
+                    block_height,
+                    event_count,
+                } => {
+                    let Some((h, begin_seq, events)) = self.block.take() else {
+                        continue;
+                    };
+                    if h != block_height {
+                        return Ok(Some(BlockItem::Incomplete {
+                            height: h,
+                            first_seq: begin_seq,
+                            last_seq: event.seq - 1,
+                            reason: "the commit marker is for another height",
+                        }));
+                    }
+                    if count_checked && events.len() as u64 != u64::from(event_count) {
+                        return Ok(Some(BlockItem::Incomplete {
+                            height: h,
+                            first_seq: begin_seq,
+                            last_seq: event.seq,
+                            reason:
+                                "the commit marker's event count does not match the events received",
+                        }));
+                    }
+                    return Ok(Some(BlockItem::Block(Block {
+                        height: h,
+                        begin_seq,
+                        commit_seq: event.seq,
+                        events,
+                    })));
+                }
+                other => {
+                    let height = other.block_height();
+                    match &mut self.block {
+                        Some((h, _, events)) if *h == height => events.push(event),
+                        Some((h, begin, _)) => {
+                            let (h, begin) = (*h, *begin);
+                            self.block = None;
+                            return Ok(Some(BlockItem::Incomplete {
+                                height: h,
+                                first_seq: begin,
+                                last_seq: event.seq - 1,
+                                reason: "an event of another height arrived inside the block",
+                            }));
+                        }
+                        None => {}
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Drop for RemoteConsumer {
+    fn drop(&mut self) {
+        self.commit();
+    }
+}
+
+impl std::fmt::Debug for RemoteConsumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteConsumer")
+            .field("stream", &self.stream)
+            .field("name", &self.durable)
+            .field("next_seq", &self.next_seq)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_redacted() {
+        assert_eq!(redact_url("nats://u:secret@h:4222"), "nats://u:***@h:4222");
+        assert_eq!(redact_url("nats://token@h"), "nats://***@h");
+        assert_eq!(redact_url("nats://h:1"), "nats://h:1");
+    }
+
+    #[test]
+    fn headers_parse_and_fail_clearly() {
+        let mut h = HeaderMap::new();
+        h.insert(H_RING, "00000000000000ff");
+        h.insert(H_MESSAGE, "gap");
+        h.insert(H_NEXT_SEQ, "11");
+        h.insert(H_GAP_FIRST, "5");
+        h.insert(H_GAP_LAST, "10");
+        let p = parse_headers(Some(&h)).unwrap();
+        assert_eq!(p.ring_id, 255);
+        assert_eq!(
+            p.header,
+            Header::Gap(Lag {
+                first_missed: 5,
+                last_missed: 10
+            })
+        );
+        assert_eq!(p.first_seq(), 5);
+        h.insert(H_GAP_LAST, "x");
+        assert!(parse_headers(Some(&h)).unwrap_err().contains("Gap-Last"));
+        assert!(parse_headers(None).is_err());
+    }
+}
+
+/// A gap as the stream reports it (sequence numbers only), as the SDK's
+/// [`Missed`]: the remote consumer does not know the heights of the blocks
+/// the gap cuts into, so it says so (`None`, not partial).
+fn missed(lag: Lag) -> Missed {
+    Missed {
+        first_missed: lag.first_missed,
+        last_missed: lag.last_missed,
+        first_height: None,
+        last_height: None,
+        first_partial: false,
+        last_partial: false,
+    }
+}
