@@ -301,7 +301,10 @@ fn corruption_names_the_file_and_offset() {
         other => panic!("{other}"),
     }
     let mut r = JournalReader::open(d.path(), JournalStart::Oldest).unwrap();
-    assert!(matches!(r.try_next().unwrap(), Some(JournalItem::Record(_))));
+    assert!(matches!(
+        r.try_next().unwrap(),
+        Some(JournalItem::Record(_))
+    ));
     match r.try_next() {
         Err(JournalError::Corrupt { path, offset, .. }) => {
             assert_eq!((path, offset), (first.clone(), second))
