@@ -101,6 +101,31 @@ impl Producer {
         path: impl AsRef<Path>,
         options: ProducerOptions,
     ) -> Result<Producer, ProducerError> {
+        Self::open_with_first_seq(path, options, slipstream_ring::layout::FIRST_SEQ)
+    }
+
+    /// As [`open`](Producer::open), but a ring this creates numbers its first
+    /// event `first_seq` (an existing ring goes on with its own sequence). A
+    /// node that creates a new ring where a journal of its stream exists (after
+    /// a reboot emptied `/dev/shm`) passes the journal's next sequence number,
+    /// so that sequence numbers never repeat for one stream.
+    ///
+    /// ```
+    /// use slipstream_producer::{Producer, ProducerOptions};
+    /// let path = std::env::temp_dir().join(format!("doc-first-seq-p-{}", std::process::id()));
+    /// let mut p = Producer::open_with_first_seq(&path, ProducerOptions::default(), 5000)?;
+    /// assert_eq!(p.next_seq(), 5000);
+    /// # drop(p); std::fs::remove_file(path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`open`](Producer::open).
+    pub fn open_with_first_seq(
+        path: impl AsRef<Path>,
+        options: ProducerOptions,
+        first_seq: u64,
+    ) -> Result<Producer, ProducerError> {
         let path = resolve_ring_path(path);
         options
             .layout
@@ -114,19 +139,20 @@ impl Producer {
         // A second descriptor of the same open file description: it keeps the
         // producer lock taken through `file` until a failed creation is undone.
         let creation = if created { file.try_clone().ok() } else { None };
-        let writer = match Writer::open(file, options.layout, IfExists::Resume) {
-            Ok(w) => w,
-            Err(e) if options.recreate && replaceable(&e) && holds_a_ring(&path) => {
-                tracing::warn!(path = %path.display(), error = %e, "replacing the ring");
-                recreate(&path, &options)?
-            }
-            Err(source) => {
-                if let Some(created) = creation {
-                    remove_failed_creation(&path, &created);
+        let writer =
+            match Writer::open_with_first_seq(file, options.layout, IfExists::Resume, first_seq) {
+                Ok(w) => w,
+                Err(e) if options.recreate && replaceable(&e) && holds_a_ring(&path) => {
+                    tracing::warn!(path = %path.display(), error = %e, "replacing the ring");
+                    recreate(&path, &options)?
                 }
-                return Err(ProducerError::Open { path, source });
-            }
-        };
+                Err(source) => {
+                    if let Some(created) = creation {
+                        remove_failed_creation(&path, &created);
+                    }
+                    return Err(ProducerError::Open { path, source });
+                }
+            };
         let mut p = Producer {
             writer,
             path,

@@ -168,7 +168,42 @@ impl Writer {
     /// # std::fs::remove_file(path).unwrap();
     /// ```
     pub fn create(file: File, layout: Layout) -> Result<Writer, OpenError> {
+        Self::create_with_first_seq(file, layout, FIRST_SEQ)
+    }
+
+    /// As [`create`](Writer::create), but the ring's first record carries
+    /// `first_seq` instead of 1 (stored in the header's `first_seq`): a ring
+    /// created where a journal of the stream exists continues its sequence,
+    /// so that sequence numbers never repeat for one stream.
+    ///
+    /// ```
+    /// # use slipstream_ring::{Layout, Writer, StartAt, Item};
+    /// let path = std::env::temp_dir().join(format!("doc-first-seq-{}", std::process::id()));
+    /// let file = std::fs::OpenOptions::new().read(true).write(true).create_new(true).open(&path).unwrap();
+    /// let mut w = Writer::create_with_first_seq(file, Layout::new(1 << 16), 1000).unwrap();
+    /// let mut r = w.reader(StartAt::Oldest).unwrap();
+    /// assert_eq!(r.next_seq(), 1000);
+    /// assert_eq!(w.publish(1, b"x").unwrap(), 1000);
+    /// assert!(matches!(r.try_next().unwrap(), Some(Item::Record(rec)) if rec.seq == 1000));
+    /// # std::fs::remove_file(path).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    /// As [`create`](Writer::create); a `first_seq` of 0 or 2^64-1 is a [`LayoutError::Inconsistent`].
+    pub fn create_with_first_seq(
+        file: File,
+        layout: Layout,
+        first_seq: u64,
+    ) -> Result<Writer, OpenError> {
         let geo = layout.geometry()?;
+        if first_seq == 0 || first_seq == u64::MAX {
+            return Err(LayoutError::Inconsistent {
+                field: "first_seq",
+                found: first_seq,
+                expected: FIRST_SEQ,
+            }
+            .into());
+        }
         if !try_lock(&file, 0)? {
             return Err(OpenError::ProducerExists { pid: 0 });
         }
@@ -179,14 +214,15 @@ impl Writer {
             )));
         }
         allocate(&file, geo.file_len)?;
-        let header = geo.new_header(random_id(), crate::sync::unix_ns());
+        let mut header = geo.new_header(random_id(), crate::sync::unix_ns());
+        header.first_seq = first_seq.into();
         let mut bytes = header.as_bytes().to_vec();
         // The magic goes in last, after everything else is in place, so that a
         // reader attaching meanwhile sees "not initialised", never half a header.
         bytes[..8].fill(0);
         file.write_all_at(&bytes, 0)
             .map_err(io("write ring header"))?;
-        let writer = Self::map(file, geo, FIRST_SEQ, 0, 0, NO_RECORD)?;
+        let writer = Self::map(file, geo, first_seq, 0, 0, NO_RECORD)?;
         fence(Ordering::Release);
         writer
             .shared
@@ -220,6 +256,21 @@ impl Writer {
     /// # std::fs::remove_file(path).unwrap();
     /// ```
     pub fn open(file: File, layout: Layout, if_exists: IfExists) -> Result<Writer, OpenError> {
+        Self::open_with_first_seq(file, layout, if_exists, FIRST_SEQ)
+    }
+
+    /// As [`open`](Writer::open), creating an empty file's ring with
+    /// [`create_with_first_seq`](Writer::create_with_first_seq); `first_seq`
+    /// is ignored for an existing ring, which goes on with its own sequence.
+    ///
+    /// # Errors
+    /// As [`open`](Writer::open).
+    pub fn open_with_first_seq(
+        file: File,
+        layout: Layout,
+        if_exists: IfExists,
+        first_seq: u64,
+    ) -> Result<Writer, OpenError> {
         if !try_lock(&file, 0)? {
             let pid = read_header(&file)
                 .map(|(h, _)| h.producer_pid.get())
@@ -228,7 +279,7 @@ impl Writer {
         }
         let len = file.metadata().map_err(io("fstat ring file"))?.len();
         if len == 0 {
-            return Self::create(file, layout);
+            return Self::create_with_first_seq(file, layout, first_seq);
         }
         let (header, geo) = read_header(&file)?;
         if if_exists == IfExists::Resume && geo.layout != layout {
@@ -240,7 +291,7 @@ impl Writer {
         let tail = header.tail.get();
         let intent = header.tail_intent.get();
         let latest = header.latest.get();
-        let next_seq = recover_next_seq(&file, &geo, tail, intent, latest)?;
+        let next_seq = recover_next_seq(&file, &geo, tail, intent, latest, header.first_seq.get())?;
         Self::map(file, geo, next_seq, tail, intent, latest)
     }
 
@@ -346,6 +397,7 @@ fn recover_next_seq(
     tail: u64,
     intent: u64,
     latest: u64,
+    first_seq: u64,
 ) -> Result<u64, OpenError> {
     let bad = |detail: String| OpenError::Corrupt(detail);
     if intent < tail || tail % RECORD_ALIGN as u64 != 0 {
@@ -361,7 +413,7 @@ fn recover_next_seq(
         )));
     }
     if latest == NO_RECORD && tail == 0 {
-        return Ok(FIRST_SEQ);
+        return Ok(first_seq);
     }
     // `latest` is stored after `tail`: a producer killed between the two stores
     // of its very first record leaves no `latest`, and the walk starts at 0.

@@ -93,7 +93,10 @@ pub struct RawHeader {
     pub ring_id: U64,
     /// When the ring was created, nanoseconds since the Unix epoch.
     pub created_unix_ns: U64,
-    /// Sequence number of the first record ever written ([`FIRST_SEQ`]).
+    /// Sequence number of the first record ever written: [`FIRST_SEQ`], or
+    /// the value the ring was created with to continue another stream's
+    /// sequence ([`Writer::create_with_first_seq`](crate::Writer::create_with_first_seq)).
+    /// Never 0 or 2^64-1.
     pub first_seq: U64,
     /// Reserved, zero.
     pub _reserved0: [u8; 24],
@@ -194,6 +197,8 @@ pub const OFF_TAIL_INTENT: usize = core::mem::offset_of!(RawHeader, tail_intent)
 pub const OFF_TAIL: usize = core::mem::offset_of!(RawHeader, tail);
 /// Offset of `latest` in the header.
 pub const OFF_LATEST: usize = core::mem::offset_of!(RawHeader, latest);
+/// Offset of `first_seq` in the header.
+pub const OFF_FIRST_SEQ: usize = core::mem::offset_of!(RawHeader, first_seq);
 /// Offset of `notify` in the header.
 pub const OFF_NOTIFY: usize = core::mem::offset_of!(RawHeader, notify);
 /// Offset of `epoch` in the header.
@@ -494,9 +499,17 @@ pub fn validate_header(h: &RawHeader) -> Result<Geometry, LayoutError> {
         ("wake_offset", h.wake_offset.get(), g.wake_offset),
         ("slots_offset", h.slots_offset.get(), g.slots_offset),
         ("file_len", h.file_len.get(), g.file_len),
-        ("first_seq", h.first_seq.get(), FIRST_SEQ),
         ("flags", h.flags.get() as u64, 0),
     ];
+    // first_seq: set at creation (1 by default); 0 and 2^64-1 are never valid.
+    let first_seq = h.first_seq.get();
+    if first_seq == 0 || first_seq == u64::MAX {
+        return Err(LayoutError::Inconsistent {
+            field: "first_seq",
+            found: first_seq,
+            expected: FIRST_SEQ,
+        });
+    }
     for (field, found, expected) in stored {
         if found != expected {
             return Err(LayoutError::Inconsistent {

@@ -173,15 +173,16 @@ pub struct Reader {
 
 impl Reader {
     pub(crate) fn new(shared: Arc<Shared>, start: StartAt) -> Result<Reader, SeekError> {
+        let first_seq = shared.first_seq();
         let mut r = Reader {
             shared,
             pos: 0,
-            seq: FIRST_SEQ,
+            seq: first_seq,
             policy: LapPolicy::default(),
             buf: Vec::with_capacity(DEFAULT_BATCH),
             recs: Vec::new(),
             next: 0,
-            cursor_seq: FIRST_SEQ,
+            cursor_seq: first_seq,
             cursor_pos: 0,
             pending_lag: None,
             current: None,
@@ -699,7 +700,7 @@ impl Reader {
             let (tail, _) = self.counters()?;
             let Some(latest) = walk_start(self.shared.latest().load(Ordering::Acquire), tail)
             else {
-                return Ok((0, FIRST_SEQ));
+                return Ok((0, self.shared.first_seq()));
             };
             if latest >= tail {
                 continue;

@@ -74,6 +74,15 @@ impl Shared {
     }
 
     #[inline(always)]
+    /// The sequence number of the ring's first record (fixed at creation; a
+    /// zeroed test header reads as [`FIRST_SEQ`]).
+    pub(crate) fn first_seq(&self) -> u64 {
+        match self.header.u64(OFF_FIRST_SEQ).load(Ordering::Relaxed) {
+            0 => FIRST_SEQ,
+            s => s,
+        }
+    }
+
     pub(crate) fn tail(&self) -> &crate::sync::AtomicU64 {
         self.header.u64(OFF_TAIL)
     }
