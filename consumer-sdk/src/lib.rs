@@ -36,10 +36,13 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 mod block;
+mod journal;
 #[cfg(feature = "tokio")]
 mod stream;
 
 pub use block::{Block, BlockItem, OwnedEvent};
+pub use journal::DURABLE_CURSOR_INTERVAL;
+pub use slipstream_journal::JournalError;
 pub use slipstream_ring::event::{DecodeError, EventKind, EventRef, KindSet};
 pub use slipstream_ring::{resolve_ring_path, Lag, LapPolicy, SHM_DIR};
 #[cfg(feature = "tokio")]
@@ -240,6 +243,11 @@ pub enum ConsumerError {
     /// The ring holds data that cannot be valid (see the message); reading again reports it again.
     #[error(transparent)]
     Read(#[from] ReadError),
+    /// The journal (see [`ConsumerBuilder::journal`]) could not serve the
+    /// start position (it names the oldest sequence number and block height
+    /// it holds), or holds bytes that are not valid (it names the file and offset).
+    #[error(transparent)]
+    Journal(#[from] JournalError),
     /// An event's payload does not decode; the consumer has moved past it.
     #[error("event #{seq} (kind {kind}) does not decode: {source}")]
     Decode {
@@ -266,9 +274,33 @@ pub struct ConsumerBuilder {
     liveness_interval: Duration,
     wait_for_ring: Duration,
     auto_commit: bool,
+    journal: Option<PathBuf>,
 }
 
 impl ConsumerBuilder {
+    /// Catch up from the journal that `slipstream-journal record` keeps in
+    /// `dir`: a start, a saved cursor or a lag older than the ring is served
+    /// from the journal, then the consumer joins the live ring with no gap and
+    /// no duplicate; only events missing from both are reported, as one exact
+    /// [`Item::Lagged`]. A named consumer's cursor is also stored in `dir`
+    /// (atomically, at most every [`DURABLE_CURSOR_INTERVAL`] when committing
+    /// automatically, at every [`Consumer::commit`] otherwise), so that it
+    /// survives a reboot. [`Consumer::seek`] moves within the ring only.
+    ///
+    /// ```no_run
+    /// # use slipstream_consumer::{Consumer, Start};
+    /// let consumer = Consumer::builder("node-events")
+    ///     .journal("/var/lib/slipstream/journal")
+    ///     .name("indexer")
+    ///     .start(Start::Height(1_000_000))
+    ///     .open()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn journal(mut self, dir: impl AsRef<Path>) -> Self {
+        self.journal = Some(dir.as_ref().to_path_buf());
+        self
+    }
+
     /// A name: the consumer's cursor is kept in the ring under it and resumed
     /// on restart. At most 64 bytes; one live consumer per name.
     pub fn name(mut self, name: impl Into<String>) -> Self {
@@ -416,10 +448,19 @@ impl ConsumerBuilder {
             delivered: 0,
             missed: 0,
             block: block::Assembler::default(),
+            journal: None,
         };
-        match saved.filter(|_| !self.reset) {
-            Some(cursor) => c.reader.resume(cursor.next_seq, cursor.position)?,
-            None => c.seek(self.start)?,
+        let saved = saved.filter(|_| !self.reset);
+        match (&self.journal, saved) {
+            (Some(dir), _) => journal::open(
+                &mut c,
+                dir,
+                saved.map(|s| s.next_seq),
+                self.start,
+                self.reset,
+            )?,
+            (None, Some(cursor)) => c.reader.resume(cursor.next_seq, cursor.position)?,
+            (None, None) => c.seek(self.start)?,
         }
         c.commit();
         Ok(c)
@@ -467,6 +508,7 @@ pub struct Consumer {
     delivered: u64,
     missed: u64,
     block: block::Assembler,
+    journal: Option<journal::Catchup>,
 }
 
 impl Consumer {
@@ -483,6 +525,7 @@ impl Consumer {
             liveness_interval: Duration::from_millis(100),
             wait_for_ring: Duration::ZERO,
             auto_commit: true,
+            journal: None,
         }
     }
 
@@ -498,7 +541,7 @@ impl Consumer {
 
     /// The sequence number of the next event this consumer will receive.
     pub fn next_seq(&self) -> u64 {
-        self.reader.next_seq()
+        journal::cursor(self).map_or(self.reader.next_seq(), |c| c.0)
     }
 
     /// Bytes of events published and not yet read (more than the ring's
@@ -511,6 +554,7 @@ impl Consumer {
     pub fn seek(&mut self, start: Start) -> Result<(), ConsumerError> {
         self.block.clear();
         self.filter.from_height = None;
+        journal::stop(self);
         match start {
             Start::Oldest => self.reader.seek(StartAt::Oldest)?,
             Start::Latest => self.reader.seek(StartAt::Latest)?,
@@ -574,8 +618,10 @@ impl Consumer {
     ///
     /// Two stores to the consumer's own slot; nothing if it has no name.
     pub fn commit(&mut self) {
+        let cursor =
+            journal::cursor(self).unwrap_or((self.reader.next_seq(), self.reader.position()));
+        journal::store(self, cursor.0, !self.auto_commit);
         let Some(slot) = &self.slot else { return };
-        let cursor = (self.reader.next_seq(), self.reader.position());
         if cursor != self.stored {
             slot.store_cursor(cursor.0, cursor.1);
             self.stored = cursor;
@@ -598,6 +644,14 @@ impl Consumer {
         if let Some(change) = self.pending.take() {
             return Ok(Some(Item::Producer(change)));
         }
+        match journal::replay(self)? {
+            journal::Replay::Live => {}
+            journal::Replay::Record => return journal::current(self),
+            journal::Replay::Lagged(lag) => {
+                self.missed += lag.count();
+                return Ok(Some(Item::Lagged(lag)));
+            }
+        }
         let step = if self.filter.is_open() {
             self.reader.advance(|_, _| true)?
         } else {
@@ -608,6 +662,9 @@ impl Consumer {
         match step {
             None => Ok(None),
             Some(Step::Lagged(lag)) => {
+                if journal::on_lag(self, lag)? {
+                    return self.try_next();
+                }
                 self.missed += lag.count();
                 Ok(Some(Item::Lagged(lag)))
             }
@@ -654,7 +711,7 @@ impl Consumer {
     /// Whether [`try_next`](Self::try_next) has something to return (it may
     /// still be filtered out); checks the producer's liveness when idle.
     fn ready(&mut self) -> Result<bool, ConsumerError> {
-        if self.pending.is_some() || self.reader.available() {
+        if self.pending.is_some() || self.reader.available() || journal::replaying(self) {
             return Ok(true);
         }
         if self.last_liveness.elapsed() >= self.liveness_interval {
@@ -710,6 +767,8 @@ impl Drop for Consumer {
     fn drop(&mut self) {
         if self.auto_commit {
             self.commit();
+            let next = self.next_seq();
+            journal::store(self, next, true);
         }
     }
 }

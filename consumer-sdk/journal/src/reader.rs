@@ -94,8 +94,10 @@ pub struct JournalReader {
     buf: Vec<u8>,
     buf_off: u64,
     pending_gap: Option<Gap>,
-    /// The last record handed out: (start in buf, len, kind, seq).
+    /// Bytes read at a time.
     chunk: usize,
+    /// The last record handed out: its start in `buf`, length, kind and seq.
+    last: Option<(usize, u32, u16, u64)>,
 }
 
 /// Bytes read from a segment at a time.
@@ -124,6 +126,7 @@ impl JournalReader {
             buf_off: 0,
             pending_gap: None,
             chunk: READ_CHUNK,
+            last: None,
         };
         r.seek(start)?;
         Ok(r)
@@ -137,6 +140,16 @@ impl JournalReader {
     /// The sequence number of the next item this reader yields.
     pub fn next_seq(&self) -> u64 {
         self.next_seq
+    }
+
+    /// The record the last [`try_next`](Self::try_next) returned, if it returned one.
+    pub fn current(&self) -> Option<Record<'_>> {
+        let (start, len, kind, seq) = self.last?;
+        Some(Record {
+            seq,
+            kind,
+            payload: &self.buf[start..start + len as usize],
+        })
     }
 
     /// Moves the reader.
@@ -449,6 +462,7 @@ impl JournalReader {
     /// segment is not an error: it is being written, or is a torn tail that the
     /// writer cuts off when it reopens the journal; the reader waits there.
     pub fn try_next(&mut self) -> Result<Option<JournalItem<'_>>, JournalError> {
+        self.last = None;
         loop {
             if let Some(g) = self.pending_gap.take() {
                 self.next_seq = g.last_missed + 1;
@@ -516,6 +530,7 @@ impl JournalReader {
             });
         }
         let start = at + RECORD_HEADER_LEN;
+        self.last = Some((start, e.len, e.kind, e.seq));
         JournalItem::Record(Record {
             seq: e.seq,
             kind: e.kind,

@@ -184,9 +184,13 @@ fn recorder_survives_sigkill_loops() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(200);
     let s = Scratch::new("kill");
-    // 64 MiB holds tens of seconds of this producer: a recorder down for a few
-    // milliseconds per kill is never lapped, so the journal must have everything.
-    let node = Node::start(&s.ring, 64 << 20, 50, 64, Duration::from_millis(2));
+    // 64 MiB holds about a minute of this producer (~5,000 events/s), and
+    // even a debug-build recorder on a loaded machine records several times
+    // faster: down for milliseconds per kill, it is never lapped, so the
+    // journal must hold everything. (At ~25,000 events/s, a 3,000-kill run of
+    // a debug recorder under `nice` fell behind and was lapped: the journal
+    // then held 4 exact gaps, which `check_journal` accounted for.)
+    let node = Node::start(&s.ring, 64 << 20, 50, 64, Duration::from_millis(10));
     let log = s.dir.with_extension("log");
     let mut rng = 0x9E37_79B9_7F4A_7C15u64;
     std::fs::create_dir_all(&s.dir).unwrap();
