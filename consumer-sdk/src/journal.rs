@@ -53,6 +53,15 @@ fn journal_err(e: JournalError) -> ConsumerError {
     ConsumerError::Journal(e)
 }
 
+/// Whether the journal holds nothing yet (no directory, or no segment).
+fn absent(e: &JournalError) -> bool {
+    match e {
+        JournalError::Empty(_) => true,
+        JournalError::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
+        _ => false,
+    }
+}
+
 /// Positions a newly attached consumer with a journal in `dir`: from its
 /// saved cursor (the ring's, else the durable one), else at `start`.
 pub(crate) fn open(
@@ -90,9 +99,11 @@ pub(crate) fn open(
                 c.reader.seek(StartAt::Oldest)?;
                 c.reader.next_seq()
             };
-            let journal_first = slipstream_journal::summary(dir)
-                .map_err(journal_err)?
-                .first_seq();
+            let journal_first = match slipstream_journal::summary(dir) {
+                Ok(s) => s.first_seq(),
+                Err(e) if absent(&e) => None,
+                Err(e) => return Err(journal_err(e)),
+            };
             if journal_first.is_some_and(|j| j < ring_oldest) {
                 replay_from(c, JournalStart::Oldest)?;
             }
@@ -148,7 +159,7 @@ fn resume_at(c: &mut Consumer, n: u64) -> Result<(), ConsumerError> {
         }
         // An empty journal (or one ahead of the ring): the ring's own resume,
         // which reports the exact lag.
-        Err(JournalError::Empty(_)) | Err(JournalError::InFuture { .. }) => {
+        Err(e) if absent(&e) || matches!(e, JournalError::InFuture { .. }) => {
             c.reader.resume(n, u64::MAX)?
         }
         Err(e) => return Err(journal_err(e)),
@@ -236,11 +247,8 @@ pub(crate) fn on_lag(c: &mut Consumer, lag: Lag) -> Result<bool, ConsumerError> 
             j.reader = Some(r);
             Ok(true)
         }
-        Err(
-            JournalError::NotRetained { .. }
-            | JournalError::InFuture { .. }
-            | JournalError::Empty(_),
-        ) => Ok(false),
+        Err(JournalError::NotRetained { .. } | JournalError::InFuture { .. }) => Ok(false),
+        Err(e) if absent(&e) => Ok(false),
         Err(e) => Err(journal_err(e)),
     }
 }

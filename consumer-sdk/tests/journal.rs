@@ -399,3 +399,46 @@ fn after_a_reboot_the_ring_continues_the_journal_and_a_named_consumer_resumes_ex
         Some(last + 1)
     );
 }
+
+#[test]
+fn a_journal_not_yet_recorded_changes_nothing() {
+    let s = Scratch::new("absent");
+    let mut p = s.producer();
+    for h in 1..=3 {
+        p.begin_block(h).unwrap();
+        p.mapping_update(b"credits.aleo", b"account", &h.to_le_bytes(), b"v")
+            .unwrap();
+        p.commit_block().unwrap();
+    }
+    // No directory at all, then an empty one.
+    for make in [false, true] {
+        if make {
+            std::fs::create_dir_all(&s.dir).unwrap();
+        }
+        let mut c = Consumer::builder(&s.ring)
+            .name("n")
+            .reset(true)
+            .journal(&s.dir)
+            .start(Start::Oldest)
+            .open()
+            .unwrap();
+        read_exactly(&mut c, 1, 9);
+        let e = Consumer::builder(&s.ring)
+            .journal(&s.dir)
+            .start(Start::Seq(20))
+            .open()
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                ConsumerError::Seek(SeekError::InFuture {
+                    requested: 20,
+                    next: 10
+                })
+            ),
+            "{e}"
+        );
+        drop(c);
+        let _ = std::fs::remove_dir_all(&s.dir);
+    }
+}

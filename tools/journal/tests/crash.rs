@@ -79,7 +79,8 @@ impl Node {
         let last_seq = Arc::new(AtomicU64::new(0));
         let (s, l) = (stop.clone(), last_seq.clone());
         let thread = std::thread::spawn(move || {
-            let mut h = 1u64;
+            // Heights rise across rings that continue the sequence.
+            let mut h = p.next_seq();
             let value = vec![0x5a; value_len];
             while !s.load(Ordering::Relaxed) {
                 p.begin_block(h).unwrap();
@@ -401,4 +402,87 @@ fn a_full_disk_stops_the_recorder_and_leaves_the_journal_whole() {
         "full disk ({}): {err}",
         if tmpfs { "tmpfs" } else { "RLIMIT_FSIZE" }
     );
+}
+
+/// The ring replaced under a running recorder (a node restarted after a
+/// reboot): with its sequence continued, the recorder follows the new ring
+/// with no gap; with the sequence restarted at 1, it stops with a clear error.
+#[test]
+fn a_replaced_ring_is_followed_when_it_continues_the_sequence() {
+    let s = Scratch::new("replace");
+    let node = Node::start(&s.ring, 1 << 20, 20, 32, Duration::from_millis(1));
+    let mut child = Guard(Some(recorder(&s, &[], Stdio::piped())));
+    std::thread::sleep(Duration::from_millis(300));
+    let last = node.stop();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while slipstream_journal::summary(&s.dir)
+        .ok()
+        .and_then(|j| j.next_seq())
+        != Some(last + 1)
+    {
+        assert!(Instant::now() < deadline, "the recorder did not catch up");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // The reboot: the ring is gone; the node creates a new one continuing the journal.
+    std::fs::remove_file(&s.ring).unwrap();
+    let p = Producer::open_with_first_seq(
+        &s.ring,
+        ProducerOptions {
+            layout: Layout::new(1 << 20),
+            ..Default::default()
+        },
+        last + 1,
+    )
+    .unwrap();
+    drop(p);
+    let node = Node::start(&s.ring, 1 << 20, 20, 32, Duration::from_millis(1));
+    std::thread::sleep(Duration::from_millis(600));
+    let last2 = node.stop();
+    assert!(last2 > last);
+    while slipstream_journal::summary(&s.dir)
+        .ok()
+        .and_then(|j| j.next_seq())
+        != Some(last2 + 1)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the recorder did not follow the new ring"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // A ring that starts the sequence over cannot be journaled after this one.
+    std::fs::remove_file(&s.ring).unwrap();
+    let mut p = Producer::open(
+        &s.ring,
+        ProducerOptions {
+            layout: Layout::new(1 << 20),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    p.begin_block(1).unwrap();
+    p.commit_block().unwrap();
+    let mut c = child.0.take().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(st) = c.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the recorder did not notice the restarted sequence"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let mut err = String::new();
+    use std::io::Read;
+    c.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("was replaced") && err.contains("without continuing the journal's sequence"),
+        "{err}"
+    );
+    drop(p);
+    let (records, gaps, _) = check_journal(&s.dir, last2);
+    assert_eq!((records, gaps), (last2, 0));
 }
