@@ -129,3 +129,28 @@ fn a_start_older_than_the_journal_names_the_oldest_available() {
         );
     }
 }
+
+#[test]
+fn stat_shows_the_journals_range_and_lag() {
+    // The journal holds #121 on; the ring goes on to `last`.
+    let (s, last) = setup("stat", 121);
+    let out = Command::new(env!("CARGO_BIN_EXE_slipstream"))
+        .arg("stat")
+        .arg(&s.ring)
+        .arg("--journal")
+        .arg(&s.dir)
+        .args(["--interval", "0s"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let expect = format!("seq 121..={last}, heights 11..=200, 1 segments");
+    assert!(
+        text.contains(&expect) && text.contains("behind the ring by 0 events"),
+        "{text}"
+    );
+}
