@@ -408,7 +408,9 @@ impl JournalReader {
         let Some(seg) = &self.seg else {
             return Ok(true);
         };
-        if self.dir.join(segment_name(self.next_seq)).exists() {
+        // (A segment's own name is its first sequence number: at its start,
+        // `next_seq` names the segment itself, not a newer one.)
+        if self.next_seq > seg.base && self.dir.join(segment_name(self.next_seq)).exists() {
             return Ok(true);
         }
         let meta = seg.file.metadata().map_err(io("fstat", &seg.path))?;

@@ -424,7 +424,7 @@ fn readers_tail_a_writer_while_retention_deletes() {
     let (mut w, _) = JournalWriter::open(d.path(), opts).unwrap();
     w.append(1, 1, &payload(0, 1, 17)).unwrap();
     w.flush().unwrap();
-    const TOTAL: u64 = 40_000;
+    const TOTAL: u64 = 20_000;
     let readers: Vec<_> = (0..3)
         .map(|i| {
             let dir = d.path().to_path_buf();
@@ -524,4 +524,81 @@ fn out_of_sequence_appends_are_refused() {
         Err(JournalError::BadRecord { .. })
     ));
     w.append(11, 1, b"y").unwrap();
+}
+
+#[test]
+fn policies_and_retention_parse() {
+    use slipstream_journal::Fsync;
+    assert_eq!("never".parse::<Fsync>(), Ok(Fsync::Never));
+    assert_eq!("segment".parse::<Fsync>(), Ok(Fsync::Segment));
+    assert_eq!(
+        "interval:100ms".parse::<Fsync>(),
+        Ok(Fsync::Interval(Duration::from_millis(100)))
+    );
+    assert!("interval:soon".parse::<Fsync>().is_err());
+    assert!("always".parse::<Fsync>().is_err());
+    assert_eq!(
+        "50GiB".parse::<Retention>(),
+        Ok(Retention {
+            max_bytes: Some(50 << 30),
+            max_age: None
+        })
+    );
+    assert_eq!(
+        "7d".parse::<Retention>(),
+        Ok(Retention {
+            max_bytes: None,
+            max_age: Some(Duration::from_secs(7 * 86400))
+        })
+    );
+    assert!("50GB".parse::<Retention>().is_err());
+}
+
+/// Every policy writes the same journal; `interval:0s` fsyncs at every flush.
+#[test]
+fn every_fsync_policy_round_trips() {
+    use slipstream_journal::Fsync;
+    for fsync in [
+        Fsync::Never,
+        Fsync::Segment,
+        Fsync::Interval(Duration::ZERO),
+    ] {
+        let d = TempDir::new("fsync");
+        let (mut w, _) = JournalWriter::open(
+            d.path(),
+            WriterOptions {
+                fsync,
+                ..small_segments()
+            },
+        )
+        .unwrap();
+        let end = write_blocks(&mut w, 1, 10, 10, 300);
+        w.flush().unwrap();
+        drop(w);
+        let r = verify(d.path()).unwrap();
+        assert_eq!((r.range, r.torn_tail), (Some((1, end)), None), "{fsync:?}");
+    }
+}
+
+#[test]
+fn durable_cursors_are_replaced_whole_and_checked() {
+    use slipstream_journal::{load_cursor, store_cursor};
+    let d = TempDir::new("cursor");
+    store_cursor(d.path(), "idx", 10).unwrap();
+    // A crash while writing the next one leaves its temporary file: ignored.
+    std::fs::write(d.path().join("cursors/.idx.cursor.tmp"), b"half a cursor").unwrap();
+    assert_eq!(load_cursor(d.path(), "idx").unwrap(), Some(10));
+    store_cursor(d.path(), "idx", 11).unwrap();
+    assert_eq!(load_cursor(d.path(), "idx").unwrap(), Some(11));
+    // A damaged cursor file is an error naming it, never a guess.
+    let path = d.path().join("cursors/idx.cursor");
+    let mut b = std::fs::read(&path).unwrap();
+    b[9] ^= 1;
+    std::fs::write(&path, &b).unwrap();
+    match load_cursor(d.path(), "idx") {
+        Err(JournalError::Corrupt { path: p, .. }) => assert_eq!(p, path),
+        other => panic!("{other:?}"),
+    }
+    assert!(store_cursor(d.path(), "../escape", 1).is_err());
+    assert!(store_cursor(d.path(), ".hidden", 1).is_err());
 }
