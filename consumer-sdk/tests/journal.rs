@@ -336,6 +336,19 @@ fn starts_older_than_the_ring_come_from_the_journal_and_older_than_the_journal_a
             .contains(&format!("oldest event is #{oldest} at block height")),
         "{e}"
     );
+    // A saved cursor older than both the ring and the journal: one exact lag,
+    // then everything the journal holds, in order.
+    slipstream_journal::store_cursor(&late.dir, "old-reader", 3).unwrap();
+    let mut c = Consumer::builder(&t.ring)
+        .name("old-reader")
+        .journal(&late.dir)
+        .open()
+        .unwrap();
+    match c.next(Duration::from_secs(1)).unwrap() {
+        Some(Item::Lagged(l)) => assert_eq!((l.first_missed, l.last_missed), (3, oldest - 1)),
+        other => panic!("expected the exact lag, got {other:?}"),
+    }
+    read_exactly(&mut c, oldest, p.next_seq() - 1);
 }
 
 #[test]
