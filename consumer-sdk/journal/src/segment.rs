@@ -135,7 +135,8 @@ pub fn encode_entry(out: &mut Vec<u8>, seq: u64, kind: u16, payload: &[u8]) {
     h[8..].copy_from_slice(&seq.to_le_bytes());
     out.extend_from_slice(&h);
     out.extend_from_slice(payload);
-    let sum = crc(&[&h, payload]);
+    // One pass over the header and payload, now contiguous.
+    let sum = crc(&[&out[start..]]);
     let padded = start + (entry_len(len) as usize - TRAILER_LEN);
     out.resize(padded, 0);
     out.extend_from_slice(&sum.to_le_bytes());
