@@ -649,3 +649,64 @@ fn a_gap_in_both_the_journal_and_the_ring_is_one_exact_missed_with_heights() {
         matches!(&items[2], BlockItem::Block(b) if b.height == 53 && b.begin_seq == begin_of(53))
     );
 }
+
+#[cfg(feature = "tokio")]
+#[test]
+fn the_async_streams_from_the_journal_store_only_what_was_acknowledged() {
+    use futures_core::Stream;
+    let (s, _) = journal_with_hole("streams", None);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let builder = |name: &str| {
+        Consumer::builder(&s.ring)
+            .name(name)
+            .journal(&s.dir)
+            .start(Start::Oldest)
+    };
+    // Events from the journal: five received, the fifth in flight at drop.
+    let mut events = builder("async-events").open().unwrap().into_stream(64);
+    for n in 1..=5 {
+        let item = rt
+            .block_on(std::future::poll_fn(|cx| {
+                std::pin::Pin::new(&mut events).poll_next(cx)
+            }))
+            .unwrap()
+            .unwrap();
+        match item {
+            Owned::Event(e) => assert_eq!(e.seq, n),
+            other => panic!("{other:?}"),
+        }
+    }
+    std::thread::sleep(Duration::from_millis(100)); // the reader thread runs ahead
+    drop(events);
+    assert_eq!(
+        slipstream_journal::load_cursor(&s.dir, "async-events").unwrap(),
+        Some(5),
+        "items 1..=4 acknowledged, not the read-ahead"
+    );
+    assert_eq!(
+        builder("async-events").open().unwrap().next_seq(),
+        5,
+        "and the ring's cursor file agrees"
+    );
+    // Blocks from the journal: the stored cursor is a block boundary.
+    let mut blocks = builder("async-blocks").open().unwrap().into_block_stream(4);
+    for h in 1..=3 {
+        let item = rt
+            .block_on(std::future::poll_fn(|cx| {
+                std::pin::Pin::new(&mut blocks).poll_next(cx)
+            }))
+            .unwrap()
+            .unwrap();
+        assert!(matches!(item, BlockItem::Block(b) if b.height == h));
+    }
+    blocks.commit();
+    drop(blocks);
+    assert_eq!(
+        slipstream_journal::load_cursor(&s.dir, "async-blocks").unwrap(),
+        Some(begin_of(4)),
+        "after block 3's commit marker"
+    );
+}
