@@ -354,7 +354,10 @@ impl ConsumerBuilder {
     /// API (`next_block` included). A named consumer's cursor is also stored
     /// in `dir` (atomically, at most every [`DURABLE_CURSOR_INTERVAL`] with
     /// automatic commits, at once on [`Consumer::commit`] and on drop), so
-    /// that it survives a reboot. [`Consumer::seek`] moves within the ring only.
+    /// that it survives a reboot. [`Start::Oldest`] and `Start::Height(0)`
+    /// reach back to the journal's oldest event and block; a start older than
+    /// the journal is [`ConsumerError::Journal`] naming the oldest sequence
+    /// number and height it holds. [`Consumer::seek`] moves within the ring only.
     ///
     /// ```no_run
     /// # use slipstream_consumer::{Consumer, Start};
@@ -816,6 +819,21 @@ impl Consumer {
                 Err(ConsumerError::StartUnavailable { .. }) => JournalStart::Seq(n),
                 other => return other,
             },
+            // The oldest block: the journal's, if it reaches further back.
+            Start::Height(0) => {
+                self.seek(start)?;
+                let ring_oldest = self.reader.next_seq();
+                let oldest = match slipstream_journal::summary(dir) {
+                    Ok(s) if s.first_seq().is_some_and(|f| f < ring_oldest) => s.oldest_height(),
+                    Ok(_) => None,
+                    Err(e) if journal::absent(&e) => None,
+                    Err(e) => return Err(e.into()),
+                };
+                match oldest {
+                    Some(h) => JournalStart::Height(h),
+                    None => return Ok(()),
+                }
+            }
             Start::Height(h) => match self.seek(start) {
                 Err(ConsumerError::StartUnavailable { .. }) => JournalStart::Height(h),
                 other => return other,

@@ -288,6 +288,25 @@ fn starts_older_than_the_ring_come_from_the_journal_and_older_than_the_journal_a
         .open()
         .unwrap();
     read_exactly(&mut c, 1, last);
+    // Height 0 is the oldest block: the journal's (block 100, at seq 1).
+    let mut c = Consumer::builder(&s.ring)
+        .journal(&s.dir)
+        .start(Start::Height(0))
+        .open()
+        .unwrap();
+    match c.next(Duration::from_secs(1)).unwrap() {
+        Some(Item::Event(e)) => {
+            assert_eq!(e.seq, 1);
+            assert!(matches!(
+                e.event,
+                EventRef::BlockBegin {
+                    block_height: 100,
+                    ..
+                }
+            ));
+        }
+        other => panic!("{other:?}"),
+    }
     // Older than the journal: a clear error naming the oldest sequence and height.
     drop(rec);
     let t = Scratch::new("starts-late");
