@@ -215,9 +215,9 @@ impl Consumer {
             return Ok(());
         }
         if self.held.take().is_some() {
-            // The record read ahead comes again from the ring.
+            // The record read ahead comes again (from the ring, or the journal).
             let (seq, pos) = self.handed;
-            self.reader.resume(seq, pos)?;
+            self.reposition(seq, pos)?;
         }
         self.block.open = None;
         self.block.dropping = None;
@@ -241,17 +241,8 @@ impl Consumer {
             if let Some(change) = self.pending.take() {
                 return Ok(Some(BlockItem::Producer(change)));
             }
-            let pos = self.reader.position();
-            let step = {
-                let at = &mut self.at;
-                self.reader.advance(|kind, payload| {
-                    if let Some(here) = delivery::after(kind, payload) {
-                        *at = Some(here);
-                    }
-                    true
-                })?
-            };
-            match step {
+            let pos = self.source_cursor().1;
+            match self.advance_any(true)? {
                 None => {}
                 Some(Step::Lagged(lag)) => self.block_gap(lag),
                 Some(Step::Record) => {
@@ -290,7 +281,7 @@ impl Consumer {
     /// Takes the record just read (which started at `pos`) into the block
     /// being assembled; returns an item when one is complete.
     fn block_record(&mut self, pos: u64) -> Result<Option<BlockItem>, ConsumerError> {
-        let rec = self.reader.current().expect("advance moved to a record");
+        let rec = self.current_record().expect("advance moved to a record");
         let (seq, kind) = (rec.seq, rec.kind);
         let decoded = EventRef::decode(kind, rec.payload);
         let Some(Head { height, begin }) = delivery::head(kind, rec.payload) else {
@@ -335,12 +326,15 @@ impl Consumer {
             && self.block.dropping.is_none()
         {
             let back = u64::from(ordinal);
-            let after = (self.reader.next_seq(), self.reader.position());
+            let after = self.source_cursor();
+            let from_journal = self.from_journal;
             if back > 0 && back < seq && self.seek_begin(seq - back, height)? {
                 return Ok(None);
             }
-            // Not in the ring any more: this record starts a gap.
-            self.reader.resume(after.0, after.1)?;
+            // Not in the ring (nor the journal) any more: this record starts a gap.
+            if !from_journal {
+                self.reader.resume(after.0, after.1)?;
+            }
             self.block.dropping = Some(Dropping {
                 first_seq: seq,
                 first_height: Some(height),
@@ -385,7 +379,7 @@ impl Consumer {
             if height != b.height {
                 let b = self.block.open.take().expect("open");
                 // This record is read again, with no block open.
-                self.reader.resume(seq, pos)?;
+                self.reposition(seq, pos)?;
                 self.hand_at(seq, pos, height, ordinal > 0);
                 return Ok(Some(b.incomplete(
                     seq - 1,
@@ -444,20 +438,37 @@ impl Consumer {
 
     /// Moves the reader to the begin marker at `begin_seq` if it is still in
     /// the ring and is that of block `height`.
+    /// Failing that, to the journal's copy of it, if a journal holds it.
     fn seek_begin(&mut self, begin_seq: u64, height: u64) -> Result<bool, ConsumerError> {
-        if self.reader.seek(StartAt::Seq(begin_seq)).is_err() {
-            return Ok(false);
-        }
-        let found = match self.reader.advance(|_, _| true)? {
-            Some(Step::Record) => {
-                let rec = self.reader.current().expect("advance moved to a record");
-                matches!(EventRef::decode(rec.kind, rec.payload),
-                    Ok(EventRef::BlockBegin { block_height, .. }) if block_height == height)
-            }
-            _ => false,
+        let is_begin = |kind: u16, payload: &[u8]| {
+            matches!(EventRef::decode(kind, payload),
+                Ok(EventRef::BlockBegin { block_height, .. }) if block_height == height)
         };
+        if self.reader.seek(StartAt::Seq(begin_seq)).is_ok() {
+            let found = match self.reader.advance(|_, _| true)? {
+                Some(Step::Record) => {
+                    let rec = self.reader.current().expect("advance moved to a record");
+                    is_begin(rec.kind, rec.payload)
+                }
+                _ => false,
+            };
+            if found {
+                self.reader.seek(StartAt::Seq(begin_seq))?;
+                if let Some(j) = self.journal.as_mut() {
+                    j.stop();
+                }
+                self.from_journal = false;
+                return Ok(true);
+            }
+        }
+        let Some(j) = self.journal.as_mut() else {
+            return Ok(false);
+        };
+        let found = j
+            .record_at(begin_seq)
+            .is_some_and(|(kind, payload)| is_begin(kind, &payload));
         if found {
-            self.reader.seek(StartAt::Seq(begin_seq))?;
+            j.replay_from(slipstream_journal::JournalStart::Seq(begin_seq))?;
         }
         Ok(found)
     }
@@ -466,7 +477,7 @@ impl Consumer {
 impl Consumer {
     /// Hands out a block boundary: after the commit marker of block `height`.
     fn hand_after_commit(&mut self, height: u64) {
-        self.handed = (self.reader.next_seq(), self.reader.position());
+        self.handed = self.source_cursor();
         self.handed_at = Some(Here {
             height: height.saturating_add(1),
             partial: false,

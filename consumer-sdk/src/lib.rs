@@ -51,6 +51,13 @@
 //! | [`into_stream`](Consumer::into_stream), [`into_block_stream`](Consumer::into_block_stream) (feature `tokio`) | as `next` / `next_block` | only what the application acknowledged: polling for the next item, or `commit()` on the stream; the reading thread's read-ahead never | as above |
 //! | any, with [`auto_commit(false)`](ConsumerBuilder::auto_commit) | as above | only on [`commit`](Consumer::commit) (`commit()` on a stream): everything handed out (for `next_block`, a block boundary) | after the last commit |
 //!
+//! With a journal ([`ConsumerBuilder::journal`]) the same holds for events
+//! served from it: a start, a saved cursor or a lap older than the ring is
+//! read from the journal, then from the ring with no gap and no duplicate;
+//! cursors are stored as in the table (the journal's position is a sequence
+//! number), and also in the journal directory; only events neither holds are
+//! reported, as below.
+//!
 //! What is not delivered is reported, in order, where it would have been:
 //!
 //! - [`Item::Lagged`] / [`BlockItem::Lagged`] ([`Missed`]): the exact range
@@ -80,11 +87,14 @@ mod block;
 mod delivery;
 #[cfg(feature = "nats")]
 pub mod remote;
+mod journal;
 #[cfg(feature = "tokio")]
 mod stream;
 
 pub use block::{Block, BlockItem, OwnedEvent};
 pub use delivery::{Available, Missed};
+pub use journal::DURABLE_CURSOR_INTERVAL;
+pub use slipstream_journal::JournalError;
 pub use slipstream_ring::event::{DecodeError, EventKind, EventRef, KindSet};
 pub use slipstream_ring::{resolve_ring_path, Lag, LapPolicy, SHM_DIR};
 /// The ring's errors, as they appear in [`ConsumerError`]'s sources: match them from here.
@@ -95,7 +105,9 @@ pub use slipstream_ring::{
 pub use stream::{BlockStream, EventStream, OwnedItem};
 
 use delivery::Here;
-use slipstream_ring::{producer_alive, ProducerState, Reader, Slot, StartAt, Step};
+use journal::JStep;
+use slipstream_journal::JournalStart;
+use slipstream_ring::{producer_alive, ProducerState, Reader, Record, Slot, StartAt, Step};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -300,6 +312,11 @@ pub enum ConsumerError {
     /// The ring holds data that cannot be valid (see the message); reading again reports it again.
     #[error(transparent)]
     Read(#[from] ReadError),
+    /// The journal (see [`ConsumerBuilder::journal`]) could not serve the
+    /// start position (it names the oldest sequence number and block height
+    /// it holds), or holds bytes that are not valid (it names the file and offset).
+    #[error(transparent)]
+    Journal(#[from] JournalError),
     /// An event's payload does not decode; the consumer has moved past it.
     #[error("event #{seq} (kind {kind}) does not decode: {source}")]
     Decode {
@@ -326,9 +343,38 @@ pub struct ConsumerBuilder {
     liveness_interval: Duration,
     wait_for_ring: Duration,
     auto_commit: bool,
+    journal: Option<PathBuf>,
 }
 
 impl ConsumerBuilder {
+    /// Catch up from the journal that `slipstream-journal record` keeps in
+    /// `dir`: a start, a saved cursor or a lag older than the ring is served
+    /// from the journal, then the consumer joins the live ring with no gap and
+    /// no duplicate; only events missing from both are reported, as one exact
+    /// [`Item::Lagged`] ([`Missed`]). The [delivery contract](crate#delivery-contract)
+    /// holds for events served from the journal as for the ring's, with every
+    /// API (`next_block` included). A named consumer's cursor is also stored
+    /// in `dir` (atomically, at most every [`DURABLE_CURSOR_INTERVAL`] with
+    /// automatic commits, at once on [`Consumer::commit`] and on drop), so
+    /// that it survives a reboot. [`Start::Oldest`] and `Start::Height(0)`
+    /// reach back to the journal's oldest event and block; a start older than
+    /// the journal is [`ConsumerError::Journal`] naming the oldest sequence
+    /// number and height it holds. [`Consumer::seek`] moves within the ring only.
+    ///
+    /// ```no_run
+    /// # use slipstream_consumer::{Consumer, Start};
+    /// let consumer = Consumer::builder("node-events")
+    ///     .journal("/var/lib/slipstream/journal")
+    ///     .name("indexer")
+    ///     .start(Start::Height(1_000_000))
+    ///     .open()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn journal(mut self, dir: impl AsRef<Path>) -> Self {
+        self.journal = Some(dir.as_ref().to_path_buf());
+        self
+    }
+
     /// A name: the consumer's cursor is kept under it, in its own file
     /// beside the ring (`RING.readers/NAME`, mode 0600), and resumed on
     /// restart. 1 to 64 bytes of `[A-Za-z0-9_.-]`, not starting with `.`;
@@ -484,8 +530,21 @@ impl ConsumerBuilder {
             skip_below: None,
             block_mode: false,
             handed_at: None,
+            journal: None,
+            from_journal: false,
         };
-        match saved.filter(|_| !self.reset) {
+        let saved = saved.filter(|_| !self.reset);
+        if let Some(dir) = &self.journal {
+            c.open_journal(
+                dir,
+                saved.map(|s| (s.next_seq, s.position)),
+                self.start,
+                self.reset,
+            )?;
+            c.commit();
+            return Ok(c);
+        }
+        match saved {
             Some(cursor) => {
                 // Learn what a gap at the cursor would belong to before
                 // resuming: resuming a lapped cursor moves past it.
@@ -565,6 +624,10 @@ pub struct Consumer {
     block_mode: bool,
     /// With `next_block`: where a gap at `handed` would begin.
     handed_at: Option<Here>,
+    /// The journal, if one was configured ([`ConsumerBuilder::journal`]).
+    journal: Option<journal::Catchup>,
+    /// The record last read came from the journal (else from the ring).
+    from_journal: bool,
 }
 
 impl Consumer {
@@ -581,6 +644,7 @@ impl Consumer {
             liveness_interval: Duration::from_millis(100),
             wait_for_ring: Duration::ZERO,
             auto_commit: true,
+            journal: None,
         }
     }
 
@@ -622,8 +686,183 @@ impl Consumer {
     fn cursor(&self) -> (u64, u64) {
         match self.held {
             Some((seq, _, pos)) => (seq, pos),
+            None => self.source_cursor(),
+        }
+    }
+
+    /// The position of the next record of the current source: the journal's
+    /// while replaying (with no ring position: 0), else the ring reader's.
+    pub(crate) fn source_cursor(&self) -> (u64, u64) {
+        match self.journal.as_ref().and_then(|j| j.cursor()) {
+            Some(n) => (n, 0),
             None => (self.reader.next_seq(), self.reader.position()),
         }
+    }
+
+    /// The record the last [`advance_any`](Self::advance_any) moved to.
+    pub(crate) fn current_record(&self) -> Option<Record<'_>> {
+        record_of(self.from_journal, &self.journal, &self.reader)
+    }
+
+    /// The next record (kept by the filter unless `keep_all`) or gap, from the
+    /// journal while replaying, else from the ring; tracks where a gap would
+    /// begin (`at`) over every record read. A lap of the ring that the journal
+    /// can fill is replayed from it; at the journal's end the consumer joins
+    /// the ring at the next sequence number (no gap, no duplicate), and if the
+    /// ring no longer holds that either, the ring reports the exact lag.
+    pub(crate) fn advance_any(&mut self, keep_all: bool) -> Result<Option<Step>, ConsumerError> {
+        let mut polled_again = false;
+        loop {
+            if let Some(j) = self.journal.as_mut().filter(|j| j.replaying()) {
+                match j.step()? {
+                    JStep::Record => {
+                        let rec = j.current().expect("the journal moved to a record");
+                        if let Some(here) = delivery::after(rec.kind, rec.payload) {
+                            self.at = Some(here);
+                        }
+                        if keep_all || self.filter.keep(rec.kind, rec.payload) {
+                            self.from_journal = true;
+                            return Ok(Some(Step::Record));
+                        }
+                        continue;
+                    }
+                    JStep::Lagged(lag) => {
+                        self.from_journal = true;
+                        return Ok(Some(Step::Lagged(lag)));
+                    }
+                    JStep::End(n) => match self.reader.seek(StartAt::Seq(n)) {
+                        Ok(()) => j.stop(),
+                        // The recorder may have just appended it: look once more.
+                        Err(SeekError::NotRetained { .. }) if !polled_again => {
+                            polled_again = true;
+                            continue;
+                        }
+                        // In neither: the ring's resume reports the exact lag
+                        // (and the journal is asked once more, in the lap below).
+                        Err(SeekError::NotRetained { .. }) => {
+                            j.stop();
+                            self.reader.resume(n, u64::MAX)?;
+                        }
+                        Err(e) => return Err(e.into()),
+                    },
+                }
+            }
+            self.from_journal = false;
+            let step = {
+                let at = &mut self.at;
+                let filter = &self.filter;
+                self.reader.advance(|kind, payload| {
+                    if let Some(here) = delivery::after(kind, payload) {
+                        *at = Some(here);
+                    }
+                    keep_all || filter.keep(kind, payload)
+                })?
+            };
+            if let (Some(Step::Lagged(lag)), Some(j)) = (&step, self.journal.as_mut()) {
+                if j.serve(lag.first_missed, lag.last_missed)? {
+                    continue;
+                }
+            }
+            return Ok(step);
+        }
+    }
+
+    /// Moves to the cursor `(seq, pos)`: in the ring if it holds it, else
+    /// in the journal (if one is configured and holds it), else the ring's
+    /// resume, which reports the exact lag.
+    pub(crate) fn reposition(&mut self, seq: u64, pos: u64) -> Result<(), ConsumerError> {
+        self.from_journal = false;
+        let Some(j) = self.journal.as_mut() else {
+            self.reader.resume(seq, pos)?;
+            return Ok(());
+        };
+        j.stop();
+        match self.reader.seek(StartAt::Seq(seq)) {
+            Ok(()) => {}
+            Err(SeekError::NotRetained { .. }) => {
+                if !j.serve(seq, u64::MAX)? {
+                    self.reader.resume(seq, pos)?;
+                }
+            }
+            Err(_) => self.reader.resume(seq, pos)?,
+        }
+        Ok(())
+    }
+
+    /// Positions a newly attached consumer with a journal in `dir`: from its
+    /// saved cursor (the ring's cursor file, else the durable one in `dir`),
+    /// else at `start`, from the ring or, when the ring no longer holds it,
+    /// from the journal.
+    fn open_journal(
+        &mut self,
+        dir: &Path,
+        saved: Option<(u64, u64)>,
+        start: Start,
+        reset: bool,
+    ) -> Result<(), ConsumerError> {
+        let j = journal::Catchup::new(dir, self.name().map(str::to_owned));
+        let durable = if reset { None } else { j.load()? };
+        self.journal = Some(j);
+        if let Some((n, pos)) = saved.or(durable.map(|n| (n, u64::MAX))) {
+            // Learn what a gap at the cursor would belong to first.
+            self.prime(n);
+            self.reposition(n, pos)?;
+            // Until the application has moved past what comes first (a
+            // lap report included), the stored cursor stays where it was.
+            self.handed = match self.cursor() {
+                here if here.0 == n => here,
+                _ => (n, if pos == u64::MAX { 0 } else { pos }),
+            };
+            self.acked = self.handed;
+            return Ok(());
+        }
+        let from_journal = match start {
+            Start::Seq(n) => match self.seek(start) {
+                Err(ConsumerError::StartUnavailable { .. }) => JournalStart::Seq(n),
+                other => return other,
+            },
+            // The oldest block: the journal's, if it reaches further back.
+            Start::Height(0) => {
+                self.seek(start)?;
+                let ring_oldest = self.reader.next_seq();
+                let oldest = match slipstream_journal::summary(dir) {
+                    Ok(s) if s.first_seq().is_some_and(|f| f < ring_oldest) => s.oldest_height(),
+                    Ok(_) => None,
+                    Err(e) if journal::absent(&e) => None,
+                    Err(e) => return Err(e.into()),
+                };
+                match oldest {
+                    Some(h) => JournalStart::Height(h),
+                    None => return Ok(()),
+                }
+            }
+            Start::Height(h) => match self.seek(start) {
+                Err(ConsumerError::StartUnavailable { .. }) => JournalStart::Height(h),
+                other => return other,
+            },
+            Start::Oldest => {
+                self.seek(start)?;
+                let ring_oldest = self.reader.next_seq();
+                let journal_first = match slipstream_journal::summary(dir) {
+                    Ok(s) => s.first_seq(),
+                    Err(e) if journal::absent(&e) => None,
+                    Err(e) => return Err(e.into()),
+                };
+                if journal_first.is_none_or(|f| f >= ring_oldest) {
+                    return Ok(());
+                }
+                JournalStart::Oldest
+            }
+            Start::Latest | Start::End => return self.seek(start),
+        };
+        let j = self.journal.as_mut().expect("just set");
+        j.replay_from(from_journal)?;
+        let n = j.cursor().expect("replaying");
+        self.prime(n);
+        self.from_journal = false;
+        self.handed = self.cursor();
+        self.acked = self.handed;
+        Ok(())
     }
 
     /// Moves the consumer.
@@ -648,6 +887,10 @@ impl Consumer {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn seek(&mut self, start: Start) -> Result<(), ConsumerError> {
+        if let Some(j) = self.journal.as_mut() {
+            j.stop();
+        }
+        self.from_journal = false;
         self.block.clear();
         self.block_mode = false;
         self.held = None;
@@ -687,8 +930,21 @@ impl Consumer {
                         height: h.height,
                         partial: !h.begin,
                     });
+                    return;
                 }
             }
+        }
+        // Not in the ring: the journal may hold them.
+        let Some(j) = self.journal.as_ref() else {
+            return;
+        };
+        if let Some((kind, payload)) = (seq > 1).then(|| j.record_at(seq - 1)).flatten() {
+            self.at = delivery::after(kind, &payload);
+        } else if let Some((kind, payload)) = j.record_at(seq) {
+            self.at = delivery::head(kind, &payload).map(|h| Here {
+                height: h.height,
+                partial: !h.begin,
+            });
         }
     }
 
@@ -832,10 +1088,22 @@ impl Consumer {
         self.acked = self.handed;
         self.in_flight = false;
         self.store(self.handed);
+        self.store_durable(self.handed.0, true);
     }
 
-    /// Stores `cursor` in the slot (and the counters).
+    /// Stores the durable cursor in the journal directory (if the consumer
+    /// has a name and a journal): at once if `now`, else at most every
+    /// [`DURABLE_CURSOR_INTERVAL`].
+    fn store_durable(&mut self, next_seq: u64, now: bool) {
+        if let Some(j) = self.journal.as_mut() {
+            j.store(next_seq, now);
+        }
+    }
+
+    /// Stores `cursor` in the slot (and the counters), and in the journal
+    /// directory at most every [`DURABLE_CURSOR_INTERVAL`].
     pub(crate) fn store(&mut self, cursor: (u64, u64)) {
+        self.store_durable(cursor.0, false);
         let Some(slot) = &self.slot else { return };
         if cursor != self.stored {
             slot.store_cursor(cursor.0, cursor.1);
@@ -875,7 +1143,7 @@ impl Consumer {
                 Some(here) => self.at = Some(here),
                 None => self.prime(seq),
             }
-            self.reader.resume(seq, pos)?;
+            self.reposition(seq, pos)?;
         }
         Ok(())
     }
@@ -917,17 +1185,7 @@ impl Consumer {
             return decode(seq, kind, &self.held_buf);
         }
         loop {
-            let step = {
-                let at = &mut self.at;
-                let filter = &self.filter;
-                self.reader.advance(|kind, payload| {
-                    if let Some(here) = delivery::after(kind, payload) {
-                        *at = Some(here);
-                    }
-                    filter.keep(kind, payload)
-                })?
-            };
-            match step {
+            match self.advance_any(false)? {
                 None => {
                     self.handed = self.cursor();
                     return Ok(None);
@@ -940,11 +1198,7 @@ impl Consumer {
                     return Ok(Some(Item::Lagged(missed)));
                 }
                 Some(Step::Record) => {
-                    let seq = self
-                        .reader
-                        .current()
-                        .expect("advance moved to a record")
-                        .seq;
+                    let seq = self.current_record().expect("moved to a record").seq;
                     if self.skip_below.is_some_and(|n| seq < n) {
                         continue;
                     }
@@ -952,7 +1206,7 @@ impl Consumer {
                     self.handed = self.cursor();
                     self.delivered += 1;
                     self.in_flight = true;
-                    let rec = self.reader.current().expect("advance moved to a record");
+                    let rec = self.current_record().expect("moved to a record");
                     return decode(rec.seq, rec.kind, rec.payload);
                 }
             }
@@ -965,24 +1219,16 @@ impl Consumer {
         let before = self.at;
         let mut last_missed = lag.last_missed;
         loop {
-            let pos = self.reader.position();
-            let step = {
-                let at = &mut self.at;
-                self.reader.advance(|kind, payload| {
-                    if let Some(here) = delivery::after(kind, payload) {
-                        *at = Some(here);
-                    }
-                    true
-                })?
-            };
-            match step {
+            let pos = self.source_cursor().1;
+            match self.advance_any(true)? {
                 None => return Ok(Missed::between(lag.first_missed, last_missed, before, None)),
                 Some(Step::Lagged(more)) => last_missed = more.last_missed,
                 Some(Step::Record) => {
-                    let rec = self.reader.current().expect("advance moved to a record");
+                    let rec = record_of(self.from_journal, &self.journal, &self.reader)
+                        .expect("moved to a record");
                     let next = delivery::head(rec.kind, rec.payload);
                     if self.filter.keep(rec.kind, rec.payload)
-                        && !self.skip_below.is_some_and(|n| rec.seq < n)
+                        && self.skip_below.is_none_or(|n| rec.seq >= n)
                     {
                         self.held_buf.clear();
                         self.held_buf.extend_from_slice(rec.payload);
@@ -1052,7 +1298,11 @@ impl Consumer {
     /// Whether [`try_next`](Self::try_next) has something to return (it may
     /// still be filtered out); checks the producer's liveness when idle.
     fn ready(&mut self) -> Result<bool, ConsumerError> {
-        if self.pending.is_some() || self.held.is_some() || self.reader.available() {
+        if self.pending.is_some()
+            || self.held.is_some()
+            || self.reader.available()
+            || self.journal.as_ref().is_some_and(|j| j.replaying())
+        {
             return Ok(true);
         }
         if self.last_liveness.elapsed() >= self.liveness_interval {
@@ -1104,6 +1354,19 @@ impl Consumer {
     }
 }
 
+/// The record last read: the journal's or the ring reader's (borrowing only those fields).
+fn record_of<'a>(
+    from_journal: bool,
+    journal: &'a Option<journal::Catchup>,
+    reader: &'a Reader,
+) -> Option<Record<'a>> {
+    if from_journal {
+        journal.as_ref()?.current()
+    } else {
+        reader.current()
+    }
+}
+
 /// Decodes a delivered record.
 fn decode(seq: u64, kind: u16, payload: &[u8]) -> Result<Option<Item<'_>>, ConsumerError> {
     match EventRef::decode(kind, payload) {
@@ -1125,6 +1388,12 @@ impl Drop for Consumer {
             };
             self.store(cursor);
         }
+        // The durable cursor catches up with the last one stored in the
+        // cursor file (by automatic commits, `commit`, or a stream's
+        // acknowledgements), which it may trail by the store interval.
+        if self.slot.is_some() && self.stored != (0, 0) {
+            self.store_durable(self.stored.0, true);
+        }
     }
 }
 
@@ -1133,7 +1402,7 @@ impl std::fmt::Debug for Consumer {
         f.debug_struct("Consumer")
             .field("path", &self.path)
             .field("name", &self.name())
-            .field("next_seq", &self.reader.next_seq())
+            .field("next_seq", &self.next_seq())
             .finish_non_exhaustive()
     }
 }

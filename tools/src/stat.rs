@@ -61,6 +61,12 @@ pub struct StatArgs {
     /// the rate. Default: 200ms, or 1s with --watch.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub interval: Option<Duration>,
+
+    /// Also show the journal `slipstream-journal record` keeps in DIR: its
+    /// sequence and block-height range, and how far it is behind the ring
+    /// (the recorder's own cursor is the reader `slipstream-journal`).
+    #[arg(long, value_name = "DIR")]
+    pub journal: Option<PathBuf>,
 }
 
 /// Everything `stat` reports of a ring.
@@ -530,6 +536,9 @@ pub fn run(args: StatArgs) -> anyhow::Result<ExitCode> {
                 writeln!(out)?;
             } else {
                 write_human(&mut out, &stat)?;
+                if let Some(dir) = &args.journal {
+                    write_journal(&mut out, dir, stat.head.next_seq)?;
+                }
                 if args.watch {
                     writeln!(
                         out,
@@ -553,5 +562,28 @@ pub fn run(args: StatArgs) -> anyhow::Result<ExitCode> {
         if !cli::sleep_interruptibly(interval.max(Duration::from_millis(100))) {
             return Ok(cli::signal_exit_code(cli::interrupted().unwrap_or(2)));
         }
+    }
+}
+
+/// One line on the journal in `dir`, against the ring's next sequence number.
+fn write_journal(out: &mut impl Write, dir: &std::path::Path, ring_next: u64) -> io::Result<()> {
+    match slipstream_journal::summary(dir) {
+        Ok(j) => match (j.first_seq(), j.next_seq()) {
+            (Some(first), Some(next)) => writeln!(
+                out,
+                "journal    {}: seq {first}..={}, heights {}, {} segments, {}; behind the ring by {} events",
+                dir.display(),
+                next.saturating_sub(1),
+                match (j.oldest_height(), j.newest_height()) {
+                    (Some(a), Some(b)) => format!("{a}..={b}"),
+                    _ => "none".into(),
+                },
+                j.segments.len(),
+                text::size(j.bytes()),
+                ring_next.saturating_sub(next)
+            ),
+            _ => writeln!(out, "journal    {}: empty", dir.display()),
+        },
+        Err(e) => writeln!(out, "journal    {}: {e}", dir.display()),
     }
 }

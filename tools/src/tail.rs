@@ -64,6 +64,16 @@ pub struct TailArgs {
     #[arg(long, value_name = "WHERE", default_value = "newest")]
     pub from: Start,
 
+    /// Catch up from the journal that `slipstream-journal record` keeps in
+    /// DIR: --from (`oldest`, a sequence number, `height:H`) and a named
+    /// cursor reach back to the journal's first event, then the tail joins the
+    /// ring with no gap and no duplicate; a lag the journal covers is filled
+    /// from it. A start older than the journal is an error naming its oldest
+    /// sequence number and block height. With --name, the cursor is also kept
+    /// in DIR, so that it survives a reboot.
+    #[arg(long, value_name = "DIR")]
+    pub journal: Option<PathBuf>,
+
     /// Show only these event kinds: mapping_update, mapping_removal,
     /// staking_reward, block, block_begin, block_commit, or all. Repeat the flag
     /// or separate kinds with commas.
@@ -280,6 +290,9 @@ pub fn run(args: TailArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(wait) = args.wait {
         builder = builder.wait_for_ring(wait);
+    }
+    if let Some(dir) = &args.journal {
+        builder = builder.journal(dir);
     }
     let mut consumer = builder.open().map_err(|e| {
         let shown = e.to_string();
