@@ -111,9 +111,12 @@ pub struct Scrape {
     pub samples: Result<(RingStats, RingStats), String>,
 }
 
+/// A ring opened for a scrape, with its first sample (or why not).
+type Opened = (String, Result<(StatsReader, RingStats), String>);
+
 /// Samples every ring twice, `window` apart.
 pub fn scrape(rings: &[PathBuf], window: Duration) -> Vec<Scrape> {
-    let mut open: Vec<(String, Result<(StatsReader, RingStats), String>)> = rings
+    let mut open: Vec<Opened> = rings
         .iter()
         .map(|r| {
             let path = resolve_ring_path(r);
@@ -148,7 +151,12 @@ pub fn render(scrapes: &[Scrape], t: &HealthArgs) -> String {
             f
         }};
     }
-    let up = family!("up", "Whether the ring could be read (1) or not (0)", RingLabels, Gauge);
+    let up = family!(
+        "up",
+        "Whether the ring could be read (1) or not (0)",
+        RingLabels,
+        Gauge
+    );
     let producer_up = family!(
         "producer_up",
         "Whether the ring's producer is alive",
@@ -272,7 +280,9 @@ pub fn render(scrapes: &[Scrape], t: &HealthArgs) -> String {
             continue;
         };
         up.get_or_create(&rl).set(1);
-        producer_up.get_or_create(&rl).set(now.producer_alive as i64);
+        producer_up
+            .get_or_create(&rl)
+            .set(now.producer_alive as i64);
         let c = &now.counters;
         events.get_or_create(&rl).inc_by(c.events);
         bytes.get_or_create(&rl).inc_by(c.bytes);
@@ -317,8 +327,7 @@ pub fn render(scrapes: &[Scrape], t: &HealthArgs) -> String {
             if cur.problem.is_some() {
                 continue;
             }
-            c_up.get_or_create(&cl)
-                .set((cur.live == Some(true)) as i64);
+            c_up.get_or_create(&cl).set((cur.live == Some(true)) as i64);
             c_lag.get_or_create(&cl).set(gauge(now.lag(cur)));
             c_next.get_or_create(&cl).set(gauge(cur.next_seq));
             c_delivered.get_or_create(&cl).inc_by(cur.delivered);

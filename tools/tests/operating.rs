@@ -151,7 +151,10 @@ fn each_health_state_from_a_real_ring_and_cursors() {
     assert_eq!(state("healthy").2, "caught up");
     let (_, s, why) = state("slow");
     assert_eq!(s, State::Slow, "{why}");
-    assert!(why.starts_with("lag 45 events, up 25 over the last"), "{why}");
+    assert!(
+        why.starts_with("lag 45 events, up 25 over the last"),
+        "{why}"
+    );
     let (_, s, why) = state("stalled");
     assert_eq!(s, State::Stalled, "{why}");
     assert!(why.contains("while 39 events wait"), "{why}");
@@ -167,7 +170,12 @@ fn each_health_state_from_a_real_ring_and_cursors() {
 
     // Without the window's first sample, growth cannot be seen: the slow
     // consumer is merely behind, the overrun one caught up.
-    let v = judge(None, &now, now.cursors.iter().find(|c| c.name == "slow").unwrap(), &t);
+    let v = judge(
+        None,
+        &now,
+        now.cursors.iter().find(|c| c.name == "slow").unwrap(),
+        &t,
+    );
     assert_eq!(v.state, State::Healthy, "{v:?}");
 
     // A higher threshold makes the slow consumer healthy.
@@ -211,7 +219,15 @@ fn stat_check_exits_non_zero_and_says_why() {
         gone
     });
     let r = ring.0.to_str().unwrap();
-    let (code, out, err) = run(&["stat", r, "--check", "--interval", "50ms", "--consumer", "good"]);
+    let (code, out, err) = run(&[
+        "stat",
+        r,
+        "--check",
+        "--interval",
+        "50ms",
+        "--consumer",
+        "good",
+    ]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("OK: 1 consumer(s) healthy"), "{out}");
     let (code, out, err) = run(&["stat", r, "--check", "--interval", "50ms"]);
@@ -337,20 +353,32 @@ fn exporter_serves_metrics_a_prometheus_parser_reads_and_healthz() {
 
     let (code, body) = get(&addr, "/metrics");
     assert_eq!(code, 200, "{body}");
-    let scrape =
-        prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_string()))).unwrap();
+    let scrape = prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_string()))).unwrap();
     let ring_l = [("ring", r)];
     assert_eq!(value(&scrape, "slipstream_up", &ring_l), 1.0);
     assert_eq!(
-        value(&scrape, "slipstream_up", &[("ring", missing.to_str().unwrap())]),
+        value(
+            &scrape,
+            "slipstream_up",
+            &[("ring", missing.to_str().unwrap())]
+        ),
         0.0
     );
     assert_eq!(value(&scrape, "slipstream_producer_up", &ring_l), 1.0);
-    assert_eq!(value(&scrape, "slipstream_producer_events_total", &ring_l), 20.0);
+    assert_eq!(
+        value(&scrape, "slipstream_producer_events_total", &ring_l),
+        20.0
+    );
     // 12 updates of 135 B and 8 markers of 32 B, whole records.
     assert!(value(&scrape, "slipstream_producer_bytes_total", &ring_l) >= 12.0 * 135.0);
-    assert_eq!(value(&scrape, "slipstream_producer_blocks_total", &ring_l), 4.0);
-    assert_eq!(value(&scrape, "slipstream_producer_starts_total", &ring_l), 1.0);
+    assert_eq!(
+        value(&scrape, "slipstream_producer_blocks_total", &ring_l),
+        4.0
+    );
+    assert_eq!(
+        value(&scrape, "slipstream_producer_starts_total", &ring_l),
+        1.0
+    );
     assert_eq!(
         value(
             &scrape,
@@ -361,29 +389,57 @@ fn exporter_serves_metrics_a_prometheus_parser_reads_and_healthz() {
     );
     assert_eq!(value(&scrape, "slipstream_head_sequence", &ring_l), 20.0);
     assert_eq!(
-        value(&scrape, "slipstream_head_sequence", &[("ring", other.0.to_str().unwrap())]),
+        value(
+            &scrape,
+            "slipstream_head_sequence",
+            &[("ring", other.0.to_str().unwrap())]
+        ),
         0.0
     );
     let c = |name| [("ring", r), ("consumer", name)];
-    assert_eq!(value(&scrape, "slipstream_consumer_lag_events", &c("reader")), 5.0);
-    assert_eq!(value(&scrape, "slipstream_consumer_lag_events", &c("old")), 0.0);
+    assert_eq!(
+        value(&scrape, "slipstream_consumer_lag_events", &c("reader")),
+        5.0
+    );
+    assert_eq!(
+        value(&scrape, "slipstream_consumer_lag_events", &c("old")),
+        0.0
+    );
     assert_eq!(value(&scrape, "slipstream_consumer_up", &c("reader")), 1.0);
     assert_eq!(value(&scrape, "slipstream_consumer_up", &c("old")), 0.0);
-    assert_eq!(value(&scrape, "slipstream_consumer_lapped_total", &c("reader")), 1.0);
     assert_eq!(
-        value(&scrape, "slipstream_consumer_missed_events_total", &c("reader")),
+        value(&scrape, "slipstream_consumer_lapped_total", &c("reader")),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &scrape,
+            "slipstream_consumer_missed_events_total",
+            &c("reader")
+        ),
         9.0
     );
     assert_eq!(
-        value(&scrape, "slipstream_consumer_delivered_events_total", &c("reader")),
+        value(
+            &scrape,
+            "slipstream_consumer_delivered_events_total",
+            &c("reader")
+        ),
         15.0
     );
-    let progress = value(&scrape, "slipstream_consumer_last_progress_seconds", &c("reader"));
+    let progress = value(
+        &scrape,
+        "slipstream_consumer_last_progress_seconds",
+        &c("reader"),
+    );
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs_f64();
-    assert!((now - 60.0..=now + 1.0).contains(&progress), "{progress} vs {now}");
+    assert!(
+        (now - 60.0..=now + 1.0).contains(&progress),
+        "{progress} vs {now}"
+    );
     let state = |name, st| {
         value(
             &scrape,
@@ -400,7 +456,10 @@ fn exporter_serves_metrics_a_prometheus_parser_reads_and_healthz() {
     let (code, body) = get(&addr, "/healthz");
     assert_eq!(code, 503, "{body}");
     assert!(body.contains("cannot be read"), "{body}");
-    assert!(body.contains("old: dead: no live process holds the name"), "{body}");
+    assert!(
+        body.contains("old: dead: no live process holds the name"),
+        "{body}"
+    );
     assert_eq!(get(&addr, "/nope").0, 404);
     drop(_child);
 

@@ -6,10 +6,22 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const UNITS: &[(&str, &str)] = &[
-    ("slipstream-tail@.service", "slipstream-tail@node-events.service"),
-    ("slipstream-exporter@.service", "slipstream-exporter@node-events.service"),
-    ("slipstream-check@.service", "slipstream-check@node-events.service"),
-    ("slipstream-check@.timer", "slipstream-check@node-events.timer"),
+    (
+        "slipstream-tail@.service",
+        "slipstream-tail@node-events.service",
+    ),
+    (
+        "slipstream-exporter@.service",
+        "slipstream-exporter@node-events.service",
+    ),
+    (
+        "slipstream-check@.service",
+        "slipstream-check@node-events.service",
+    ),
+    (
+        "slipstream-check@.timer",
+        "slipstream-check@node-events.timer",
+    ),
 ];
 
 fn systemd_analyze() -> PathBuf {
@@ -31,15 +43,22 @@ struct Units(PathBuf);
 
 impl Units {
     fn new(tag: &str) -> Units {
-        let dir = std::env::temp_dir().join(format!("slipstream-units-{}-{tag}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("slipstream-units-{}-{tag}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd");
         for (file, _) in UNITS {
             let text = std::fs::read_to_string(src.join(file)).unwrap();
             let text = text
-                .replace("/usr/local/bin/slipstream-tail ", &format!("{} ", env!("CARGO_BIN_EXE_slipstream-tail")))
-                .replace("/usr/local/bin/slipstream ", &format!("{} ", env!("CARGO_BIN_EXE_slipstream")));
+                .replace(
+                    "/usr/local/bin/slipstream-tail ",
+                    &format!("{} ", env!("CARGO_BIN_EXE_slipstream-tail")),
+                )
+                .replace(
+                    "/usr/local/bin/slipstream ",
+                    &format!("{} ", env!("CARGO_BIN_EXE_slipstream")),
+                );
             std::fs::write(dir.join(file), text).unwrap();
         }
         Units(dir)
@@ -84,12 +103,20 @@ fn verify_catches_a_broken_unit() {
     let units = Units::new("broken");
     let path = units.0.join("slipstream-tail@.service");
     let text = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(&path, text.replace("ProtectSystem=strict", "ProtectSystm=strict")).unwrap();
+    std::fs::write(
+        &path,
+        text.replace("ProtectSystem=strict", "ProtectSystm=strict"),
+    )
+    .unwrap();
     let (_, out) = units.verify("slipstream-tail@node-events.service");
     assert!(out.contains("Unknown key 'ProtectSystm'"), "{out}");
     let path = units.0.join("slipstream-exporter@.service");
     let text = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(&path, text.replace(env!("CARGO_BIN_EXE_slipstream"), "/nonexistent/slipstream")).unwrap();
+    std::fs::write(
+        &path,
+        text.replace(env!("CARGO_BIN_EXE_slipstream"), "/nonexistent/slipstream"),
+    )
+    .unwrap();
     let (ok, out) = units.verify("slipstream-exporter@node-events.service");
     assert!(!ok, "{out}");
     assert!(out.contains("is not executable"), "{out}");
@@ -98,7 +125,11 @@ fn verify_catches_a_broken_unit() {
 #[test]
 fn the_services_are_hardened_and_supervised() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd");
-    for file in ["slipstream-tail@.service", "slipstream-exporter@.service", "slipstream-check@.service"] {
+    for file in [
+        "slipstream-tail@.service",
+        "slipstream-exporter@.service",
+        "slipstream-check@.service",
+    ] {
         let text = std::fs::read_to_string(dir.join(file)).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         for key in [
@@ -112,10 +143,15 @@ fn the_services_are_hardened_and_supervised() {
             assert!(lines.contains(&key), "{file} lacks {key}");
         }
         if file != "slipstream-check@.service" {
-            assert!(lines.contains(&"Restart=always"), "{file} lacks a restart policy");
+            assert!(
+                lines.contains(&"Restart=always"),
+                "{file} lacks a restart policy"
+            );
         }
     }
     let tail = std::fs::read_to_string(dir.join("slipstream-tail@.service")).unwrap();
-    assert!(tail.lines().any(|l| l == "ReadWritePaths=-/dev/shm/%i.readers -/dev/shm/%i.wake"));
+    assert!(tail
+        .lines()
+        .any(|l| l == "ReadWritePaths=-/dev/shm/%i.readers -/dev/shm/%i.wake"));
     assert!(tail.lines().any(|l| l == "CapabilityBoundingSet="));
 }
