@@ -211,7 +211,9 @@ pub fn judge(
     }
     v(
         State::Healthy,
-        if lag == 0 {
+        if cursor.next_seq == 0 {
+            "claimed, no cursor stored yet".into()
+        } else if lag == 0 {
             "caught up".into()
         } else {
             format!("lag {lag} events")
