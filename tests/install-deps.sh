@@ -8,6 +8,7 @@
 #   postgresql (initdb)  the indexer's PostgreSQL tests (tools/index)
 #   valgrind, cc         the C binding's example and leak check (consumer-sdk/c)
 #   setpriv              the hostile-consumer tests, which drop privileges (util-linux)
+#   systemd-analyze      verifying the unit templates in tools/systemd (systemd)
 #   maturin, pytest      the Python package and its tests (consumer-sdk/python)
 set -euo pipefail
 
@@ -23,6 +24,7 @@ pg_have || apt_pkgs+=(postgresql)
 have valgrind || apt_pkgs+=(valgrind)
 have cc || apt_pkgs+=(gcc)
 have setpriv || apt_pkgs+=(util-linux)
+have systemd-analyze || apt_pkgs+=(systemd)
 
 if [ "${#apt_pkgs[@]}" -gt 0 ]; then
   echo "install-deps: apt-get install ${apt_pkgs[*]}"

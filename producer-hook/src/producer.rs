@@ -309,7 +309,8 @@ impl Producer {
         self.kinds
     }
 
-    /// Sets the kinds published; the others cost one branch and nothing else.
+    /// Sets the kinds published; the others cost one branch and a counter
+    /// update (`refused_switched_off`), nothing else.
     pub fn set_kinds(&mut self, kinds: KindSet) {
         self.kinds = kinds;
     }
@@ -318,6 +319,15 @@ impl Producer {
     #[inline]
     pub fn enabled(&self, kind: EventKind) -> bool {
         self.kinds.contains(kind)
+    }
+
+    /// An event of a kind switched off: counted in the header's
+    /// `refused_switched_off` (a load and a store of the producer's own
+    /// counter line), not published.
+    #[inline]
+    fn switched_off<T>(&mut self) -> Option<T> {
+        self.writer.count_switched_off(1);
+        None
     }
 
     /// The largest event payload the ring accepts.
@@ -343,7 +353,7 @@ impl Producer {
     #[inline]
     pub fn publish(&mut self, event: &EventRef<'_>) -> Result<Option<u64>, PublishError> {
         if !self.kinds.contains(event.kind()) {
-            return Ok(None);
+            return Ok(self.switched_off());
         }
         let mut r = self
             .writer
@@ -466,7 +476,7 @@ impl Producer {
     #[inline]
     fn next_ordinal(&mut self, height: u64, kind: EventKind) -> Result<Option<u32>, PublishError> {
         if !self.kinds.contains(kind) {
-            return Ok(None);
+            return Ok(self.switched_off());
         }
         match self.block {
             Some(b) if b.height == height => {}
@@ -525,7 +535,7 @@ impl Producer {
         value: &[u8],
     ) -> Result<Option<u64>, PublishError> {
         if !self.kinds.contains(EventKind::MappingUpdate) {
-            return Ok(None);
+            return Ok(self.switched_off());
         }
         let height = self.height_or_open(EventKind::MappingUpdate)?;
         self.mapping_update_at(height, program_id, mapping_name, key, value)
@@ -597,7 +607,7 @@ impl Producer {
         new_stake: u64,
     ) -> Result<Option<u64>, PublishError> {
         if !self.kinds.contains(EventKind::StakingReward) {
-            return Ok(None);
+            return Ok(self.switched_off());
         }
         let height = self.height_or_open(EventKind::StakingReward)?;
         self.staking_reward_at(height, staker, validator, reward, new_stake)
@@ -808,6 +818,50 @@ impl Drop for WakerThread {
 mod tests {
     use super::*;
     use slipstream_ring::{Item, Reader, StartAt};
+
+    /// Every counter FORMAT.md section 2 defines is maintained by the
+    /// producer and readable from the ring alone (`slipstream_ring::stats`).
+    #[test]
+    fn the_header_counts_what_the_producer_did() {
+        let path = std::env::temp_dir().join(format!("producer-counters-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let opts = || ProducerOptions {
+            layout: Layout::new(4096).max_payload(200),
+            ..Default::default()
+        };
+        {
+            let mut p = Producer::open(&path, opts()).unwrap();
+            let mut kinds = KindSet::all();
+            kinds.remove(EventKind::StakingReward);
+            p.set_kinds(kinds);
+            for h in 1..=40u64 {
+                p.mapping_update_at(h, b"p", b"m", b"k", &[7; 60]).unwrap();
+                // Switched off: counted, not published.
+                assert_eq!(p.staking_reward(b"s", b"v", 1, 2).unwrap(), None);
+                p.commit_block().unwrap();
+            }
+            // Too large: counted, refused.
+            p.begin_block(41).unwrap();
+            assert!(p.mapping_update(b"p", b"m", b"k", &[0; 300]).is_err());
+            p.commit_block().unwrap();
+        }
+        drop(Producer::open(&path, opts()).unwrap());
+        let s = slipstream_ring::stats::read(&path).unwrap();
+        let c = s.counters;
+        // 40 blocks of begin, update, commit; then begin and commit of 41.
+        assert_eq!(c.events, 122);
+        assert_eq!(c.blocks, 41);
+        assert_eq!(c.refused_switched_off, 40);
+        assert_eq!(c.refused_too_large, 1);
+        assert_eq!(c.producer_starts, 2);
+        assert!(c.bytes > 4096, "wrapped: {c:?}");
+        assert!(c.padding_bytes > 0 && c.padding_bytes < c.bytes, "{c:?}");
+        // Each clean close wakes sleepers, whoever announced.
+        assert!(c.wake_calls >= 2, "{c:?}");
+        assert!(!s.producer_alive);
+        std::fs::remove_file(&path).unwrap();
+        slipstream_ring::sidecar::remove_all(&path);
+    }
 
     /// Regression: a ring that did not fit on its disk left an empty (or,
     /// on some file systems, partly allocated) file behind, which readers

@@ -52,6 +52,8 @@ mod shared;
 pub mod sidecar;
 #[cfg(not(loom))]
 pub mod slots;
+#[cfg(not(loom))]
+pub mod stats;
 mod sync;
 mod writer;
 

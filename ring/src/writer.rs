@@ -145,9 +145,13 @@ impl Writer {
 
     /// Counts `n` events the caller did not publish because their kind is
     /// switched off (the header's `refused_switched_off` statistic).
+    ///
+    /// A load and a store, no read-modify-write: only the writer (`&mut`)
+    /// writes this counter, and readers only display it.
     #[inline]
-    pub fn count_switched_off(&self, n: u64) {
-        self.shared.count(OFF_REFUSED_OFF, n);
+    pub fn count_switched_off(&mut self, n: u64) {
+        let c = self.shared.header.u64(OFF_REFUSED_OFF);
+        c.store(c.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
     }
 
     /// Sets when readers asleep on the futex are woken (default: [`WakeMode::Deferred`]).

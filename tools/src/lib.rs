@@ -7,7 +7,10 @@
 //!   line per event, human-readable or JSON, with every lag and every change of
 //!   the producer's life shown.
 //! - `slipstream stat RING` ([`stat`]): the ring's header, producer, head,
-//!   event rate and readers (named cursors), once or refreshed (`--watch`).
+//!   event rate and readers (named cursors) with their health ([`health`]),
+//!   once, refreshed (`--watch`), or as a check (`--check`).
+//! - `slipstream exporter RING...` ([`exporter`]): Prometheus metrics and a
+//!   health endpoint over HTTP.
 //! - `slipstream-sim RING` ([`sim`]): a simulated snarkOS node that finalizes
 //!   blocks of realistic events into a ring through `slipstream-producer`.
 //! - `slipstream-demo` ([`demo`]): runs the simulator and the tail side by side
@@ -24,6 +27,8 @@
 
 pub mod cli;
 pub mod demo;
+pub mod exporter;
+pub mod health;
 pub mod render;
 pub mod sim;
 pub mod stat;

@@ -5,7 +5,7 @@ use std::io::{self, IsTerminal, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Args;
@@ -13,10 +13,12 @@ use serde::Serialize;
 use slipstream_consumer::resolve_ring_path;
 use slipstream_producer::parse_duration;
 use slipstream_ring::layout::{validate_header, Geometry, RawHeader};
-use slipstream_ring::{producer_alive, read_slots, ProducerState, Reader, StartAt};
+use slipstream_ring::stats::{RingStats, StatsReader};
+use slipstream_ring::ProducerState;
 use zerocopy::FromBytes;
 
 use crate::cli;
+use crate::health::{self, HealthArgs, History, State};
 use crate::text;
 
 /// Show a ring's header, producer, head, event rate and readers.
@@ -28,16 +30,23 @@ use crate::text;
 /// event rate, sampled over --interval; and every reader that holds or held a
 /// named cursor: its slot, name, pid, whether it is alive, its next sequence
 /// number, its lag in events behind the head, and the events it was delivered
-/// and missed since it attached.
+/// and missed since it attached, and its health.
 ///
-/// Reads the ring without writing to it: read access to the file is enough.
+/// Each consumer is judged healthy, slow, stalled, lapped, dead or unknown
+/// by the rules of `slipstream_tools::health` (README, "Operating it"),
+/// comparing two samples taken --interval apart; --check prints why any
+/// consumer is unhealthy and exits 2 (0 if all are healthy, 1 on error).
+///
+/// Reads the ring without writing to it: read access to the file is enough
+/// (and to the cursor files, mode 0600, for the consumers' state).
 #[derive(Args, Debug, Clone)]
 #[command(
     args_override_self = true,
     after_help = "Examples:
   slipstream stat node-events
   slipstream stat node-events --watch
-  slipstream stat /dev/shm/node-events --json | jq '.readers[] | {name, lag}'"
+  slipstream stat /dev/shm/node-events --json | jq '.readers[] | {name, lag, state}'
+  slipstream stat node-events --check --consumer indexer --stall-after 30s"
 )]
 pub struct StatArgs {
     /// The ring: a bare name (no `/`) is a file under /dev/shm; anything else is a path.
@@ -67,6 +76,20 @@ pub struct StatArgs {
     /// (the recorder's own cursor is the reader `slipstream-journal`).
     #[arg(long, value_name = "DIR")]
     pub journal: Option<PathBuf>,
+    /// Check the consumers' health instead of showing the ring: print why
+    /// each unhealthy one is (or `OK: ...`), exit 2 if any is unhealthy, 0 if
+    /// all are (for cron, Nagios-style checks and systemd `ExecStartPre`).
+    #[arg(long, conflicts_with_all = ["watch", "json"])]
+    pub check: bool,
+
+    /// With --check: check only this consumer (repeatable); a name with no
+    /// cursor is unhealthy. Default: every consumer with a cursor.
+    #[arg(long = "consumer", value_name = "NAME", requires = "check")]
+    pub consumers: Vec<String>,
+
+    /// The thresholds of the health rules.
+    #[command(flatten)]
+    pub health: HealthArgs,
 }
 
 /// Everything `stat` reports of a ring.
@@ -204,22 +227,15 @@ pub struct ReaderStat {
     pub stale: bool,
     /// Why the cursor file could not be read as a cursor, if so.
     pub problem: Option<String>,
+    /// Its health: `healthy`, `slow`, `stalled`, `lapped`, `dead` or `unknown`.
+    pub state: State,
+    /// Why (the rule that matched).
+    pub reason: String,
 }
 
 /// The open ring, read-only.
 struct Ring {
-    path: PathBuf,
-    file: File,
-    reader: Reader,
-    header: RawHeader,
-}
-
-/// One sample of the head.
-#[derive(Clone, Copy)]
-struct Head {
-    at: Instant,
-    next_seq: u64,
-    tail: u64,
+    stats: StatsReader,
 }
 
 /// Opens the ring file at `path` read-only and reads and validates its
@@ -261,44 +277,34 @@ pub fn read_header(path: &Path, given: &Path) -> anyhow::Result<(File, RawHeader
 
 impl Ring {
     fn open(path: &Path, given: &Path) -> anyhow::Result<Ring> {
-        let (file, header, _) = read_header(path, given)?;
-        let reader = Reader::attach(&file, StartAt::End)
-            .with_context(|| format!("ring {}: read the head", path.display()))?;
+        read_header(path, given)?;
         Ok(Ring {
-            path: path.to_path_buf(),
-            file,
-            reader,
-            header,
+            stats: StatsReader::open(path)?,
         })
     }
 
-    fn head(&mut self) -> anyhow::Result<Head> {
-        self.reader
-            .seek(StartAt::End)
-            .with_context(|| format!("ring {}: read the head", self.path.display()))?;
-        Ok(Head {
-            at: Instant::now(),
-            next_seq: self.reader.next_seq(),
-            tail: self.reader.position(),
-        })
+    /// One sample: head, counters, producer, cursors.
+    fn sample(&mut self) -> anyhow::Result<RingStats> {
+        Ok(self.stats.read()?)
     }
+}
 
-    fn stat(&self, head: Head, earlier: Option<Head>) -> anyhow::Result<Stat> {
-        let h = &self.header;
-        let shown = self.path.display();
-        let info = self.reader.producer();
-        let alive = producer_alive(&self.file)
-            .with_context(|| format!("ring {shown}: probe the producer's lock"))?;
-        let slots = read_slots(&self.path)
-            .with_context(|| format!("ring {shown}: read the named cursors"))?;
+impl Stat {
+    /// What `stat` reports of the sample `now`, with the rate and health
+    /// measured against `earlier`, if given.
+    pub fn new(now: &RingStats, earlier: Option<&RingStats>, t: &HealthArgs) -> Stat {
+        let h = &now.header;
+        let info = &now.producer;
         let ring_id = h.ring_id.get();
-        let readers = slots
-            .into_iter()
+        let readers = now
+            .cursors
+            .iter()
             .map(|s| {
                 let next_seq = (s.next_seq != 0).then_some(s.next_seq);
+                let verdict = health::judge(earlier, now, s, t);
                 ReaderStat {
-                    lag: next_seq.map(|n| head.next_seq.saturating_sub(n)),
-                    name: s.name,
+                    lag: next_seq.map(|n| now.next_seq.saturating_sub(n)),
+                    name: s.name.clone(),
                     pid: s.pid,
                     live: s.live,
                     next_seq,
@@ -310,27 +316,24 @@ impl Ring {
                         .then(|| text::utc(s.last_progress_unix_ns)),
                     attached: text::utc(s.attached_unix_ns),
                     stale: s.problem.is_none() && s.ring_id != ring_id,
-                    problem: s.problem,
+                    problem: s.problem.clone(),
+                    state: verdict.state,
+                    reason: verdict.reason,
                 }
             })
             .collect();
-        // The statistics change all the time: read them afresh.
-        let mut now = [0u8; core::mem::size_of::<RawHeader>()];
-        self.file
-            .read_exact_at(&mut now, 0)
-            .with_context(|| format!("ring {shown}: read the header"))?;
-        let now = RawHeader::read_from_bytes(&now).expect("the buffer is one header long");
         let rate = earlier.and_then(|e| {
-            let secs = head.at.duration_since(e.at).as_secs_f64();
+            let secs = now.read_unix_ns.saturating_sub(e.read_unix_ns) as f64 / 1e9;
             (secs > 0.0).then(|| RateStat {
                 interval_ms: secs * 1e3,
-                events_per_sec: head.next_seq.saturating_sub(e.next_seq) as f64 / secs,
-                bytes_per_sec: head.tail.saturating_sub(e.tail) as f64 / secs,
+                events_per_sec: now.next_seq.saturating_sub(e.next_seq) as f64 / secs,
+                bytes_per_sec: now.tail.saturating_sub(e.tail) as f64 / secs,
             })
         });
         let capacity = h.capacity.get();
-        Ok(Stat {
-            ring: self.path.display().to_string(),
+        let c = &now.counters;
+        Stat {
+            ring: now.path.display().to_string(),
             header: HeaderStat {
                 version: h.version.get(),
                 capacity,
@@ -352,28 +355,28 @@ impl Ring {
                     ProducerState::Closed => "closed".into(),
                     ProducerState::Unknown(n) => format!("unknown({n})"),
                 },
-                alive,
+                alive: now.producer_alive,
                 started: (info.start_unix_ns != 0).then(|| text::utc(info.start_unix_ns)),
                 started_unix_ns: info.start_unix_ns,
             },
             head: HeadStat {
-                next_seq: head.next_seq,
-                tail_position: head.tail,
-                laps: head.tail as f64 / capacity as f64,
+                next_seq: now.next_seq,
+                tail_position: now.tail,
+                laps: now.tail as f64 / capacity as f64,
             },
             rate,
             counters: CountersStat {
-                events: head.next_seq.saturating_sub(h.first_seq.get()),
-                bytes: head.tail,
-                blocks: now.blocks.get(),
-                refused_too_large: now.refused_too_large.get(),
-                refused_switched_off: now.refused_switched_off.get(),
-                padding_bytes: now.padding_bytes.get(),
-                wake_calls: now.wake_calls.get(),
-                producer_starts: now.epoch.get(),
+                events: c.events,
+                bytes: c.bytes,
+                blocks: c.blocks,
+                refused_too_large: c.refused_too_large,
+                refused_switched_off: c.refused_switched_off,
+                padding_bytes: c.padding_bytes,
+                wake_calls: c.wake_calls,
+                producer_starts: c.producer_starts,
             },
             readers,
-        })
+        }
     }
 }
 
@@ -381,17 +384,31 @@ impl Ring {
 pub fn snapshot(ring: &Path, interval: Duration) -> anyhow::Result<Stat> {
     let path = resolve_ring_path(ring);
     let mut r = Ring::open(&path, ring)?;
-    let first = r.head()?;
+    let first = r.sample()?;
+    let t = HealthArgs::default();
     if interval.is_zero() {
-        return r.stat(first, None);
+        return Ok(Stat::new(&first, None, &t));
     }
     std::thread::sleep(interval);
-    let second = r.head()?;
-    r.stat(second, Some(first))
+    let second = r.sample()?;
+    Ok(Stat::new(&second, Some(&first), &t))
 }
 
 /// Writes `stat` for people.
 pub fn write_human(out: &mut impl Write, s: &Stat) -> io::Result<()> {
+    write_human_with(out, s, None)
+}
+
+/// Characters of the lag sparkline `--watch` draws per consumer.
+pub const SPARK_WIDTH: usize = 30;
+
+/// Writes `stat` for people; with a `history`, each consumer's lag over the
+/// last minute as a sparkline under its line (`--watch`).
+pub fn write_human_with(
+    out: &mut impl Write,
+    s: &Stat,
+    history: Option<&History>,
+) -> io::Result<()> {
     let h = &s.header;
     let p = &s.producer;
     writeln!(out, "ring       {}", s.ring)?;
@@ -468,14 +485,14 @@ pub fn write_human(out: &mut impl Write, s: &Stat) -> io::Result<()> {
     writeln!(out, "readers    {}", s.readers.len())?;
     writeln!(
         out,
-        "  {:<24} {:>8}  {:<4}  {:>12}  {:>10}  {:>12}  {:>10}  {:>6}",
-        "name", "pid", "live", "next_seq", "lag", "delivered", "missed", "laps"
+        "  {:<24} {:>8}  {:<4}  {:>12}  {:>10}  {:>12}  {:>10}  {:>6}  {:<8}",
+        "name", "pid", "live", "next_seq", "lag", "delivered", "missed", "laps", "state"
     )?;
     for r in &s.readers {
         let opt = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
         writeln!(
             out,
-            "  {:<24} {:>8}  {:<4}  {:>12}  {:>10}  {:>12}  {:>10}  {:>6}{}{}",
+            "  {:<24} {:>8}  {:<4}  {:>12}  {:>10}  {:>12}  {:>10}  {:>6}  {:<8}{}{}",
             r.name,
             r.pid,
             match r.live {
@@ -488,6 +505,7 @@ pub fn write_human(out: &mut impl Write, s: &Stat) -> io::Result<()> {
             r.delivered,
             r.missed,
             r.laps,
+            r.state.as_str(),
             if r.stale {
                 "  (cursor of a replaced ring)"
             } else {
@@ -498,6 +516,20 @@ pub fn write_human(out: &mut impl Write, s: &Stat) -> io::Result<()> {
                 .map(|p| format!("  ({p})"))
                 .unwrap_or_default()
         )?;
+        if r.state != State::Healthy && r.problem.is_none() {
+            writeln!(out, "  {:<24} {}", "", r.reason)?;
+        }
+        if let Some(h) = history {
+            let lags = h.lags(&r.name);
+            writeln!(
+                out,
+                "  {:<24} lag, last minute: {:<width$} max {}",
+                "",
+                health::sparkline(&lags, SPARK_WIDTH),
+                lags.iter().copied().max().unwrap_or(0),
+                width = SPARK_WIDTH
+            )?;
+        }
     }
     Ok(())
 }
@@ -514,18 +546,24 @@ pub fn run(args: StatArgs) -> anyhow::Result<ExitCode> {
     });
     let stdout = io::stdout();
     let clear = args.watch && !args.json && stdout.is_terminal();
+    let mut history = History::default();
     let mut earlier = if interval.is_zero() {
         None
     } else {
-        let first = ring.head()?;
+        let first = ring.sample()?;
+        history.record(&first);
         if !cli::sleep_interruptibly(interval) {
             return Ok(cli::signal_exit_code(cli::interrupted().unwrap_or(2)));
         }
         Some(first)
     };
     loop {
-        let head = ring.head()?;
-        let stat = ring.stat(head, earlier)?;
+        let now = ring.sample()?;
+        history.record(&now);
+        let stat = Stat::new(&now, earlier.as_ref(), &args.health);
+        if args.check {
+            return check(&stat, &args.consumers);
+        }
         let mut out = stdout.lock();
         let written = (|| {
             if clear {
@@ -535,7 +573,7 @@ pub fn run(args: StatArgs) -> anyhow::Result<ExitCode> {
                 serde_json::to_writer(&mut out, &stat)?;
                 writeln!(out)?;
             } else {
-                write_human(&mut out, &stat)?;
+                write_human_with(&mut out, &stat, args.watch.then_some(&history))?;
                 if let Some(dir) = &args.journal {
                     write_journal(&mut out, dir, stat.head.next_seq)?;
                 }
@@ -558,7 +596,7 @@ pub fn run(args: StatArgs) -> anyhow::Result<ExitCode> {
         if !args.watch {
             return Ok(ExitCode::SUCCESS);
         }
-        earlier = (!interval.is_zero()).then_some(head);
+        earlier = (!interval.is_zero()).then_some(now);
         if !cli::sleep_interruptibly(interval.max(Duration::from_millis(100))) {
             return Ok(cli::signal_exit_code(cli::interrupted().unwrap_or(2)));
         }
@@ -586,4 +624,32 @@ fn write_journal(out: &mut impl Write, dir: &std::path::Path, ring_next: u64) ->
         },
         Err(e) => writeln!(out, "journal    {}: {e}", dir.display()),
     }
+}
+
+/// `--check`: prints why each checked consumer is unhealthy (or `OK`), and
+/// returns exit code 2 if any is, 0 if none is.
+fn check(stat: &Stat, names: &[String]) -> anyhow::Result<ExitCode> {
+    let verdicts: Vec<_> = stat
+        .readers
+        .iter()
+        .map(|r| {
+            (
+                r.name.clone(),
+                health::Verdict {
+                    state: r.state,
+                    reason: r.reason.clone(),
+                },
+            )
+        })
+        .collect();
+    let (ok, lines) = health::check(&verdicts, names);
+    let mut out = io::stdout().lock();
+    for line in lines {
+        writeln!(out, "{}: {line}", stat.ring)?;
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
 }

@@ -1,4 +1,5 @@
-//! `slipstream`: commands to inspect Slipstream rings (`slipstream stat RING`).
+//! `slipstream`: commands to inspect and monitor Slipstream rings
+//! (`slipstream stat RING`, `slipstream exporter RING... --listen ADDR`).
 #![deny(missing_docs, unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
@@ -22,6 +23,8 @@ enum Command {
     Stat(StatArgs),
     /// List or remove a ring's named cursors.
     Readers(cli::ReadersArgs),
+    /// Serve Prometheus metrics (/metrics) and a health check (/healthz) for rings.
+    Exporter(slipstream_tools::exporter::ExporterArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -30,5 +33,8 @@ fn main() -> std::process::ExitCode {
             cli::main_with("slipstream stat", || slipstream_tools::stat::run(args))
         }
         Command::Readers(args) => cli::main_with("slipstream readers", || cli::run_readers(args)),
+        Command::Exporter(args) => cli::main_with("slipstream exporter", || {
+            slipstream_tools::exporter::run(args)
+        }),
     }
 }
