@@ -85,9 +85,9 @@
 
 mod block;
 mod delivery;
+mod journal;
 #[cfg(feature = "nats")]
 pub mod remote;
-mod journal;
 #[cfg(feature = "tokio")]
 mod stream;
 

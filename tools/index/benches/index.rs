@@ -229,7 +229,7 @@ fn main() {
     let tmp = std::env::temp_dir().join(format!("slipstream-index-bench-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).expect("tmp");
     let ring = slipstream_tests::TempRing::new("index-bench");
-    let want = |b: &str| o.only.as_deref().map_or(true, |x| x == b);
+    let want = |b: &str| o.only.as_deref().is_none_or(|x| x == b);
 
     // Fill the ring with the simulator's default mix.
     let argv = [

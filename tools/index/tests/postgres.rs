@@ -63,7 +63,7 @@ fn dropped_connection_and_read_only_postgres() {
     .expect("connect as admin");
     // Wait until the indexer has committed something, then end its session.
     let deadline = Instant::now() + Duration::from_secs(20);
-    while position(&url).map_or(true, |p| p.height < 60) {
+    while position(&url).is_none_or(|p| p.height < 60) {
         assert!(Instant::now() < deadline, "the indexer did not get going");
         std::thread::sleep(Duration::from_millis(50));
     }
