@@ -47,6 +47,8 @@ impl Shared {
         wake: Option<Region>,
         keep: Keep,
     ) -> Self {
+        // The fixed fields' accessors below skip the bounds check on this.
+        assert!(header.len() >= core::mem::size_of::<RawHeader>());
         let first_seq = header
             .u64(core::mem::offset_of!(RawHeader, first_seq))
             .load(Ordering::Relaxed);
@@ -65,7 +67,13 @@ impl Shared {
     pub(crate) fn anonymous(geo: Geometry, first_seq: u64) -> std::io::Result<Self> {
         #[cfg(not(loom))]
         {
-            let mut map = memmap2::MmapMut::map_anon(geo.file_len as usize + 4096)?;
+            // MAP_POPULATE: the pages are allocated here, at creation, so the
+            // first lap's publishes take no page fault (tested in
+            // ring/tests/prefault.rs).
+            let mut map = memmap2::MmapOptions::new()
+                .len(geo.file_len as usize + 4096)
+                .populate()
+                .map_anon()?;
             let header =
                 geo.new_header(crate::file::random_id(), crate::sync::unix_ns(), first_seq);
             let bytes = zerocopy::IntoBytes::as_bytes(&header);
@@ -112,17 +120,40 @@ impl Shared {
 
     #[inline(always)]
     pub(crate) fn tail(&self) -> &crate::sync::AtomicU64 {
-        self.header.u64(OFF_TAIL)
+        // SAFETY: a fixed field of RawHeader, 8-aligned, and the header region
+        // holds a whole RawHeader (asserted in `Shared::new`).
+        unsafe { self.header.u64_unchecked(OFF_TAIL) }
     }
 
     #[inline(always)]
     pub(crate) fn tail_intent(&self) -> &crate::sync::AtomicU64 {
-        self.header.u64(OFF_TAIL_INTENT)
+        // SAFETY: a fixed field of RawHeader, 8-aligned, and the header region
+        // holds a whole RawHeader (asserted in `Shared::new`).
+        unsafe { self.header.u64_unchecked(OFF_TAIL_INTENT) }
     }
 
     #[inline(always)]
     pub(crate) fn latest(&self) -> &crate::sync::AtomicU64 {
-        self.header.u64(OFF_LATEST)
+        // SAFETY: a fixed field of RawHeader, 8-aligned, and the header region
+        // holds a whole RawHeader (asserted in `Shared::new`).
+        unsafe { self.header.u64_unchecked(OFF_LATEST) }
+    }
+
+    /// Commit slot `i` (0 or 1) as `(end, next_seq)` words.
+    #[inline(always)]
+    pub(crate) fn commit_slot(
+        &self,
+        i: usize,
+    ) -> (&crate::sync::AtomicU64, &crate::sync::AtomicU64) {
+        let off = OFF_COMMITS + 16 * (i & 1);
+        // SAFETY: the two commit slots are fixed fields of RawHeader (8-aligned),
+        // and the header region holds a whole RawHeader (asserted in `Shared::new`).
+        unsafe {
+            (
+                self.header.u64_unchecked(off),
+                self.header.u64_unchecked(off + 8),
+            )
+        }
     }
 
     /// Adds `n` to the producer statistic at header offset `off`. Only the

@@ -72,6 +72,24 @@ impl Region {
         unsafe { AtomicU64::from_ptr(self.ptr.add(off).cast()) }
     }
 
+    /// The 64-bit word at `off`, without the bounds check of [`Region::u64`]
+    /// (for the producer's hot path, at offsets it has already bounded).
+    ///
+    /// # Safety
+    /// `off` must be a multiple of 8 with `off + 8 <= len`.
+    #[inline(always)]
+    pub(crate) unsafe fn u64_unchecked(&self, off: usize) -> &AtomicU64 {
+        debug_assert!(off % 8 == 0 && off + 8 <= self.len);
+        // SAFETY: in bounds and aligned (the caller's contract); otherwise as in `u64`.
+        unsafe { AtomicU64::from_ptr(self.ptr.add(off).cast()) }
+    }
+
+    /// Bytes in the region.
+    #[inline(always)]
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
     /// The 32-bit word at `off`.
     #[inline(always)]
     pub(crate) fn u32(&self, off: usize) -> &AtomicU32 {
@@ -228,6 +246,12 @@ impl Region {
     pub(crate) fn u32(&self, off: usize) -> &AtomicU32 {
         assert!(off % 4 == 0);
         &self.w32[off / 4]
+    }
+    pub(crate) unsafe fn u64_unchecked(&self, off: usize) -> &AtomicU64 {
+        self.u64(off)
+    }
+    pub(crate) fn len(&self) -> usize {
+        self.w64.len() * 8
     }
     pub(crate) fn copy_out(&self, off: usize, dst: &mut [u8]) {
         for (i, d) in dst.chunks_exact_mut(8).enumerate() {

@@ -229,9 +229,13 @@ impl Writer {
             self.shared.count(OFF_PADDING_BYTES, pad);
         }
         let roff = (pos & geo.mask) as usize;
-        data.u64(roff)
+        // SAFETY (both): the record [roff, roff + rec) lies in the data region
+        // (a record that would cross its end starts at offset 0 instead, and
+        // rec <= capacity since len <= max_payload), rec >= 16, and roff is
+        // 8-aligned (positions are).
+        unsafe { data.u64_unchecked(roff) }
             .store(header_word(len as u32, kind, 0), Ordering::Relaxed);
-        data.u64(roff + 8).store(self.next_seq, Ordering::Relaxed);
+        unsafe { data.u64_unchecked(roff + 8) }.store(self.next_seq, Ordering::Relaxed);
         Ok(Reservation {
             writer: self,
             kind,
@@ -260,6 +264,9 @@ impl Writer {
         Ok(r.commit())
     }
 
+    // Inlined into `publish` and `Reservation::commit`: out of line it cost
+    // a call, spills and reloads per publish (callgrind, benches/RESULTS.md).
+    #[inline(always)]
     fn commit(&mut self, kind: u16, pos: u64, end: u64) -> u64 {
         let seq = self.next_seq;
         let geo = &self.shared.geo;
@@ -269,12 +276,9 @@ impl Writer {
         // never equal to it, since the tail only grows), and recovery reads
         // next_seq from it without reading any record. Published to readers
         // by the Release store of tail below.
-        let slot = OFF_COMMITS + 16 * ((seq + 1) & 1) as usize;
-        self.shared
-            .header
-            .u64(slot + 8)
-            .store(seq + 1, Ordering::Relaxed);
-        self.shared.header.u64(slot).store(end, Ordering::Relaxed);
+        let (slot_end, slot_seq) = self.shared.commit_slot(((seq + 1) & 1) as usize);
+        slot_seq.store(seq + 1, Ordering::Relaxed);
+        slot_end.store(end, Ordering::Relaxed);
         let segment = pos >> geo.segment_shift;
         if segment != self.last_segment {
             self.last_segment = segment;
