@@ -55,7 +55,7 @@ fn publish(c: &mut Criterion) {
 }
 
 fn consume(c: &mut Criterion) {
-    for (name, decode, batch) in [
+    for (name, decode, use_receive) in [
         ("consume", false, false),
         ("consume_batch", false, true),
         ("decode_event", true, false),
@@ -87,7 +87,7 @@ fn consume(c: &mut Criterion) {
                             w.publish(4, &payload).unwrap();
                         }
                         let t = Instant::now();
-                        if batch {
+                        if use_receive {
                             // Reader::receive: one validation per batch, a handler per record.
                             let mut got = 0u64;
                             while got < n {
