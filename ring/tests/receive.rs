@@ -196,8 +196,14 @@ fn receive_and_try_next_agree_on_corrupt_rings() {
         let x = drain_any(a, false);
         let y = drain_any(b, true);
         errors_seen += x.iter().filter(|g| g.is_err()).count();
-        assert_eq!(x, y, "case {case}: receive and try_next differ on a corrupt ring");
+        assert_eq!(
+            x, y,
+            "case {case}: receive and try_next differ on a corrupt ring"
+        );
         drop(w);
     }
-    assert!(errors_seen > 0, "the corruption must be noticed at least once");
+    assert!(
+        errors_seen > 0,
+        "the corruption must be noticed at least once"
+    );
 }
