@@ -208,23 +208,13 @@ impl Writer {
         let pos = self.tail + pad;
         let end = pos + rec;
         if end > self.intent {
-            // Announce ahead, in chunks of a 64th of the ring (FORMAT.md 6,
-            // step 2: `tail_intent` is an upper bound of the positions being
-            // written, at most `T + capacity`), so that most records store
-            // nothing to the line every reader validates against. A reader
-            // within a chunk of being lapped is told so a little early.
-            // `end <= T + capacity`: pad + rec < 2 * rec <= capacity.
-            // At least 8 bytes, so that the loom models (a 64-byte ring) run it.
-            let chunk = ((geo.capacity / 64) & !(RECORD_ALIGN as u64 - 1)).max(8);
-            self.intent = (end + chunk).min(self.tail + geo.capacity).max(end);
+            self.intent = end;
             // Announce, before touching any byte of [tail, end), that the bytes
             // one lap back are about to be overwritten.
             // Release: a reader that Acquire-loads this value also sees the
             // tail committed before it (pairs with the Acquire load in
             // `Reader::counters`, whose corruption check relies on it).
-            self.shared
-                .tail_intent()
-                .store(self.intent, Ordering::Release);
+            self.shared.tail_intent().store(end, Ordering::Release);
             // Orders the store above before every store of the record below.
             // Pairs with the fence(Acquire) in `Reader::fill` (and the other
             // validations) between a reader's copy and its load of tail_intent:
