@@ -6,6 +6,7 @@
 //!   in the default wake mode (deferred: no system call).
 //! - `consume/SIZE`: copy out, validate and hand over one record, reading a
 //!   batch the benchmark published beforehand (publishing is not timed).
+//! - `consume_batch/SIZE`: the same with `Reader::receive` (a handler per record).
 //! - `decode_event/SIZE`: consume plus decoding the event payload.
 //! - `round_trip/128`: publish one 128-byte record, then read it.
 //! - `publish_readers/...`: publish of 128 bytes with readers attached (threads
@@ -54,7 +55,11 @@ fn publish(c: &mut Criterion) {
 }
 
 fn consume(c: &mut Criterion) {
-    for (name, decode) in [("consume", false), ("decode_event", true)] {
+    for (name, decode, use_receive) in [
+        ("consume", false, false),
+        ("consume_batch", false, true),
+        ("decode_event", true, false),
+    ] {
         let mut g = c.benchmark_group(name);
         for size in SIZES {
             let mut w = writer();
@@ -82,6 +87,23 @@ fn consume(c: &mut Criterion) {
                             w.publish(4, &payload).unwrap();
                         }
                         let t = Instant::now();
+                        if use_receive {
+                            // Reader::receive: one validation per batch, a handler per record.
+                            let mut got = 0u64;
+                            while got < n {
+                                got += r
+                                    .receive(usize::MAX, |item| match item {
+                                        Item::Record(rec) => {
+                                            black_box(rec.payload);
+                                        }
+                                        other => panic!("{other:?}"),
+                                    })
+                                    .unwrap() as u64;
+                            }
+                            total += t.elapsed();
+                            left -= n;
+                            continue;
+                        }
                         for _ in 0..n {
                             match r.try_next().unwrap() {
                                 Some(Item::Record(rec)) => {

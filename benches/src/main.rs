@@ -108,6 +108,13 @@ struct Cli {
     /// they can). Useful to find the rate Slipstream delivers without loss.
     #[arg(long, default_value_t = 0.0)]
     rate: f64,
+    /// Also search, for each size, the highest paced rate at which the
+    /// Slipstream consumer loses nothing (bisection between 0 and the
+    /// producer's unpaced rate, 8 steps, each rate run --reps times; a rate
+    /// is lossless only if every run of it lost nothing). Printed as a table
+    /// after the report.
+    #[arg(long)]
+    lossless_search: bool,
     /// A run that has not finished after this many seconds fails.
     #[arg(long, default_value_t = 120)]
     timeout_s: u64,
@@ -290,6 +297,9 @@ fn run(cli: Cli) -> Result<bool> {
         cpu,
     };
     print!("{}", report.markdown());
+    if cli.lossless_search {
+        print!("{}", lossless_search(&report.settings, timeout));
+    }
     if let Some(path) = &cli.json {
         let f =
             std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
@@ -357,6 +367,98 @@ fn run_throughput(s: &Settings, dir: &Path, timeout: Duration) -> Vec<TputResult
         all.extend(results);
     }
     all
+}
+
+/// The highest paced rate at which the Slipstream consumer loses nothing, per
+/// size: a Markdown table.
+fn lossless_search(s: &Settings, timeout: Duration) -> String {
+    let mut out = String::from(
+        "\n## Lossless rate (Slipstream)\n\nBisection over the sender's paced rate (`--rate`), 8 steps between 0 and the unpaced producer rate of the first probe; a rate counts as lossless only if all of its runs lost nothing.\n\n| size | msgs/run | runs per rate | unpaced producer | highest lossless rate | lowest lossy rate | probes (rate: lost in its runs) |\n|---|---:|---:|---:|---:|---:|---|\n",
+    );
+    for &size in &s.sizes {
+        let count = s.messages.min(s.max_bytes / size as u64).max(1);
+        let mut spec = TputSpec {
+            size,
+            count,
+            rate: 0.0,
+            ring_bytes: s.ring_bytes,
+            iox_queue: s.iox_queue,
+            timeout,
+        };
+        let mut probes = Vec::new();
+        // Runs `reps` times at `rate`; Some(lost) or None if a run failed.
+        let probe = |spec: &TputSpec| -> Option<(u64, f64)> {
+            let mut lost = 0;
+            let mut sender = 0.0f64;
+            for _ in 0..s.reps {
+                match slip::throughput(spec) {
+                    Ok(run) => {
+                        lost += run.lost;
+                        sender = sender.max(spec.count as f64 * 1e9 / run.sender_ns.max(1) as f64);
+                    }
+                    Err(e) => {
+                        eprintln!(
+                            "[lossless {}] run at {} failed: {e:#}",
+                            fmt_size(size),
+                            spec.rate
+                        );
+                        return None;
+                    }
+                }
+            }
+            eprintln!(
+                "[lossless {}] rate {}: lost {lost}",
+                fmt_size(size),
+                fmt_rate(spec.rate)
+            );
+            Some((lost, sender))
+        };
+        let Some((lost0, unpaced)) = probe(&spec) else {
+            out.push_str(&format!(
+                "| {} | {count} | {} | failed | - | - | - |\n",
+                fmt_size(size),
+                s.reps
+            ));
+            continue;
+        };
+        probes.push(format!("unpaced: {lost0}"));
+        let (mut lo, mut hi) = (0.0f64, unpaced);
+        let mut lowest_lossy = if lost0 > 0 { Some(unpaced) } else { None };
+        if lost0 == 0 {
+            lo = unpaced;
+        } else {
+            for _ in 0..8 {
+                let mid = if lo == 0.0 {
+                    hi / 2.0
+                } else {
+                    (lo * hi).sqrt()
+                };
+                spec.rate = mid;
+                let Some((lost, _)) = probe(&spec) else { break };
+                probes.push(format!("{}: {lost}", fmt_rate(mid)));
+                if lost == 0 {
+                    lo = mid;
+                } else {
+                    hi = mid;
+                    lowest_lossy = Some(mid);
+                }
+            }
+        }
+        out.push_str(&format!(
+            "| {} | {count} | {} | {} | {} | {} | {} |\n",
+            fmt_size(size),
+            s.reps,
+            fmt_rate(unpaced),
+            if lo > 0.0 {
+                fmt_rate(lo)
+            } else {
+                "none found".into()
+            },
+            lowest_lossy.map_or("-".into(), fmt_rate),
+            probes.join("; ")
+        ));
+    }
+    out
 }
 
 fn throughput_once(t: Transport, dir: &Path, spec: &TputSpec) -> Result<TputRun> {

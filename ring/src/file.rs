@@ -380,8 +380,11 @@ impl Writer {
         // never form references to its bytes except through atomics and the
         // single writer's payload slices.
         let mut map = unsafe {
+            // populate (MAP_POPULATE): fault the whole ring in now, at
+            // creation, not in the first lap's publishes (ring/tests/prefault.rs).
             memmap2::MmapOptions::new()
                 .len(geo.file_len as usize)
+                .populate()
                 .map_mut(&file)
         }
         .map_err(io("mmap ring file"))?;

@@ -91,10 +91,10 @@ pub enum Step {
     Lagged(Lag),
 }
 
-/// A record copied into the reader's buffer, as parsed from the copy (trusted
-/// once the copy is validated).
+/// The record [`Reader::advance`] moved to: where its payload lies in the
+/// reader's validated copy, and what its header said.
 #[derive(Clone, Copy, Debug)]
-struct BufRec {
+struct Cur {
     /// Where its payload starts in `buf`.
     start: usize,
     /// Payload bytes.
@@ -103,8 +103,6 @@ struct BufRec {
     kind: u16,
     /// Its sequence number.
     seq: u64,
-    /// The position after it.
-    end: u64,
 }
 
 /// What a record header says, once checked.
@@ -150,24 +148,23 @@ const SEQ_NEVER: u64 = u64::MAX;
 /// ```
 pub struct Reader {
     pub(crate) shared: Arc<Shared>,
-    /// Position of the next record to copy.
+    /// Position of the next record the caller will receive (the cursor).
     pos: u64,
     /// Sequence number of the record at `pos`.
     seq: u64,
     policy: LapPolicy,
-    /// Validated records: 16-byte header and payload, each padded to 8 bytes.
+    /// A validated copy of the ring's bytes from the position the last fill
+    /// started at; headers are parsed from it lazily, one record at a time.
     buf: Vec<u8>,
-    /// The records in `buf`: where each starts in `buf`, and the position after it.
-    recs: Vec<BufRec>,
-    /// Next record of `buf` to deliver (index into `recs`).
-    next: usize,
-    /// Cursor of the delivery point: the next record the caller will receive.
-    cursor_seq: u64,
-    cursor_pos: u64,
+    /// Offset in `buf` of the record at `pos` (`buf` is an image of the
+    /// positions `[pos - at, pos - at + buf.len())`).
+    at: usize,
+    /// The tail the last fill loaded (the copy ends at or below it).
+    fill_tail: u64,
     /// A lap to report before anything else (set by `resume`).
     pending_lag: Option<Lag>,
-    /// The record `advance` moved to (an index into `recs`).
-    current: Option<usize>,
+    /// The record `advance` moved to.
+    current: Option<Cur>,
     batch: usize,
     /// The ring's wake file, to announce sleeping in (see `set_wake_file`).
     pub(crate) wake_file: Option<crate::shared::WakeFile>,
@@ -182,10 +179,8 @@ impl Reader {
             seq: first_seq,
             policy: LapPolicy::default(),
             buf: Vec::with_capacity(DEFAULT_BATCH),
-            recs: Vec::new(),
-            next: 0,
-            cursor_seq: first_seq,
-            cursor_pos: 0,
+            at: 0,
+            fill_tail: 0,
             pending_lag: None,
             current: None,
             batch: DEFAULT_BATCH,
@@ -216,14 +211,14 @@ impl Reader {
 
     /// Sequence number of the next record the caller will receive.
     pub fn next_seq(&self) -> u64 {
-        self.cursor_seq
+        self.seq
     }
 
     /// Position of the next record the caller will receive: with
     /// [`next_seq`](Reader::next_seq), the cursor to persist and later resume
     /// from with [`Reader::resume`].
     pub fn position(&self) -> u64 {
-        self.cursor_pos
+        self.pos
     }
 
     /// The geometry of the ring.
@@ -237,13 +232,13 @@ impl Reader {
         self.shared
             .tail()
             .load(Ordering::Relaxed)
-            .saturating_sub(self.cursor_pos)
+            .saturating_sub(self.pos)
     }
 
     /// Whether a record (or a lap report) is ready without waiting.
     pub fn available(&self) -> bool {
         self.pending_lag.is_some()
-            || self.next < self.recs.len()
+            || self.at < self.buf.len()
             || self.shared.tail().load(Ordering::Acquire) != self.pos
     }
 
@@ -256,7 +251,7 @@ impl Reader {
     /// (see `Reader::set_wake_file`) cannot announce itself, and polls
     /// instead, at most every millisecond.
     pub fn wait(&self, timeout: Duration) -> bool {
-        if self.pending_lag.is_some() || self.next < self.recs.len() {
+        if self.pending_lag.is_some() || self.at < self.buf.len() {
             return true;
         }
         self.shared
@@ -373,46 +368,253 @@ impl Reader {
             if let Some(lag) = self.pending_lag.take() {
                 return Ok(Some(Step::Lagged(lag)));
             }
-            if self.next == self.recs.len() {
-                if let Some(lag) = self.fill()? {
-                    return Ok(Some(Step::Lagged(lag)));
+            match self.next_buffered()? {
+                Some(rec) => {
+                    // SAFETY: `next_buffered` checked that the payload lies in `buf`.
+                    let payload = unsafe {
+                        self.buf
+                            .get_unchecked(rec.start..rec.start + rec.len as usize)
+                    };
+                    if keep(rec.kind, payload) {
+                        self.current = Some(rec);
+                        return Ok(Some(Step::Record));
+                    }
                 }
-                if self.recs.is_empty() {
-                    return Ok(None);
+                None => {
+                    if let Some(lag) = self.fill()? {
+                        return Ok(Some(Step::Lagged(lag)));
+                    }
+                    if self.buf.is_empty() {
+                        return Ok(None);
+                    }
                 }
-            }
-            let rec = self.recs[self.next];
-            let kept = keep(rec.kind, &self.buf[rec.start..rec.start + rec.len as usize]);
-            self.cursor_pos = rec.end;
-            self.cursor_seq = rec.seq + 1;
-            self.next += 1;
-            if kept {
-                self.current = Some(self.next - 1);
-                return Ok(Some(Step::Record));
             }
         }
     }
 
+    /// Hands every record of one validated copy to `handler`, in order, and
+    /// returns how many items it handed over (0: the reader has caught up).
+    /// The batch form of [`try_next`](Reader::try_next), in the style of
+    /// Agrona's `receive(handler)`: one copy out of the ring and one
+    /// validation for the whole batch, headers parsed from the copy as the
+    /// handler goes.
+    ///
+    /// A call delivers the records left from the last copy, or, if none are
+    /// left, copies the next batch (see [`set_batch_bytes`](Reader::set_batch_bytes))
+    /// and delivers its records; at most `max` items either way. A lap is
+    /// an item like any other ([`Item::Lagged`]), and ends the call.
+    ///
+    /// # Errors
+    /// As [`try_next`](Reader::try_next): a record that breaks the format.
+    /// Records handed to `handler` before it are delivered (the cursor is past
+    /// them); the error comes at the next call.
+    ///
+    /// ```
+    /// # use slipstream_ring::{Item, Layout, StartAt, Writer};
+    /// let mut w = Writer::anonymous(Layout::new(1 << 16)).unwrap();
+    /// let mut r = w.reader(StartAt::Oldest).unwrap();
+    /// for i in 0..10u8 { w.publish(1, &[i]).unwrap(); }
+    /// let mut got = Vec::new();
+    /// let n = r.receive(usize::MAX, |item| match item {
+    ///     Item::Record(rec) => got.push(rec.payload[0]),
+    ///     Item::Lagged(lag) => panic!("lapped: {lag:?}"),
+    /// }).unwrap();
+    /// assert_eq!(n, 10);
+    /// assert_eq!(got, (0..10).collect::<Vec<u8>>());
+    /// assert_eq!(r.receive(usize::MAX, |_| ()).unwrap(), 0);
+    /// ```
+    pub fn receive(
+        &mut self,
+        max: usize,
+        mut handler: impl FnMut(Item<'_>),
+    ) -> Result<usize, ReadError> {
+        self.current = None;
+        if max == 0 {
+            return Ok(0);
+        }
+        if let Some(lag) = self.pending_lag.take() {
+            handler(Item::Lagged(lag));
+            return Ok(1);
+        }
+        let mut n = 0;
+        let mut filled = false;
+        while n < max {
+            // The common case, with the cursor in registers: ordinary records
+            // one after the other in the validated copy.
+            let (mut at, mut pos, mut seq) = (self.at, self.pos, self.seq);
+            let buf = &self.buf[..];
+            while n < max {
+                let Some((len, kind, rl)) = parse_fast(buf, at, pos, seq, &self.shared.geo) else {
+                    break;
+                };
+                let start = at + RECORD_HEADER_LEN;
+                // SAFETY: `parse_fast` checked that the record lies in `buf`.
+                let payload = unsafe { buf.get_unchecked(start..start + len as usize) };
+                handler(Item::Record(Record { seq, kind, payload }));
+                at += rl;
+                pos += rl as u64;
+                seq += 1;
+                n += 1;
+            }
+            (self.at, self.pos, self.seq) = (at, pos, seq);
+            if n == max {
+                break;
+            }
+            // Everything else: the end of the copy, padding, a fill, errors.
+            let rec = match self.next_buffered_slow() {
+                Ok(Some(rec)) => rec,
+                Ok(None) if n == 0 && !filled => {
+                    filled = true;
+                    if let Some(lag) = self.fill()? {
+                        handler(Item::Lagged(lag));
+                        return Ok(1);
+                    }
+                    continue;
+                }
+                Ok(None) => break,
+                // Only the first record of a copy can be refused (a later
+                // one ends the batch, and the next copy starts with it).
+                Err(e) if n == 0 => return Err(e),
+                Err(_) => break,
+            };
+            // SAFETY: `next_buffered` checked that the payload lies in `buf`.
+            let payload = unsafe {
+                self.buf
+                    .get_unchecked(rec.start..rec.start + rec.len as usize)
+            };
+            handler(Item::Record(Record {
+                seq: rec.seq,
+                kind: rec.kind,
+                payload,
+            }));
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Parses the record at `pos` from the validated copy and moves the
+    /// cursor past it (and past a padding record before it). `None` when the
+    /// copy holds no further complete record (then `buf` is emptied, for the
+    /// next fill to copy from `pos`).
+    ///
+    /// A record of the copy that breaks the format, or carries a sequence
+    /// number other than the next one, ends the copy if records came before
+    /// it (the next fill copies it again and reports it, unless the reader was
+    /// lapped meanwhile), and is an error if it is the first: the error
+    /// repeats at every call, since the cursor does not move.
+    #[inline(always)]
+    fn next_buffered(&mut self) -> Result<Option<Cur>, ReadError> {
+        if let Some((len, kind, rl)) =
+            parse_fast(&self.buf, self.at, self.pos, self.seq, &self.shared.geo)
+        {
+            let cur = Cur {
+                start: self.at + RECORD_HEADER_LEN,
+                len,
+                kind,
+                seq: self.seq,
+            };
+            self.at += rl;
+            self.pos += rl as u64;
+            self.seq += 1;
+            return Ok(Some(cur));
+        }
+        self.next_buffered_slow()
+    }
+
+    /// [`next_buffered`](Reader::next_buffered) for everything but an
+    /// ordinary record: the end of the copy, padding, and what breaks the format.
+    #[inline(never)]
+    fn next_buffered_slow(&mut self) -> Result<Option<Cur>, ReadError> {
+        loop {
+            let at = self.at;
+            let avail = self.buf.len();
+            // `buf.len()` and `at` are multiples of 8, so this one check puts
+            // the header word in the copy.
+            if at >= avail {
+                return Ok(self.exhausted());
+            }
+            // SAFETY: at + 8 <= avail (both multiples of 8, at < avail).
+            let word = unsafe { read_word(&self.buf, at) };
+            let header = match check_header(&self.shared.geo, self.pos, word, self.fill_tail) {
+                Ok(h) => h,
+                Err(e) if at == 0 => {
+                    self.buf.clear();
+                    return Err(e.into());
+                }
+                Err(_) => return Ok(self.exhausted()),
+            };
+            match header {
+                Header::Padding(to_end) => {
+                    // The padding's body is in the copy or past its end; either
+                    // way the record after it is at `at + to_end`.
+                    self.pos += to_end;
+                    self.at = at + to_end as usize;
+                    if self.at > avail {
+                        return Ok(self.exhausted());
+                    }
+                }
+                Header::Record { len, kind } => {
+                    let rl = record_len(len as u64) as usize;
+                    // The one bounds check of the record: it is all in the copy
+                    // (header, sequence word, payload: RECORD_HEADER_LEN + len <= rl).
+                    if rl > avail - at {
+                        // Cut short by the batch's end: the next fill copies it
+                        // whole (a fill always completes the first record).
+                        return Ok(self.exhausted());
+                    }
+                    // SAFETY: at + 16 <= at + rl <= avail (checked above).
+                    let seq = unsafe { read_word(&self.buf, at + 8) };
+                    if seq != self.seq || seq == SEQ_NEVER {
+                        if at != 0 {
+                            return Ok(self.exhausted());
+                        }
+                        self.buf.clear();
+                        if seq == self.seq {
+                            return Err(seq_never(self.pos).into());
+                        }
+                        return Err(CorruptError::Sequence {
+                            pos: self.pos,
+                            expected: self.seq,
+                            found: seq,
+                        }
+                        .into());
+                    }
+                    self.at = at + rl;
+                    self.pos += rl as u64;
+                    self.seq = seq + 1;
+                    return Ok(Some(Cur {
+                        start: at + RECORD_HEADER_LEN,
+                        len,
+                        kind,
+                        seq,
+                    }));
+                }
+            }
+        }
+    }
+
+    /// Drops the rest of the copy: the next fill copies from `pos`.
+    #[inline]
+    fn exhausted(&mut self) -> Option<Cur> {
+        self.buf.clear();
+        self.at = 0;
+        None
+    }
+
     /// The record the last [`advance`](Reader::advance) moved to, if it moved to one.
     pub fn current(&self) -> Option<Record<'_>> {
-        self.current.map(|i| {
-            let c = &self.recs[i];
-            Record {
-                seq: c.seq,
-                kind: c.kind,
-                payload: &self.buf[c.start..c.start + c.len as usize],
-            }
+        self.current.map(|c| Record {
+            seq: c.seq,
+            kind: c.kind,
+            payload: &self.buf[c.start..c.start + c.len as usize],
         })
     }
 
     fn set_position(&mut self, pos: u64, seq: u64) {
         self.pos = pos;
         self.seq = seq;
-        self.cursor_pos = pos;
-        self.cursor_seq = seq;
         self.buf.clear();
-        self.recs.clear();
-        self.next = 0;
+        self.at = 0;
         self.pending_lag = None;
         self.current = None;
     }
@@ -538,130 +740,72 @@ impl Reader {
         }
     }
 
-    /// Copies the next batch of records into `buf` in one span, validates the
-    /// copy once, then parses it and checks its sequence numbers. Returns a lap
-    /// if the reader was overwritten.
+    /// Copies the next batch of records into `buf` in one span and validates
+    /// the copy once; `next_buffered` then parses it. Returns a lap if the
+    /// reader was overwritten. A padding record at `pos` is stepped over
+    /// here (after validating the copy that says it is one).
     fn fill(&mut self) -> Result<Option<Lag>, ReadError> {
         self.buf.clear();
-        self.recs.clear();
-        self.next = 0;
-        let (tail, _) = self.counters()?;
-        if tail == self.pos {
-            return Ok(None);
-        }
-        if tail < self.pos {
-            return Err(CorruptError::TailRegressed {
-                was: self.pos,
-                now: tail,
-            }
-            .into());
-        }
+        self.at = 0;
         let cap = self.shared.geo.capacity;
-        if tail - self.pos > cap {
-            return self.recover();
-        }
-        if self.pos % RECORD_ALIGN as u64 != 0 {
-            return Err(corrupt(
-                self.pos,
-                format!("position is not {RECORD_ALIGN}-byte aligned"),
-            )
-            .into());
-        }
-        // Copy a span, then find the records in the copy; a record the span
-        // cut short is completed with a second copy if it is the first one.
-        // Saturating: a batch of usize::MAX means "no limit", and pos may lie
-        // near 2^64 in a corrupt ring.
-        let span_end = tail.min(self.pos.saturating_add(self.batch as u64));
-        self.copy_span(span_end);
-        let mut p = self.pos;
-        let mut bad = None;
-        while p < tail {
-            let at = (p - self.pos) as usize;
-            if at + 8 > self.buf.len() {
-                if !self.recs.is_empty() {
-                    break;
-                }
-                self.copy_span(tail.min(p + 8));
+        // At most a padding record, then the record after it.
+        for _ in 0..2 {
+            let (tail, _) = self.counters()?;
+            if tail == self.pos {
+                return Ok(None);
             }
-            let word = u64::from_le_bytes(self.buf[at..at + 8].try_into().unwrap());
-            match check_header(&self.shared.geo, p, word, tail) {
-                Err(e) => {
-                    bad = Some(e);
-                    break;
+            if tail < self.pos {
+                return Err(CorruptError::TailRegressed {
+                    was: self.pos,
+                    now: tail,
                 }
+                .into());
+            }
+            if tail - self.pos > cap {
+                return self.recover();
+            }
+            if self.pos % RECORD_ALIGN as u64 != 0 {
+                return Err(corrupt(
+                    self.pos,
+                    format!("position is not {RECORD_ALIGN}-byte aligned"),
+                )
+                .into());
+            }
+            self.fill_tail = tail;
+            // Saturating: a batch of usize::MAX means "no limit", and pos may
+            // lie near 2^64 in a corrupt ring. The span holds at least the
+            // first header word: tail - pos >= 8 (both aligned) and the batch
+            // is at least a record header.
+            let span_end = tail.min(self.pos.saturating_add(self.batch as u64));
+            self.copy_span(span_end);
+            // SAFETY: the span is at least 8 bytes long (above).
+            let word = unsafe { read_word(&self.buf, 0) };
+            // Unvalidated: believed only after `intact` below.
+            let first = check_header(&self.shared.geo, self.pos, word, tail);
+            if let Ok(Header::Record { len, .. }) = first {
+                // A first record the span cut short is completed (it ends at
+                // or below the tail: check_header).
+                let end = self.pos + record_len(len as u64);
+                if end > span_end {
+                    self.copy_span(end);
+                }
+            }
+            if !self.intact(self.pos) {
+                self.buf.clear();
+                return self.recover();
+            }
+            // The copy is good: what it says is really in the ring.
+            match first {
                 Ok(Header::Padding(to_end)) => {
-                    p += to_end;
-                    if (p - self.pos) as usize > self.buf.len() {
-                        // The padding is not worth copying: skip over it.
-                        self.copy_skip(p);
-                    }
-                }
-                Ok(Header::Record { len, kind }) => {
-                    let end = p + record_len(len as u64);
-                    if (end - self.pos) as usize > self.buf.len() {
-                        if !self.recs.is_empty() {
-                            break;
-                        }
-                        self.copy_span(end);
-                    }
-                    let seq = u64::from_le_bytes(self.buf[at + 8..at + 16].try_into().unwrap());
-                    self.recs.push(BufRec {
-                        start: at + RECORD_HEADER_LEN,
-                        len,
-                        kind,
-                        seq,
-                        end,
-                    });
-                    p = end;
-                }
-            }
-        }
-        if !self.intact(self.pos) {
-            self.buf.clear();
-            self.recs.clear();
-            return self.recover();
-        }
-        // The copy is good: what it says is really in the ring.
-        if self.recs.is_empty() {
-            if let Some(e) = bad {
-                return Err(e.into());
-            }
-        }
-        let mut expected = self.seq;
-        let mut start_pos = self.pos;
-        for i in 0..self.recs.len() {
-            let seq = self.recs[i].seq;
-            if seq != expected || seq == SEQ_NEVER {
-                if i == 0 {
-                    self.recs.clear();
                     self.buf.clear();
-                    if seq == expected {
-                        return Err(seq_never(start_pos).into());
-                    }
-                    return Err(CorruptError::Sequence {
-                        pos: start_pos,
-                        expected,
-                        found: seq,
-                    }
-                    .into());
+                    self.pos += to_end;
                 }
-                // Deliver the good records first; the next fill reports this one.
-                self.recs.truncate(i);
-                break;
+                // A record, or bytes that are not one: `next_buffered` parses
+                // the first from the copy and reports the second.
+                _ => return Ok(None),
             }
-            start_pos = self.recs[i].end;
-            expected += 1;
         }
-        self.pos = self.recs.last().map_or(self.pos, |r| r.end);
-        self.seq = expected;
-        Ok(None)
-    }
-
-    /// Extends `buf` to position `to` without copying (over a padding
-    /// record's body), keeping `buf` an image of positions from `self.pos`.
-    fn copy_skip(&mut self, to: u64) {
-        let len = (to - self.pos) as usize;
-        self.buf.resize(len, 0);
+        Err(corrupt(self.pos, "two padding records in a row".into()).into())
     }
 
     /// The reader was overwritten: move it by its lap policy and say what it missed.
@@ -1033,11 +1177,63 @@ fn seq_never(pos: u64) -> CorruptError {
     )
 }
 
+/// The record at offset `at` of the validated copy `buf` (at position
+/// `pos`), if it is an ordinary record that carries `seq` and lies whole in
+/// the copy: its length, kind and length in the ring. `None` for anything
+/// else (the end of the copy, padding, a header or sequence number that
+/// breaks the format), which the slow path sorts out. Accepts exactly what
+/// [`check_header`] accepts as a record, given that the copy ends at or below
+/// the tail it was validated against: that is the one bounds check.
+#[inline(always)]
+fn parse_fast(
+    buf: &[u8],
+    at: usize,
+    pos: u64,
+    seq: u64,
+    geo: &Geometry,
+) -> Option<(u32, u16, usize)> {
+    let avail = buf.len();
+    // `at` and `avail` are multiples of 8: the header word is in the copy.
+    if at >= avail {
+        return None;
+    }
+    // SAFETY: at + 8 <= avail (above).
+    let word = unsafe { read_word(buf, at) };
+    let (len, kind, _flags) = split_header_word(word);
+    let rl = record_len(len as u64);
+    if kind == KIND_INVALID
+        || kind == KIND_PADDING
+        || len > geo.layout.max_payload
+        || rl > (avail - at) as u64
+        || (pos & geo.mask) + rl > geo.capacity
+    {
+        return None;
+    }
+    // SAFETY: at + 16 <= at + rl <= avail (checked above).
+    let found = unsafe { read_word(buf, at + 8) };
+    if found != seq || seq == SEQ_NEVER {
+        return None;
+    }
+    Some((len, kind, rl as usize))
+}
+
+/// The little-endian 64-bit word at `at` of the reader's copy.
+///
+/// # Safety
+/// `at + 8 <= buf.len()`.
+#[inline(always)]
+unsafe fn read_word(buf: &[u8], at: usize) -> u64 {
+    debug_assert!(at + 8 <= buf.len());
+    // SAFETY: in bounds (the caller's contract); any 8 bytes are a valid u64,
+    // and `read_unaligned` needs no alignment.
+    u64::from_le(unsafe { buf.as_ptr().add(at).cast::<u64>().read_unaligned() })
+}
+
 impl std::fmt::Debug for Reader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Reader")
-            .field("next_seq", &self.cursor_seq)
-            .field("position", &self.cursor_pos)
+            .field("next_seq", &self.seq)
+            .field("position", &self.pos)
             .field("policy", &self.policy)
             .finish_non_exhaustive()
     }

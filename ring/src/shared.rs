@@ -67,7 +67,13 @@ impl Shared {
     pub(crate) fn anonymous(geo: Geometry, first_seq: u64) -> std::io::Result<Self> {
         #[cfg(not(loom))]
         {
-            let mut map = memmap2::MmapMut::map_anon(geo.file_len as usize + 4096)?;
+            // MAP_POPULATE: the pages are allocated here, at creation, so the
+            // first lap's publishes take no page fault (tested in
+            // ring/tests/prefault.rs).
+            let mut map = memmap2::MmapOptions::new()
+                .len(geo.file_len as usize + 4096)
+                .populate()
+                .map_anon()?;
             let header =
                 geo.new_header(crate::file::random_id(), crate::sync::unix_ns(), first_seq);
             let bytes = zerocopy::IntoBytes::as_bytes(&header);

@@ -59,6 +59,11 @@ fn check(item: Item<'_>, next: &mut u64, last: u64) {
 /// the rest: every sequence number must be delivered intact or reported
 /// missed, exactly once.
 fn lap_model(batch: usize, calls: usize) {
+    lap_model_with(batch, calls, false)
+}
+
+/// `lap_model`, reading with `Reader::receive` (the batch API) if `receive`.
+fn lap_model_with(batch: usize, calls: usize, receive: bool) {
     const LAST: u64 = 3;
     let mut w = Writer::anonymous(layout()).unwrap();
     let mut r = w.reader(StartAt::Oldest).unwrap();
@@ -66,7 +71,10 @@ fn lap_model(batch: usize, calls: usize) {
     let reader = thread::spawn(move || {
         let mut next = 1;
         for _ in 0..calls {
-            if let Some(item) = r.try_next().unwrap() {
+            if receive {
+                r.receive(usize::MAX, |item| check(item, &mut next, LAST))
+                    .unwrap();
+            } else if let Some(item) = r.try_next().unwrap() {
                 check(item, &mut next, LAST);
             }
         }
@@ -98,6 +106,13 @@ fn commit_and_lap() {
 #[test]
 fn batched_copy_and_lap() {
     model(2, || lap_model(64 * 1024, 2));
+}
+
+/// The batch API over the same laps: `receive` hands over the records of one
+/// validated copy, parsed lazily from it.
+#[test]
+fn batched_receive_and_lap() {
+    model(2, || lap_model_with(64 * 1024, 2, true));
 }
 
 /// Sleep and wake, Immediate mode: the commit itself wakes the sleeper. A
