@@ -97,33 +97,33 @@ pub enum BlockItem {
 
 #[derive(Debug)]
 pub(crate) struct Building {
-    height: u64,
-    begin_seq: u64,
-    events: Vec<OwnedEvent>,
+    pub(crate) height: u64,
+    pub(crate) begin_seq: u64,
+    pub(crate) events: Vec<OwnedEvent>,
     /// Events read (filtered out or not), markers excluded.
-    count: u64,
+    pub(crate) count: u64,
     /// Why the block cannot be delivered, if it cannot.
-    broken: Option<&'static str>,
+    pub(crate) broken: Option<&'static str>,
 }
 
 /// Records being passed over because their block cannot be delivered; the
 /// gap report is returned at the next block boundary.
 #[derive(Debug)]
 pub(crate) struct Dropping {
-    first_seq: u64,
-    first_height: Option<u64>,
-    first_partial: bool,
+    pub(crate) first_seq: u64,
+    pub(crate) first_height: Option<u64>,
+    pub(crate) first_partial: bool,
     /// The highest height read in the range.
-    height: Option<u64>,
+    pub(crate) height: Option<u64>,
 }
 
 impl Dropping {
-    fn see(&mut self, height: u64) {
+    pub(crate) fn see(&mut self, height: u64) {
         self.height = Some(self.height.map_or(height, |h| h.max(height)));
     }
 
     /// The report, up to `last_seq`; `next` is the begin marker that ends it, if one does.
-    fn finish(self, last_seq: u64, next: Option<u64>) -> Missed {
+    pub(crate) fn finish(self, last_seq: u64, next: Option<u64>) -> Missed {
         let last_height = match (self.height, next) {
             (Some(h), Some(n)) => Some(h.max(n.saturating_sub(1))),
             (Some(h), None) => Some(h),
@@ -481,7 +481,7 @@ impl Consumer {
 }
 
 impl Building {
-    fn new(height: u64, begin_seq: u64) -> Building {
+    pub(crate) fn new(height: u64, begin_seq: u64) -> Building {
         Building {
             height,
             begin_seq,
@@ -491,7 +491,7 @@ impl Building {
         }
     }
 
-    fn incomplete(self, last_seq: u64, reason: &'static str) -> BlockItem {
+    pub(crate) fn incomplete(self, last_seq: u64, reason: &'static str) -> BlockItem {
         BlockItem::Incomplete {
             height: self.height,
             first_seq: self.begin_seq,
