@@ -524,27 +524,46 @@ impl Bridge {
             let res = self.consumer.seek(target);
             match res {
                 Ok(()) => {}
+                // The ring overwrote what follows the stream's end (a bridge
+                // down or lapped for longer than the ring holds).
+                Err(ConsumerError::StartUnavailable {
+                    requested: Start::Seq(requested),
+                    available,
+                }) if available.oldest_seq > requested => {
+                    self.publish_gap(requested, available.oldest_seq - 1, "not-retained")?;
+                    target = Start::Seq(available.oldest_seq);
+                    continue;
+                }
                 Err(ConsumerError::Seek(SeekError::NotRetained { requested, oldest })) => {
                     self.publish_gap(requested, oldest - 1, "not-retained")?;
                     target = Start::Seq(oldest);
                     continue;
                 }
-                Err(ConsumerError::Seek(SeekError::InFuture { requested, next })) if requested == next => {
+                Err(ConsumerError::Seek(SeekError::InFuture { requested, next }))
+                    if requested == next =>
+                {
                     target = Start::End;
                     continue;
                 }
                 Err(ConsumerError::Seek(SeekError::InFuture { requested, next })) => {
-                    return Err(Failure::Fatal(anyhow::anyhow!(
-                        "stream {:?} ends at ring sequence {} but the ring's next sequence is {next}: \
-                         the stream is ahead of the ring",
-                        self.args.stream,
-                        requested - 1
-                    )))
+                    return Err(self.ahead(requested, next))
                 }
                 Err(ConsumerError::Seek(SeekError::Contended { .. })) => continue,
-                Err(e) => return Err(Failure::Fatal(anyhow::Error::new(e).context("seek in the ring"))),
+                Err(e) => {
+                    return Err(Failure::Fatal(
+                        anyhow::Error::new(e).context("seek in the ring"),
+                    ))
+                }
             }
             break;
+        }
+        // A sequence not written yet is waited for by the SDK: the stream
+        // would then be ahead of the ring.
+        if let (Some(_), Start::Seq(requested)) = (resume, target) {
+            let next = self.consumer.available().next_seq;
+            if requested > next {
+                return Err(self.ahead(requested, next));
+            }
         }
         let next = self.consumer.next_seq();
         if resume.is_none() && target == Start::Oldest && next > 1 {
@@ -557,6 +576,15 @@ impl Bridge {
             self.args.stream, self.stream_last
         );
         Ok(())
+    }
+
+    fn ahead(&self, requested: u64, next: u64) -> Failure {
+        Failure::Fatal(anyhow::anyhow!(
+            "stream {:?} ends at ring sequence {} but the ring's next sequence is {next}: \
+             the stream is ahead of the ring",
+            self.args.stream,
+            requested - 1
+        ))
     }
 
     /// Publishes what the ring holds until something fails.
