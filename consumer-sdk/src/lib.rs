@@ -983,7 +983,7 @@ impl Consumer {
                     let rec = self.reader.current().expect("advance moved to a record");
                     let next = delivery::head(rec.kind, rec.payload);
                     if self.filter.keep(rec.kind, rec.payload)
-                        && !self.skip_below.is_some_and(|n| rec.seq < n)
+                        && self.skip_below.is_none_or(|n| rec.seq >= n)
                     {
                         self.held_buf.clear();
                         self.held_buf.extend_from_slice(rec.payload);
