@@ -82,9 +82,9 @@ use async_nats::HeaderMap;
 use futures_util::StreamExt;
 use slipstream_ring::event::{EventKind, EventRef, KindSet};
 
-use crate::block::{Building, Dropping};
+use crate::block::{Assembler, Boundary};
 use crate::delivery::{self, Head, Here};
-use crate::{Block, BlockItem, Event, Filter, Item, Missed, OwnedEvent, ProducerChange, Start};
+use crate::{BlockItem, Event, Filter, Item, Missed, ProducerChange, Start};
 
 use wire::*;
 
@@ -427,8 +427,7 @@ impl RemoteBuilder {
             past_ack: None,
             unacked: 0,
             last_ack: Instant::now(),
-            open: None,
-            dropping: None,
+            block: Assembler::default(),
             since_boundary: Vec::new(),
             block_mode: false,
             since_begin: Vec::new(),
@@ -779,9 +778,8 @@ pub struct RemoteConsumer {
     past_ack: Option<jetstream::Message>,
     unacked: u64,
     last_ack: Instant,
-    /// `next_block`'s assembly (shared with the ring consumer's: block.rs).
-    open: Option<Building>,
-    dropping: Option<Dropping>,
+    /// `next_block`'s assembly (the ring consumer's: block.rs).
+    block: Assembler,
     /// The entries `next_block` took since the last block boundary it
     /// handed out: an event API called in the middle of a block reads them again.
     since_boundary: Vec<Entry>,
@@ -810,16 +808,6 @@ enum Queued {
 /// Acknowledge at least this often.
 const ACK_EVERY: u64 = 512;
 const ACK_INTERVAL: Duration = Duration::from_secs(1);
-
-/// Where a boundary of `next_block` falls: the acknowledgement it moves to.
-enum Boundary {
-    /// After the entry just taken (a commit marker: the block ends with it).
-    After,
-    /// Before it (a begin marker that ends a range or an unfinished block).
-    Before,
-    /// Before it, and it is read again with no block open.
-    Again,
-}
 
 impl RemoteConsumer {
     /// Options to read `stream` at the NATS server(s) `url` (comma-separated
@@ -1125,8 +1113,8 @@ impl RemoteConsumer {
             return;
         }
         self.since_begin.clear();
-        self.open = None;
-        self.dropping = None;
+        self.block.open = None;
+        self.block.dropping = None;
         for e in self.since_boundary.drain(..).rev() {
             self.queue.push_front(e);
         }
@@ -1171,7 +1159,7 @@ impl RemoteConsumer {
             if let Queued::Producer(change) = entry.0 {
                 // Not part of any block: handed out as it comes; an
                 // acknowledgement only outside a block.
-                if self.open.is_none() && self.dropping.is_none() {
+                if self.block.open.is_none() && self.block.dropping.is_none() {
                     self.since_boundary.clear();
                     self.handed(entry.1);
                 }
@@ -1217,126 +1205,26 @@ impl RemoteConsumer {
     /// A gap: whatever was being assembled is dropped, and reported (with
     /// the gap) at the next block boundary.
     fn block_gap(&mut self, m: &Missed) {
-        let d = self.dropping.get_or_insert_with(|| match self.open.take() {
-            Some(b) => Dropping {
-                first_seq: b.begin_seq,
-                first_height: Some(b.height),
-                first_partial: false,
-                height: Some(b.height),
-            },
-            None => Dropping {
-                first_seq: m.first_missed,
-                first_height: m.first_height,
-                first_partial: m.first_partial,
-                height: None,
-            },
+        let before = m.first_height.map(|height| Here {
+            height,
+            partial: m.first_partial,
         });
-        if let Some(h) = m.last_height {
-            d.see(h);
-        }
+        self.block.gap(m.first_missed, before, m.last_height);
     }
 
-    /// Takes an event into the block being assembled (as the ring consumer's
-    /// `block_record`); returns an item when one is complete, and where the
-    /// boundary falls.
+    /// Takes an event into the block being assembled (the ring consumer's
+    /// assembly: block.rs); returns an item when one is complete, and where
+    /// the boundary falls.
     fn block_record(&mut self, c: &Current, kept: bool) -> (Option<BlockItem>, Boundary) {
-        let seq = c.seq;
+        let Some(head) = delivery::head(c.kind, &c.payload) else {
+            self.block.undecodable();
+            return (None, Boundary::After);
+        };
         let decoded = EventRef::decode(c.kind, &c.payload);
-        let Some(Head { height, begin }) = delivery::head(c.kind, &c.payload) else {
-            if let Some(b) = self.open.as_mut() {
-                b.count += 1;
-                b.broken = Some("an event of the block does not decode");
-            }
-            return (None, Boundary::After);
-        };
-        let commit = c.kind == EventKind::BlockCommit.as_u16();
-        let ordinal = decoded.as_ref().map_or(0, |e| e.ordinal());
-        let commit_count = match decoded {
-            Ok(EventRef::BlockCommit { event_count, .. }) => Some(u64::from(event_count)),
-            _ => None,
-        };
-
-        if let Some(d) = self.dropping.as_mut() {
-            if begin {
-                let d = self.dropping.take().expect("dropping");
-                self.open = Some(Building::new(height, seq));
-                let item = BlockItem::Lagged(d.finish(seq - 1, Some(height)));
-                return (Some(item), Boundary::Before);
-            }
-            d.see(height);
-            if commit {
-                let d = self.dropping.take().expect("dropping");
-                return (
-                    Some(BlockItem::Lagged(d.finish(seq, None))),
-                    Boundary::After,
-                );
-            }
-            return (None, Boundary::After);
+        match self.block.take(c.seq, c.kind, &decoded, head, kept) {
+            Some((item, boundary)) => (Some(item), boundary),
+            None => (None, Boundary::After),
         }
-
-        if let Some(b) = self.open.as_mut() {
-            if begin {
-                let b = self.open.replace(Building::new(height, seq)).expect("open");
-                let item = b.incomplete(seq - 1, "a new block began before it committed");
-                return (Some(item), Boundary::Before);
-            }
-            if height != b.height {
-                let b = self.open.take().expect("open");
-                let item = b.incomplete(
-                    seq - 1,
-                    "an event of another height arrived inside the block",
-                );
-                return (Some(item), Boundary::Again);
-            }
-            if commit {
-                let b = self.open.take().expect("open");
-                if let Some(reason) = b.broken {
-                    return (Some(b.incomplete(seq, reason)), Boundary::After);
-                }
-                if commit_count != Some(b.count) {
-                    let item = b.incomplete(
-                        seq,
-                        "the commit marker's event count does not match the events received",
-                    );
-                    return (Some(item), Boundary::After);
-                }
-                let block = Block {
-                    height: b.height,
-                    begin_seq: b.begin_seq,
-                    commit_seq: seq,
-                    events: b.events,
-                };
-                return (Some(BlockItem::Block(block)), Boundary::After);
-            }
-            b.count += 1;
-            match &decoded {
-                Ok(ev) if kept => b.events.push(OwnedEvent::new(seq, ev)),
-                Ok(_) => {}
-                Err(_) => b.broken = Some("an event of the block does not decode"),
-            }
-            return (None, Boundary::After);
-        }
-
-        if begin {
-            self.open = Some(Building::new(height, seq));
-            return (None, Boundary::After);
-        }
-        // An event outside any block begun here: the rest of its block is passed over.
-        let mut d = Dropping {
-            first_seq: seq,
-            first_height: Some(height),
-            first_partial: ordinal > 0,
-            height: None,
-        };
-        d.see(height);
-        if commit {
-            return (
-                Some(BlockItem::Lagged(d.finish(seq, None))),
-                Boundary::After,
-            );
-        }
-        self.dropping = Some(d);
-        (None, Boundary::After)
     }
 }
 
