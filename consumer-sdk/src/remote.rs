@@ -43,6 +43,14 @@
 //!   rest of that block as missed, where the ring consumer would go back to
 //!   its begin marker (within one process, `next_block` after `next` does go
 //!   back, as the ring consumer's).
+//! - Not yet kept: a named consumer that resumes after the stream's
+//!   retention (`--max-age`, `--max-bytes`, `--max-msgs`) removed messages it
+//!   had not acknowledged is not told: JetStream delivers from the oldest
+//!   message left, and the consumer does not know the ring sequence its
+//!   cursor stood at (the acknowledged message is gone too). Size retention
+//!   above the longest time a consumer may be stopped. An unnamed consumer,
+//!   or one that is running when retention removes messages ahead of it, is
+//!   told (an [`Item::Lagged`] with the heights).
 //!
 //! Filters ([`RemoteBuilder::kinds`], [`program`](RemoteBuilder::program),
 //! [`mapping`](RemoteBuilder::mapping)) are applied in the consumer, not on the
