@@ -543,6 +543,69 @@ fn remote_consumer_yields_the_ring_consumers_items_blocks_and_starts() {
         ),
         other => panic!("{other:?}"),
     }
+    // Messages the stream no longer holds when a running consumer gets to
+    // them (deleted here, as retention would): reported with their heights
+    // as the ring consumer's rules give them.
+    let mut c = RemoteConsumer::builder(server.url(), "EVENTS")
+        .open()
+        .unwrap();
+    remote_items(&mut c, 10);
+    let (gone, around) = (2000u64..=2009, [1999u64, 2010]);
+    let rt = runtime();
+    let heights: Vec<(u16, u64)> = rt.block_on(async {
+        let client = slipstream_consumer::remote::connect(&server.url(), Duration::from_secs(5))
+            .await
+            .unwrap();
+        let s = jetstream::new(client).get_stream("EVENTS").await.unwrap();
+        let mut out = Vec::new();
+        for seq in around {
+            let m = s.get_raw_message(seq).await.unwrap();
+            match parse_headers(Some(&m.headers)).unwrap().header {
+                Header::Event { kind, height, .. } => out.push((kind, height)),
+                other => panic!("{other:?}"),
+            }
+        }
+        for seq in gone.clone() {
+            assert!(s.delete_message(seq).await.unwrap());
+        }
+        out
+    });
+    let lag = loop {
+        match c.next(Duration::from_secs(5)).unwrap() {
+            Some(Item::Lagged(m)) => break m,
+            Some(_) => {}
+            None => panic!("no lag reported for the deleted messages"),
+        }
+    };
+    // Stream and ring sequences are one to one in this stream (no gap message).
+    let ((bk, bh), (ak, ah)) = (heights[0], heights[1]);
+    let (first, first_partial) = if bk == EventKind::BlockCommit.as_u16() {
+        (bh + 1, false)
+    } else {
+        (bh, true)
+    };
+    let (last, last_partial) = if ak == EventKind::BlockBegin.as_u16() {
+        ((ah - 1).max(first), false)
+    } else {
+        (ah, true)
+    };
+    assert_eq!(
+        lag,
+        slipstream_consumer::Missed {
+            first_missed: *gone.start(),
+            last_missed: *gone.end(),
+            first_height: Some(first),
+            last_height: Some(last),
+            first_partial,
+            last_partial,
+        }
+    );
+    match c.next(Duration::from_secs(5)).unwrap() {
+        Some(Item::Event(e)) => assert_eq!(e.seq, 2010),
+        other => panic!("{other:?}"),
+    }
+    drop(c);
+
     let err = RemoteConsumer::builder(server.url(), "NOPE")
         .open()
         .unwrap_err()
