@@ -97,33 +97,33 @@ pub enum BlockItem {
 
 #[derive(Debug)]
 pub(crate) struct Building {
-    height: u64,
-    begin_seq: u64,
-    events: Vec<OwnedEvent>,
+    pub(crate) height: u64,
+    pub(crate) begin_seq: u64,
+    pub(crate) events: Vec<OwnedEvent>,
     /// Events read (filtered out or not), markers excluded.
-    count: u64,
+    pub(crate) count: u64,
     /// Why the block cannot be delivered, if it cannot.
-    broken: Option<&'static str>,
+    pub(crate) broken: Option<&'static str>,
 }
 
 /// Records being passed over because their block cannot be delivered; the
 /// gap report is returned at the next block boundary.
 #[derive(Debug)]
 pub(crate) struct Dropping {
-    first_seq: u64,
-    first_height: Option<u64>,
-    first_partial: bool,
+    pub(crate) first_seq: u64,
+    pub(crate) first_height: Option<u64>,
+    pub(crate) first_partial: bool,
     /// The highest height read in the range.
-    height: Option<u64>,
+    pub(crate) height: Option<u64>,
 }
 
 impl Dropping {
-    fn see(&mut self, height: u64) {
+    pub(crate) fn see(&mut self, height: u64) {
         self.height = Some(self.height.map_or(height, |h| h.max(height)));
     }
 
     /// The report, up to `last_seq`; `next` is the begin marker that ends it, if one does.
-    fn finish(self, last_seq: u64, next: Option<u64>) -> Missed {
+    pub(crate) fn finish(self, last_seq: u64, next: Option<u64>) -> Missed {
         let last_height = match (self.height, next) {
             (Some(h), Some(n)) => Some(h.max(n.saturating_sub(1))),
             (Some(h), None) => Some(h),
@@ -149,6 +149,158 @@ pub(crate) struct Assembler {
     pub(crate) wait_for_height: Option<u64>,
     /// The next record is the first `next_block` reads from where it started.
     fresh: bool,
+}
+
+/// Where the block boundary of an item the assembler returns falls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Boundary {
+    /// After the record just taken (a commit marker ends the block).
+    After,
+    /// Before it (a begin marker ends a range or an unfinished block; the
+    /// record starts the block now open).
+    Before,
+    /// Before it, and it is to be taken again with no block open.
+    Again,
+}
+
+/// `next_block`'s assembly, shared by the ring consumer and the remote one
+/// (feature `nats`): what a gap or a record does to the block being
+/// assembled. The caller moves its cursor to the boundary returned.
+impl Assembler {
+    /// A gap from `first_missed`; `before` says where a gap at the
+    /// consumer's position would begin, `last_height` the height of its last
+    /// event if known. Whatever was being assembled is dropped, and reported
+    /// (with the gap) at the next block boundary.
+    pub(crate) fn gap(
+        &mut self,
+        first_missed: u64,
+        before: Option<Here>,
+        last_height: Option<u64>,
+    ) {
+        let open = &mut self.open;
+        let d = self.dropping.get_or_insert_with(|| match open.take() {
+            Some(b) => Dropping {
+                first_seq: b.begin_seq,
+                first_height: Some(b.height),
+                first_partial: false,
+                height: Some(b.height),
+            },
+            None => Dropping {
+                first_seq: first_missed,
+                first_height: before.map(|h| h.height),
+                first_partial: before.is_some_and(|h| h.partial),
+                height: None,
+            },
+        });
+        if let Some(h) = last_height {
+            d.see(h);
+        }
+    }
+
+    /// A record too short to be an event of any block: a block it falls in
+    /// cannot be delivered whole.
+    pub(crate) fn undecodable(&mut self) {
+        if let Some(b) = self.open.as_mut() {
+            b.count += 1;
+            b.broken = Some("an event of the block does not decode");
+        }
+    }
+
+    /// Takes record `seq` (of `kind`, decoded as `decoded`, with head
+    /// `head`; `kept` if the filter keeps it); returns an item when one is
+    /// complete, and where its boundary falls.
+    pub(crate) fn take(
+        &mut self,
+        seq: u64,
+        kind: u16,
+        decoded: &Result<EventRef<'_>, slipstream_ring::event::DecodeError>,
+        head: Head,
+        kept: bool,
+    ) -> Option<(BlockItem, Boundary)> {
+        let Head { height, begin } = head;
+        let commit = kind == EventKind::BlockCommit.as_u16();
+        let ordinal = decoded.as_ref().map_or(0, |e| e.ordinal());
+        let commit_count = match decoded {
+            Ok(EventRef::BlockCommit { event_count, .. }) => Some(u64::from(*event_count)),
+            _ => None,
+        };
+
+        if let Some(d) = self.dropping.as_mut() {
+            if begin {
+                let d = self.dropping.take().expect("dropping");
+                self.open = Some(Building::new(height, seq));
+                let item = BlockItem::Lagged(d.finish(seq - 1, Some(height)));
+                return Some((item, Boundary::Before));
+            }
+            d.see(height);
+            if commit {
+                let d = self.dropping.take().expect("dropping");
+                return Some((BlockItem::Lagged(d.finish(seq, None)), Boundary::After));
+            }
+            return None;
+        }
+
+        if let Some(b) = self.open.as_mut() {
+            if begin {
+                let b = self.open.replace(Building::new(height, seq)).expect("open");
+                let item = b.incomplete(seq - 1, "a new block began before it committed");
+                return Some((item, Boundary::Before));
+            }
+            if height != b.height {
+                let b = self.open.take().expect("open");
+                let item = b.incomplete(
+                    seq - 1,
+                    "an event of another height arrived inside the block",
+                );
+                return Some((item, Boundary::Again));
+            }
+            if commit {
+                let b = self.open.take().expect("open");
+                if let Some(reason) = b.broken {
+                    return Some((b.incomplete(seq, reason), Boundary::After));
+                }
+                if commit_count != Some(b.count) {
+                    let item = b.incomplete(
+                        seq,
+                        "the commit marker's event count does not match the events in the ring (the producer refused or lost some)",
+                    );
+                    return Some((item, Boundary::After));
+                }
+                let block = Block {
+                    height: b.height,
+                    begin_seq: b.begin_seq,
+                    commit_seq: seq,
+                    events: b.events,
+                };
+                return Some((BlockItem::Block(block), Boundary::After));
+            }
+            b.count += 1;
+            match decoded {
+                Ok(ev) if kept => b.events.push(OwnedEvent::new(seq, ev)),
+                Ok(_) => {}
+                Err(_) => b.broken = Some("an event of the block does not decode"),
+            }
+            return None;
+        }
+
+        if begin {
+            self.open = Some(Building::new(height, seq));
+            return None;
+        }
+        // A record outside any block begun here: the rest of its block is passed over.
+        let mut d = Dropping {
+            first_seq: seq,
+            first_height: Some(height),
+            first_partial: ordinal > 0,
+            height: None,
+        };
+        d.see(height);
+        if commit {
+            return Some((BlockItem::Lagged(d.finish(seq, None)), Boundary::After));
+        }
+        self.dropping = Some(d);
+        None
+    }
 }
 
 impl Assembler {
@@ -258,24 +410,9 @@ impl Consumer {
     /// reported (with the gap) at the next block boundary.
     fn block_gap(&mut self, lag: Lag) {
         self.missed += lag.count();
-        if self.block.dropping.is_some() {
-            return; // the range already being passed over grows
-        }
-        let d = match self.block.open.take() {
-            Some(b) => Dropping {
-                first_seq: b.begin_seq,
-                first_height: Some(b.height),
-                first_partial: false,
-                height: Some(b.height),
-            },
-            None => Dropping {
-                first_seq: lag.first_missed,
-                first_height: self.at.map(|h| h.height),
-                first_partial: self.at.is_some_and(|h| h.partial),
-                height: None,
-            },
-        };
-        self.block.dropping = Some(d);
+        // The range already being passed over grows; the ring does not know
+        // the gap's last height (the next record says it).
+        self.block.gap(lag.first_missed, self.at, None);
     }
 
     /// Takes the record just read (which started at `pos`) into the block
@@ -284,27 +421,14 @@ impl Consumer {
         let rec = self.current_record().expect("advance moved to a record");
         let (seq, kind) = (rec.seq, rec.kind);
         let decoded = EventRef::decode(kind, rec.payload);
-        let Some(Head { height, begin }) = delivery::head(kind, rec.payload) else {
-            // Too short to be an event of any block: a block it falls in
-            // cannot be delivered whole.
-            if let Some(b) = self.block.open.as_mut() {
-                b.count += 1;
-                b.broken = Some("an event of the block does not decode");
-            }
+        let Some(head) = delivery::head(kind, rec.payload) else {
+            self.block.undecodable();
             return Ok(None);
         };
+        let Head { height, begin } = head;
         let commit = kind == EventKind::BlockCommit.as_u16();
         let ordinal = decoded.map_or(0, |e| e.ordinal());
         let kept = decoded.is_ok() && self.filter.keep(kind, rec.payload);
-        let owned = match (&decoded, kept) {
-            (Ok(ev), true) if !begin && !commit => Some(OwnedEvent::new(seq, ev)),
-            _ => None,
-        };
-        let commit_count = match decoded {
-            Ok(EventRef::BlockCommit { event_count, .. }) => Some(event_count as u64),
-            _ => None,
-        };
-        let decodes = decoded.is_ok();
 
         // A start in the future: what comes before it is not owed.
         if let Some(h) = self.block.wait_for_height {
@@ -351,89 +475,22 @@ impl Consumer {
             return Ok(None);
         }
 
-        if let Some(d) = self.block.dropping.as_mut() {
-            if begin {
-                let d = self.block.dropping.take().expect("dropping");
-                self.block.open = Some(Building::new(height, seq));
-                self.hand_at(seq, pos, height, ordinal > 0);
-                return Ok(Some(BlockItem::Lagged(d.finish(seq - 1, Some(height)))));
-            }
-            d.see(height);
-            if commit {
-                let d = self.block.dropping.take().expect("dropping");
-                self.hand_after_commit(height);
-                return Ok(Some(BlockItem::Lagged(d.finish(seq, None))));
-            }
+        let Some((item, boundary)) = self.block.take(seq, kind, &decoded, head, kept) else {
             return Ok(None);
-        }
-
-        if let Some(b) = self.block.open.as_mut() {
-            if begin {
-                let b = self.block.open.replace(Building::new(height, seq));
-                let b = b.expect("open");
-                self.hand_at(seq, pos, height, ordinal > 0);
-                return Ok(Some(
-                    b.incomplete(seq - 1, "a new block began before it committed"),
-                ));
-            }
-            if height != b.height {
-                let b = self.block.open.take().expect("open");
+        };
+        match boundary {
+            Boundary::After => self.hand_after_commit(height),
+            Boundary::Before => self.hand_at(seq, pos, height, ordinal > 0),
+            Boundary::Again => {
                 // This record is read again, with no block open.
                 self.reposition(seq, pos)?;
                 self.hand_at(seq, pos, height, ordinal > 0);
-                return Ok(Some(b.incomplete(
-                    seq - 1,
-                    "an event of another height arrived inside the block",
-                )));
             }
-            if commit {
-                let b = self.block.open.take().expect("open");
-                self.hand_after_commit(height);
-                if let Some(reason) = b.broken {
-                    return Ok(Some(b.incomplete(seq, reason)));
-                }
-                if commit_count != Some(b.count) {
-                    return Ok(Some(b.incomplete(
-                        seq,
-                        "the commit marker's event count does not match the events in the ring (the producer refused or lost some)",
-                    )));
-                }
-                self.delivered += seq - b.begin_seq + 1;
-                return Ok(Some(BlockItem::Block(Block {
-                    height: b.height,
-                    begin_seq: b.begin_seq,
-                    commit_seq: seq,
-                    events: b.events,
-                })));
-            }
-            b.count += 1;
-            if !decodes {
-                b.broken = Some("an event of the block does not decode");
-            }
-            if let Some(e) = owned {
-                b.events.push(e);
-            }
-            return Ok(None);
         }
-
-        if begin {
-            self.block.open = Some(Building::new(height, seq));
-            return Ok(None);
+        if let BlockItem::Block(b) = &item {
+            self.delivered += b.commit_seq - b.begin_seq + 1;
         }
-        // A record outside any block begun here: the rest of its block is passed over.
-        let mut d = Dropping {
-            first_seq: seq,
-            first_height: Some(height),
-            first_partial: ordinal > 0,
-            height: None,
-        };
-        d.see(height);
-        if commit {
-            self.hand_after_commit(height);
-            return Ok(Some(BlockItem::Lagged(d.finish(seq, None))));
-        }
-        self.block.dropping = Some(d);
-        Ok(None)
+        Ok(Some(item))
     }
 
     /// Moves the reader to the begin marker at `begin_seq` if it is still in
@@ -492,7 +549,7 @@ impl Consumer {
 }
 
 impl Building {
-    fn new(height: u64, begin_seq: u64) -> Building {
+    pub(crate) fn new(height: u64, begin_seq: u64) -> Building {
         Building {
             height,
             begin_seq,
@@ -502,7 +559,7 @@ impl Building {
         }
     }
 
-    fn incomplete(self, last_seq: u64, reason: &'static str) -> BlockItem {
+    pub(crate) fn incomplete(self, last_seq: u64, reason: &'static str) -> BlockItem {
         BlockItem::Incomplete {
             height: self.height,
             first_seq: self.begin_seq,

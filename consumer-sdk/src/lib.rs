@@ -50,6 +50,7 @@
 //! | [`next_block`](Consumer::next_block) | each committed block whole | only at block boundaries: after the commit marker of the last block (or report) handed out, when the next is asked for | the begin marker of the first block not moved past; from inside a block (a cursor an event API stored), that block's begin marker if the ring still holds it, else the rest of the block is reported |
 //! | [`into_stream`](Consumer::into_stream), [`into_block_stream`](Consumer::into_block_stream) (feature `tokio`) | as `next` / `next_block` | only what the application acknowledged: polling for the next item, or `commit()` on the stream; the reading thread's read-ahead never | as above |
 //! | any, with [`auto_commit(false)`](ConsumerBuilder::auto_commit) | as above | only on [`commit`](Consumer::commit) (`commit()` on a stream): everything handed out (for `next_block`, a block boundary) | after the last commit |
+//! | `remote::RemoteConsumer` (feature `nats`): `next`, `next_block` | as the ring consumer's | acknowledged (durable JetStream consumer) when the next item is asked for, lazily (every 512 items or second), and on drop: only what the application moved past, for `next_block` only block boundaries; `commit()`: everything handed out | after the last acknowledgement: the item in flight comes again (a killed process may see up to ~512 items or a second more again) |
 //!
 //! With a journal ([`ConsumerBuilder::journal`]) the same holds for events
 //! served from it: a start, a saved cursor or a lap older than the ring is

@@ -12,10 +12,45 @@
 //! It starts at a ring sequence number, a block height, the oldest event the
 //! stream retains, the newest, or the end ([`Start`]). A consumer with a
 //! [`name`](RemoteBuilder::name) is a durable JetStream consumer of that name
-//! (acknowledgement policy `all`): restarted, it resumes after the last event
-//! it acknowledged (at least once, as a named ring consumer; events are
-//! acknowledged lazily, every 512 events or second and on
-//! [`commit`](RemoteConsumer::commit) and drop).
+//! (acknowledgement policy `all`): restarted, it resumes after the last
+//! message it acknowledged.
+//!
+//! **Delivery contract**: the ring consumer's (crate docs, "Delivery
+//! contract"), with acknowledgements for stored cursors:
+//!
+//! - Gaps come as [`Missed`] with the heights and partial flags: for a gap
+//!   message, those the bridge's ring consumer reported (headers
+//!   `Slipstream-Gap-First-Height`, `-Last-Height`, `-First-Partial`,
+//!   `-Last-Partial`, see [`wire`]); for events the stream's retention
+//!   removed before this consumer read them, worked out as the ring consumer
+//!   does, from the messages on either side. A stream written by a bridge
+//!   that sent no heights (or a gap the bridge could not place: `not-retained`
+//!   at its start, `undecodable`) reports them unknown: `None`, not partial.
+//! - With [`next`](RemoteConsumer::next) / [`try_next`](RemoteConsumer::try_next):
+//!   only what the application moved past is acknowledged automatically
+//!   (when it asks for the next item; lazily, every 512 items or second),
+//!   and on drop the same: the item in flight is never acknowledged by
+//!   either, so it comes again after a restart.
+//!   [`commit`](RemoteConsumer::commit) acknowledges everything handed out,
+//!   the item in flight included.
+//! - With [`next_block`](RemoteConsumer::next_block): acknowledgements fall
+//!   only at block boundaries (after the commit marker of the last block or
+//!   report handed out), so a restart resumes at a block's begin marker.
+//! - Not as the ring consumer: acknowledgements are sent lazily, so a process
+//!   killed (rather than dropped) comes back at an older cursor, at most ~512
+//!   items or a second behind (at least once, still); and a restart inside a
+//!   block (a cursor that `next` left there) makes `next_block` report the
+//!   rest of that block as missed, where the ring consumer would go back to
+//!   its begin marker (within one process, `next_block` after `next` does go
+//!   back, as the ring consumer's).
+//! - Not yet kept: a named consumer that resumes after the stream's
+//!   retention (`--max-age`, `--max-bytes`, `--max-msgs`) removed messages it
+//!   had not acknowledged is not told: JetStream delivers from the oldest
+//!   message left, and the consumer does not know the ring sequence its
+//!   cursor stood at (the acknowledged message is gone too). Size retention
+//!   above the longest time a consumer may be stopped. An unnamed consumer,
+//!   or one that is running when retention removes messages ahead of it, is
+//!   told (an [`Item::Lagged`] with the heights).
 //!
 //! Filters ([`RemoteBuilder::kinds`], [`program`](RemoteBuilder::program),
 //! [`mapping`](RemoteBuilder::mapping)) are applied in the consumer, not on the
@@ -37,7 +72,7 @@
 //! while let Some(item) = c.next(Duration::from_secs(5))? {
 //!     match item {
 //!         Item::Event(ev) => println!("#{} {:?}", ev.seq, ev.event),
-//!         Item::Lagged(lag) => eprintln!("missed {}..={}", lag.first_missed, lag.last_missed),
+//!         Item::Lagged(missed) => eprintln!("{missed}"),
 //!         Item::Producer(change) => eprintln!("producer: {change:?}"),
 //!     }
 //! }
@@ -54,11 +89,10 @@ use async_nats::jetstream::{self, consumer::pull, consumer::AckPolicy, consumer:
 use async_nats::HeaderMap;
 use futures_util::StreamExt;
 use slipstream_ring::event::{EventKind, EventRef, KindSet};
-use slipstream_ring::Lag;
 
-use crate::{
-    Block, BlockItem, Event, Filter, Item, Missed, Owned, OwnedEvent, ProducerChange, Start,
-};
+use crate::block::{Assembler, Boundary};
+use crate::delivery::{self, Head, Here};
+use crate::{BlockItem, Event, Filter, Item, Missed, ProducerChange, Start};
 
 use wire::*;
 
@@ -206,8 +240,10 @@ pub enum Header {
         /// Its payload format.
         format: Format,
     },
-    /// Events the bridge could not read.
-    Gap(Lag),
+    /// Events the bridge could not read, with the heights of their blocks
+    /// when the bridge's headers carry them (a stream written by an older
+    /// bridge has none: `None`, not partial).
+    Gap(Missed),
     /// A producer change.
     Producer(ProducerChange),
 }
@@ -228,7 +264,7 @@ impl Parsed {
     pub fn first_seq(&self) -> u64 {
         match self.header {
             Header::Event { seq, .. } => seq,
-            Header::Gap(lag) => lag.first_missed,
+            Header::Gap(m) => m.first_missed,
             Header::Producer(_) => self.next_seq,
         }
     }
@@ -266,9 +302,22 @@ pub fn parse_headers(h: Option<&HeaderMap>) -> Result<Parsed, String> {
             if last < first {
                 return Err("a gap whose last sequence is before its first".into());
             }
-            Header::Gap(Lag {
+            let height = |name: &str| match h.get(name) {
+                None => Ok(None),
+                Some(_) => num(name).map(Some),
+            };
+            let flag = |name: &str| match h.get(name).map(|v| v.as_str()) {
+                None | Some("false") => Ok(false),
+                Some("true") => Ok(true),
+                Some(_) => Err(format!("header {name} is not true or false")),
+            };
+            Header::Gap(Missed {
                 first_missed: first,
                 last_missed: last,
+                first_height: height(H_GAP_FIRST_HEIGHT)?,
+                last_height: height(H_GAP_LAST_HEIGHT)?,
+                first_partial: flag(H_GAP_FIRST_PARTIAL)?,
+                last_partial: flag(H_GAP_LAST_PARTIAL)?,
             })
         }
         "producer" => {
@@ -379,12 +428,18 @@ impl RemoteBuilder {
             filter: self.filter,
             next_seq: skip_below,
             wait_for_height,
+            at: None,
             queue: VecDeque::new(),
             current: None,
-            to_ack: None,
+            handed_ack: None,
+            past_ack: None,
             unacked: 0,
             last_ack: Instant::now(),
-            block: None,
+            block: Assembler::default(),
+            since_boundary: Vec::new(),
+            block_mode: false,
+            since_begin: Vec::new(),
+            before_begin: None,
             pending,
             last_stream_seq: 0,
         })
@@ -692,12 +747,17 @@ fn json_to_payload(json: &[u8]) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
-/// What the consumer holds between two calls.
+/// An event received: what the consumer holds between two calls.
+#[derive(Clone)]
 struct Current {
     seq: u64,
     kind: u16,
     payload: bytes::Bytes,
 }
+
+/// A message taken from the stream, with the message to acknowledge once it
+/// is handed out (or moved past).
+type Entry = (Queued, Option<jetstream::Message>);
 
 /// A consumer of a JetStream stream fed by `slipstream-bridge`; see the [module docs](self).
 pub struct RemoteConsumer {
@@ -710,24 +770,46 @@ pub struct RemoteConsumer {
     /// The next ring sequence expected (0: whatever comes first).
     next_seq: u64,
     wait_for_height: Option<u64>,
-    /// Items made from messages (a lag, then an event), each with the
-    /// message to acknowledge once it is handed out.
-    queue: VecDeque<(Queued, Option<jetstream::Message>)>,
+    /// Where a gap at `next_seq` would begin (the block of the last message
+    /// received, and whether it has events before the gap).
+    at: Option<Here>,
+    /// What the messages received stand for, in order: lags, events (those
+    /// the filter drops too, which `next_block` counts), producer changes.
+    queue: VecDeque<Entry>,
     current: Option<Current>,
-    /// The newest message handed out and not acknowledged (named consumers).
-    to_ack: Option<jetstream::Message>,
+    /// The newest message whose items are all handed out (the item in
+    /// flight included): what [`commit`](RemoteConsumer::commit) acknowledges.
+    handed_ack: Option<jetstream::Message>,
+    /// The newest message whose items the application has moved past (it
+    /// asked for the next item since): what automatic acknowledgements and
+    /// the drop acknowledge.
+    past_ack: Option<jetstream::Message>,
     unacked: u64,
     last_ack: Instant,
-    block: Option<(u64, u64, Vec<OwnedEvent>)>,
+    /// `next_block`'s assembly (the ring consumer's: block.rs).
+    block: Assembler,
+    /// The entries `next_block` took since the last block boundary it
+    /// handed out: an event API called in the middle of a block reads them again.
+    since_boundary: Vec<Entry>,
+    /// Whether the last read was `next_block`'s.
+    block_mode: bool,
+    /// What the event API handed out since the last begin marker (from it),
+    /// and the acknowledgement due before it: `next_block` called in the
+    /// middle of a block goes back to its begin marker, as the ring
+    /// consumer's does.
+    since_begin: Vec<Queued>,
+    before_begin: Option<jetstream::Message>,
     /// Messages the server said were left after the newest one received.
     pending: u64,
     /// The JetStream sequence of the newest message received.
     last_stream_seq: u64,
 }
 
+#[derive(Clone)]
 enum Queued {
-    Lag(Lag),
-    Event(Current),
+    Lag(Missed),
+    /// An event, and whether the filter keeps it.
+    Event(Current, bool),
     Producer(ProducerChange),
 }
 
@@ -769,13 +851,26 @@ impl RemoteConsumer {
     /// the last one was sent, and handed out every item (for "print what is
     /// there and exit").
     pub fn caught_up(&self) -> bool {
-        self.pending == 0 && self.queue.is_empty()
+        self.pending == 0
+            && self
+                .queue
+                .iter()
+                .all(|(q, _)| matches!(q, Queued::Event(_, false)))
     }
 
-    /// Acknowledges everything handed out so far (named consumers); a restart
-    /// under this name resumes after it.
+    /// Acknowledges everything handed out so far (named consumers), the item
+    /// in flight included; a restart under this name resumes after it. After
+    /// [`next_block`](Self::next_block), that is after the last block (or
+    /// report) it returned: a block boundary.
     pub fn commit(&mut self) {
-        if let Some(m) = self.to_ack.take() {
+        let newest = self.handed_ack.take().or(self.past_ack.take());
+        self.past_ack = None;
+        self.ack(newest);
+    }
+
+    /// Acknowledges `m` (policy `all`: and every message before it).
+    fn ack(&mut self, m: Option<jetstream::Message>) {
+        if let Some(m) = m {
             let client = self.client.clone();
             self.rt.block_on(async move {
                 let _ = m.ack().await;
@@ -784,6 +879,28 @@ impl RemoteConsumer {
         }
         self.unacked = 0;
         self.last_ack = Instant::now();
+    }
+
+    /// The start of every read: the application moved past what was handed
+    /// out; acknowledge it now and then (every 512 items or second).
+    fn begin_read(&mut self) {
+        if let Some(m) = self.handed_ack.take() {
+            self.past_ack = Some(m);
+            self.unacked += 1;
+        }
+        if self.past_ack.is_some()
+            && (self.unacked >= ACK_EVERY || self.last_ack.elapsed() >= ACK_INTERVAL)
+        {
+            let m = self.past_ack.take();
+            self.ack(m);
+        }
+    }
+
+    /// The item in flight was handed out with `m`.
+    fn handed(&mut self, m: Option<jetstream::Message>) {
+        if let Some(m) = m {
+            self.handed_ack = Some(m);
+        }
     }
 
     /// The next item without waiting (`None` if none is there now).
@@ -800,22 +917,18 @@ impl RemoteConsumer {
     /// A message that is not a bridge's (or does not decode), a
     /// JetStream failure (the consumer was deleted, the server is gone).
     pub fn next(&mut self, timeout: Duration) -> Result<Option<Item<'_>>, RemoteError> {
-        if self.to_ack.is_some()
-            && (self.unacked >= ACK_EVERY || self.last_ack.elapsed() >= ACK_INTERVAL)
-        {
-            self.commit();
-        }
+        self.begin_read();
+        self.leave_block_mode();
         let deadline = Instant::now() + timeout;
         loop {
             if let Some((q, ack)) = self.queue.pop_front() {
-                if let Some(m) = ack {
-                    self.to_ack = Some(m);
-                    self.unacked += 1;
-                }
+                self.track_block(&q);
+                self.handed(ack);
                 return Ok(Some(match q {
-                    Queued::Lag(lag) => Item::Lagged(missed(lag)),
+                    Queued::Lag(m) => Item::Lagged(m),
                     Queued::Producer(p) => Item::Producer(p),
-                    Queued::Event(c) => {
+                    Queued::Event(_, false) => continue,
+                    Queued::Event(c, true) => {
                         let c = self.current.insert(c);
                         let event = EventRef::decode(c.kind, &c.payload).map_err(|e| {
                             RemoteError::Foreign {
@@ -827,12 +940,22 @@ impl RemoteConsumer {
                     }
                 }));
             }
+            if !self.receive(deadline)? {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Waits for one message (until `deadline`) and queues what it stands
+    /// for; `false` if none came.
+    fn receive(&mut self, deadline: Instant) -> Result<bool, RemoteError> {
+        loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let got = self
                 .rt
                 .block_on(async { tokio::time::timeout(left, self.messages.next()).await });
             let msg = match got {
-                Err(_elapsed) => return Ok(None),
+                Err(_elapsed) => return Ok(false),
                 Ok(None) => return Err(js_err("pull messages", "the message stream ended")),
                 Ok(Some(Err(e))) => {
                     // Heartbeats missed while the server restarts: go on waiting.
@@ -845,10 +968,11 @@ impl RemoteConsumer {
                 Ok(Some(Ok(m))) => m,
             };
             self.take(msg)?;
+            return Ok(true);
         }
     }
 
-    /// Turns one message into queued items.
+    /// Turns one message into queued entries.
     fn take(&mut self, msg: jetstream::Message) -> Result<(), RemoteError> {
         let (stream_seq, pending) = msg
             .info()
@@ -857,18 +981,21 @@ impl RemoteConsumer {
         self.pending = pending;
         let parsed = parse_headers(msg.headers.as_ref())
             .map_err(|why| RemoteError::Foreign { stream_seq, why })?;
+        if stream_seq <= self.last_stream_seq {
+            return Ok(()); // delivered before (a redelivery): nothing to hand out or acknowledge
+        }
+        self.last_stream_seq = stream_seq;
         let payload = msg.payload.clone();
         let queued_before = self.queue.len();
         let result = self.queue_items(stream_seq, parsed, payload);
         if self.durable.is_some() {
             // Acknowledged once its items are handed out (policy `all`: this
             // also acknowledges every message before it).
-            match self.queue.len() > queued_before {
-                true => self.queue.back_mut().expect("queued").1 = Some(msg),
-                false => match self.queue.back_mut() {
-                    Some(last) => last.1 = Some(msg),
-                    None => self.to_ack = Some(msg),
-                },
+            if self.queue.len() > queued_before {
+                self.queue.back_mut().expect("queued").1 = Some(msg);
+            } else {
+                // Before the start position: not owed, and nothing of it is handed out.
+                self.past_ack = Some(msg);
             }
         }
         result
@@ -880,10 +1007,6 @@ impl RemoteConsumer {
         parsed: Parsed,
         payload: bytes::Bytes,
     ) -> Result<(), RemoteError> {
-        if stream_seq <= self.last_stream_seq {
-            return Ok(()); // delivered before (a redelivery)
-        }
-        self.last_stream_seq = stream_seq;
         let first = parsed.first_seq();
         if let Header::Event { kind, height, .. } = parsed.header {
             if let Some(h) = self.wait_for_height {
@@ -897,131 +1020,228 @@ impl RemoteConsumer {
             self.next_seq = parsed.next_seq;
             return Ok(());
         }
-        if self.next_seq != 0 && first > self.next_seq {
-            // The stream no longer held these when this consumer got to them.
-            self.queue.push_back((
-                Queued::Lag(Lag {
-                    first_missed: self.next_seq,
-                    last_missed: first - 1,
-                }),
-                None,
-            ));
-        }
-        self.next_seq = parsed.next_seq;
-        match parsed.header {
-            Header::Gap(lag) => self.queue.push_back((Queued::Lag(lag), None)),
-            Header::Producer(p) => self.queue.push_back((Queued::Producer(p), None)),
+        // An event's bytes (binary, whatever was published).
+        let event = match parsed.header {
             Header::Event {
                 seq, kind, format, ..
-            } => {
-                let payload = match format {
+            } => Some(Current {
+                seq,
+                kind,
+                payload: match format {
                     Format::Binary => payload,
                     Format::Json => json_to_payload(&payload)
                         .map_err(|why| RemoteError::Foreign { stream_seq, why })?
                         .into(),
-                };
-                if self.filter.keep(kind, &payload) {
-                    self.queue
-                        .push_back((Queued::Event(Current { seq, kind, payload }), None));
+                },
+            }),
+            _ => None,
+        };
+        if self.next_seq != 0 && first > self.next_seq {
+            // The stream no longer held these when this consumer got to them:
+            // their heights as the ring consumer reports them, from the
+            // messages on either side.
+            let next = match (&event, parsed.header) {
+                (Some(c), _) => delivery::head(c.kind, &c.payload),
+                (None, Header::Gap(m)) => m.first_height.map(|height| Head {
+                    height,
+                    begin: !m.first_partial,
+                }),
+                _ => None,
+            };
+            let missed = Missed::between(self.next_seq, first - 1, self.at, next);
+            self.queue.push_back((Queued::Lag(missed), None));
+        }
+        self.next_seq = parsed.next_seq;
+        match parsed.header {
+            Header::Gap(m) => {
+                // What a gap right after this one would begin in.
+                self.at = m.last_height.map(|height| match m.last_partial {
+                    true => Here {
+                        height,
+                        partial: true,
+                    },
+                    false => Here {
+                        height: height.saturating_add(1),
+                        partial: false,
+                    },
+                });
+                self.queue.push_back((Queued::Lag(m), None));
+            }
+            Header::Producer(p) => self.queue.push_back((Queued::Producer(p), None)),
+            Header::Event { .. } => {
+                let c = event.expect("an event message");
+                if let Some(here) = delivery::after(c.kind, &c.payload) {
+                    self.at = Some(here);
                 }
+                let kept = self.filter.keep(c.kind, &c.payload);
+                self.queue.push_back((Queued::Event(c, kept), None));
             }
         }
         Ok(())
     }
 
+    /// Keeps what the event API hands out since the last begin marker.
+    fn track_block(&mut self, q: &Queued) {
+        match q {
+            Queued::Event(c, _) if c.kind == EventKind::BlockBegin.as_u16() => {
+                self.since_begin.clear();
+                self.since_begin.push(q.clone());
+                self.before_begin = self.past_ack.clone();
+            }
+            Queued::Event(c, _) if c.kind == EventKind::BlockCommit.as_u16() => {
+                self.since_begin.clear();
+            }
+            Queued::Event(..) if !self.since_begin.is_empty() => self.since_begin.push(q.clone()),
+            Queued::Producer(_) => {}
+            _ => self.since_begin.clear(),
+        }
+    }
+
+    /// `next_block` after an event API: back to the begin marker of the
+    /// block the event API was inside, if it read that begin marker.
+    fn enter_block_mode(&mut self) {
+        if std::mem::replace(&mut self.block_mode, true) {
+            return;
+        }
+        if self.since_begin.is_empty() {
+            return;
+        }
+        for q in self.since_begin.drain(..).rev() {
+            self.queue.push_front((q, None));
+        }
+        // Acknowledged up to the message before the begin marker only.
+        self.handed_ack = None;
+        self.past_ack = self.before_begin.take();
+    }
+
+    /// An event API after `next_block`: what `next_block` took since its
+    /// last boundary is read again, event by event.
+    fn leave_block_mode(&mut self) {
+        if !std::mem::replace(&mut self.block_mode, false) {
+            return;
+        }
+        self.since_begin.clear();
+        self.block.open = None;
+        self.block.dropping = None;
+        for e in self.since_boundary.drain(..).rev() {
+            self.queue.push_front(e);
+        }
+    }
+
     /// The next complete committed block (all its events, or nothing),
-    /// waiting up to `timeout`; as [`Consumer::next_block`](crate::Consumer::next_block).
+    /// waiting up to `timeout`; `None` if none completed in time. The same
+    /// rules as [`Consumer::next_block`](crate::Consumer::next_block):
+    ///
+    /// - nothing is passed over silently, and no part of a block is handed
+    ///   out: a gap (a gap message, or events the stream no longer held) that
+    ///   cuts into a block is reported as [`BlockItem::Lagged`] widened to
+    ///   whole blocks, from that block's begin marker to the event before the
+    ///   next begin marker, with the heights; a block that began and did not
+    ///   commit whole is [`BlockItem::Incomplete`] with its exact range;
+    /// - the block markers are read whatever the filter says, and the commit
+    ///   marker's count is checked against every event of the block;
+    /// - a named consumer's acknowledgements fall only at block boundaries
+    ///   (after the commit marker of the last block, or report, handed out),
+    ///   so a restart resumes at the begin marker of the first block not
+    ///   moved past;
+    /// - called after [`next`](Self::next) handed out part of a block, it
+    ///   goes back to that block's begin marker and hands the block out whole.
+    ///   Restarting inside a block (a cursor that `next` acknowledged there)
+    ///   reports the rest of that block as missed, partial (the ring consumer
+    ///   goes back to the block's begin marker if the ring holds it; a remote
+    ///   consumer does not).
     ///
     /// # Errors
     /// As [`next`](Self::next).
     pub fn next_block(&mut self, timeout: Duration) -> Result<Option<BlockItem>, RemoteError> {
+        self.enter_block_mode();
+        self.begin_read();
         let deadline = Instant::now() + timeout;
-        let count_checked = self.filter.kinds.is_none()
-            && self.filter.programs.is_empty()
-            && self.filter.mappings.is_empty();
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let owned = match self.next(left)? {
-                None => return Ok(None),
-                Some(item) => Owned::from_item(&item),
+            let Some(entry) = self.queue.pop_front() else {
+                if !self.receive(deadline)? {
+                    return Ok(None);
+                }
+                continue;
             };
-            let event = match owned {
-                Owned::Lagged(lag) => {
-                    self.block = None;
-                    return Ok(Some(BlockItem::Lagged(lag)));
+            if let Queued::Producer(change) = entry.0 {
+                // Not part of any block: handed out as it comes; an
+                // acknowledgement only outside a block.
+                if self.block.open.is_none() && self.block.dropping.is_none() {
+                    self.since_boundary.clear();
+                    self.handed(entry.1);
                 }
-                Owned::Producer(change) => return Ok(Some(BlockItem::Producer(change))),
-                Owned::Event(e) => e,
+                return Ok(Some(BlockItem::Producer(change)));
+            }
+            let (item, boundary) = match &entry.0 {
+                Queued::Lag(m) => {
+                    self.block_gap(m);
+                    (None, Boundary::After)
+                }
+                Queued::Event(c, kept) => self.block_record(c, *kept),
+                Queued::Producer(_) => unreachable!("handled above"),
             };
-            match event.event() {
-                EventRef::BlockBegin { block_height, .. } => {
-                    if let Some((h, begin, _)) =
-                        self.block.replace((block_height, event.seq, Vec::new()))
-                    {
-                        return Ok(Some(BlockItem::Incomplete {
-                            height: h,
-                            first_seq: begin,
-                            last_seq: event.seq - 1,
-                            reason: "a new block began before it committed",
-                        }));
-                    }
+            let Some(item) = item else {
+                self.since_boundary.push(entry);
+                continue;
+            };
+            match boundary {
+                Boundary::After => {
+                    self.since_boundary.push(entry);
+                    self.boundary();
                 }
-                EventRef::BlockCommit {
-                    block_height,
-                    event_count,
-                } => {
-                    let Some((h, begin_seq, events)) = self.block.take() else {
-                        continue;
-                    };
-                    if h != block_height {
-                        return Ok(Some(BlockItem::Incomplete {
-                            height: h,
-                            first_seq: begin_seq,
-                            last_seq: event.seq - 1,
-                            reason: "the commit marker is for another height",
-                        }));
-                    }
-                    if count_checked && events.len() as u64 != u64::from(event_count) {
-                        return Ok(Some(BlockItem::Incomplete {
-                            height: h,
-                            first_seq: begin_seq,
-                            last_seq: event.seq,
-                            reason:
-                                "the commit marker's event count does not match the events received",
-                        }));
-                    }
-                    return Ok(Some(BlockItem::Block(Block {
-                        height: h,
-                        begin_seq,
-                        commit_seq: event.seq,
-                        events,
-                    })));
+                Boundary::Before => {
+                    self.boundary();
+                    self.since_boundary.push(entry);
                 }
-                other => {
-                    let height = other.block_height();
-                    match &mut self.block {
-                        Some((h, _, events)) if *h == height => events.push(event),
-                        Some((h, begin, _)) => {
-                            let (h, begin) = (*h, *begin);
-                            self.block = None;
-                            return Ok(Some(BlockItem::Incomplete {
-                                height: h,
-                                first_seq: begin,
-                                last_seq: event.seq - 1,
-                                reason: "an event of another height arrived inside the block",
-                            }));
-                        }
-                        None => {}
-                    }
+                Boundary::Again => {
+                    self.boundary();
+                    self.queue.push_front(entry);
                 }
             }
+            return Ok(Some(item));
+        }
+    }
+
+    /// A block boundary is handed out: what was taken before it is acknowledged
+    /// once the application moves past it.
+    fn boundary(&mut self) {
+        let newest = self.since_boundary.drain(..).filter_map(|(_, m)| m).last();
+        self.handed(newest);
+    }
+
+    /// A gap: whatever was being assembled is dropped, and reported (with
+    /// the gap) at the next block boundary.
+    fn block_gap(&mut self, m: &Missed) {
+        let before = m.first_height.map(|height| Here {
+            height,
+            partial: m.first_partial,
+        });
+        self.block.gap(m.first_missed, before, m.last_height);
+    }
+
+    /// Takes an event into the block being assembled (the ring consumer's
+    /// assembly: block.rs); returns an item when one is complete, and where
+    /// the boundary falls.
+    fn block_record(&mut self, c: &Current, kept: bool) -> (Option<BlockItem>, Boundary) {
+        let Some(head) = delivery::head(c.kind, &c.payload) else {
+            self.block.undecodable();
+            return (None, Boundary::After);
+        };
+        let decoded = EventRef::decode(c.kind, &c.payload);
+        match self.block.take(c.seq, c.kind, &decoded, head, kept) {
+            Some((item, boundary)) => (Some(item), boundary),
+            None => (None, Boundary::After),
         }
     }
 }
 
 impl Drop for RemoteConsumer {
+    /// Acknowledges what the application has moved past (never the item in
+    /// flight: it comes again after a restart).
     fn drop(&mut self) {
-        self.commit();
+        let m = self.past_ack.take();
+        self.ack(m);
     }
 }
 
@@ -1052,6 +1272,7 @@ fn missed(lag: Lag) -> Missed {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use slipstream_ring::Lag;
 
     #[test]
     fn urls_are_redacted() {
@@ -1070,14 +1291,53 @@ mod tests {
         h.insert(H_GAP_LAST, "10");
         let p = parse_headers(Some(&h)).unwrap();
         assert_eq!(p.ring_id, 255);
+        let Header::Gap(m) = p.header else {
+            panic!("{p:?}")
+        };
         assert_eq!(
-            p.header,
-            Header::Gap(Lag {
+            m.seqs(),
+            Lag {
                 first_missed: 5,
                 last_missed: 10
-            })
+            }
+        );
+        // A stream from a bridge that sent no heights: unknown, not partial.
+        assert_eq!(
+            (
+                m.first_height,
+                m.last_height,
+                m.first_partial,
+                m.last_partial
+            ),
+            (None, None, false, false)
         );
         assert_eq!(p.first_seq(), 5);
+        h.insert(H_GAP_FIRST_HEIGHT, "3");
+        h.insert(H_GAP_LAST_HEIGHT, "4");
+        h.insert(H_GAP_FIRST_PARTIAL, "true");
+        h.insert(H_GAP_LAST_PARTIAL, "false");
+        let Header::Gap(m) = parse_headers(Some(&h)).unwrap().header else {
+            panic!()
+        };
+        assert_eq!(
+            (
+                m.first_height,
+                m.last_height,
+                m.first_partial,
+                m.last_partial
+            ),
+            (Some(3), Some(4), true, false)
+        );
+        h.insert(H_GAP_LAST_PARTIAL, "maybe");
+        assert!(parse_headers(Some(&h))
+            .unwrap_err()
+            .contains("Gap-Last-Partial"));
+        h.insert(H_GAP_LAST_PARTIAL, "false");
+        h.insert(H_GAP_FIRST_HEIGHT, "x");
+        assert!(parse_headers(Some(&h))
+            .unwrap_err()
+            .contains("Gap-First-Height"));
+        h.insert(H_GAP_FIRST_HEIGHT, "3");
         h.insert(H_GAP_LAST, "x");
         assert!(parse_headers(Some(&h)).unwrap_err().contains("Gap-Last"));
         assert!(parse_headers(None).is_err());

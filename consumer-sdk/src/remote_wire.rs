@@ -35,6 +35,8 @@
 //! | `Slipstream-Height`, `Slipstream-Ordinal` | event | its block height and ordinal |
 //! | `Slipstream-Format` | event | `binary` (the payload is the event's bytes as FORMAT.md section 10 encodes them) or `json` (the line `slipstream-tail --json` prints, without its newline) |
 //! | `Slipstream-Gap-First`, `Slipstream-Gap-Last`, `Slipstream-Gap-Reason` | gap | the exact range missed (inclusive), and `lapped`, `not-retained` or `undecodable` |
+//! | `Slipstream-Gap-First-Height`, `Slipstream-Gap-Last-Height` | gap, when known | the heights of the blocks of the first and last event missed (the SDK's `Missed::first_height`, `last_height`); absent when the bridge does not know them (a `not-retained` or `undecodable` gap, or a `lapped` one whose `Missed` left them `None`) |
+//! | `Slipstream-Gap-First-Partial`, `Slipstream-Gap-Last-Partial` | gap | `true` or `false`: `Missed::first_partial`, `last_partial` (some of that block's events come before / after the range); absent means `false` |
 //! | `Slipstream-Producer`, `Slipstream-Pid`, `Slipstream-Epoch` | producer | `died`, `closed` or `restarted`; pid (not for `closed`); epoch |
 //!
 //! Gap and producer messages have an empty payload.
@@ -67,6 +69,14 @@ pub const H_GAP_FIRST: &str = "Slipstream-Gap-First";
 pub const H_GAP_LAST: &str = "Slipstream-Gap-Last";
 /// `Slipstream-Gap-Reason`.
 pub const H_GAP_REASON: &str = "Slipstream-Gap-Reason";
+/// `Slipstream-Gap-First-Height`.
+pub const H_GAP_FIRST_HEIGHT: &str = "Slipstream-Gap-First-Height";
+/// `Slipstream-Gap-Last-Height`.
+pub const H_GAP_LAST_HEIGHT: &str = "Slipstream-Gap-Last-Height";
+/// `Slipstream-Gap-First-Partial`.
+pub const H_GAP_FIRST_PARTIAL: &str = "Slipstream-Gap-First-Partial";
+/// `Slipstream-Gap-Last-Partial`.
+pub const H_GAP_LAST_PARTIAL: &str = "Slipstream-Gap-Last-Partial";
 /// `Slipstream-Producer`.
 pub const H_PRODUCER: &str = "Slipstream-Producer";
 /// `Slipstream-Pid`.

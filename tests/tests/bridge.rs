@@ -14,7 +14,9 @@ use async_nats::jetstream::{self, consumer::pull, consumer::AckPolicy};
 use futures_util::StreamExt;
 use nix::sys::signal::Signal;
 use slipstream_consumer::remote::{parse_headers, Header, RemoteConsumer};
-use slipstream_consumer::{BlockItem, Consumer, Item, Owned, OwnedEvent, ProducerChange, Start};
+use slipstream_consumer::{
+    BlockItem, Consumer, EventKind, Item, Owned, OwnedEvent, ProducerChange, Start,
+};
 use slipstream_tests::{workspace_bin, ChildGuard, NatsServer, TempRing};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -541,6 +543,69 @@ fn remote_consumer_yields_the_ring_consumers_items_blocks_and_starts() {
         ),
         other => panic!("{other:?}"),
     }
+    // Messages the stream no longer holds when a running consumer gets to
+    // them (deleted here, as retention would): reported with their heights
+    // as the ring consumer's rules give them.
+    let mut c = RemoteConsumer::builder(server.url(), "EVENTS")
+        .open()
+        .unwrap();
+    remote_items(&mut c, 10);
+    let (gone, around) = (2000u64..=2009, [1999u64, 2010]);
+    let rt = runtime();
+    let heights: Vec<(u16, u64)> = rt.block_on(async {
+        let client = slipstream_consumer::remote::connect(&server.url(), Duration::from_secs(5))
+            .await
+            .unwrap();
+        let s = jetstream::new(client).get_stream("EVENTS").await.unwrap();
+        let mut out = Vec::new();
+        for seq in around {
+            let m = s.get_raw_message(seq).await.unwrap();
+            match parse_headers(Some(&m.headers)).unwrap().header {
+                Header::Event { kind, height, .. } => out.push((kind, height)),
+                other => panic!("{other:?}"),
+            }
+        }
+        for seq in gone.clone() {
+            assert!(s.delete_message(seq).await.unwrap());
+        }
+        out
+    });
+    let lag = loop {
+        match c.next(Duration::from_secs(5)).unwrap() {
+            Some(Item::Lagged(m)) => break m,
+            Some(_) => {}
+            None => panic!("no lag reported for the deleted messages"),
+        }
+    };
+    // Stream and ring sequences are one to one in this stream (no gap message).
+    let ((bk, bh), (ak, ah)) = (heights[0], heights[1]);
+    let (first, first_partial) = if bk == EventKind::BlockCommit.as_u16() {
+        (bh + 1, false)
+    } else {
+        (bh, true)
+    };
+    let (last, last_partial) = if ak == EventKind::BlockBegin.as_u16() {
+        ((ah - 1).max(first), false)
+    } else {
+        (ah, true)
+    };
+    assert_eq!(
+        lag,
+        slipstream_consumer::Missed {
+            first_missed: *gone.start(),
+            last_missed: *gone.end(),
+            first_height: Some(first),
+            last_height: Some(last),
+            first_partial,
+            last_partial,
+        }
+    );
+    match c.next(Duration::from_secs(5)).unwrap() {
+        Some(Item::Event(e)) => assert_eq!(e.seq, 2010),
+        other => panic!("{other:?}"),
+    }
+    drop(c);
+
     let err = RemoteConsumer::builder(server.url(), "NOPE")
         .open()
         .unwrap_err()
@@ -572,6 +637,93 @@ fn named_remote_consumer_resumes_after_what_it_committed() {
         other => panic!("{other:?}"),
     }
     drop(again);
+
+    // Dropped without a commit: what the application moved past is
+    // acknowledged, the item in flight is not; it comes again.
+    let mut c = RemoteConsumer::builder(server.url(), "EVENTS")
+        .name("dropper")
+        .open()
+        .unwrap();
+    let items = remote_items(&mut c, 50);
+    drop(c);
+    let mut c = RemoteConsumer::builder(server.url(), "EVENTS")
+        .name("dropper")
+        .open()
+        .unwrap();
+    let again = remote_items(&mut c, 1);
+    assert_eq!(again[0], items[49], "the item in flight comes again");
+    drop(c);
+
+    // next_block: acknowledged only at block boundaries; the block in
+    // flight comes again whole, also after an event API left a cursor inside it.
+    let mut c = RemoteConsumer::builder(server.url(), "EVENTS")
+        .name("blocks")
+        .open()
+        .unwrap();
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        match c.next_block(Duration::from_secs(5)).unwrap() {
+            Some(BlockItem::Block(b)) => got.push(b),
+            other => panic!("{other:?}"),
+        }
+    }
+    // An event API enters the fourth block; next_block goes back to its
+    // begin marker and hands it out whole.
+    let part = remote_items(&mut c, 2);
+    match &part[0] {
+        Owned::Event(e) => assert_eq!(e.seq, got[2].commit_seq + 1),
+        other => panic!("{other:?}"),
+    }
+    let fourth = match c.next_block(Duration::from_secs(5)).unwrap() {
+        Some(BlockItem::Block(b)) => b,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(fourth.begin_seq, got[2].commit_seq + 1);
+    assert_eq!(fourth.height, got[2].height + 1);
+    drop(c);
+    let mut c = RemoteConsumer::builder(server.url(), "EVENTS")
+        .name("blocks")
+        .open()
+        .unwrap();
+    match c.next_block(Duration::from_secs(5)).unwrap() {
+        Some(BlockItem::Block(b)) => assert_eq!(b, fourth, "the block in flight comes again"),
+        other => panic!("{other:?}"),
+    }
+    drop(c);
+
+    // A cursor acknowledged inside a block: next_block reports the rest of
+    // that block as missed, partial, and goes on at the next block.
+    let mut c = RemoteConsumer::builder(server.url(), "EVENTS")
+        .name("inside")
+        .open()
+        .unwrap();
+    let part = remote_items(&mut c, 3);
+    c.commit();
+    drop(c);
+    let third = match &part[2] {
+        Owned::Event(e) => e.seq,
+        other => panic!("{other:?}"),
+    };
+    let mut c = RemoteConsumer::builder(server.url(), "EVENTS")
+        .name("inside")
+        .open()
+        .unwrap();
+    let rest = match c.next_block(Duration::from_secs(5)).unwrap() {
+        Some(BlockItem::Lagged(m)) => m,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(rest.first_missed, third + 1, "{rest}");
+    assert!(rest.first_partial && !rest.last_partial, "{rest}");
+    assert_eq!(rest.first_height, rest.last_height, "{rest}");
+    match c.next_block(Duration::from_secs(5)).unwrap() {
+        Some(BlockItem::Block(b)) => {
+            assert_eq!(b.begin_seq, rest.last_missed + 1);
+            assert_eq!(Some(b.height), rest.last_height.map(|h| h + 1));
+        }
+        other => panic!("{other:?}"),
+    }
+    drop(c);
+
     let mut reset = RemoteConsumer::builder(server.url(), "EVENTS")
         .name("indexer")
         .reset(true)
@@ -617,31 +769,161 @@ fn a_lapped_bridge_publishes_the_exact_gap_and_remote_consumers_see_it() {
     stop_sim(node);
     drain(ring.path(), &server.url(), "EVENTS");
     let msgs = read_stream(&server.url(), "EVENTS");
+    let parsed: Vec<_> = msgs
+        .iter()
+        .map(|m| parse_headers(Some(&m.headers)).unwrap())
+        .collect();
     let mut gaps = Vec::new();
     let mut expected = 1;
-    for m in &msgs {
-        let p = parse_headers(Some(&m.headers)).unwrap();
+    for p in &parsed {
         assert_eq!(p.first_seq(), expected, "no duplicate, no hole");
-        if let Header::Gap(lag) = p.header {
-            gaps.push(lag);
+        if let Header::Gap(missed) = p.header {
+            gaps.push(missed);
         }
         expected = p.next_seq;
     }
+    let last_seq = expected - 1;
     assert!(
         !gaps.is_empty(),
         "the bridge was lapped: a gap message is due"
     );
+
+    // The heights of each `lapped` gap are what the ring consumer's rules
+    // (`Missed`'s docs) give from the events on either side of it.
+    let event = |p: &slipstream_consumer::remote::Parsed| match p.header {
+        Header::Event { kind, height, .. } => Some((kind, height)),
+        _ => None,
+    };
+    let (begin, commit) = (
+        EventKind::BlockBegin.as_u16(),
+        EventKind::BlockCommit.as_u16(),
+    );
+    let mut checked = 0;
+    for (i, m) in msgs.iter().enumerate() {
+        let Header::Gap(g) = parsed[i].header else {
+            continue;
+        };
+        if m.headers.get("Slipstream-Gap-Reason").unwrap().as_str() != "lapped" {
+            continue;
+        }
+        assert!(
+            g.first_height.is_some() && g.last_height.is_some(),
+            "a lapped gap carries its heights: {g}"
+        );
+        let before = parsed[..i].iter().rev().find_map(event);
+        let after = parsed.get(i + 1).and_then(event);
+        if let (Some((bk, bh)), Some((ak, ah))) = (before, after) {
+            let (first, first_partial) = if bk == commit {
+                (bh + 1, false)
+            } else {
+                (bh, true)
+            };
+            let (last, last_partial) = if ak == begin {
+                ((ah - 1).max(first), false)
+            } else {
+                (ah, true)
+            };
+            assert_eq!(
+                (g.first_height, g.first_partial, g.last_height, g.last_partial),
+                (Some(first), first_partial, Some(last), last_partial),
+                "gap {g}: between an event of kind {bk} at height {bh} and one of kind {ak} at height {ah}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 0, "no lapped gap between two events: {gaps:?}");
+
+    // The remote consumer's Missed items are the bridge's ring consumer's,
+    // heights and partial flags included.
     let mut remote = RemoteConsumer::builder(server.url(), "EVENTS")
         .open()
         .unwrap();
     let mut lags = Vec::new();
     while let Some(item) = remote.next(Duration::from_millis(500)).unwrap() {
         if let Item::Lagged(l) = item {
-            lags.push(l.seqs());
+            lags.push(l);
         }
     }
     assert_eq!(lags, gaps, "the remote consumer reports each gap, exactly");
     eprintln!("gaps published and seen: {gaps:?}");
+
+    // next_block over the gaps: whole blocks or whole-block reports, every
+    // ring sequence accounted for once, in order.
+    let mut info = std::collections::HashMap::new();
+    for p in &parsed {
+        if let Header::Event {
+            seq, kind, height, ..
+        } = p.header
+        {
+            info.insert(seq, (kind, height));
+        }
+    }
+    let begin_at = |seq: u64| info.get(&seq).filter(|(k, _)| *k == begin).map(|(_, h)| *h);
+    let mut remote = RemoteConsumer::builder(server.url(), "EVENTS")
+        .open()
+        .unwrap();
+    let mut next = 1;
+    let (mut blocks, mut reports) = (0, 0);
+    while let Some(item) = remote.next_block(Duration::from_millis(500)).unwrap() {
+        let (first, last) = match &item {
+            BlockItem::Block(b) => {
+                assert_eq!(begin_at(b.begin_seq), Some(b.height), "{item:?}");
+                assert_eq!(info.get(&b.commit_seq), Some(&(commit, b.height)));
+                assert_eq!(b.events.len() as u64, b.commit_seq - b.begin_seq - 1);
+                for (e, seq) in b.events.iter().zip(b.begin_seq + 1..) {
+                    assert_eq!(e.seq, seq, "a block's events are contiguous");
+                    assert_eq!(info.get(&seq).map(|i| i.1), Some(b.height));
+                }
+                blocks += 1;
+                (b.begin_seq, b.commit_seq)
+            }
+            BlockItem::Lagged(m) => {
+                reports += 1;
+                // Widened to whole blocks: it begins at a begin marker or
+                // inside a gap, and ends before a begin marker (or at the end).
+                if let Some((_, h)) = info.get(&m.first_missed) {
+                    assert_eq!(
+                        begin_at(m.first_missed),
+                        Some(*h),
+                        "a report begins at a block's begin marker: {m}"
+                    );
+                    assert_eq!(m.first_height, Some(*h), "{m}");
+                    assert!(!m.first_partial, "{m}");
+                }
+                if m.last_missed < last_seq {
+                    let h = begin_at(m.last_missed + 1)
+                        .unwrap_or_else(|| panic!("{m} ends inside a block"));
+                    assert_eq!(m.last_height, Some(h - 1), "{m}");
+                }
+                assert!(!m.last_partial, "{m}");
+                (m.first_missed, m.last_missed)
+            }
+            BlockItem::Incomplete {
+                height,
+                first_seq,
+                last_seq,
+                ..
+            } => {
+                assert_eq!(begin_at(*first_seq), Some(*height), "{item:?}");
+                (*first_seq, *last_seq)
+            }
+            BlockItem::Producer(_) => continue,
+        };
+        assert_eq!(first, next, "contiguous, no overlap: {item:?}");
+        next = last + 1;
+    }
+    assert!(
+        blocks > 0 && reports > 0,
+        "{blocks} blocks, {reports} reports"
+    );
+    // The tail end: an open block the simulator closed (if any) is not owed yet.
+    assert!(next <= last_seq + 1);
+    let tail: Vec<_> = (next..=last_seq).filter_map(|s| info.get(&s)).collect();
+    assert!(
+        tail.first().is_none_or(|(k, _)| *k == begin),
+        "what next_block did not hand out is an open block: {tail:?}"
+    );
+    assert!(tail.iter().all(|(k, _)| *k != commit), "{tail:?}");
 }
 
 #[test]

@@ -47,7 +47,7 @@ use clap::Args;
 use futures_util::FutureExt;
 use slipstream_consumer::remote::{self, parse_headers, wire::*, RemoteError};
 use slipstream_consumer::{
-    resolve_ring_path, Consumer, ConsumerError, EventRef, Item, ProducerChange, Start,
+    resolve_ring_path, Consumer, ConsumerError, EventRef, Item, Missed, ProducerChange, Start,
 };
 use slipstream_ring::SeekError;
 use slipstream_tools::cli;
@@ -524,27 +524,46 @@ impl Bridge {
             let res = self.consumer.seek(target);
             match res {
                 Ok(()) => {}
+                // The ring overwrote what follows the stream's end (a bridge
+                // down or lapped for longer than the ring holds).
+                Err(ConsumerError::StartUnavailable {
+                    requested: Start::Seq(requested),
+                    available,
+                }) if available.oldest_seq > requested => {
+                    self.publish_gap(requested, available.oldest_seq - 1, "not-retained")?;
+                    target = Start::Seq(available.oldest_seq);
+                    continue;
+                }
                 Err(ConsumerError::Seek(SeekError::NotRetained { requested, oldest })) => {
                     self.publish_gap(requested, oldest - 1, "not-retained")?;
                     target = Start::Seq(oldest);
                     continue;
                 }
-                Err(ConsumerError::Seek(SeekError::InFuture { requested, next })) if requested == next => {
+                Err(ConsumerError::Seek(SeekError::InFuture { requested, next }))
+                    if requested == next =>
+                {
                     target = Start::End;
                     continue;
                 }
                 Err(ConsumerError::Seek(SeekError::InFuture { requested, next })) => {
-                    return Err(Failure::Fatal(anyhow::anyhow!(
-                        "stream {:?} ends at ring sequence {} but the ring's next sequence is {next}: \
-                         the stream is ahead of the ring",
-                        self.args.stream,
-                        requested - 1
-                    )))
+                    return Err(self.ahead(requested, next))
                 }
                 Err(ConsumerError::Seek(SeekError::Contended { .. })) => continue,
-                Err(e) => return Err(Failure::Fatal(anyhow::Error::new(e).context("seek in the ring"))),
+                Err(e) => {
+                    return Err(Failure::Fatal(
+                        anyhow::Error::new(e).context("seek in the ring"),
+                    ))
+                }
             }
             break;
+        }
+        // A sequence not written yet is waited for by the SDK: the stream
+        // would then be ahead of the ring.
+        if let (Some(_), Start::Seq(requested)) = (resume, target) {
+            let next = self.consumer.available().next_seq;
+            if requested > next {
+                return Err(self.ahead(requested, next));
+            }
         }
         let next = self.consumer.next_seq();
         if resume.is_none() && target == Start::Oldest && next > 1 {
@@ -557,6 +576,15 @@ impl Bridge {
             self.args.stream, self.stream_last
         );
         Ok(())
+    }
+
+    fn ahead(&self, requested: u64, next: u64) -> Failure {
+        Failure::Fatal(anyhow::anyhow!(
+            "stream {:?} ends at ring sequence {} but the ring's next sequence is {next}: \
+             the stream is ahead of the ring",
+            self.args.stream,
+            requested - 1
+        ))
     }
 
     /// Publishes what the ring holds until something fails.
@@ -614,7 +642,9 @@ impl Bridge {
             }
             Ok(Some(item)) => Some(self.enc.outgoing(&item)),
             Ok(None) => None,
-            Err(ConsumerError::Decode { seq, .. }) => Some(self.enc.gap(seq, seq, "undecodable")),
+            Err(ConsumerError::Decode { seq, .. }) => {
+                Some(self.enc.gap(seq, seq, "undecodable", None))
+            }
             Err(e) => {
                 return Err(Failure::Fatal(
                     anyhow::Error::new(e).context("read the ring"),
@@ -722,7 +752,7 @@ impl Bridge {
     }
 
     fn publish_gap(&mut self, first: u64, last: u64, reason: &str) -> Result<(), Failure> {
-        let out = self.enc.gap(first, last, reason);
+        let out = self.enc.gap(first, last, reason, None);
         self.send(out)
     }
 }
@@ -736,17 +766,34 @@ impl Encoder {
         h
     }
 
-    fn gap(&mut self, first: u64, last: u64, reason: &str) -> Outgoing {
+    /// A gap message for `first..=last`; `heights` is the ring consumer's
+    /// report of it when there is one (a lapped bridge), whose heights and
+    /// partial flags travel as headers.
+    fn gap(&mut self, first: u64, last: u64, reason: &str, heights: Option<&Missed>) -> Outgoing {
         self.gaps += 1;
         self.next_seq = last + 1;
         let mut h = self.base_headers("gap", last + 1);
         h.insert(H_GAP_FIRST, first.to_string().as_str());
         h.insert(H_GAP_LAST, last.to_string().as_str());
         h.insert(H_GAP_REASON, reason);
-        eprintln!(
-            "slipstream-bridge: gap: ring sequences {first}..={last} ({} events, {reason}) published as a gap message",
-            last - first + 1
-        );
+        let flag = |b: bool| if b { "true" } else { "false" };
+        if let Some(m) = heights {
+            if let Some(fh) = m.first_height {
+                h.insert(H_GAP_FIRST_HEIGHT, fh.to_string().as_str());
+            }
+            if let Some(lh) = m.last_height {
+                h.insert(H_GAP_LAST_HEIGHT, lh.to_string().as_str());
+            }
+            h.insert(H_GAP_FIRST_PARTIAL, flag(m.first_partial));
+            h.insert(H_GAP_LAST_PARTIAL, flag(m.last_partial));
+        }
+        match heights {
+            Some(m) => eprintln!("slipstream-bridge: gap: {m} ({reason}) published as a gap message"),
+            None => eprintln!(
+                "slipstream-bridge: gap: ring sequences {first}..={last} ({} events, {reason}) published as a gap message",
+                last - first + 1
+            ),
+        }
         Outgoing {
             subject: self.gap_subject.clone(),
             headers: h,
@@ -757,7 +804,7 @@ impl Encoder {
 
     fn outgoing(&mut self, item: &Item<'_>) -> Outgoing {
         match item {
-            Item::Lagged(lag) => self.gap(lag.first_missed, lag.last_missed, "lapped"),
+            Item::Lagged(lag) => self.gap(lag.first_missed, lag.last_missed, "lapped", Some(lag)),
             Item::Producer(change) => self.producer(*change, self.next_seq),
             Item::Event(ev) => {
                 let e = &ev.event;
