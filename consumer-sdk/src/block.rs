@@ -418,7 +418,10 @@ impl Consumer {
     /// Takes the record just read (which started at `pos`) into the block
     /// being assembled; returns an item when one is complete.
     fn block_record(&mut self, pos: u64) -> Result<Option<BlockItem>, ConsumerError> {
-        let rec = self.current_record().expect("advance moved to a record");
+        // Borrows only the record's source, not the whole consumer: the block
+        // state below changes while the record is still read.
+        let rec = crate::record_of(self.from_journal, &self.journal, &self.reader)
+            .expect("advance moved to a record");
         let (seq, kind) = (rec.seq, rec.kind);
         let decoded = EventRef::decode(kind, rec.payload);
         let Some(head) = delivery::head(kind, rec.payload) else {

@@ -1356,7 +1356,7 @@ impl Consumer {
 }
 
 /// The record last read: the journal's or the ring reader's (borrowing only those fields).
-fn record_of<'a>(
+pub(crate) fn record_of<'a>(
     from_journal: bool,
     journal: &'a Option<journal::Catchup>,
     reader: &'a Reader,

@@ -1255,20 +1255,6 @@ impl std::fmt::Debug for RemoteConsumer {
     }
 }
 
-/// A gap as the stream reports it (sequence numbers only), as the SDK's
-/// [`Missed`]: the remote consumer does not know the heights of the blocks
-/// the gap cuts into, so it says so (`None`, not partial).
-fn missed(lag: Lag) -> Missed {
-    Missed {
-        first_missed: lag.first_missed,
-        last_missed: lag.last_missed,
-        first_height: None,
-        last_height: None,
-        first_partial: false,
-        last_partial: false,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
