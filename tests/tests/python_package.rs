@@ -62,6 +62,7 @@ fn read_all(mut r: impl std::io::Read) -> String {
 fn the_python_package_builds_installs_and_passes_its_tests() {
     let sim = workspace_bin("slipstream-sim");
     let tail = workspace_bin("slipstream-tail");
+    let journal = workspace_bin("slipstream-journal");
     let dir =
         TempDir(std::env::temp_dir().join(format!("slipstream-python-{}", std::process::id())));
     let _ = std::fs::remove_dir_all(&dir.0);
@@ -112,7 +113,8 @@ fn the_python_package_builds_installs_and_passes_its_tests() {
         .arg(root().join("consumer-sdk/python/tests"))
         .current_dir(&dir.0)
         .env("SLIPSTREAM_SIM", &sim)
-        .env("SLIPSTREAM_TAIL", &tail);
+        .env("SLIPSTREAM_TAIL", &tail)
+        .env("SLIPSTREAM_JOURNAL", &journal);
     let (stdout, _) = run(
         pytest,
         "pytest consumer-sdk/python/tests",

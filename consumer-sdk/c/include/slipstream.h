@@ -60,6 +60,13 @@ typedef struct slipstream_options_t {
   size_t n_mappings;
   // Wait up to this many milliseconds for the ring to exist (default 0: fail at once).
   uint32_t wait_for_ring_ms;
+  // The directory of a journal that `slipstream-journal record` keeps
+  // (NUL-terminated UTF-8), or NULL (the default) for none. With one, a
+  // start older than the ring is served from the journal, then the
+  // consumer joins the ring with no gap and no duplicate; a lap the
+  // journal can fill is replayed from it. A start older than the journal
+  // fails with `SLIPSTREAM_ERR_JOURNAL`.
+  const char *journal_dir;
 } slipstream_options_t;
 
 // What `slipstream_consumer_next` returned: one of the `SLIPSTREAM_ITEM_*` constants.
@@ -122,6 +129,27 @@ typedef struct slipstream_item_t {
   uint64_t first_missed;
   // LAGGED: the last sequence number missed (inclusive).
   uint64_t last_missed;
+  // LAGGED: the height of the block of `first_missed`, when
+  // `has_first_missed_height` (not known when the consumer resumed a
+  // stored cursor whose event was already overwritten and read nothing
+  // before the gap); else 0.
+  uint64_t first_missed_height;
+  // LAGGED: the height of the block of `last_missed`, when
+  // `has_last_missed_height` (false only if no event could be read after
+  // the gap); else 0.
+  uint64_t last_missed_height;
+  // LAGGED: `first_missed_height` is set.
+  bool has_first_missed_height;
+  // LAGGED: `last_missed_height` is set.
+  bool has_last_missed_height;
+  // LAGGED: the first block's events before `first_missed` were delivered
+  // (or precede this consumer's start): only part of it is missing. False
+  // when its height is not known. Every block between the first and the
+  // last that is not marked partial was lost whole.
+  bool first_partial;
+  // LAGGED: the last block's events after `last_missed` are delivered
+  // next: only part of it is missing.
+  bool last_partial;
   // PRODUCER: what happened (`SLIPSTREAM_PRODUCER_*`).
   slipstream_producer_change_t producer_change;
   // PRODUCER: the producer's process id (0 for CLOSED).
@@ -154,6 +182,32 @@ typedef struct slipstream_block_t {
   uint64_t first_missed;
   // LAGGED: the last sequence number missed (inclusive).
   uint64_t last_missed;
+  // LAGGED: the height of the block of `first_missed`, when
+  // `has_first_missed_height` (not known when the consumer resumed a
+  // stored cursor whose event was already overwritten and read nothing
+  // before the gap); else 0.
+  uint64_t first_missed_height;
+  // LAGGED: the height of the block of `last_missed`, when
+  // `has_last_missed_height` (false only if no event could be read after
+  // the gap); else 0.
+  uint64_t last_missed_height;
+  // LAGGED: `first_missed_height` is set.
+  bool has_first_missed_height;
+  // LAGGED: `last_missed_height` is set.
+  bool has_last_missed_height;
+  // LAGGED: the first block's events before `first_missed` were delivered
+  // (or precede this consumer's start): only part of it is missing. False
+  // when its height is not known. Every block between the first and the
+  // last that is not marked partial was lost whole.
+  bool first_partial;
+  // LAGGED: the last block's events after `last_missed` are delivered
+  // next: only part of it is missing.
+  bool last_partial;
+  // INCOMPLETE: the sequence number of its begin marker.
+  uint64_t first_seq;
+  // INCOMPLETE: the sequence number of its last record read (its commit
+  // marker, or the record before whatever ended it).
+  uint64_t last_seq;
   // INCOMPLETE: why (UTF-8 text, not NUL-terminated; static).
   struct slipstream_bytes_t reason;
   // PRODUCER: what happened (`SLIPSTREAM_PRODUCER_*`).
@@ -221,6 +275,12 @@ typedef struct slipstream_block_t {
 // Any other error of the SDK (the message says what).
 #define SLIPSTREAM_ERR_OTHER 16
 
+// The journal (`options.journal_dir`) could not serve the start position
+// (the message names the oldest sequence number and block height it
+// holds), could not be read, or holds bytes that are not valid (the
+// message names the file and offset).
+#define SLIPSTREAM_ERR_JOURNAL 17
+
 // The newest event already in the ring, then what follows (the default).
 #define SLIPSTREAM_START_NEWEST 0
 
@@ -261,7 +321,9 @@ typedef struct slipstream_block_t {
 #define SLIPSTREAM_ITEM_EVENT 1
 
 // Events were overwritten before this consumer read them
-// (`first_missed..=last_missed`); reading goes on after them.
+// (`first_missed..=last_missed`, and the heights of their blocks:
+// `first_missed_height`, `last_missed_height`, `first_partial`,
+// `last_partial`); reading goes on after them.
 #define SLIPSTREAM_ITEM_LAGGED 2
 
 // The producer died, closed the ring, or was restarted (`producer_change`,
@@ -288,11 +350,13 @@ typedef struct slipstream_block_t {
 // `event_count` events read with `slipstream_consumer_block_event`.
 #define SLIPSTREAM_BLOCK_COMPLETE 1
 
-// Events were missed (`first_missed..=last_missed`); a block they
-// interrupted was dropped.
+// Events were missed (`first_missed..=last_missed`, and the heights of
+// their blocks as for `SLIPSTREAM_ITEM_LAGGED`); a block they interrupted
+// was dropped.
 #define SLIPSTREAM_BLOCK_LAGGED 2
 
-// A block began and did not commit (`height`, `reason`); its events were dropped.
+// A block began and did not commit (`height`, `first_seq`, `last_seq`,
+// `reason`); its events were dropped.
 #define SLIPSTREAM_BLOCK_INCOMPLETE 3
 
 // The producer died, closed the ring, or was restarted.

@@ -663,6 +663,7 @@ pub extern "C" fn slipstream_status_name(status: slipstream_status_t) -> *const 
         SLIPSTREAM_ERR_IO => c"SLIPSTREAM_ERR_IO",
         SLIPSTREAM_ERR_PANIC => c"SLIPSTREAM_ERR_PANIC",
         SLIPSTREAM_ERR_OTHER => c"SLIPSTREAM_ERR_OTHER",
+        SLIPSTREAM_ERR_JOURNAL => c"SLIPSTREAM_ERR_JOURNAL",
         _ => c"SLIPSTREAM_ERR_UNKNOWN",
     };
     name.as_ptr()

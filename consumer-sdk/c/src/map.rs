@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use slipstream_consumer::{
     Block, BlockItem, Consumer, ConsumerBuilder, ConsumerError, EventKind, EventRef, Item, KindSet,
-    LapPolicy, ProducerChange, Start,
+    LapPolicy, Missed, ProducerChange, Start,
 };
 
 use crate::types::*;
@@ -30,6 +30,7 @@ pub(crate) fn status_of(e: &ConsumerError) -> slipstream_status_t {
         }
         ConsumerError::Read(_) => SLIPSTREAM_ERR_CORRUPT,
         ConsumerError::Decode { .. } => SLIPSTREAM_ERR_DECODE,
+        ConsumerError::Journal(_) => SLIPSTREAM_ERR_JOURNAL,
         _ => SLIPSTREAM_ERR_OTHER,
     }
 }
@@ -97,6 +98,20 @@ pub(crate) fn fill_event(out: &mut slipstream_item_t, seq: u64, ev: &EventRef<'_
     }
 }
 
+/// The heights and partial flags of a lag, in the order of the C fields:
+/// `(first_missed_height, last_missed_height, has_first, has_last,
+/// first_partial, last_partial)`.
+fn missed_heights(m: &Missed) -> (u64, u64, bool, bool, bool, bool) {
+    (
+        m.first_height.unwrap_or(0),
+        m.last_height.unwrap_or(0),
+        m.first_height.is_some(),
+        m.last_height.is_some(),
+        m.first_partial,
+        m.last_partial,
+    )
+}
+
 fn producer_fields(change: &ProducerChange) -> (slipstream_producer_change_t, u32, u64) {
     match *change {
         ProducerChange::Died { pid, epoch } => (SLIPSTREAM_PRODUCER_DIED, pid, epoch),
@@ -115,6 +130,14 @@ pub(crate) fn fill_item(out: &mut slipstream_item_t, item: &Item<'_>) {
             out.kind = SLIPSTREAM_ITEM_LAGGED;
             out.first_missed = lag.first_missed;
             out.last_missed = lag.last_missed;
+            (
+                out.first_missed_height,
+                out.last_missed_height,
+                out.has_first_missed_height,
+                out.has_last_missed_height,
+                out.first_partial,
+                out.last_partial,
+            ) = missed_heights(lag);
         }
         Item::Producer(change) => {
             *out = slipstream_item_t::IDLE;
@@ -205,10 +228,25 @@ pub(crate) fn fill_block(out: &mut slipstream_block_t, item: &Option<BlockItem>)
             out.kind = SLIPSTREAM_BLOCK_LAGGED;
             out.first_missed = lag.first_missed;
             out.last_missed = lag.last_missed;
+            (
+                out.first_missed_height,
+                out.last_missed_height,
+                out.has_first_missed_height,
+                out.has_last_missed_height,
+                out.first_partial,
+                out.last_partial,
+            ) = missed_heights(lag);
         }
-        Some(BlockItem::Incomplete { height, reason, .. }) => {
+        Some(BlockItem::Incomplete {
+            height,
+            first_seq,
+            last_seq,
+            reason,
+        }) => {
             out.kind = SLIPSTREAM_BLOCK_INCOMPLETE;
             out.height = *height;
+            out.first_seq = *first_seq;
+            out.last_seq = *last_seq;
             out.reason = bytes(reason.as_bytes());
         }
         Some(BlockItem::Producer(change)) => {
@@ -298,6 +336,7 @@ pub(crate) fn default_options() -> slipstream_options_t {
         mappings: std::ptr::null(),
         n_mappings: 0,
         wait_for_ring_ms: 0,
+        journal_dir: std::ptr::null(),
     }
 }
 
@@ -351,6 +390,10 @@ pub(crate) unsafe fn builder(
             };
         }
         b = b.kinds(set);
+    }
+    if !o.journal_dir.is_null() {
+        // SAFETY: not NULL; NUL-terminated by the caller's contract.
+        b = b.journal(unsafe { c_str(o.journal_dir, "options.journal_dir") }?);
     }
     // SAFETY: the caller's contract for both lists.
     for p in unsafe { c_strs(o.programs, o.n_programs, "options.programs") }? {

@@ -50,6 +50,11 @@ pub const SLIPSTREAM_ERR_IO: slipstream_status_t = 14;
 pub const SLIPSTREAM_ERR_PANIC: slipstream_status_t = 15;
 /// Any other error of the SDK (the message says what).
 pub const SLIPSTREAM_ERR_OTHER: slipstream_status_t = 16;
+/// The journal (`options.journal_dir`) could not serve the start position
+/// (the message names the oldest sequence number and block height it
+/// holds), could not be read, or holds bytes that are not valid (the
+/// message names the file and offset).
+pub const SLIPSTREAM_ERR_JOURNAL: slipstream_status_t = 17;
 
 /// Where a consumer starts: one of the `SLIPSTREAM_START_*` constants.
 pub type slipstream_start_t = u32;
@@ -88,7 +93,9 @@ pub const SLIPSTREAM_ITEM_IDLE: slipstream_item_kind_t = 0;
 /// An event (`seq`, `event_kind`, `block_height`, `ordinal` and its kind's fields).
 pub const SLIPSTREAM_ITEM_EVENT: slipstream_item_kind_t = 1;
 /// Events were overwritten before this consumer read them
-/// (`first_missed..=last_missed`); reading goes on after them.
+/// (`first_missed..=last_missed`, and the heights of their blocks:
+/// `first_missed_height`, `last_missed_height`, `first_partial`,
+/// `last_partial`); reading goes on after them.
 pub const SLIPSTREAM_ITEM_LAGGED: slipstream_item_kind_t = 2;
 /// The producer died, closed the ring, or was restarted (`producer_change`,
 /// `pid`, `epoch`).
@@ -113,10 +120,12 @@ pub const SLIPSTREAM_BLOCK_IDLE: slipstream_block_kind_t = 0;
 /// A complete, committed block: `height`, `begin_seq`, `commit_seq`,
 /// `event_count` events read with `slipstream_consumer_block_event`.
 pub const SLIPSTREAM_BLOCK_COMPLETE: slipstream_block_kind_t = 1;
-/// Events were missed (`first_missed..=last_missed`); a block they
-/// interrupted was dropped.
+/// Events were missed (`first_missed..=last_missed`, and the heights of
+/// their blocks as for `SLIPSTREAM_ITEM_LAGGED`); a block they interrupted
+/// was dropped.
 pub const SLIPSTREAM_BLOCK_LAGGED: slipstream_block_kind_t = 2;
-/// A block began and did not commit (`height`, `reason`); its events were dropped.
+/// A block began and did not commit (`height`, `first_seq`, `last_seq`,
+/// `reason`); its events were dropped.
 pub const SLIPSTREAM_BLOCK_INCOMPLETE: slipstream_block_kind_t = 3;
 /// The producer died, closed the ring, or was restarted.
 pub const SLIPSTREAM_BLOCK_PRODUCER: slipstream_block_kind_t = 4;
@@ -176,6 +185,13 @@ pub struct slipstream_options_t {
     pub n_mappings: usize,
     /// Wait up to this many milliseconds for the ring to exist (default 0: fail at once).
     pub wait_for_ring_ms: u32,
+    /// The directory of a journal that `slipstream-journal record` keeps
+    /// (NUL-terminated UTF-8), or NULL (the default) for none. With one, a
+    /// start older than the ring is served from the journal, then the
+    /// consumer joins the ring with no gap and no duplicate; a lap the
+    /// journal can fill is replayed from it. A start older than the journal
+    /// fails with `SLIPSTREAM_ERR_JOURNAL`.
+    pub journal_dir: *const c_char,
 }
 
 /// An item of `slipstream_consumer_next` (or an event of a block). Which
@@ -221,6 +237,27 @@ pub struct slipstream_item_t {
     pub first_missed: u64,
     /// LAGGED: the last sequence number missed (inclusive).
     pub last_missed: u64,
+    /// LAGGED: the height of the block of `first_missed`, when
+    /// `has_first_missed_height` (not known when the consumer resumed a
+    /// stored cursor whose event was already overwritten and read nothing
+    /// before the gap); else 0.
+    pub first_missed_height: u64,
+    /// LAGGED: the height of the block of `last_missed`, when
+    /// `has_last_missed_height` (false only if no event could be read after
+    /// the gap); else 0.
+    pub last_missed_height: u64,
+    /// LAGGED: `first_missed_height` is set.
+    pub has_first_missed_height: bool,
+    /// LAGGED: `last_missed_height` is set.
+    pub has_last_missed_height: bool,
+    /// LAGGED: the first block's events before `first_missed` were delivered
+    /// (or precede this consumer's start): only part of it is missing. False
+    /// when its height is not known. Every block between the first and the
+    /// last that is not marked partial was lost whole.
+    pub first_partial: bool,
+    /// LAGGED: the last block's events after `last_missed` are delivered
+    /// next: only part of it is missing.
+    pub last_partial: bool,
     /// PRODUCER: what happened (`SLIPSTREAM_PRODUCER_*`).
     pub producer_change: slipstream_producer_change_t,
     /// PRODUCER: the producer's process id (0 for CLOSED).
@@ -252,6 +289,12 @@ impl slipstream_item_t {
         event_count: 0,
         first_missed: 0,
         last_missed: 0,
+        first_missed_height: 0,
+        last_missed_height: 0,
+        has_first_missed_height: false,
+        has_last_missed_height: false,
+        first_partial: false,
+        last_partial: false,
         producer_change: 0,
         pid: 0,
         epoch: 0,
@@ -280,6 +323,32 @@ pub struct slipstream_block_t {
     pub first_missed: u64,
     /// LAGGED: the last sequence number missed (inclusive).
     pub last_missed: u64,
+    /// LAGGED: the height of the block of `first_missed`, when
+    /// `has_first_missed_height` (not known when the consumer resumed a
+    /// stored cursor whose event was already overwritten and read nothing
+    /// before the gap); else 0.
+    pub first_missed_height: u64,
+    /// LAGGED: the height of the block of `last_missed`, when
+    /// `has_last_missed_height` (false only if no event could be read after
+    /// the gap); else 0.
+    pub last_missed_height: u64,
+    /// LAGGED: `first_missed_height` is set.
+    pub has_first_missed_height: bool,
+    /// LAGGED: `last_missed_height` is set.
+    pub has_last_missed_height: bool,
+    /// LAGGED: the first block's events before `first_missed` were delivered
+    /// (or precede this consumer's start): only part of it is missing. False
+    /// when its height is not known. Every block between the first and the
+    /// last that is not marked partial was lost whole.
+    pub first_partial: bool,
+    /// LAGGED: the last block's events after `last_missed` are delivered
+    /// next: only part of it is missing.
+    pub last_partial: bool,
+    /// INCOMPLETE: the sequence number of its begin marker.
+    pub first_seq: u64,
+    /// INCOMPLETE: the sequence number of its last record read (its commit
+    /// marker, or the record before whatever ended it).
+    pub last_seq: u64,
     /// INCOMPLETE: why (UTF-8 text, not NUL-terminated; static).
     pub reason: slipstream_bytes_t,
     /// PRODUCER: what happened (`SLIPSTREAM_PRODUCER_*`).
@@ -300,6 +369,14 @@ impl slipstream_block_t {
         event_count: 0,
         first_missed: 0,
         last_missed: 0,
+        first_missed_height: 0,
+        last_missed_height: 0,
+        has_first_missed_height: false,
+        has_last_missed_height: false,
+        first_partial: false,
+        last_partial: false,
+        first_seq: 0,
+        last_seq: 0,
         reason: slipstream_bytes_t::EMPTY,
         producer_change: 0,
         pid: 0,

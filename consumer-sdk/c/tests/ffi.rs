@@ -289,7 +289,24 @@ fn lag_producer_changes_and_blocks() {
     assert_eq!(it.kind, SLIPSTREAM_ITEM_LAGGED);
     assert_eq!(it.first_missed, 1);
     assert!(it.last_missed > 100, "{}", it.last_missed);
-    drain(c);
+    // Its heights: it began at block 1's begin marker (nothing of block 1
+    // delivered before it), and ends in the block of the next event, which
+    // is partial unless that event is a begin marker.
+    assert!(it.has_first_missed_height);
+    assert_eq!((it.first_missed_height, it.first_partial), (1, false));
+    assert!(it.has_last_missed_height);
+    let after = drain(c);
+    let first = after.first().expect("events after the lag");
+    assert_eq!(first.kind, SLIPSTREAM_ITEM_EVENT);
+    assert_eq!(first.seq, it.last_missed + 1);
+    if first.event_kind == SLIPSTREAM_KIND_BLOCK_BEGIN {
+        assert_eq!(it.last_missed_height, first.block_height - 1);
+        assert!(!it.last_partial);
+    } else {
+        assert_eq!(it.last_missed_height, first.block_height);
+        assert!(it.last_partial);
+    }
+    assert!(it.last_missed_height > 1 && it.last_missed_height < 200);
 
     // Blocks: after the lag, whole blocks only.
     block(&mut p, 200, 2);
@@ -677,4 +694,174 @@ fn bad_input_is_an_error_code_never_an_abort() {
         );
     }
     drop(p);
+}
+
+/// `next_block` into a block result.
+fn next_block(c: *mut slipstream_consumer_t, timeout_ms: u32) -> slipstream_block_t {
+    let mut b = std::mem::MaybeUninit::uninit();
+    // SAFETY: a live handle and a writable block.
+    let st = unsafe { slipstream_consumer_next_block(c, timeout_ms, b.as_mut_ptr()) };
+    assert_eq!(st, SLIPSTREAM_OK, "{}", error(c));
+    // SAFETY: written by the call.
+    unsafe { b.assume_init() }
+}
+
+#[test]
+fn a_block_lag_carries_its_heights_and_an_incomplete_block_its_seqs() {
+    let ring = TempRing::new("c-block-lag");
+    let mut p = Producer::open(
+        ring.path(),
+        ProducerOptions {
+            layout: Layout::new(4096).max_payload(256),
+            wake: Wake::EveryEvent,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    block(&mut p, 1, 1);
+    let mut o = options();
+    o.start = SLIPSTREAM_START_OLDEST;
+    let c = open(&ring, &o);
+    for h in 2..200 {
+        block(&mut p, h, 3);
+    }
+    let lag = next_block(c, 0);
+    assert_eq!(lag.kind, SLIPSTREAM_BLOCK_LAGGED);
+    assert_eq!(lag.first_missed, 1);
+    assert!(lag.has_first_missed_height && lag.has_last_missed_height);
+    assert_eq!((lag.first_missed_height, lag.first_partial), (1, false));
+    // `next_block` ranges end before the next block's begin marker: the
+    // last block was lost whole, and the next block handed out follows it.
+    assert!(!lag.last_partial);
+    let next = next_block(c, 0);
+    assert_eq!(next.kind, SLIPSTREAM_BLOCK_COMPLETE);
+    assert_eq!(next.begin_seq, lag.last_missed + 1);
+    assert_eq!(next.height, lag.last_missed_height + 1);
+    while next_block(c, 0).kind != SLIPSTREAM_BLOCK_IDLE {}
+
+    // A block whose event the producer refused is incomplete: its seqs are
+    // its begin marker's and its last record's.
+    let begin = p.next_seq();
+    p.begin_block(300).unwrap();
+    p.mapping_update(b"p", b"m", b"k", b"v").unwrap();
+    assert!(p.block_at(300, &[0; 300]).is_err());
+    p.commit_block().unwrap();
+    block(&mut p, 301, 1);
+    let inc = next_block(c, 0);
+    assert_eq!(inc.kind, SLIPSTREAM_BLOCK_INCOMPLETE);
+    assert_eq!(inc.height, 300);
+    assert_eq!((inc.first_seq, inc.last_seq), (begin, begin + 2));
+    assert!(
+        String::from_utf8(bytes(inc.reason))
+            .unwrap()
+            .contains("refused"),
+        "{inc:?}"
+    );
+    let after = next_block(c, 0);
+    assert_eq!((after.kind, after.height), (SLIPSTREAM_BLOCK_COMPLETE, 301));
+    close(c);
+}
+
+/// What `slipstream-journal record` does, done in step: appends to `w`
+/// everything `r` has not read yet.
+fn record(r: &mut slipstream_ring::Reader, w: &mut slipstream_journal::JournalWriter) {
+    use slipstream_ring::Item as RingItem;
+    loop {
+        match r.try_next().unwrap() {
+            Some(RingItem::Record(x)) => w.append(x.seq, x.kind, x.payload).unwrap(),
+            Some(RingItem::Lagged(l)) => panic!("the recorder was lapped: {l:?}"),
+            None => break w.flush().unwrap(),
+        }
+    }
+}
+
+#[test]
+fn a_start_older_than_the_ring_is_served_from_the_journal() {
+    let ring = TempRing::new("c-journal");
+    let dir = std::env::temp_dir().join(format!("slipstream-c-journal-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    struct RmDir(std::path::PathBuf);
+    impl Drop for RmDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let _rm = RmDir(dir.clone());
+    let mut p = producer(&ring, 4096);
+    let (mut w, _) = slipstream_journal::JournalWriter::open(&dir, Default::default()).unwrap();
+    let file = std::fs::File::open(ring.path()).unwrap();
+    let mut r = slipstream_ring::Reader::attach(&file, slipstream_ring::StartAt::Oldest).unwrap();
+    // Many rings' worth, recorded block by block (never lapped).
+    for h in 1..=300 {
+        block(&mut p, h, 3);
+        record(&mut r, &mut w);
+    }
+    let recorded = r.next_seq();
+    // Then a few blocks the journal does not hold yet (the ring does).
+    for h in 301..=303 {
+        block(&mut p, h, 3);
+    }
+    let last = p.next_seq() - 1;
+
+    // Without the journal, the oldest event is long gone.
+    let mut o = options();
+    o.start = SLIPSTREAM_START_SEQ;
+    o.start_at = 1;
+    let err = try_open(ring.path().to_str().unwrap(), Some(&o)).unwrap_err();
+    assert_eq!(err.0, SLIPSTREAM_ERR_NOT_RETAINED, "{err:?}");
+
+    // With it: every event from #1, from the journal then the ring, with
+    // no gap, no duplicate and no lag.
+    let jdir = CString::new(dir.to_str().unwrap()).unwrap();
+    o.journal_dir = jdir.as_ptr();
+    let c = open(&ring, &o);
+    let (mut seqs, mut first_value) = (Vec::new(), None);
+    loop {
+        let (st, it) = next(c, 0);
+        assert_eq!(st, SLIPSTREAM_OK, "{}", error(c));
+        match it.kind {
+            SLIPSTREAM_ITEM_IDLE => break,
+            SLIPSTREAM_ITEM_EVENT => seqs.push(it.seq),
+            _ => panic!("only events, no lag: {it:?}"),
+        }
+        // Served from the journal with every field, as from the ring (the
+        // bytes are valid until the next call).
+        if first_value.is_none() && it.event_kind == SLIPSTREAM_KIND_MAPPING_UPDATE {
+            first_value = Some((it.block_height, bytes(it.value)));
+        }
+    }
+    assert_eq!(seqs, (1..=last).collect::<Vec<_>>());
+    assert!(recorded < last);
+    assert_eq!(first_value, Some((1, 1000u64.to_le_bytes().to_vec())));
+    close(c);
+
+    // The oldest block through the block API too.
+    o.start = SLIPSTREAM_START_HEIGHT;
+    o.start_at = 2;
+    let c = open(&ring, &o);
+    let b = next_block(c, 0);
+    assert_eq!(
+        (b.kind, b.height, b.event_count),
+        (SLIPSTREAM_BLOCK_COMPLETE, 2, 6)
+    );
+    close(c);
+
+    // A journal directory that cannot be read: the journal's error code,
+    // naming the directory.
+    let empty = CString::new(dir.join("none").to_str().unwrap()).unwrap();
+    o.start = SLIPSTREAM_START_SEQ;
+    o.start_at = 1;
+    o.journal_dir = empty.as_ptr();
+    let err = try_open(ring.path().to_str().unwrap(), Some(&o)).unwrap_err();
+    assert_eq!(err.0, SLIPSTREAM_ERR_JOURNAL, "{err:?}");
+    assert!(err.1.contains("none"), "{err:?}");
+    // SAFETY: a static string.
+    let name = unsafe { CStr::from_ptr(slipstream_status_name(SLIPSTREAM_ERR_JOURNAL)) };
+    assert_eq!(name.to_str().unwrap(), "SLIPSTREAM_ERR_JOURNAL");
+    // Non-UTF-8 journal_dir: an argument error, not an abort.
+    let bad = [0xffu8 as c_char, 0];
+    o.journal_dir = bad.as_ptr();
+    let err = try_open(ring.path().to_str().unwrap(), Some(&o)).unwrap_err();
+    assert_eq!(err.0, SLIPSTREAM_ERR_INVALID_ARGUMENT, "{err:?}");
+    assert!(err.1.contains("journal_dir"), "{err:?}");
 }

@@ -119,7 +119,7 @@ fn timeout_arg(timeout: Option<f64>) -> PyResult<Option<Duration>> {
 #[pymethods]
 impl Consumer {
     #[new]
-    #[pyo3(signature = (ring, name=None, start=None, kinds=None, programs=None, mappings=None, reset=false, auto_commit=true, on_lag="oldest", wait=0.0))]
+    #[pyo3(signature = (ring, name=None, start=None, kinds=None, programs=None, mappings=None, reset=false, auto_commit=true, on_lag="oldest", wait=0.0, journal=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -133,6 +133,7 @@ impl Consumer {
         auto_commit: bool,
         on_lag: &str,
         wait: f64,
+        journal: Option<std::path::PathBuf>,
     ) -> PyResult<Self> {
         let start = match start {
             None => slipstream_consumer::Start::Latest,
@@ -156,6 +157,9 @@ impl Consumer {
             .wait_for_ring(wait);
         if let Some(n) = name {
             b = b.name(n);
+        }
+        if let Some(dir) = journal {
+            b = b.journal(dir);
         }
         let b = map::filters(b, kinds, programs, mappings)?;
         let consumer = py.detach(|| b.open()).map_err(map::error)?;

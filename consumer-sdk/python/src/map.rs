@@ -49,6 +49,13 @@ pyo3::create_exception!(
     "The ring holds data that cannot be valid; reading again reports it again."
 );
 
+pyo3::create_exception!(
+    slipstream,
+    JournalError,
+    SlipstreamError,
+    "The journal (Consumer(journal=DIR)) could not serve the start position (the message names the oldest sequence number and height it holds), could not be read, or holds bytes that are not valid (the message names the file and offset)."
+);
+
 /// The exception for an SDK error.
 pub(crate) fn error(e: ConsumerError) -> PyErr {
     let text = e.to_string();
@@ -62,6 +69,7 @@ pub(crate) fn error(e: ConsumerError) -> PyErr {
             NotRetainedError::new_err(text)
         }
         ConsumerError::Read(_) => CorruptRingError::new_err(text),
+        ConsumerError::Journal(_) => JournalError::new_err(text),
         _ => SlipstreamError::new_err(text),
     }
 }
@@ -399,6 +407,11 @@ impl Block {
 pub struct IncompleteBlock {
     /// The block's height.
     height: u64,
+    /// The sequence number of its begin marker.
+    first_seq: u64,
+    /// The sequence number of its last record read (its commit marker, or
+    /// the record before whatever ended it).
+    last_seq: u64,
     /// Why it is incomplete.
     reason: &'static str,
 }
@@ -407,8 +420,8 @@ pub struct IncompleteBlock {
 impl IncompleteBlock {
     fn __repr__(&self) -> String {
         format!(
-            "IncompleteBlock(height={}, reason={:?})",
-            self.height, self.reason
+            "IncompleteBlock(height={}, first_seq={}, last_seq={}, reason={:?})",
+            self.height, self.first_seq, self.last_seq, self.reason
         )
     }
 }
@@ -498,9 +511,21 @@ pub(crate) fn block_to_py(py: Python<'_>, item: BlockItem) -> PyResult<Py<PyAny>
             .into_any()
         }
         BlockItem::Lagged(lag) => Py::new(py, lagged(lag))?.into_any(),
-        BlockItem::Incomplete { height, reason, .. } => {
-            Py::new(py, IncompleteBlock { height, reason })?.into_any()
-        }
+        BlockItem::Incomplete {
+            height,
+            first_seq,
+            last_seq,
+            reason,
+        } => Py::new(
+            py,
+            IncompleteBlock {
+                height,
+                first_seq,
+                last_seq,
+                reason,
+            },
+        )?
+        .into_any(),
         BlockItem::Producer(change) => Py::new(py, producer(change))?.into_any(),
     })
 }
@@ -520,6 +545,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("CursorError", py.get_type::<CursorError>())?;
     m.add("NotRetainedError", py.get_type::<NotRetainedError>())?;
     m.add("CorruptRingError", py.get_type::<CorruptRingError>())?;
+    m.add("JournalError", py.get_type::<JournalError>())?;
     let kinds: Vec<&str> = EventKind::ALL.iter().map(|k| k.name()).collect();
     m.add("KINDS", kinds)?;
     Ok(())

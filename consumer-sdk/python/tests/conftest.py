@@ -34,6 +34,12 @@ def tail_bin() -> str:
     return _bin("SLIPSTREAM_TAIL", "slipstream-tail")
 
 
+@pytest.fixture(scope="session")
+def journal_bin() -> str:
+    """The recorder, `slipstream-journal` (built by `cargo build -p slipstream-journal-tool`)."""
+    return _bin("SLIPSTREAM_JOURNAL", "slipstream-journal")
+
+
 class Ring:
     """A ring path under /dev/shm, removed at the end of the test."""
 

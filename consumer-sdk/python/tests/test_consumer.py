@@ -343,3 +343,55 @@ def test_type_stubs_cover_the_native_module():
         members = {f.name for f in node.body if isinstance(f, ast.FunctionDef)}
         actual = {m for m in dir(getattr(native, name)) if not m.startswith("_")}
         assert actual <= members, f"{name}: no stub for {actual - members}"
+
+
+def test_journal_catch_up_from_older_than_the_ring(ring, journal_bin, tmp_path):
+    """A start older than the ring is served from the journal that
+    `slipstream-journal record` keeps, then the ring: no gap, no duplicate."""
+    import subprocess
+
+    journal = tmp_path / "journal"
+    args = ["--capacity", "64KiB", "--max-event", "8KiB", "--block-size", "512B..2KiB", "--events-per-block", "10..40", "--flat-out"]
+
+    def record() -> None:
+        subprocess.run(
+            [journal_bin, "record", ring.path, "--dir", str(journal), "-q", "--exit-when-idle", "200ms"],
+            check=True,
+            timeout=60,
+        )
+
+    # In steps that each fit in the ring, so that the recorder is never
+    # lapped; together many times the ring's capacity.
+    for seed in range(12):
+        ring.sim("--blocks", "4", *args, "--seed", str(seed))
+        record()
+    # Two more steps the journal does not hold yet (the ring does).
+    ring.sim("--blocks", "2", *args, "--seed", "99")
+
+    # Without the journal, #1 is long gone.
+    with pytest.raises(slipstream.NotRetainedError):
+        slipstream.Consumer(ring.path, start=1)
+
+    seqs = []
+    with slipstream.Consumer(ring.path, start=1, journal=journal) as c:
+        while True:
+            batch = c.next_batch(4096, timeout=0)
+            if not batch:
+                break
+            for item in batch:
+                assert not isinstance(item, (slipstream.Lagged, slipstream.Undecodable)), item
+                if isinstance(item, slipstream.Event):
+                    seqs.append(item.seq)
+    assert seqs == list(range(1, len(seqs) + 1)), "every event once, in order, from #1"
+    # Its end is what slipstream-tail reads from the ring's oldest event.
+    tail = [json.loads(line)["seq"] for line in ring.tail_json("--from", "oldest") if line.startswith('{"seq"')]
+    assert tail and tail[0] > 1, "the ring was lapped"
+    assert seqs[-len(tail):] == tail
+
+    # A directory that holds no journal: a JournalError that says so (a
+    # SlipstreamError, as every error of the consumer).
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(slipstream.JournalError, match="holds no events"):
+        slipstream.Consumer(ring.path, start=1, journal=str(empty))
+    assert issubclass(slipstream.JournalError, slipstream.SlipstreamError)

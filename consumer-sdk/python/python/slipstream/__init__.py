@@ -33,6 +33,7 @@ from ._slipstream import (
     CursorError,
     Event,
     IncompleteBlock,
+    JournalError,
     Lagged,
     NotARingError,
     NotRetainedError,
@@ -57,6 +58,7 @@ __all__ = [
     "Event",
     "IncompleteBlock",
     "Item",
+    "JournalError",
     "Lagged",
     "NotARingError",
     "NotRetainedError",
@@ -72,13 +74,16 @@ class Consumer(_NativeConsumer):
     """A consumer of a Slipstream ring (see the module's documentation).
 
     ``Consumer(ring, name=None, start="newest", kinds=None, programs=None,
-    mappings=None, reset=False, auto_commit=True, on_lag="oldest", wait=0.0)``
+    mappings=None, reset=False, auto_commit=True, on_lag="oldest", wait=0.0,
+    journal=None)``
 
     - ``ring``: a path, or a bare name for a file under /dev/shm.
     - ``name``: keep a cursor in the ring under this name and resume from it.
     - ``start``: "oldest", "newest", "end", "height:H", or an int sequence number.
     - ``kinds``: event kind names ("mapping_update", ...) to receive.
     - ``programs`` / ``mappings``: names (str or bytes) whose mapping events to receive.
+    - ``journal``: the directory ``slipstream-journal record`` keeps; a start
+      older than the ring is served from it, then the ring (no gap, no duplicate).
     """
 
     def __aiter__(self) -> AsyncIterator[Item]:

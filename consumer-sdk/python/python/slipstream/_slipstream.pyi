@@ -29,6 +29,9 @@ class NotRetainedError(SlipstreamError):
 class CorruptRingError(SlipstreamError):
     """The ring holds data that cannot be valid."""
 
+class JournalError(SlipstreamError):
+    """The journal could not serve the start position, or holds bytes that are not valid."""
+
 class Event:
     """An event of the ring. Attributes that do not apply to its kind are None."""
 
@@ -127,6 +130,12 @@ class IncompleteBlock:
     @property
     def height(self) -> int: ...
     @property
+    def first_seq(self) -> int:
+        """The sequence number of its begin marker."""
+    @property
+    def last_seq(self) -> int:
+        """The sequence number of its last record read."""
+    @property
     def reason(self) -> str: ...
 
 _Item = Union[Event, Lagged, ProducerChange, Undecodable]
@@ -144,6 +153,7 @@ class Consumer:
         auto_commit: bool = True,
         on_lag: str = "oldest",
         wait: float = 0.0,
+        journal: Union[str, os.PathLike[str], None] = None,
     ) -> None: ...
     def next(self, timeout: Optional[float] = None) -> Optional[_Item]:
         """The next item, waiting up to timeout seconds (None: until one comes); None if none came."""
