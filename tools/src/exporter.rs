@@ -91,8 +91,8 @@ pub struct ExporterArgs {
     pub consumers: Vec<String>,
 
     /// Also export the journal `slipstream-journal record` keeps of RING in
-    /// DIR (repeatable; RING spelt as among the RING arguments, at most one
-    /// journal per ring): its range, size and lag behind the ring; /healthz
+    /// DIR (repeatable; RING names one of the RING arguments, as a bare name
+    /// or a path, at most one journal per ring): its range, size and lag behind the ring; /healthz
     /// then also checks the journal and its recorder's cursor.
     #[arg(long = "journal", value_name = "RING=DIR", value_parser = parse_journal)]
     pub journals: Vec<(PathBuf, PathBuf)>,
@@ -122,14 +122,18 @@ fn parse_journal(s: &str) -> Result<(PathBuf, PathBuf), String> {
 pub fn check_journals(rings: &[PathBuf], journals: &[(PathBuf, PathBuf)]) -> anyhow::Result<()> {
     for (i, (ring, dir)) in journals.iter().enumerate() {
         anyhow::ensure!(
-            rings.contains(ring),
+            rings
+                .iter()
+                .any(|r| resolve_ring_path(r) == resolve_ring_path(ring)),
             "--journal {}={}: {} is not one of the RING arguments",
             ring.display(),
             dir.display(),
             ring.display()
         );
         anyhow::ensure!(
-            !journals[..i].iter().any(|(r, _)| r == ring),
+            !journals[..i]
+                .iter()
+                .any(|(r, _)| resolve_ring_path(r) == resolve_ring_path(ring)),
             "--journal: ring {} has two journals",
             ring.display()
         );
@@ -194,8 +198,11 @@ pub fn scrape(rings: &[PathBuf], journals: &[(PathBuf, PathBuf)], window: Durati
     let mut open: Vec<(Opened, Option<&PathBuf>)> = rings
         .iter()
         .map(|r| {
-            let journal = journals.iter().find(|(ring, _)| ring == r).map(|(_, d)| d);
             let path = resolve_ring_path(r);
+            let journal = journals
+                .iter()
+                .find(|(ring, _)| resolve_ring_path(ring) == path)
+                .map(|(_, d)| d);
             let shown = path.display().to_string();
             let first = StatsReader::open(&path).and_then(|mut s| {
                 let a = s.read()?;
