@@ -556,6 +556,14 @@ fn exporter_serves_a_rings_journal() {
         "{body}"
     );
     drop(child);
+    // `stat --check --journal` by the same rule, with the journal's line.
+    let stat_check = || run(&["stat", rs, "--check", "--interval", "50ms", "--journal", ds]);
+    let (code, out, err) = stat_check();
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(out.contains("its recorder has no cursor"), "{out}");
+    assert!(!out.contains("OK:"), "{out}");
+    assert!(out.contains("seq 1..=4"), "{out}");
+    assert!(out.contains("behind the ring by 2 events"), "{out}");
 
     // A live recorder cursor, caught up: 200.
     let rec = claim(&ring.0, "slipstream-journal");
@@ -563,5 +571,9 @@ fn exporter_serves_a_rings_journal() {
     let (_child, addr) = exporter(&[rs, "--journal", &journal]);
     let (code, body) = get(&addr, "/healthz");
     assert_eq!(code, 200, "{body}");
+    let (code, out, err) = stat_check();
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("OK: 1 consumer(s) healthy"), "{out}");
+    assert!(out.contains("behind the ring by 2 events"), "{out}");
     drop((rec, w, p));
 }
