@@ -10,6 +10,13 @@
 //! `GET /healthz` answers `200 OK` when every ring can be read, its producer
 //! is alive, and every checked consumer (`--consumer`, default all) is
 //! healthy; otherwise `503 Service Unavailable`, with one line per reason.
+//!
+//! `--journal RING=DIR` (repeatable, one per ring at most) pairs a ring with
+//! the journal `slipstream-journal record` keeps of it in DIR: the journal's
+//! range and size ([`slipstream_journal::summary`]) and how far it is behind
+//! the ring are exported too, and `/healthz` also fails when the journal
+//! cannot be read or its recorder (the consumer named
+//! [`RECORDER`]) has no cursor, is dead, lapped or its cursor unreadable.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -23,6 +30,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use slipstream_consumer::resolve_ring_path;
+use slipstream_journal::Summary;
 use slipstream_producer::parse_duration;
 use slipstream_ring::stats::{RingStats, StatsReader};
 use std::sync::atomic::AtomicU64;
@@ -47,13 +55,21 @@ use crate::health::{self, HealthArgs, State};
 /// `slipstream_consumer_missed_events_total`,
 /// `slipstream_consumer_last_progress_seconds` (Unix time) and
 /// `slipstream_consumer_state{state}` (1 for the consumer's state, 0 for the others).
+/// With `--journal RING=DIR`, labelled `ring` (and `journal`, the directory):
+/// `slipstream_journal_up`, `slipstream_journal_first_sequence`,
+/// `slipstream_journal_next_sequence`, `slipstream_journal_oldest_height`,
+/// `slipstream_journal_newest_height`, `slipstream_journal_bytes`,
+/// `slipstream_journal_segments` and `slipstream_journal_lag_events`.
 ///
 /// /healthz: 200 when every ring can be read, its producer is alive and every
-/// checked consumer is healthy, else 503 with the reasons.
+/// checked consumer is healthy, and every journal can be read and its
+/// recorder (`slipstream-journal`) has a cursor that is neither dead, lapped
+/// nor unreadable; else 503 with the reasons.
 #[derive(clap::Args, Debug, Clone)]
 #[command(after_help = "Examples:
   slipstream exporter node-events --listen 127.0.0.1:9464
   slipstream exporter node-events other-ring --listen [::]:9464 --consumer indexer
+  slipstream exporter node-events --journal node-events=/var/lib/slipstream/journal/node-events --listen 127.0.0.1:9464
   curl -s localhost:9464/metrics; curl -si localhost:9464/healthz")]
 pub struct ExporterArgs {
     /// The rings: a bare name (no `/`) is a file under /dev/shm; anything else is a path.
@@ -74,9 +90,69 @@ pub struct ExporterArgs {
     #[arg(long = "consumer", value_name = "NAME")]
     pub consumers: Vec<String>,
 
+    /// Also export the journal `slipstream-journal record` keeps of RING in
+    /// DIR (repeatable; RING names one of the RING arguments, as a bare name
+    /// or a path, at most one journal per ring): its range, size and lag behind the ring; /healthz
+    /// then also checks the journal and its recorder's cursor.
+    #[arg(long = "journal", value_name = "RING=DIR", value_parser = parse_journal)]
+    pub journals: Vec<(PathBuf, PathBuf)>,
+
     /// The thresholds of the health rules.
     #[command(flatten)]
     pub health: HealthArgs,
+}
+
+/// The consumer name the recorder (`slipstream-journal record`) reads under
+/// by default; `/healthz` checks the cursor of that name for a ring with a journal.
+pub const RECORDER: &str = "slipstream-journal";
+
+fn parse_journal(s: &str) -> Result<(PathBuf, PathBuf), String> {
+    match s.split_once('=') {
+        Some((ring, dir)) if !ring.is_empty() && !dir.is_empty() => {
+            Ok((PathBuf::from(ring), PathBuf::from(dir)))
+        }
+        _ => Err(format!("{s:?} is not RING=DIR")),
+    }
+}
+
+/// Checks that each journal names one of `rings`, each ring at most once.
+///
+/// # Errors
+/// A journal's ring that is not among `rings`, or a ring given two journals.
+pub fn check_journals(rings: &[PathBuf], journals: &[(PathBuf, PathBuf)]) -> anyhow::Result<()> {
+    for (i, (ring, dir)) in journals.iter().enumerate() {
+        anyhow::ensure!(
+            rings
+                .iter()
+                .any(|r| resolve_ring_path(r) == resolve_ring_path(ring)),
+            "--journal {}={}: {} is not one of the RING arguments",
+            ring.display(),
+            dir.display(),
+            ring.display()
+        );
+        anyhow::ensure!(
+            !journals[..i]
+                .iter()
+                .any(|(r, _)| resolve_ring_path(r) == resolve_ring_path(ring)),
+            "--journal: ring {} has two journals",
+            ring.display()
+        );
+    }
+    Ok(())
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct JournalLabels {
+    ring: String,
+    journal: String,
+}
+
+/// One scrape of a ring's journal: its directory and summary, or why it could not be read.
+pub struct JournalScrape {
+    /// The journal's directory.
+    pub dir: String,
+    /// Its summary, read just after the ring's later sample; or the error.
+    pub summary: Result<Summary, String>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -109,32 +185,54 @@ pub struct Scrape {
     pub ring: String,
     /// The samples, earlier and later; or the error.
     pub samples: Result<(RingStats, RingStats), String>,
+    /// The ring's journal, if it was given one.
+    pub journal: Option<JournalScrape>,
 }
 
 /// A ring opened for a scrape, with its first sample (or why not).
 type Opened = (String, Result<(StatsReader, RingStats), String>);
 
-/// Samples every ring twice, `window` apart.
-pub fn scrape(rings: &[PathBuf], window: Duration) -> Vec<Scrape> {
-    let mut open: Vec<Opened> = rings
+/// Samples every ring twice, `window` apart, and each ring's journal
+/// (`journals`: ring, as in `rings`, and directory) after the later sample.
+pub fn scrape(rings: &[PathBuf], journals: &[(PathBuf, PathBuf)], window: Duration) -> Vec<Scrape> {
+    let mut open: Vec<(Opened, Option<&PathBuf>)> = rings
         .iter()
         .map(|r| {
             let path = resolve_ring_path(r);
+            let journal = journals
+                .iter()
+                .find(|(ring, _)| resolve_ring_path(ring) == path)
+                .map(|(_, d)| d);
             let shown = path.display().to_string();
             let first = StatsReader::open(&path).and_then(|mut s| {
                 let a = s.read()?;
                 Ok((s, a))
             });
-            (shown, first.map_err(|e| e.to_string()))
+            ((shown, first.map_err(|e| e.to_string())), journal)
         })
         .collect();
     std::thread::sleep(window);
     open.drain(..)
-        .map(|(ring, r)| Scrape {
+        .map(|((ring, r), journal)| Scrape {
             ring,
             samples: r.and_then(|(mut s, a)| s.read().map(|b| (a, b)).map_err(|e| e.to_string())),
+            journal: journal.map(|dir| JournalScrape {
+                dir: dir.display().to_string(),
+                summary: slipstream_journal::summary(dir).map_err(|e| e.to_string()),
+            }),
         })
         .collect()
+}
+
+/// Events published that the journal does not hold after its end: from the
+/// journal's next sequence number (the ring's oldest when it is empty) to the
+/// ring's head.
+pub fn journal_lag(now: &RingStats, journal: &Summary) -> u64 {
+    let from = journal
+        .next_seq()
+        .or(now.oldest_seq)
+        .unwrap_or(now.next_seq);
+    now.next_seq.saturating_sub(from)
 }
 
 fn gauge(v: u64) -> i64 {
@@ -271,10 +369,85 @@ pub fn render(scrapes: &[Scrape], t: &HealthArgs) -> String {
         StateLabels,
         Gauge
     );
+    let j_up = family!(
+        "journal_up",
+        "Whether the ring's journal could be read (1) or not (0)",
+        JournalLabels,
+        Gauge
+    );
+    let j_first = family!(
+        "journal_first_sequence",
+        "Sequence number of the oldest event the journal holds (or reports as a gap); absent when it is empty",
+        JournalLabels,
+        Gauge
+    );
+    let j_next = family!(
+        "journal_next_sequence",
+        "Sequence number the journal's next entry will carry; absent when it is empty",
+        JournalLabels,
+        Gauge
+    );
+    let j_oldest = family!(
+        "journal_oldest_height",
+        "Height of the oldest block the journal holds; absent when it holds none",
+        JournalLabels,
+        Gauge
+    );
+    let j_newest = family!(
+        "journal_newest_height",
+        "Height of the newest block the journal holds; absent when it holds none",
+        JournalLabels,
+        Gauge
+    );
+    let j_bytes = family!(
+        "journal_bytes",
+        "Bytes of the journal's segment files",
+        JournalLabels,
+        Gauge
+    );
+    let j_segments = family!(
+        "journal_segments",
+        "Segment files in the journal",
+        JournalLabels,
+        Gauge
+    );
+    let j_lag = family!(
+        "journal_lag_events",
+        "Events published into the ring after the journal's end (the recorder's lag behind the ring)",
+        JournalLabels,
+        Gauge
+    );
     for s in scrapes {
         let rl = RingLabels {
             ring: s.ring.clone(),
         };
+        if let Some(j) = &s.journal {
+            let jl = JournalLabels {
+                ring: s.ring.clone(),
+                journal: j.dir.clone(),
+            };
+            j_up.get_or_create(&jl).set(j.summary.is_ok() as i64);
+            if let Ok(sum) = &j.summary {
+                let opt = [
+                    (&j_first, sum.first_seq()),
+                    (&j_next, sum.next_seq()),
+                    (&j_oldest, sum.oldest_height()),
+                    (&j_newest, sum.newest_height()),
+                ];
+                for (f, v) in opt {
+                    if let Some(v) = v {
+                        f.get_or_create(&jl).set(gauge(v));
+                    }
+                }
+                j_bytes.get_or_create(&jl).set(gauge(sum.bytes()));
+                j_segments
+                    .get_or_create(&jl)
+                    .set(gauge(sum.segments.len() as u64));
+                if let Ok((_, now)) = &s.samples {
+                    j_lag.get_or_create(&jl).set(gauge(journal_lag(now, sum)));
+                }
+            }
+        }
         let Ok((earlier, now)) = &s.samples else {
             up.get_or_create(&rl).set(0);
             continue;
@@ -367,12 +540,43 @@ pub fn healthz(scrapes: &[Scrape], names: &[String], t: &HealthArgs) -> (bool, S
         for line in lines {
             let _ = writeln!(body, "{}: {line}", s.ring);
         }
+        if let Some(j) = &s.journal {
+            for line in journal_health(j, &verdicts) {
+                ok = false;
+                let _ = writeln!(body, "{}: {line}", s.ring);
+            }
+        }
     }
     (ok, body)
 }
 
+/// Why a ring's journal is unhealthy (nothing if it is healthy): its
+/// directory cannot be read, or its recorder's cursor ([`RECORDER`]) is
+/// missing, dead, lapped or unreadable. (A slow or stalled recorder is
+/// judged by the consumer rules, as any consumer `--consumer` checks.)
+pub fn journal_health(j: &JournalScrape, verdicts: &[(String, health::Verdict)]) -> Vec<String> {
+    let mut lines = Vec::new();
+    if let Err(e) = &j.summary {
+        lines.push(format!("journal {}: cannot be read: {e}", j.dir));
+    }
+    match verdicts.iter().find(|(n, _)| n == RECORDER) {
+        None => lines.push(format!(
+            "journal {}: its recorder has no cursor (no consumer named {RECORDER})",
+            j.dir
+        )),
+        Some((_, v)) if matches!(v.state, State::Dead | State::Lapped | State::Unknown) => lines
+            .push(format!(
+                "journal {}: its recorder ({RECORDER}) is {}: {}",
+                j.dir, v.state, v.reason
+            )),
+        Some(_) => {}
+    }
+    lines
+}
+
 /// Runs `slipstream exporter` until SIGINT or SIGTERM.
 pub fn run(args: ExporterArgs) -> anyhow::Result<ExitCode> {
+    check_journals(&args.rings, &args.journals)?;
     cli::install_signal_handlers()?;
     let server = tiny_http::Server::http(args.listen.as_str())
         .map_err(|e| anyhow::anyhow!("{e}"))
@@ -397,14 +601,17 @@ pub fn run(args: ExporterArgs) -> anyhow::Result<ExitCode> {
         let path = req.url().split('?').next().unwrap_or("").to_owned();
         let response = match (req.method(), path.as_str()) {
             (tiny_http::Method::Get, "/metrics") => {
-                let text = render(&scrape(&args.rings, args.window), &args.health);
+                let text = render(
+                    &scrape(&args.rings, &args.journals, args.window),
+                    &args.health,
+                );
                 tiny_http::Response::from_string(text).with_header(header(
                     "application/openmetrics-text; version=1.0.0; charset=utf-8",
                 ))
             }
             (tiny_http::Method::Get, "/healthz") => {
                 let (ok, body) = healthz(
-                    &scrape(&args.rings, args.window),
+                    &scrape(&args.rings, &args.journals, args.window),
                     &args.consumers,
                     &args.health,
                 );

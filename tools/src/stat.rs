@@ -73,7 +73,9 @@ pub struct StatArgs {
 
     /// Also show the journal `slipstream-journal record` keeps in DIR: its
     /// sequence and block-height range, and how far it is behind the ring
-    /// (the recorder's own cursor is the reader `slipstream-journal`).
+    /// (the recorder's own cursor is the reader `slipstream-journal`). With
+    /// --check, also unhealthy when the journal cannot be read or the
+    /// recorder's cursor is missing, dead, lapped or unreadable.
     #[arg(long, value_name = "DIR")]
     pub journal: Option<PathBuf>,
     /// Check the consumers' health instead of showing the ring: print why
@@ -562,7 +564,7 @@ pub fn run(args: StatArgs) -> anyhow::Result<ExitCode> {
         history.record(&now);
         let stat = Stat::new(&now, earlier.as_ref(), &args.health);
         if args.check {
-            return check(&stat, &args.consumers);
+            return check(&stat, &args.consumers, args.journal.as_deref());
         }
         let mut out = stdout.lock();
         let written = (|| {
@@ -627,8 +629,15 @@ fn write_journal(out: &mut impl Write, dir: &std::path::Path, ring_next: u64) ->
 }
 
 /// `--check`: prints why each checked consumer is unhealthy (or `OK`), and
-/// returns exit code 2 if any is, 0 if none is.
-fn check(stat: &Stat, names: &[String]) -> anyhow::Result<ExitCode> {
+/// returns exit code 2 if any is, 0 if none is. With a `journal`, also
+/// unhealthy when the journal cannot be read or its recorder's cursor is
+/// missing, dead, lapped or unreadable (the exporter's /healthz rule,
+/// [`crate::exporter::journal_health`]); its line (range, lag) is printed last.
+fn check(
+    stat: &Stat,
+    names: &[String],
+    journal: Option<&std::path::Path>,
+) -> anyhow::Result<ExitCode> {
     let verdicts: Vec<_> = stat
         .readers
         .iter()
@@ -642,10 +651,25 @@ fn check(stat: &Stat, names: &[String]) -> anyhow::Result<ExitCode> {
             )
         })
         .collect();
-    let (ok, lines) = health::check(&verdicts, names);
+    let (mut ok, mut lines) = health::check(&verdicts, names);
+    if let Some(dir) = journal {
+        let j = crate::exporter::JournalScrape {
+            dir: dir.display().to_string(),
+            summary: slipstream_journal::summary(dir).map_err(|e| e.to_string()),
+        };
+        let bad = crate::exporter::journal_health(&j, &verdicts);
+        if !bad.is_empty() {
+            ok = false;
+            lines.retain(|l| !l.starts_with("OK: "));
+            lines.extend(bad);
+        }
+    }
     let mut out = io::stdout().lock();
     for line in lines {
         writeln!(out, "{}: {line}", stat.ring)?;
+    }
+    if let Some(dir) = journal {
+        write_journal(&mut out, dir, stat.head.next_seq)?;
     }
     Ok(if ok {
         ExitCode::SUCCESS

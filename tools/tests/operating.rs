@@ -491,3 +491,89 @@ fn exporter_serves_metrics_a_prometheus_parser_reads_and_healthz() {
     assert!(body.contains("producer: not alive"), "{body}");
     drop(reader);
 }
+
+/// `--journal RING=DIR` over HTTP: the journal's metrics in the scrape, and
+/// /healthz by the journal's rule (the recorder's cursor, `slipstream-journal`,
+/// must be there and alive). A journal for a ring not among the RINGs is refused.
+#[test]
+fn exporter_serves_a_rings_journal() {
+    let ring = Ring::new("exporter-journal");
+    let dir = ring.0.with_extension("journal");
+    struct Dir(PathBuf);
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let _dir = Dir(dir.clone());
+    let mut p = producer(&ring.0);
+    publish(&mut p, 2, 1); // seq 1..=6
+    let (mut w, _) =
+        slipstream_journal::JournalWriter::open(&dir, slipstream_journal::WriterOptions::default())
+            .unwrap();
+    // The first 4 records, as a recorder would have appended them.
+    let file = std::fs::File::open(&ring.0).unwrap();
+    let mut r = slipstream_ring::Reader::attach(&file, slipstream_ring::StartAt::Oldest).unwrap();
+    while let Some(slipstream_ring::Item::Record(x)) = r.try_next().unwrap() {
+        if x.seq <= 4 {
+            w.append(x.seq, x.kind, x.payload).unwrap();
+        }
+    }
+    w.flush().unwrap();
+    let rs = ring.0.to_str().unwrap();
+    let ds = dir.to_str().unwrap();
+    let journal = format!("{rs}={ds}");
+
+    let (code, _, err) = run(&[
+        "exporter",
+        rs,
+        "--journal",
+        &format!("{rs}.other={ds}"),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("is not one of the RING arguments"), "{err}");
+
+    // No recorder cursor yet: the metrics are there, /healthz is 503.
+    let (child, addr) = exporter(&[rs, "--journal", &journal]);
+    let (code, body) = get(&addr, "/metrics");
+    assert_eq!(code, 200, "{body}");
+    let scrape = prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_string()))).unwrap();
+    let jl = [("ring", rs), ("journal", ds)];
+    assert_eq!(value(&scrape, "slipstream_journal_up", &jl), 1.0);
+    assert_eq!(
+        value(&scrape, "slipstream_journal_first_sequence", &jl),
+        1.0
+    );
+    assert_eq!(value(&scrape, "slipstream_journal_next_sequence", &jl), 5.0);
+    assert_eq!(value(&scrape, "slipstream_journal_lag_events", &jl), 2.0);
+    assert_eq!(value(&scrape, "slipstream_journal_segments", &jl), 1.0);
+    let (code, body) = get(&addr, "/healthz");
+    assert_eq!(code, 503, "{body}");
+    assert!(
+        body.contains("its recorder has no cursor (no consumer named slipstream-journal)"),
+        "{body}"
+    );
+    drop(child);
+    // `stat --check --journal` by the same rule, with the journal's line.
+    let stat_check = || run(&["stat", rs, "--check", "--interval", "50ms", "--journal", ds]);
+    let (code, out, err) = stat_check();
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(out.contains("its recorder has no cursor"), "{out}");
+    assert!(!out.contains("OK:"), "{out}");
+    assert!(out.contains("seq 1..=4"), "{out}");
+    assert!(out.contains("behind the ring by 2 events"), "{out}");
+
+    // A live recorder cursor, caught up: 200.
+    let rec = claim(&ring.0, "slipstream-journal");
+    at(&rec, 7, 6);
+    let (_child, addr) = exporter(&[rs, "--journal", &journal]);
+    let (code, body) = get(&addr, "/healthz");
+    assert_eq!(code, 200, "{body}");
+    let (code, out, err) = stat_check();
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("OK: 1 consumer(s) healthy"), "{out}");
+    assert!(out.contains("behind the ring by 2 events"), "{out}");
+    drop((rec, w, p));
+}

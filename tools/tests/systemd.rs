@@ -22,7 +22,41 @@ const UNITS: &[(&str, &str)] = &[
         "slipstream-check@.timer",
         "slipstream-check@node-events.timer",
     ),
+    (
+        "slipstream-journal@.service",
+        "slipstream-journal@node-events.service",
+    ),
 ];
+
+/// The recorder, `slipstream-journal` (another package of the workspace, so
+/// not among this one's `CARGO_BIN_EXE_*`): beside this build's binaries,
+/// built there first if it is not.
+fn recorder_binary() -> PathBuf {
+    let beside = Path::new(env!("CARGO_BIN_EXE_slipstream")).with_file_name("slipstream-journal");
+    if !beside.is_file() {
+        let st = Command::new(env!("CARGO"))
+            .args([
+                "build",
+                "-p",
+                "slipstream-journal-tool",
+                "--bin",
+                "slipstream-journal",
+            ])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("run cargo build for slipstream-journal");
+        assert!(
+            st.success(),
+            "cargo build -p slipstream-journal-tool failed"
+        );
+    }
+    assert!(
+        beside.is_file(),
+        "no {} after building it",
+        beside.display()
+    );
+    beside
+}
 
 fn systemd_analyze() -> PathBuf {
     for dir in std::env::var("PATH").unwrap_or_default().split(':') {
@@ -51,6 +85,10 @@ impl Units {
         for (file, _) in UNITS {
             let text = std::fs::read_to_string(src.join(file)).unwrap();
             let text = text
+                .replace(
+                    "/usr/local/bin/slipstream-journal ",
+                    &format!("{} ", recorder_binary().display()),
+                )
                 .replace(
                     "/usr/local/bin/slipstream-tail ",
                     &format!("{} ", env!("CARGO_BIN_EXE_slipstream-tail")),
@@ -129,6 +167,7 @@ fn the_services_are_hardened_and_supervised() {
         "slipstream-tail@.service",
         "slipstream-exporter@.service",
         "slipstream-check@.service",
+        "slipstream-journal@.service",
     ] {
         let text = std::fs::read_to_string(dir.join(file)).unwrap();
         let lines: Vec<&str> = text.lines().collect();
@@ -154,4 +193,12 @@ fn the_services_are_hardened_and_supervised() {
         .lines()
         .any(|l| l == "ReadWritePaths=-/dev/shm/%i.readers -/dev/shm/%i.wake"));
     assert!(tail.lines().any(|l| l == "CapabilityBoundingSet="));
+    // The recorder writes its journal directory, its cursor and the wake file; nothing else.
+    let rec = std::fs::read_to_string(dir.join("slipstream-journal@.service")).unwrap();
+    assert!(rec.lines().any(|l| l
+        == "ReadWritePaths=/var/lib/slipstream/journal/%i -/dev/shm/%i.readers -/dev/shm/%i.wake"));
+    assert!(rec.lines().any(|l| l == "CapabilityBoundingSet="));
+    assert!(rec
+        .lines()
+        .any(|l| l.starts_with("ExecStart=/usr/local/bin/slipstream-journal record /dev/shm/%i --dir /var/lib/slipstream/journal/%i ")));
 }
