@@ -11,6 +11,8 @@ struct Ring(std::path::PathBuf);
 impl Drop for Ring {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
+        // The ring's sidecars (lock, wake file, readers directory).
+        slipstream_ring::sidecar::remove_all(&self.0);
     }
 }
 

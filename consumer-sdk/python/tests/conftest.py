@@ -8,6 +8,7 @@ target/debug. Build them with `cargo build -p slipstream-tools`.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import uuid
 from pathlib import Path
@@ -85,10 +86,13 @@ def ring(sim_bin: str, tail_bin: str):
             if p.poll() is None:
                 p.kill()
             p.wait(timeout=10)
-        try:
-            os.remove(r.path)
-        except FileNotFoundError:
-            pass
+        # The ring and its sidecars (lock, wake file, readers directory).
+        for extra in ("", ".lock", ".wake"):
+            try:
+                os.remove(r.path + extra)
+            except FileNotFoundError:
+                pass
+        shutil.rmtree(r.path + ".readers", ignore_errors=True)
 
 
 SMALL = ["--flat-out", "--events-per-block", "10..80", "--block-size", "512B..4KiB", "--seed", "3"]
