@@ -184,6 +184,19 @@ pub(crate) struct Printer<W: Write> {
     copy_to_stderr: bool,
 }
 
+impl Printer<BufWriter<io::StdoutLock<'static>>> {
+    /// A printer on this process's stdout, buffered, in colour on a terminal.
+    pub(crate) fn stdout(args: &TailArgs) -> Self {
+        let stdout = io::stdout();
+        let tty = stdout.is_terminal();
+        Printer::new(
+            BufWriter::with_capacity(64 * 1024, stdout.lock()),
+            tty,
+            args,
+        )
+    }
+}
+
 impl<W: Write> Printer<W> {
     /// How `args` asks lines to look, on `out` (a terminal or not).
     pub(crate) fn new(out: W, tty: bool, args: &TailArgs) -> Self {
@@ -305,14 +318,7 @@ pub fn run(args: TailArgs) -> anyhow::Result<ExitCode> {
         }
     })?;
 
-    let stdout = io::stdout();
-    let tty = stdout.is_terminal();
-    let mut printer = Printer::new(
-        BufWriter::with_capacity(64 * 1024, stdout.lock()),
-        tty,
-        &args,
-    );
-
+    let mut printer = Printer::stdout(&args);
     let stop = follow(&mut consumer, &mut printer, &args)?;
     let flushed = printer.out.flush();
     drop(printer);
@@ -321,6 +327,12 @@ pub fn run(args: TailArgs) -> anyhow::Result<ExitCode> {
         consumer.commit();
     }
     drop(consumer);
+    exit_code(stop, flushed)
+}
+
+/// The exit status of a tail that stopped for `stop`, after the last flush of
+/// stdout (`flushed`): a closed pipe is a normal end, another write error is not.
+pub(crate) fn exit_code(stop: Stop, flushed: io::Result<()>) -> anyhow::Result<ExitCode> {
     match (stop, flushed) {
         (Stop::Signal(sig), _) => Ok(cli::signal_exit_code(sig)),
         (_, Err(e)) if e.kind() != io::ErrorKind::BrokenPipe => Err(e).context("write to stdout"),

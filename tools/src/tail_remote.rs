@@ -2,7 +2,7 @@
 //! JetStream stream that `slipstream-bridge` feeds, through the SDK's
 //! `RemoteConsumer`.
 
-use std::io::{self, BufWriter, IsTerminal, Write};
+use std::io::Write;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -10,7 +10,7 @@ use anyhow::Context;
 use slipstream_consumer::remote::RemoteConsumer;
 
 use crate::cli;
-use crate::tail::{stdout_closed, write_failed, Printer, Stop, TailArgs};
+use crate::tail::{exit_code, stdout_closed, write_failed, Printer, Stop, TailArgs};
 
 /// How long one wait lasts before the loop looks at signals and timeouts.
 const POLL: Duration = Duration::from_millis(150);
@@ -35,24 +35,14 @@ pub(crate) fn run(args: TailArgs) -> anyhow::Result<ExitCode> {
         builder = builder.mapping(mapping);
     }
     let mut consumer = builder.open().context("cannot read the stream")?;
-    let stdout = io::stdout();
-    let tty = stdout.is_terminal();
-    let mut printer = Printer::new(
-        BufWriter::with_capacity(64 * 1024, stdout.lock()),
-        tty,
-        &args,
-    );
+    let mut printer = Printer::stdout(&args);
     let stop = follow(&mut consumer, &mut printer, &args)?;
     let flushed = printer.out.flush();
     drop(printer);
     if flushed.is_ok() {
         consumer.commit();
     }
-    match (stop, flushed) {
-        (Stop::Signal(sig), _) => Ok(cli::signal_exit_code(sig)),
-        (_, Err(e)) if e.kind() != io::ErrorKind::BrokenPipe => Err(e).context("write to stdout"),
-        (Stop::Done | Stop::Pipe, _) => Ok(ExitCode::SUCCESS),
-    }
+    exit_code(stop, flushed)
 }
 
 fn follow<W: Write>(
