@@ -17,7 +17,7 @@
 //! Cross-process figures come from the `slipstream-bench` harness instead.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use slipstream_ring::event::EventRef;
+use slipstream_event::EventRef;
 use slipstream_ring::{Item, Layout, StartAt, WakeMode, Writer};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -65,7 +65,7 @@ fn consume(c: &mut Criterion) {
             let mut w = writer();
             let mut r = w.reader(StartAt::End).unwrap();
             // A block event of `size` bytes of payload in all.
-            let block = vec![7u8; size - slipstream_ring::event::PREFIX_LEN - 4];
+            let block = vec![7u8; size - slipstream_event::PREFIX_LEN - 4];
             let ev = EventRef::Block {
                 block_height: 1,
                 ordinal: 1,

@@ -22,11 +22,11 @@
 //! 3), ids `NAME/ROUND`.
 
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
+use slipstream_event::EventRef;
 use slipstream_producer::{
     BroadcastEvent, Producer, ProducerOptions, RingPlugin, SlipstreamPlugin, INTERFACE_VERSION,
     RUSTC_VERSION,
 };
-use slipstream_ring::event::EventRef;
 use slipstream_ring::Layout;
 use snarkvm_slipstream_plugin_manager::SlipstreamPluginManager;
 use std::ffi::{c_char, CStr};

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use slipstream_ring::event::{EventKind, EventRef};
+use slipstream_event::{EventKind, EventRef};
 use slipstream_ring::{Lag, StartAt, Step};
 
 use crate::delivery::{self, Head, Here, Missed};
@@ -213,7 +213,7 @@ impl Assembler {
         &mut self,
         seq: u64,
         kind: u16,
-        decoded: &Result<EventRef<'_>, slipstream_ring::event::DecodeError>,
+        decoded: &Result<EventRef<'_>, slipstream_event::DecodeError>,
         head: Head,
         kept: bool,
     ) -> Option<(BlockItem, Boundary)> {

@@ -1,7 +1,7 @@
 //! What a consumer reports about events it did not deliver, and what a ring
 //! holds when a start position is not in it.
 
-use slipstream_ring::event::EventKind;
+use slipstream_event::EventKind;
 use slipstream_ring::Lag;
 
 /// Events this consumer did not deliver: an exact range of sequence numbers,

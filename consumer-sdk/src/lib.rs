@@ -95,8 +95,8 @@ mod stream;
 pub use block::{Block, BlockItem, OwnedEvent};
 pub use delivery::{Available, Missed};
 pub use journal::DURABLE_CURSOR_INTERVAL;
+pub use slipstream_event::{DecodeError, EventKind, EventRef, KindSet};
 pub use slipstream_journal::JournalError;
-pub use slipstream_ring::event::{DecodeError, EventKind, EventRef, KindSet};
 pub use slipstream_ring::{resolve_ring_path, Lag, LapPolicy, SHM_DIR};
 /// The ring's errors, as they appear in [`ConsumerError`]'s sources: match them from here.
 pub use slipstream_ring::{

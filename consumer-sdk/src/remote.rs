@@ -88,7 +88,7 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream::{self, consumer::pull, consumer::AckPolicy, consumer::DeliverPolicy};
 use async_nats::HeaderMap;
 use futures_util::StreamExt;
-use slipstream_ring::event::{EventKind, EventRef, KindSet};
+use slipstream_event::{EventKind, EventRef, KindSet};
 
 use crate::block::{Assembler, Boundary};
 use crate::delivery::{self, Head, Here};
@@ -671,7 +671,7 @@ fn json_to_payload(json: &[u8]) -> Result<Vec<u8>, String> {
     let ordinal = u32::try_from(u("ordinal")?).map_err(|_| "ordinal out of range")?;
     let count = |v: &serde_json::Value| -> Result<u32, String> {
         match &v["event_count"] {
-            serde_json::Value::Null => Ok(slipstream_ring::event::UNKNOWN_COUNT),
+            serde_json::Value::Null => Ok(slipstream_event::UNKNOWN_COUNT),
             n => n
                 .as_u64()
                 .and_then(|n| u32::try_from(n).ok())

@@ -41,7 +41,7 @@
 //!
 //! Gap and producer messages have an empty payload.
 
-use slipstream_ring::event::EventKind;
+use slipstream_event::EventKind;
 
 /// `Nats-Msg-Id`.
 pub const H_MSG_ID: &str = "Nats-Msg-Id";

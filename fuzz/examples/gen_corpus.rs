@@ -7,8 +7,8 @@
 //! named `regression-*` (minimized inputs of fixed bugs, see README.md) are
 //! never touched.
 
+use slipstream_event::EventRef;
 use slipstream_fuzz::ring_targets::{WalkInput, RAW_LATEST, RAW_TAIL, RAW_TAIL_INTENT};
-use slipstream_ring::event::EventRef;
 use slipstream_ring::layout::{RawHeader, OFF_LATEST, OFF_TAIL, OFF_TAIL_INTENT};
 use slipstream_ring::{Layout, Writer};
 use std::path::{Path, PathBuf};

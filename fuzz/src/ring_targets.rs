@@ -4,15 +4,16 @@
 //! call these functions with libFuzzer's inputs, and `ring/tests/fuzz_corpus.rs`
 //! includes this file (`#[path]`) to replay every committed corpus input and
 //! every fixed crash through the very same code in an ordinary `cargo test`.
-//! So this file may use only what both can: `std`, `slipstream_ring` and
-//! `zerocopy` (a dependency of slipstream-ring, and of the fuzz crate).
+//! So this file may use only what both can: `std`, `slipstream_ring`,
+//! `slipstream_event` and `zerocopy` (dependencies of the fuzz crate and
+//! dev-dependencies or dependencies of slipstream-ring).
 //!
 //! Each function returns quietly whatever the bytes are; it panics (through
 //! `assert!`) only when the library breaks a promise: a panic, an
 //! out-of-bounds access (the ring's `Region` asserts its bounds), a wrong
 //! round trip, or a record the reader delivers that is not in the ring.
 
-use slipstream_ring::event::EventRef;
+use slipstream_event::EventRef;
 use slipstream_ring::layout::{
     record_len, split_header_word, validate_header, Geometry, RawHeader, KIND_INVALID,
     KIND_PADDING, NO_RECORD, RECORD_HEADER_LEN, SEGMENT_TABLE_OFFSET,

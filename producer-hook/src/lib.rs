@@ -40,7 +40,7 @@ pub use plugin::{
     RingPlugin, Size, SlipstreamPlugin, INTERFACE_VERSION, RUSTC_VERSION,
 };
 pub use producer::{Producer, ProducerOptions, PublishError, Wake};
-pub use slipstream_ring::event::{EventKind, EventRef, KindSet};
+pub use slipstream_event::{EventKind, EventRef, KindSet};
 pub use slipstream_ring::{resolve_ring_path, Layout, SHM_DIR};
 
 use std::path::PathBuf;

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde::Deserialize;
-use slipstream_ring::event::{EventKind, KindSet};
+use slipstream_event::{EventKind, KindSet};
 use slipstream_ring::Layout;
 
 pub use snarkvm_slipstream_plugin_interface::slipstream_plugin_interface::{
@@ -977,7 +977,7 @@ pub extern "C" fn _create_plugin() -> *mut dyn SlipstreamPlugin {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use slipstream_ring::event::EventRef;
+    use slipstream_event::EventRef;
     use slipstream_ring::{Item, Reader, StartAt};
 
     /// A loaded plugin on a fresh ring in a temporary folder.

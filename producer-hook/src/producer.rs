@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use slipstream_ring::event::{EventKind, EventRef, KindSet, UNKNOWN_COUNT};
+use slipstream_event::{EventKind, EventRef, KindSet, UNKNOWN_COUNT};
 use slipstream_ring::{IfExists, Layout, OpenError, WakeMode, Writer};
 
 use crate::path::{open_lock_file, open_ring_file};

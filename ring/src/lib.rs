@@ -41,7 +41,6 @@ compile_error!(
 );
 
 pub mod error;
-pub mod event;
 #[cfg(not(loom))]
 mod file;
 pub mod layout;

@@ -26,7 +26,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 use slipstream_consumer::{EventRef, Lag, ProducerChange};
-use slipstream_ring::event::UNKNOWN_COUNT;
+use slipstream_event::UNKNOWN_COUNT;
 
 use crate::text::{as_text, write_hex};
 

@@ -17,10 +17,10 @@ use anyhow::{bail, Context};
 use clap::Args;
 use hdrhistogram::Histogram;
 use slipstream_consumer::{Consumer, Item, KindSet, Start};
+use slipstream_event::EventRef;
 use slipstream_producer::{
     parse_duration, parse_size, resolve_ring_path, Producer, ProducerError, ProducerOptions, Wake,
 };
-use slipstream_ring::event::EventRef;
 use slipstream_ring::{Layout, LayoutError, OpenError};
 
 use crate::cli;

@@ -34,7 +34,7 @@ pub const GAP_PAYLOAD_LEN: u32 = 8;
 /// An index entry is written for the first entry at least this many bytes past
 /// the previous index entry's (besides the first entry, block begins and gaps).
 pub const INDEX_STRIDE: u64 = 64 * 1024;
-/// The kind of a block begin marker (`slipstream_ring::event::EventKind::BlockBegin`).
+/// The kind of a block begin marker (`slipstream_event::EventKind::BlockBegin`).
 pub const KIND_BLOCK_BEGIN: u16 = 5;
 
 /// A segment file's header, at offset 0.

@@ -35,8 +35,8 @@ const OPTIONS: db::Options = db::Options {
     sqlite_checkpointer: true,
     must_exist: false,
 };
+use slipstream_event::EventRef;
 use slipstream_producer::{Layout, Producer, ProducerOptions};
-use slipstream_ring::event::EventRef;
 use slipstream_tools::sim::{Generator, SimArgs};
 
 #[derive(Parser)]

@@ -9,9 +9,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use slipstream_event::EventRef;
 use slipstream_journal::{verify, JournalItem, JournalReader, JournalStart};
 use slipstream_producer::{Layout, Producer, ProducerOptions};
-use slipstream_ring::event::EventRef;
 
 const RECORDER: &str = env!("CARGO_BIN_EXE_slipstream-journal");
 
