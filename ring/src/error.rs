@@ -2,56 +2,9 @@
 
 use thiserror::Error;
 
-/// A layout (from the caller, or read from a file) that cannot describe a ring.
-#[derive(Debug, Error, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum LayoutError {
-    /// The file does not start with the ring magic.
-    #[error("not a Slipstream ring: magic is {0:02x?}, expected \"SLIPSTRM\"")]
-    BadMagic([u8; 8]),
-    /// The file has a format version this build does not read.
-    #[error("ring format version {found} is not supported (this build reads version {supported}); stop its producer and start a producer of this build with --recreate (ProducerOptions::recreate) to replace it with a new ring")]
-    UnsupportedVersion {
-        /// Version in the file.
-        found: u32,
-        /// Version this build reads.
-        supported: u32,
-    },
-    /// The page size is not a power of two between 64 bytes and 1 MiB.
-    #[error("page size {0} is not a power of two between 64 and 1048576")]
-    PageSize(u32),
-    /// The capacity is not a power of two between 256 bytes and 1 TiB.
-    #[error("capacity {0} is not a power of two between 64 bytes and 1 TiB")]
-    Capacity(u64),
-    /// The maximum payload is zero or does not fit in a quarter of the capacity.
-    #[error("max payload {max_payload} does not fit: a record (16-byte header included, rounded up to 8 bytes) must fit in a quarter of the capacity {capacity}")]
-    MaxPayload {
-        /// Requested maximum payload.
-        max_payload: u32,
-        /// Capacity of the data region.
-        capacity: u64,
-    },
-    /// The first sequence number is 0 or too close to 2^64.
-    #[error("first_seq {0} must be at least 1 and below 2^63")]
-    FirstSeq(u64),
-    /// The segment count is not a power of two between 4 and 1024.
-    #[error(
-        "segment count {0} is not a power of two between 4 and 1024 (and at most capacity/16)"
-    )]
-    Segments(u32),
-    /// A stored field disagrees with the value the layout implies.
-    #[error(
-        "header field {field} is {found}, but the layout implies {expected}: the header is corrupt"
-    )]
-    Inconsistent {
-        /// The field's name, as in FORMAT.md.
-        field: &'static str,
-        /// Value in the file.
-        found: u64,
-        /// Value the layout implies.
-        expected: u64,
-    },
-}
+// The layout's own error lives with the layout (layout.rs), which needs no
+// other module; it is re-exported here beside the others.
+pub use crate::layout::LayoutError;
 
 /// An error opening, creating or attaching to a ring.
 #[derive(Debug, Error)]

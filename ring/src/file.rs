@@ -19,16 +19,6 @@ use std::os::fd::AsFd;
 use std::os::unix::fs::FileExt;
 use zerocopy::{FromBytes, IntoBytes};
 
-/// A random 64-bit identifier (for `ring_id`), from the OS.
-pub(crate) fn random_id() -> u64 {
-    let mut b = [0u8; 8];
-    if rustix::rand::getrandom(&mut b, rustix::rand::GetRandomFlags::empty()).is_err() {
-        // Never fatal: the id only distinguishes one ring from its replacement.
-        return crate::sync::unix_ns() ^ (std::process::id() as u64) << 32;
-    }
-    u64::from_le_bytes(b)
-}
-
 fn flock(kind: libc_lock::Kind, start: u64) -> nix::libc::flock {
     // SAFETY: flock is a plain C struct for which all-zero bytes are valid.
     let mut l: nix::libc::flock = unsafe { std::mem::zeroed() };
@@ -256,7 +246,7 @@ impl Writer {
         first_seq: u64,
     ) -> Result<Writer, OpenError> {
         allocate(&file, geo.file_len)?;
-        let header = geo.new_header(random_id(), crate::sync::unix_ns(), first_seq);
+        let header = geo.new_header(crate::sync::random_id(), crate::sync::unix_ns(), first_seq);
         let mut bytes = header.as_bytes().to_vec();
         // The magic goes in last, after everything else is in place, so that a
         // reader attaching meanwhile sees "not initialised", never half a header.

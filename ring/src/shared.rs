@@ -75,7 +75,7 @@ impl Shared {
                 .populate()
                 .map_anon()?;
             let header =
-                geo.new_header(crate::file::random_id(), crate::sync::unix_ns(), first_seq);
+                geo.new_header(crate::sync::random_id(), crate::sync::unix_ns(), first_seq);
             let bytes = zerocopy::IntoBytes::as_bytes(&header);
             map[..bytes.len()].copy_from_slice(bytes);
             let base = map.as_mut_ptr();

@@ -50,6 +50,10 @@ pub fn readers_dir(ring: &Path) -> PathBuf {
     with_suffix(ring, ".readers")
 }
 
+/// Bytes of a cursor's name, at most (the name field of a cursor file,
+/// [`RawCursor`](crate::slots::RawCursor)).
+pub const CURSOR_NAME_LEN: usize = 64;
+
 /// Whether `name` can name a consumer: 1 to 64 bytes of `[A-Za-z0-9_.-]`, not
 /// starting with `.` (it is a file name in [`readers_dir`]).
 ///
@@ -60,7 +64,7 @@ pub fn readers_dir(ring: &Path) -> PathBuf {
 /// ```
 pub fn valid_name(name: &str) -> bool {
     !name.is_empty()
-        && name.len() <= crate::slots::CURSOR_NAME_LEN
+        && name.len() <= CURSOR_NAME_LEN
         && !name.starts_with('.')
         && name
             .bytes()

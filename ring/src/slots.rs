@@ -29,8 +29,7 @@ use zerocopy::{FromBytes, FromZeros, Immutable, IntoBytes, KnownLayout, Unaligne
 
 /// The eight bytes a cursor file starts with.
 pub const CURSOR_MAGIC: [u8; 8] = *b"SLIPCUR2";
-/// Bytes of a cursor's name, at most.
-pub const CURSOR_NAME_LEN: usize = 64;
+pub use crate::sidecar::CURSOR_NAME_LEN;
 /// Bytes of a cursor file (one page; the record is at its start).
 pub const CURSOR_FILE_LEN: u64 = 4096;
 

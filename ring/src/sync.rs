@@ -321,3 +321,14 @@ pub(crate) fn unix_ns() -> u64 {
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0)
 }
+
+#[cfg(not(loom))]
+/// A random 64-bit identifier (for `ring_id`), from the OS.
+pub(crate) fn random_id() -> u64 {
+    let mut b = [0u8; 8];
+    if rustix::rand::getrandom(&mut b, rustix::rand::GetRandomFlags::empty()).is_err() {
+        // Never fatal: the id only distinguishes one ring from its replacement.
+        return unix_ns() ^ (std::process::id() as u64) << 32;
+    }
+    u64::from_le_bytes(b)
+}
