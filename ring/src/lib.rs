@@ -58,10 +58,14 @@ mod writer;
 
 pub use error::{CorruptError, LayoutError, OpenError, PublishError, ReadError, SeekError};
 #[cfg(not(loom))]
-pub use file::{producer_alive, Access, AttachError, IfExists, ProducerInfo, ProducerState};
+pub use file::producer_alive;
 pub use layout::{Geometry, Layout};
 pub use naming::{resolve_ring_path, SHM_DIR};
+#[cfg(not(loom))]
+pub use reader::{Access, AttachError, ProducerInfo, ProducerState};
 pub use reader::{Item, Lag, LapPolicy, Reader, Record, StartAt, Step};
 #[cfg(not(loom))]
 pub use slots::{read_slots, remove_slot, SavedCursor, Slot, SlotError, SlotInfo};
+#[cfg(not(loom))]
+pub use writer::IfExists;
 pub use writer::{Reservation, WakeMode, Waker, Writer};

@@ -6,8 +6,9 @@
 //! producer's counters; the cursors (`RING.readers/NAME`, mode 0600) are read
 //! where this user may open them, and reported with a `problem` elsewhere.
 
-use crate::file::{producer_alive, AttachError, ProducerInfo};
+use crate::file::producer_alive;
 use crate::layout::*;
+use crate::reader::{AttachError, ProducerInfo};
 use crate::reader::{Reader, StartAt};
 use crate::slots::{read_slots, SlotError, SlotInfo};
 use crate::sync::Ordering;

@@ -78,7 +78,7 @@ pub enum EventRef<'a> {
     BlockBegin {
         /// The block's height.
         block_height: u64,
-        /// Events in the block, markers excluded, or [`UNKNOWN_COUNT`] if the
+        /// Events in the block, markers excluded, or [`UNKNOWN_COUNT`](crate::UNKNOWN_COUNT) if the
         /// producer did not know it when the block began (the node's plugin
         /// interface hands events over one at a time). The commit marker
         /// always carries the true count.

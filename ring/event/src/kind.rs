@@ -20,17 +20,17 @@ use thiserror::Error;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(u16)]
 pub enum EventKind {
-    /// A mapping entry was inserted or updated ([`EventRef::MappingUpdate`]).
+    /// A mapping entry was inserted or updated ([`EventRef::MappingUpdate`](crate::EventRef::MappingUpdate)).
     MappingUpdate = 1,
-    /// A mapping entry, or a whole mapping, was removed ([`EventRef::MappingRemoval`]).
+    /// A mapping entry, or a whole mapping, was removed ([`EventRef::MappingRemoval`](crate::EventRef::MappingRemoval)).
     MappingRemoval = 2,
-    /// A staker was rewarded ([`EventRef::StakingReward`]).
+    /// A staker was rewarded ([`EventRef::StakingReward`](crate::EventRef::StakingReward)).
     StakingReward = 3,
-    /// A block was finalized ([`EventRef::Block`]).
+    /// A block was finalized ([`EventRef::Block`](crate::EventRef::Block)).
     Block = 4,
-    /// The events of a block begin ([`EventRef::BlockBegin`]).
+    /// The events of a block begin ([`EventRef::BlockBegin`](crate::EventRef::BlockBegin)).
     BlockBegin = 5,
-    /// The events of a block are complete ([`EventRef::BlockCommit`]).
+    /// The events of a block are complete ([`EventRef::BlockCommit`](crate::EventRef::BlockCommit)).
     BlockCommit = 6,
 }
 

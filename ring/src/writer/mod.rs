@@ -1,5 +1,11 @@
 //! The single producer.
 
+#[cfg(not(loom))]
+mod open;
+
+#[cfg(not(loom))]
+pub use open::IfExists;
+
 use crate::error::PublishError;
 use crate::layout::*;
 use crate::shared::{Shared, WakeFile};
@@ -62,7 +68,7 @@ pub struct Writer {
     /// The ring's wake file, if it has one (read by `flush` and wakers only).
     wake_file: Option<Arc<WakeFile>>,
     #[cfg(not(loom))]
-    pub(crate) file: Option<crate::file::WriterFile>,
+    pub(crate) file: Option<open::WriterFile>,
 }
 
 /// Space reserved for one record, to be filled in place and committed.
