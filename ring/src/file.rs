@@ -132,8 +132,42 @@ pub(crate) fn proc_stat(pid: u32) -> Option<(char, u64)> {
     Some((state, start))
 }
 
-/// A copy of the header, read with `pread` and validated.
-pub(crate) fn read_header(file: &File) -> Result<(RawHeader, Geometry), OpenError> {
+/// Reads the header of the ring in `file` with `pread` (nothing is mapped)
+/// and validates it: the one header reader, which producers, readers and the
+/// tools all use. Returns the copy and the geometry it describes.
+///
+/// `file` may be opened read-only. A file that does not start with the ring
+/// magic (or the zeros a creation leaves before writing it) is "not a ring"
+/// even when it is short, so that a stray file of another format is never
+/// called a truncated ring.
+///
+/// # Errors
+/// - [`OpenError::NotInitialized`]: the file is empty, or its magic is still
+///   zero (a producer is creating it).
+/// - [`OpenError::Layout`]: the magic, version or geometry is not a ring's
+///   ([`LayoutError::BadMagic`], [`LayoutError::UnsupportedVersion`], ...).
+/// - [`OpenError::Truncated`]: the file is shorter than a header, or than
+///   the header says (`expected` tells which).
+/// - [`OpenError::Io`]: `fstat` or `pread` failed.
+///
+/// ```
+/// use slipstream_ring::{read_header, IfExists, Layout, OpenError, Writer};
+/// let dir = std::env::temp_dir().join(format!("doc-read-header-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// let (path, lock) = (dir.join("ring"), dir.join("ring.lock"));
+/// let rw = |p: &std::path::Path| std::fs::OpenOptions::new().read(true).write(true).create(true).open(p).unwrap();
+/// let w = Writer::open(rw(&path), rw(&lock), Layout::new(1 << 16), IfExists::Resume)?;
+/// let (header, geometry) = read_header(&std::fs::File::open(&path)?)?;
+/// assert_eq!(header.magic, slipstream_ring::layout::MAGIC);
+/// assert_eq!(geometry.capacity, 1 << 16);
+///
+/// std::fs::write(dir.join("empty"), b"")?;
+/// let empty = std::fs::File::open(dir.join("empty"))?;
+/// assert!(matches!(read_header(&empty), Err(OpenError::NotInitialized)));
+/// # drop(w); std::fs::remove_dir_all(dir).unwrap();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn read_header(file: &File) -> Result<(RawHeader, Geometry), OpenError> {
     let len = file.metadata().map_err(io("fstat ring file"))?.len();
     let need = core::mem::size_of::<RawHeader>() as u64;
     if len == 0 {
@@ -145,7 +179,7 @@ pub(crate) fn read_header(file: &File) -> Result<(RawHeader, Geometry), OpenErro
         let mut magic = [0u8; MAGIC.len()];
         file.read_exact_at(&mut magic, 0)
             .map_err(io("read ring header"))?;
-        if magic != MAGIC && magic != [0; 8] {
+        if !may_be_ring(&magic) {
             return Err(LayoutError::BadMagic(magic).into());
         }
     }

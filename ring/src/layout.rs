@@ -24,6 +24,22 @@ use thiserror::Error;
 
 /// The eight bytes every ring file starts with.
 pub const MAGIC: [u8; 8] = *b"SLIPSTRM";
+/// Whether a file that starts with `start` (its first bytes, up to 8) may be
+/// a ring: they are a prefix of [`MAGIC`], or all zero (a producer creating
+/// the ring writes the magic last, FORMAT.md section 2). The one test of the
+/// magic short of a full header check ([`validate_header`]), for telling "not
+/// a ring" from "a ring not ready yet" before a header can be read.
+///
+/// ```
+/// use slipstream_ring::layout::may_be_ring;
+/// assert!(may_be_ring(b"SLIPSTRM") && may_be_ring(b"SLIP") && may_be_ring(&[0; 8]) && may_be_ring(b""));
+/// assert!(!may_be_ring(b"\x89PNG\r\n\x1a\n") && !may_be_ring(b"SLIPCUR2"));
+/// ```
+pub fn may_be_ring(start: &[u8]) -> bool {
+    let start = &start[..start.len().min(MAGIC.len())];
+    start.iter().all(|&b| b == 0) || MAGIC.starts_with(start)
+}
+
 /// The format version this crate reads and writes.
 pub const VERSION: u32 = 2;
 /// Bytes in a record header: `len`, `kind`, `flags`, `seq`.

@@ -58,7 +58,7 @@ mod writer;
 
 pub use error::{CorruptError, LayoutError, OpenError, PublishError, ReadError, SeekError};
 #[cfg(not(loom))]
-pub use file::producer_alive;
+pub use file::{producer_alive, read_header};
 pub use layout::{Geometry, Layout};
 pub use naming::{resolve_ring_path, SHM_DIR};
 #[cfg(not(loom))]

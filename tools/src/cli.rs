@@ -156,8 +156,7 @@ pub fn check_ring_file(path: &Path, given: &Path) -> anyhow::Result<()> {
         }
     }
     let start = &magic[..got];
-    let all_zero = start.iter().all(|&b| b == 0);
-    if !all_zero && !slipstream_ring::layout::MAGIC.starts_with(start) {
+    if !slipstream_ring::layout::may_be_ring(start) {
         bail!(
             "ring {}: not a Slipstream ring (the file starts with {}, not \"SLIPSTRM\")",
             path.display(),

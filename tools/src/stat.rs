@@ -2,7 +2,6 @@
 
 use std::fs::File;
 use std::io::{self, IsTerminal, Write};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -12,10 +11,9 @@ use clap::Args;
 use serde::Serialize;
 use slipstream_consumer::resolve_ring_path;
 use slipstream_producer::parse_duration;
-use slipstream_ring::layout::{validate_header, Geometry, RawHeader};
+use slipstream_ring::layout::{Geometry, RawHeader};
 use slipstream_ring::stats::{RingStats, StatsReader};
-use slipstream_ring::ProducerState;
-use zerocopy::FromBytes;
+use slipstream_ring::{OpenError, ProducerState};
 
 use crate::cli;
 use crate::health::{self, HealthArgs, History, State};
@@ -247,34 +245,34 @@ pub fn read_header(path: &Path, given: &Path) -> anyhow::Result<(File, RawHeader
     cli::check_ring_file(path, given)?;
     let shown = path.display();
     let file = File::open(path).with_context(|| format!("ring {shown}: open"))?;
-    let mut bytes = [0u8; core::mem::size_of::<RawHeader>()];
-    let len = file
-        .metadata()
-        .with_context(|| format!("ring {shown}: stat"))?
-        .len();
-    if len == 0 {
-        bail!("ring {shown}: empty: not initialised yet (or a producer is still creating it)");
+    // The ring's one header reader validates; this only words its errors for
+    // a user (the file's length tells "empty" from "still being created").
+    match slipstream_ring::read_header(&file) {
+        Ok((header, geometry)) => Ok((file, header, geometry)),
+        Err(e) => {
+            let len = file
+                .metadata()
+                .with_context(|| format!("ring {shown}: stat"))?
+                .len();
+            let header_len = core::mem::size_of::<RawHeader>() as u64;
+            match e {
+                OpenError::NotInitialized if len == 0 => bail!(
+                    "ring {shown}: empty: not initialised yet (or a producer is still creating it)"
+                ),
+                OpenError::NotInitialized => bail!(
+                    "ring {shown}: not initialised yet (empty, or its producer is still creating it)"
+                ),
+                OpenError::Truncated { expected, actual } if expected == header_len => bail!(
+                    "ring {shown}: too short to be a ring ({actual} bytes; a ring's header alone is {expected})"
+                ),
+                OpenError::Truncated { expected, actual } => {
+                    bail!("ring {shown}: truncated: {actual} bytes, but its header says {expected}")
+                }
+                OpenError::Layout(e) => Err(e).with_context(|| format!("ring {shown}: bad header")),
+                e => Err(e).with_context(|| format!("ring {shown}: read the header")),
+            }
+        }
     }
-    if len < bytes.len() as u64 {
-        bail!(
-            "ring {shown}: too short to be a ring ({len} bytes; a ring's header alone is {})",
-            bytes.len()
-        );
-    }
-    file.read_exact_at(&mut bytes, 0)
-        .with_context(|| format!("ring {shown}: read the header"))?;
-    let header = RawHeader::read_from_bytes(&bytes).expect("the buffer is one header long");
-    if header.magic == [0; 8] {
-        bail!("ring {shown}: not initialised yet (empty, or its producer is still creating it)");
-    }
-    let geometry = validate_header(&header).with_context(|| format!("ring {shown}: bad header"))?;
-    if len < geometry.file_len {
-        bail!(
-            "ring {shown}: truncated: {len} bytes, but its header says {}",
-            geometry.file_len
-        );
-    }
-    Ok((file, header, geometry))
 }
 
 impl Ring {
