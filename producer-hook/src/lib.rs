@@ -33,15 +33,17 @@
 mod path;
 mod plugin;
 mod producer;
+mod units;
 
 pub use plugin::{
-    _create_plugin, parse_duration, parse_size, slipstream_plugin_interface_version,
+    _create_plugin, parse_size, slipstream_plugin_interface_version,
     slipstream_plugin_rustc_version, BroadcastEvent, BroadcastEventKind, PluginConfig, PluginError,
     RingPlugin, Size, SlipstreamPlugin, INTERFACE_VERSION, RUSTC_VERSION,
 };
-pub use producer::{Producer, ProducerOptions, PublishError, Wake};
+pub use producer::{ParseWakeError, Producer, ProducerOptions, PublishError, Wake};
 pub use slipstream_event::{EventKind, EventRef, KindSet};
 pub use slipstream_ring::{resolve_ring_path, Layout, SHM_DIR};
+pub use units::parse_duration;
 
 use std::path::PathBuf;
 

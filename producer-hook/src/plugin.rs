@@ -6,11 +6,10 @@ use std::ffi::{c_char, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use serde::Deserialize;
 use slipstream_event::{EventKind, KindSet};
-use slipstream_ring::Layout;
+use slipstream_ring::{FileMode, Layout};
 
 pub use snarkvm_slipstream_plugin_interface::slipstream_plugin_interface::{
     BroadcastEvent, BroadcastEventKind, SlipstreamPlugin,
@@ -151,7 +150,8 @@ pub struct PluginConfig {
     /// Replace a ring of another layout.
     #[serde(default)]
     pub recreate: bool,
-    /// `"block"` (default), `"event"`, or `"thread:<interval>"` (`"thread:200us"`).
+    /// `"block"` (default), `"event"`, `"thread"` or `"thread:<interval>"`
+    /// (`"thread:200us"`): the grammar of [`Wake`]'s `FromStr`.
     #[serde(default)]
     pub wake: Option<String>,
     /// Event kinds to subscribe to (default: both of the interface's kinds).
@@ -220,32 +220,6 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     n.checked_shl(shift)
         .filter(|v| v >> shift == n)
         .ok_or_else(|| format!("size {s:?} is too large"))
-}
-
-/// Parses a duration such as `"200us"`, `"1ms"`, `"2s"`.
-///
-/// ```
-/// use std::time::Duration;
-/// assert_eq!(slipstream_producer::parse_duration("200us"), Ok(Duration::from_micros(200)));
-/// ```
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("duration {s:?} does not start with a number"))?;
-    Ok(match unit.trim() {
-        "ns" => Duration::from_nanos(n),
-        "us" | "µs" => Duration::from_micros(n),
-        "ms" => Duration::from_millis(n),
-        "s" => Duration::from_secs(n),
-        other => {
-            return Err(format!(
-                "duration {s:?} has an unknown unit {other:?} (ns, us, ms, s)"
-            ))
-        }
-    })
 }
 
 /// The deepest nesting of arrays and objects [`PluginConfig::parse`] reads.
@@ -400,24 +374,14 @@ impl PluginConfig {
         layout.geometry().map_err(|e| e.to_string())?;
         let mode = match &self.mode {
             None => 0o600,
-            Some(m) => u32::from_str_radix(m.trim_start_matches("0o"), 8)
-                .ok()
-                .filter(|m| *m <= 0o777)
-                .ok_or_else(|| {
-                    format!("mode {m:?} is not octal permission bits such as \"0600\"")
-                })?,
+            Some(m) => m
+                .parse::<FileMode>()
+                .map_err(|e| format!("mode: {e}"))?
+                .bits(),
         };
         let wake = match self.wake.as_deref() {
-            None | Some("block") => Wake::AtBlockEnd,
-            Some("event") => Wake::EveryEvent,
-            Some(t) if t.starts_with("thread:") => Wake::Thread {
-                interval: parse_duration(&t["thread:".len()..])?,
-            },
-            Some(other) => {
-                return Err(format!(
-                    "wake {other:?} is not \"block\", \"event\" or \"thread:<interval>\""
-                ))
-            }
+            None => Wake::AtBlockEnd,
+            Some(t) => t.parse::<Wake>().map_err(|e| format!("wake: {e}"))?,
         };
         let mut kinds = KindSet::none();
         for (_, _, kind) in self.subscribed()? {
@@ -979,6 +943,7 @@ mod tests {
     use super::*;
     use slipstream_event::EventRef;
     use slipstream_ring::{Item, Reader, StartAt};
+    use std::time::Duration;
 
     /// A loaded plugin on a fresh ring in a temporary folder.
     struct Fixture {

@@ -31,6 +31,74 @@ pub enum Wake {
     },
 }
 
+/// The interval of a bare `thread` wake policy.
+const DEFAULT_THREAD_INTERVAL: Duration = Duration::from_micros(200);
+
+/// Parses a wake policy, as producers' command lines (`slipstream-sim
+/// --wake`) and the plugin's configuration (`wake`) write it.
+///
+/// Grammar (surrounding whitespace ignored):
+///
+/// | text | policy |
+/// |---|---|
+/// | `block` | [`Wake::AtBlockEnd`] |
+/// | `event` | [`Wake::EveryEvent`] |
+/// | `thread` | [`Wake::Thread`] every 200 µs |
+/// | `thread:INTERVAL` | [`Wake::Thread`] every INTERVAL ([`parse_duration`](crate::parse_duration): `200us`, `1ms`, ...) |
+///
+/// ```
+/// use slipstream_producer::Wake;
+/// use std::time::Duration;
+/// assert_eq!("block".parse::<Wake>(), Ok(Wake::AtBlockEnd));
+/// assert_eq!("thread:1ms".parse::<Wake>(), Ok(Wake::Thread { interval: Duration::from_millis(1) }));
+/// let err = "sometimes".parse::<Wake>().unwrap_err();
+/// assert!(err.to_string().contains("block, event, thread or thread:INTERVAL"));
+/// ```
+impl std::str::FromStr for Wake {
+    type Err = ParseWakeError;
+
+    /// # Errors
+    /// [`ParseWakeError`] naming the text and what is accepted.
+    fn from_str(s: &str) -> Result<Wake, ParseWakeError> {
+        match s.trim() {
+            "block" => Ok(Wake::AtBlockEnd),
+            "event" => Ok(Wake::EveryEvent),
+            "thread" => Ok(Wake::Thread {
+                interval: DEFAULT_THREAD_INTERVAL,
+            }),
+            other => match other.strip_prefix("thread:") {
+                Some(d) => crate::units::parse_duration(d)
+                    .map(|interval| Wake::Thread { interval })
+                    .map_err(|reason| ParseWakeError::Interval {
+                        text: s.to_owned(),
+                        reason,
+                    }),
+                None => Err(ParseWakeError::Unknown { text: s.to_owned() }),
+            },
+        }
+    }
+}
+
+/// Text that is not a wake policy (see [`Wake`]'s `FromStr`).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ParseWakeError {
+    /// Not one of the policies.
+    #[error("{text:?} is not a wake policy: block, event, thread or thread:INTERVAL (such as thread:200us)")]
+    Unknown {
+        /// The text given.
+        text: String,
+    },
+    /// `thread:` followed by something that is not a duration.
+    #[error("wake policy {text:?}: the interval is not a duration: {reason}")]
+    Interval {
+        /// The text given.
+        text: String,
+        /// What is wrong with the interval.
+        reason: String,
+    },
+}
+
 /// How to open a ring for producing.
 #[derive(Clone, Debug)]
 pub struct ProducerOptions {
@@ -818,6 +886,41 @@ impl Drop for WakerThread {
 mod tests {
     use super::*;
     use slipstream_ring::{Item, Reader, StartAt};
+
+    /// The one grammar of wake policies (see `impl FromStr for Wake`).
+    #[test]
+    fn wake_policies_parse() {
+        let thread = |us| Wake::Thread {
+            interval: Duration::from_micros(us),
+        };
+        for (text, wake) in [
+            ("block", Wake::AtBlockEnd),
+            (" event\n", Wake::EveryEvent),
+            ("thread", thread(200)),
+            ("thread:1ms", thread(1000)),
+            ("thread:250us", thread(250)),
+        ] {
+            assert_eq!(text.parse::<Wake>(), Ok(wake), "{text:?}");
+        }
+        for text in [
+            "",
+            "Block",
+            "sometimes",
+            "thread:",
+            "thread:soon",
+            "thread 1ms",
+        ] {
+            let err = text.parse::<Wake>().unwrap_err();
+            let shown = err.to_string();
+            assert!(shown.contains(&format!("{text:?}")), "{shown}");
+            match err {
+                ParseWakeError::Unknown { .. } => {
+                    assert!(shown.contains("block, event, thread or thread:INTERVAL"))
+                }
+                ParseWakeError::Interval { reason, .. } => assert!(shown.contains(&reason)),
+            }
+        }
+    }
 
     /// Every counter FORMAT.md section 2 defines is maintained by the
     /// producer and readable from the ring alone (`slipstream_ring::stats`).

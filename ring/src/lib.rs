@@ -65,6 +65,8 @@ pub use naming::{resolve_ring_path, SHM_DIR};
 pub use reader::{Access, AttachError, ProducerInfo, ProducerState};
 pub use reader::{Item, Lag, LapPolicy, Reader, Record, StartAt, Step};
 #[cfg(not(loom))]
+pub use sidecar::{FileMode, ParseModeError};
+#[cfg(not(loom))]
 pub use slots::{read_slots, remove_slot, SavedCursor, Slot, SlotError, SlotInfo};
 #[cfg(not(loom))]
 pub use writer::IfExists;

@@ -14,6 +14,58 @@
 
 use std::path::{Path, PathBuf};
 
+/// The permission bits of a ring file (`RING` in the table above), parsed
+/// from octal text: the one parser of a ring's mode, for producers' command
+/// lines and configuration files alike.
+///
+/// Grammar: optional whitespace, an optional `0o` prefix, octal digits whose
+/// value is at most `0o777` (so `640`, `0640` and `0o640` are one mode).
+/// Parsing does not judge the mode: a producer refuses group- or
+/// other-writable bits when it creates the ring (FORMAT.md section 7).
+///
+/// ```
+/// use slipstream_ring::FileMode;
+/// assert_eq!("640".parse::<FileMode>().unwrap().bits(), 0o640);
+/// assert_eq!("0o600".parse::<FileMode>().unwrap().bits(), 0o600);
+/// let err = "rw".parse::<FileMode>().unwrap_err();
+/// assert_eq!(err.to_string(), r#""rw" is not an octal permission mode such as 600, 0640 or 0o640 (at most 777)"#);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FileMode(u32);
+
+impl FileMode {
+    /// The permission bits (at most `0o777`).
+    pub const fn bits(self) -> u32 {
+        self.0
+    }
+}
+
+impl std::str::FromStr for FileMode {
+    type Err = ParseModeError;
+
+    /// Parses the grammar of [`FileMode`].
+    ///
+    /// # Errors
+    /// [`ParseModeError`] if `s` is not octal digits (after the optional
+    /// `0o`) or exceeds `0o777`.
+    fn from_str(s: &str) -> Result<FileMode, ParseModeError> {
+        u32::from_str_radix(s.trim().trim_start_matches("0o"), 8)
+            .ok()
+            .filter(|m| *m <= 0o777)
+            .map(FileMode)
+            .ok_or_else(|| ParseModeError { text: s.to_owned() })
+    }
+}
+
+/// Text that is not a [`FileMode`]: its [`Display`](std::fmt::Display) names
+/// the text and the accepted form.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{text:?} is not an octal permission mode such as 600, 0640 or 0o640 (at most 777)")]
+pub struct ParseModeError {
+    /// The text given.
+    pub text: String,
+}
+
 fn with_suffix(ring: &Path, suffix: &str) -> PathBuf {
     let mut s = ring.as_os_str().to_owned();
     s.push(suffix);
@@ -150,4 +202,32 @@ pub fn remove_all(ring: &Path) {
     let _ = std::fs::remove_file(lock_path(ring));
     let _ = std::fs::remove_file(wake_path(ring));
     let _ = std::fs::remove_dir_all(readers_dir(ring));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_modes_parse_octal_up_to_0o777() {
+        for (text, bits) in [
+            ("600", 0o600),
+            ("0600", 0o600),
+            ("0o640", 0o640),
+            (" 640\n", 0o640),
+            ("0", 0),
+            ("777", 0o777),
+        ] {
+            assert_eq!(
+                text.parse::<FileMode>().map(FileMode::bits),
+                Ok(bits),
+                "{text:?}"
+            );
+        }
+        for text in ["", "0o", "rw", "8", "640x", "1000", "0o1000", "-1", "0x1ff"] {
+            let err = text.parse::<FileMode>().unwrap_err();
+            assert_eq!(err.text, text);
+            assert!(err.to_string().contains("octal"), "{err}");
+        }
+    }
 }

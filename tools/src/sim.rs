@@ -19,9 +19,10 @@ use hdrhistogram::Histogram;
 use slipstream_consumer::{Consumer, Item, KindSet, Start};
 use slipstream_event::EventRef;
 use slipstream_producer::{
-    parse_duration, parse_size, resolve_ring_path, Producer, ProducerError, ProducerOptions, Wake,
+    parse_duration, parse_size, resolve_ring_path, ParseWakeError, Producer, ProducerError,
+    ProducerOptions, Wake,
 };
-use slipstream_ring::{Layout, LayoutError, OpenError};
+use slipstream_ring::{FileMode, Layout, LayoutError, OpenError, ParseModeError};
 
 use crate::cli;
 use crate::text::{self, Range};
@@ -163,29 +164,12 @@ impl FromStr for ReportEvery {
 /// assert_eq!(parse_wake("block"), Ok(Wake::AtBlockEnd));
 /// assert_eq!(parse_wake("thread:1ms"), Ok(Wake::Thread { interval: Duration::from_millis(1) }));
 /// ```
-pub fn parse_wake(s: &str) -> Result<Wake, String> {
-    match s.trim() {
-        "block" => Ok(Wake::AtBlockEnd),
-        "event" => Ok(Wake::EveryEvent),
-        "thread" => Ok(Wake::Thread {
-            interval: Duration::from_micros(200),
-        }),
-        other => match other.strip_prefix("thread:") {
-            Some(d) => Ok(Wake::Thread {
-                interval: parse_duration(d)?,
-            }),
-            None => Err(format!(
-                "{s:?} is not a wake mode: block, event, thread or thread:INTERVAL"
-            )),
-        },
-    }
+pub fn parse_wake(s: &str) -> Result<Wake, ParseWakeError> {
+    s.parse()
 }
 
-fn parse_mode(s: &str) -> Result<u32, String> {
-    u32::from_str_radix(s.trim().trim_start_matches("0o"), 8)
-        .ok()
-        .filter(|m| *m <= 0o777)
-        .ok_or_else(|| format!("{s:?} is not an octal permission mode such as 600 or 640"))
+fn parse_mode(s: &str) -> Result<u32, ParseModeError> {
+    s.parse::<FileMode>().map(FileMode::bits)
 }
 
 /// A small, fast, deterministic generator (SplitMix64).
