@@ -30,8 +30,32 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! This crate holds no policy: where rings live, who may open them, and how
-//! consumers are named belong to `slipstream-producer` and `slipstream-consumer`.
+//! # What this crate holds, and why
+//!
+//! The algorithm, and everything `FORMAT.md` specifies, because a producer
+//! and its readers (in any language) must agree on all of it to find each
+//! other and to trust what they read:
+//!
+//! - the bytes: the ring file ([`layout`]) and the cursor files ([`slots`]);
+//!   the event payloads are `FORMAT.md` section 10 too, but they are the
+//!   application's schema, not the ring's, and live in `slipstream-event`;
+//! - the naming rule (section 1, [`resolve_ring_path`]): a bare name is a file
+//!   under [`SHM_DIR`]. It is part of the format rather than a program's
+//!   choice because it decides which file a name means: a producer and a
+//!   reader (or a Python or C binding) that resolved `node-events`
+//!   differently would not meet. Producer and consumer crates both need it,
+//!   and neither may depend on the other;
+//! - the files beside the ring and their modes relative to the ring's
+//!   (section 7, [`sidecar`], [`FileMode`]), the single-producer lock and the
+//!   liveness rule (section 7, `file.rs`): the isolation of format version 2
+//!   rests on them, so every implementation must apply them the same way.
+//!
+//! What it does not hold is policy: which ring a program uses, the mode and
+//! group it creates it with, when the producer wakes readers
+//! (`slipstream_producer::Wake`), how consumers choose their names, and what
+//! they do when lapped belong to `slipstream-producer` and
+//! `slipstream-consumer`. Functions here take open files, paths and modes
+//! from their caller.
 #![deny(missing_docs, unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 

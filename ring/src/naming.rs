@@ -1,4 +1,4 @@
-//! How a ring is named: the one rule producers and consumers share.
+//! How a ring is named: the one rule producers and consumers share (FORMAT.md section 1).
 
 use std::path::{Path, PathBuf};
 
