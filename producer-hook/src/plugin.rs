@@ -376,12 +376,12 @@ impl PluginConfig {
             None => 0o600,
             Some(m) => m
                 .parse::<FileMode>()
-                .map_err(|e| format!("mode: {e}"))?
+                .map_err(|e| format!("mode {e}"))?
                 .bits(),
         };
         let wake = match self.wake.as_deref() {
             None => Wake::AtBlockEnd,
-            Some(t) => t.parse::<Wake>().map_err(|e| format!("wake: {e}"))?,
+            Some(t) => t.parse::<Wake>().map_err(|e| e.to_string())?,
         };
         let mut kinds = KindSet::none();
         for (_, _, kind) in self.subscribed()? {

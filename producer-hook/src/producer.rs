@@ -84,13 +84,13 @@ impl std::str::FromStr for Wake {
 #[non_exhaustive]
 pub enum ParseWakeError {
     /// Not one of the policies.
-    #[error("{text:?} is not a wake policy: block, event, thread or thread:INTERVAL (such as thread:200us)")]
+    #[error("wake {text:?} is not one of block, event, thread or thread:INTERVAL (such as thread:200us)")]
     Unknown {
         /// The text given.
         text: String,
     },
     /// `thread:` followed by something that is not a duration.
-    #[error("wake policy {text:?}: the interval is not a duration: {reason}")]
+    #[error("wake {text:?}: the interval is not a duration: {reason}")]
     Interval {
         /// The text given.
         text: String,
