@@ -60,16 +60,7 @@ impl Writer {
         layout: Layout,
         first_seq: u64,
     ) -> Result<Writer, OpenError> {
-        let geo = layout.geometry()?;
-        if !valid_first_seq(first_seq) {
-            return Err(LayoutError::FirstSeq(first_seq).into());
-        }
-        if !try_lock(&lock, 0)? {
-            let pid = read_header(&file)
-                .map(|(h, _)| h.producer_pid.get())
-                .unwrap_or(0);
-            return Err(OpenError::ProducerExists { pid });
-        }
+        let geo = lock_for(&file, &lock, layout, first_seq)?;
         let len = file.metadata().map_err(io("fstat ring file"))?.len();
         if len != 0 {
             return Err(OpenError::Corrupt(format!(
@@ -157,16 +148,7 @@ impl Writer {
         if_exists: IfExists,
         first_seq: u64,
     ) -> Result<Writer, OpenError> {
-        let geo_requested = layout.geometry()?;
-        if !valid_first_seq(first_seq) {
-            return Err(LayoutError::FirstSeq(first_seq).into());
-        }
-        if !try_lock(&lock, 0)? {
-            let pid = read_header(&file)
-                .map(|(h, _)| h.producer_pid.get())
-                .unwrap_or(0);
-            return Err(OpenError::ProducerExists { pid });
-        }
+        let geo_requested = lock_for(&file, &lock, layout, first_seq)?;
         let len = file.metadata().map_err(io("fstat ring file"))?.len();
         if len == 0 {
             return Self::initialise(file, lock, geo_requested, first_seq);
@@ -275,6 +257,28 @@ impl Drop for Writer {
             self.shared.wake_sleepers(None);
         }
     }
+}
+
+/// What creating and opening a writer both check first: the layout and
+/// `first_seq` are valid, and this process takes the producer lock (if
+/// another holds it, the error names the pid the ring's header gives).
+fn lock_for(
+    file: &File,
+    lock: &File,
+    layout: Layout,
+    first_seq: u64,
+) -> Result<Geometry, OpenError> {
+    let geo = layout.geometry()?;
+    if !valid_first_seq(first_seq) {
+        return Err(LayoutError::FirstSeq(first_seq).into());
+    }
+    if !try_lock(lock, 0)? {
+        let pid = read_header(file)
+            .map(|(h, _)| h.producer_pid.get())
+            .unwrap_or(0);
+        return Err(OpenError::ProducerExists { pid });
+    }
+    Ok(geo)
 }
 
 /// Whether `file` is a ring whose creator died before writing the magic: at
