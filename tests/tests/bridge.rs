@@ -161,6 +161,28 @@ fn read_stream(url: &str, stream: &str) -> Vec<Msg> {
     })
 }
 
+/// How many messages the stream holds (0 if it does not exist yet).
+fn stream_len(url: &str, stream: &str) -> u64 {
+    runtime().block_on(async {
+        let client = slipstream_consumer::remote::connect(url, Duration::from_secs(5))
+            .await
+            .expect("connect");
+        match jetstream::new(client).get_stream(stream).await {
+            Ok(s) => s.cached_info().state.messages,
+            Err(_) => 0,
+        }
+    })
+}
+
+/// Polls `done` every 100 ms; panics naming `what` after 60 s.
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Checks that the stream holds every event of the ring exactly once, in
 /// order, byte for byte; returns (events, gap messages, producer messages).
 fn check_exactly_once(msgs: &[Msg], ring: &[OwnedEvent]) -> (u64, u64, u64) {
@@ -759,11 +781,30 @@ fn a_lapped_bridge_publishes_the_exact_gap_and_remote_consumers_see_it() {
             .spawn()
             .unwrap(),
     );
-    std::thread::sleep(Duration::from_millis(500));
+    // Stopped only once it has published: a bridge stopped before it read
+    // anything would resume into a gap whose first height it cannot know
+    // (`Missed::first_height` is `None` then, as documented).
+    wait_until("the bridge publishes its first message", || {
+        stream_len(&server.url(), "EVENTS") > 0
+    });
     b.signal(Signal::SIGSTOP);
     std::thread::sleep(Duration::from_millis(1500));
     b.signal(Signal::SIGCONT);
-    std::thread::sleep(Duration::from_millis(500));
+    // Killed only once the lap is published with an event after it, so that
+    // the gap checked below is the running bridge's `lapped` one (a fixed
+    // sleep raced this on a loaded machine: the bridge was killed before it
+    // ran again, and the drain's gap had no heights to give).
+    wait_until(
+        "the resumed bridge publishes its lap and an event after it",
+        || {
+            let msgs = read_stream(&server.url(), "EVENTS");
+            msgs.iter()
+                .position(|m| {
+                    m.headers.get("Slipstream-Gap-Reason").map(|v| v.as_str()) == Some("lapped")
+                })
+                .is_some_and(|i| i + 1 < msgs.len())
+        },
+    );
     b.signal(Signal::SIGKILL);
     drop(b);
     stop_sim(node);
