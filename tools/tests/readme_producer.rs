@@ -5,10 +5,10 @@
 use std::process::Command;
 use std::time::Duration;
 
-mod example {
-    // The example file itself: it names no crate but `slipstream_producer`.
-    include!("../../producer-hook/examples/node.rs");
-}
+// The example file itself: it names no crate but `slipstream_producer`.
+#[allow(dead_code)] // its `main`
+#[path = "../../producer-hook/examples/node.rs"]
+mod example;
 
 const SIM: &str = env!("CARGO_BIN_EXE_slipstream-sim");
 

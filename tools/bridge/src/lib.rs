@@ -26,8 +26,6 @@
 //!
 //! Publishing is pipelined: up to `--max-in-flight` messages await their
 //! acknowledgements at once.
-#![deny(missing_docs, unsafe_op_in_unsafe_fn)]
-#![warn(clippy::undocumented_unsafe_blocks)]
 
 use std::collections::VecDeque;
 use std::future::{Future, IntoFuture};
