@@ -59,3 +59,20 @@ pub fn replay(target: &str, at_least: usize, body: impl Fn(&[u8])) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[should_panic(expected = "0 inputs for fuzz target no_such_target")]
+    fn a_missing_corpus_fails() {
+        replay("no_such_target", 1, |_| {});
+    }
+
+    #[test]
+    #[should_panic(expected = "fuzz target event_decode fails on")]
+    fn a_failing_input_is_named() {
+        replay("event_decode", 1, |_| panic!("boom"));
+    }
+}
