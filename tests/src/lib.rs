@@ -53,4 +53,13 @@ pub fn next_seq(path: &Path) -> u64 {
         .next_seq()
 }
 
+/// Waits (at most 60 s) until the ring at `path` exists and a consumer can
+/// attach to it.
+pub fn wait_for_ring(path: &Path) {
+    slipstream_consumer::Consumer::builder(path)
+        .wait_for_ring(std::time::Duration::from_secs(60))
+        .open()
+        .unwrap_or_else(|e| panic!("ring {} never appeared: {e}", path.display()));
+}
+
 pub mod faults;

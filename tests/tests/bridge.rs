@@ -18,7 +18,7 @@ use slipstream_consumer::{
     BlockItem, Consumer, EventKind, Item, Owned, OwnedEvent, ProducerChange, Start,
 };
 use slipstream_tests::rng::Rng;
-use slipstream_tests::{workspace_bin, ChildGuard, NatsServer, TempRing};
+use slipstream_tests::{wait_for_ring, workspace_bin, ChildGuard, NatsServer, TempRing};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -74,13 +74,6 @@ fn run(mut cmd: Command, limit: Duration) -> (std::process::ExitStatus, String) 
         .take()
         .map(|mut e| e.read_to_string(&mut err));
     (status, err)
-}
-
-fn wait_for_ring(ring: &Path) {
-    Consumer::builder(ring)
-        .wait_for_ring(Duration::from_secs(60))
-        .open()
-        .unwrap_or_else(|e| panic!("ring never appeared: {e}"));
 }
 
 /// Every event in the ring, from the oldest: (seq, kind, payload).

@@ -8,7 +8,7 @@
 use nix::sys::signal::Signal;
 use serde_json::Value;
 use slipstream_consumer::{Consumer, Item, Start};
-use slipstream_tests::{next_seq, workspace_bin, ChildGuard, TempRing};
+use slipstream_tests::{next_seq, wait_for_ring, workspace_bin, ChildGuard, TempRing};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -31,14 +31,6 @@ fn tail(ring: &Path, args: &[&str]) -> Command {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     c
-}
-
-/// Waits until the ring exists and a consumer can attach.
-fn wait_for_ring(ring: &Path) {
-    Consumer::builder(ring)
-        .wait_for_ring(Duration::from_secs(60))
-        .open()
-        .unwrap_or_else(|e| panic!("ring never appeared: {e}"));
 }
 
 /// What a consumer's output covers: events by sequence, and lags.
