@@ -216,12 +216,23 @@ impl Spawned {
     /// # Panics
     ///
     /// If it cannot be spawned.
-    pub fn spawn(mut cmd: Command) -> Spawned {
+    pub fn spawn(cmd: Command) -> Spawned {
+        let what = format!("{cmd:?}");
+        Spawned::try_spawn(cmd).unwrap_or_else(|e| panic!("spawn {what}: {e}"))
+    }
+
+    /// [`spawn`](Self::spawn), returning the error (for a caller that says
+    /// how to install a missing program).
+    ///
+    /// # Errors
+    ///
+    /// What spawning the program returned (`NotFound` for a missing one).
+    pub fn try_spawn(mut cmd: Command) -> std::io::Result<Spawned> {
         let what = format!("{cmd:?}");
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {what}: {e}"));
+        let mut child = cmd.spawn()?;
         let out = child.stdout.take().expect("piped stdout");
         let err = child.stderr.take().expect("piped stderr");
         let (tx, lines) = mpsc::channel();
@@ -246,12 +257,12 @@ impl Spawned {
             let _ = BufReader::new(err).read_to_end(&mut s);
             String::from_utf8_lossy(&s).into_owned()
         });
-        Spawned {
+        Ok(Spawned {
             guard: ChildGuard::new(child),
             lines,
             stderr: Some(stderr),
             what,
-        }
+        })
     }
 
     /// The child's pid.
