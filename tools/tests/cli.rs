@@ -4,14 +4,13 @@
 //! guard; every child process is killed by a guard; every wait is bounded.
 
 use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 use serde_json::Value;
-use slipstream_testkit::process::{ChildGuard, Output};
+use slipstream_testkit::process::{wait_until, ChildGuard, Output};
 
 const TAIL: &str = env!("CARGO_BIN_EXE_slipstream-tail");
 const SIM: &str = env!("CARGO_BIN_EXE_slipstream-sim");
@@ -21,40 +20,29 @@ const DEMO: &str = env!("CARGO_BIN_EXE_slipstream-demo");
 /// How long any one command may take before the test fails.
 const LIMIT: Duration = Duration::from_secs(60);
 
-/// A ring path under /dev/shm that is removed when the test ends.
-struct Ring(PathBuf);
+/// A ring path under /dev/shm that is removed, with its sidecars, when the
+/// test ends.
+type Ring = slipstream_tests::TempRing;
 
-impl Ring {
-    fn new(tag: &str) -> Ring {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let path = PathBuf::from(format!(
-            "/dev/shm/slipstream-tools-test-{}-{}-{tag}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_file(&path);
-        Ring(path)
-    }
+/// What these tests ask of a ring path.
+trait RingExt {
+    /// The path as an argument.
+    fn arg(&self) -> &str;
+    /// Waits until a producer has created the file.
+    fn wait_until_created(&self);
+}
 
+impl RingExt for Ring {
     fn arg(&self) -> &str {
         self.0.to_str().unwrap()
     }
 
     fn wait_until_created(&self) {
-        let deadline = Instant::now() + LIMIT;
-        while !self.0.exists() || std::fs::metadata(&self.0).unwrap().len() == 0 {
-            assert!(Instant::now() < deadline, "{} never appeared", self.arg());
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        wait_until(&format!("{} appears", self.arg()), LIMIT, || {
+            std::fs::metadata(&self.0).is_ok_and(|m| m.len() > 0)
+        });
         // Created: give the producer a moment to write the magic.
         std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-impl Drop for Ring {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-        slipstream_ring::sidecar::remove_all(&self.0);
     }
 }
 
