@@ -23,7 +23,7 @@ use slipstream_consumer::{Consumer, ConsumerError, Item, Start};
 use slipstream_producer::Producer;
 use slipstream_ring::{Layout, SeekError, SlotError};
 use slipstream_tests::faults::*;
-use slipstream_tests::process::{is_stopped, run, wait_until, Spawned};
+use slipstream_tests::process::{is_asleep_on_futex, is_stopped, run, wait_until, Spawned};
 use slipstream_tests::rng::Rng;
 use slipstream_tests::tools::{sim, stat, tail};
 use slipstream_tests::TempRing;
@@ -192,8 +192,14 @@ fn a_stopped_consumer_costs_the_producer_nothing_and_learns_its_exact_gap() {
             "2s",
         ],
     ));
+    // Attached and idle: its slot claimed, its start stored, and asleep waiting
+    // for events. A SIGSTOP earlier (the slot live, its cursor still 0, or its
+    // start not yet resolved) leaves a consumer that, resumed, attaches at the
+    // end it then finds and has no gap to learn.
     wait_until("the consumer attaches", Duration::from_secs(30), || {
-        slot_named(path, "sleeper").is_some_and(|s| s.live == Some(true))
+        slot_named(path, "sleeper")
+            .is_some_and(|s| s.live == Some(true) && s.next_seq == head(path).next_seq)
+            && is_asleep_on_futex(sleeper.pid())
     });
     sleeper.signal(Signal::SIGSTOP);
     wait_until("the consumer stops", Duration::from_secs(10), || {

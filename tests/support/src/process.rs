@@ -124,6 +124,12 @@ pub fn is_stopped(pid: i32) -> bool {
         .unwrap_or(false)
 }
 
+/// Whether the main thread of `pid` is asleep on a futex (`/proc/PID/wchan`):
+/// for a consumer, idle in its wait for the next event.
+pub fn is_asleep_on_futex(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/wchan")).is_ok_and(|w| w.contains("futex"))
+}
+
 /// Whether every thread of `pid` is stopped (and it has one).
 pub fn all_threads_stopped(pid: i32) -> bool {
     let states = thread_states(pid);
