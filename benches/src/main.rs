@@ -11,8 +11,6 @@
 //! and content), and one-way latency with a busy-polling and a sleeping
 //! receiver. Progress goes to stderr, results to stdout as Markdown (and to a
 //! JSON file with `--json`). See `benches/README.md`.
-#![deny(missing_docs, unsafe_op_in_unsafe_fn)]
-#![warn(clippy::undocumented_unsafe_blocks)]
 
 mod common;
 mod iox;

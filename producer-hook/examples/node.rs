@@ -1,10 +1,10 @@
-// The README's producer example ("The node's side"), runnable:
-// `cargo run -p slipstream-producer --example node -- RING`.
-//
-// It uses `slipstream_producer` alone, and its layout is the one
-// `slipstream-sim` creates by default, so it publishes into a ring the
-// simulator made. `tools/tests/readme_producer.rs` runs it against one and
-// checks that the README shows this code.
+//! The README's producer example ("The node's side"), runnable:
+//! `cargo run -p slipstream-producer --example node -- RING`.
+//!
+//! It uses `slipstream_producer` alone, and its layout is the one
+//! `slipstream-sim` creates by default, so it publishes into a ring the
+//! simulator made. `tools/tests/readme_producer.rs` runs it against one and
+//! checks that the README shows this code.
 
 /// Publishes block 1,000,000 into the ring `ring`; returns its commit marker's sequence number.
 pub fn publish(ring: &str) -> Result<Option<u64>, Box<dyn std::error::Error>> {

@@ -6,33 +6,7 @@
 #[path = "../../fuzz/src/config_target.rs"]
 mod config_target;
 
-use std::path::Path;
-
 #[test]
 fn plugin_config_corpus() {
-    let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
-    let mut inputs = Vec::new();
-    for dir in ["corpus", "artifacts"] {
-        let Ok(entries) = std::fs::read_dir(fuzz.join(dir).join("plugin_config")) else {
-            continue;
-        };
-        for e in entries {
-            let path = e.unwrap().path();
-            if path.is_file() {
-                inputs.push(path);
-            }
-        }
-    }
-    inputs.sort();
-    assert!(
-        !inputs.is_empty(),
-        "no corpus for fuzz target plugin_config"
-    );
-    for path in inputs {
-        let bytes = std::fs::read(&path).unwrap();
-        let run = std::panic::AssertUnwindSafe(|| config_target::plugin_config(&bytes));
-        if std::panic::catch_unwind(run).is_err() {
-            panic!("fuzz target plugin_config fails on {}", path.display());
-        }
-    }
+    slipstream_testkit::fuzz::replay("plugin_config", 1, config_target::plugin_config);
 }

@@ -56,8 +56,6 @@
 //! they do when lapped belong to `slipstream-producer` and
 //! `slipstream-consumer`. Functions here take open files, paths and modes
 //! from their caller.
-#![deny(missing_docs, unsafe_op_in_unsafe_fn)]
-#![warn(clippy::undocumented_unsafe_blocks)]
 
 #[cfg(target_endian = "big")]
 compile_error!(

@@ -13,53 +13,22 @@
 #[path = "../../fuzz/src/ring_targets.rs"]
 mod ring_targets;
 
-use std::path::{Path, PathBuf};
-
-/// The files of `fuzz/corpus/<target>` (at least one) and `fuzz/artifacts/<target>`.
-fn inputs(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
-    let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
-    let mut out = Vec::new();
-    for dir in ["corpus", "artifacts"] {
-        let Ok(entries) = std::fs::read_dir(fuzz.join(dir).join(target)) else {
-            continue;
-        };
-        for e in entries {
-            let path = e.unwrap().path();
-            if path.is_file() {
-                let bytes = std::fs::read(&path).unwrap();
-                out.push((path, bytes));
-            }
-        }
-    }
-    out.sort();
-    assert!(!out.is_empty(), "no corpus for fuzz target {target}");
-    out
-}
-
-/// Runs `body` on every input of `target`, naming the input that fails.
-fn replay(target: &str, body: impl Fn(&[u8])) {
-    for (path, bytes) in inputs(target) {
-        let run = std::panic::AssertUnwindSafe(|| body(&bytes));
-        if std::panic::catch_unwind(run).is_err() {
-            panic!("fuzz target {target} fails on {}", path.display());
-        }
-    }
-}
+use slipstream_testkit::fuzz::replay;
 
 #[test]
 fn event_decode_corpus() {
-    replay("event_decode", ring_targets::event_decode);
+    replay("event_decode", 1, ring_targets::event_decode);
 }
 
 #[test]
 fn header_validate_corpus() {
-    replay("header_validate", ring_targets::header_validate);
+    replay("header_validate", 1, ring_targets::header_validate);
 }
 
 #[test]
 fn reader_walk_corpus() {
     let file = ring_targets::scratch_file();
-    replay("reader_walk", |bytes| {
+    replay("reader_walk", 1, |bytes| {
         ring_targets::reader_walk(&file, bytes)
     });
 }

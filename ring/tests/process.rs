@@ -38,6 +38,8 @@ use common::*;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use slipstream_ring::*;
+use slipstream_testkit::process::{all_threads_stopped, die_with_parent, wait_deadline};
+use slipstream_testkit::rng::{env_u64, parse_u64, Rng};
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -116,49 +118,14 @@ fn check_of(seq: u64, kind: u16, bytes: &[u8], max: usize) {
 // Randomness, environment, messages
 // ---------------------------------------------------------------------------
 
-/// splitmix64: small, seedable, good enough to place kills.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-fn parse_u64(s: &str) -> Option<u64> {
-    match s.strip_prefix("0x") {
-        Some(hex) => u64::from_str_radix(hex, 16).ok(),
-        None => s.parse().ok(),
-    }
-}
-
-fn env_u64(key: &str, default: u64) -> u64 {
-    match std::env::var(key) {
-        Ok(v) => parse_u64(&v).unwrap_or_else(|| panic!("{key}={v} is not a number")),
-        Err(_) => default,
-    }
-}
-
 fn env_str(key: &str) -> String {
     std::env::var(key).unwrap_or_else(|_| panic!("child needs {key}"))
 }
 
-/// The seed of a test: `SLIPSTREAM_SEED` if set, else a fixed one per test.
+/// The seed of a test: from `SLIPSTREAM_SEED` if set, else a fixed one, mixed
+/// with the test's name (printed, with how to replay it).
 fn seed_for(test: &str) -> u64 {
-    let salt = test.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
-    });
-    let seed = env_u64("SLIPSTREAM_SEED", 0x5EED_2024) ^ salt;
-    eprintln!("{test}: seed {seed:#x} (set SLIPSTREAM_SEED to vary; this value replays it)");
-    seed
+    slipstream_testkit::rng::seed_for(test, "SLIPSTREAM_SEED", 0x5EED_2024)
 }
 
 /// One line from a child: `key name=value ...`.
@@ -250,7 +217,6 @@ struct ChildProc {
 
 impl ChildProc {
     fn spawn(role: &'static str, env: &[(&str, String)]) -> ChildProc {
-        use std::os::unix::process::CommandExt;
         let mut cmd = Command::new(std::env::current_exe().unwrap());
         cmd.args([
             "--exact",
@@ -265,17 +231,10 @@ impl ChildProc {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        // SAFETY: runs in the forked child before exec, and makes one prctl
-        // system call (async-signal-safe: no allocation, no lock). If the test
-        // binary dies without running the guards' drops, its children die too.
-        // (The signal follows the death of the spawning *thread*: every child
-        // is spawned by a test's own thread, which outlives its guard.)
-        unsafe {
-            cmd.pre_exec(|| {
-                let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
-                Ok(())
-            });
-        }
+        // If the test binary dies without running the guards' drops, its
+        // children die too (every child is spawned by a test's own thread,
+        // which outlives its guard).
+        die_with_parent(&mut cmd);
         let mut child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("spawn child {role}: {e}"));
@@ -425,22 +384,16 @@ impl ChildProc {
         if let Some(s) = self.status {
             return s;
         }
-        let until = Instant::now() + within;
-        loop {
-            if let Some(s) = self.child.try_wait().expect("waitpid") {
-                self.status = Some(s);
-                self.finish();
-                return s;
-            }
-            if Instant::now() > until {
-                panic!(
-                    "{} did not exit within {within:?}\n{}",
-                    self.role,
-                    self.describe()
-                );
-            }
-            thread::sleep(Duration::from_millis(1));
-        }
+        let Some(s) = wait_deadline(&mut self.child, within) else {
+            panic!(
+                "{} did not exit within {within:?}\n{}",
+                self.role,
+                self.describe()
+            );
+        };
+        self.status = Some(s);
+        self.finish();
+        s
     }
 
     /// Waits for a clean exit (status 0).
@@ -498,26 +451,6 @@ impl Drop for SetOnDrop {
     fn drop(&mut self) {
         self.0.store(true, Ordering::Release);
     }
-}
-
-/// Whether every thread of `pid` is stopped (state `T` in /proc).
-fn all_threads_stopped(pid: Pid) -> bool {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return false;
-    };
-    let mut any = false;
-    for t in tasks {
-        let stat = std::fs::read_to_string(t.unwrap().path().join("stat")).unwrap_or_default();
-        // The state follows the command name, which is in parentheses.
-        let state = stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.trim_start().chars().next());
-        if state != Some('T') {
-            return false;
-        }
-        any = true;
-    }
-    any
 }
 
 // ---------------------------------------------------------------------------
@@ -721,7 +654,7 @@ fn child_entry_writer() {
     ));
     match env_str("SLIPSTREAM_MODE").as_str() {
         "count" => {
-            let mut rng = Rng(env_u64("SLIPSTREAM_SEED", 1));
+            let mut rng = Rng::new(env_u64("SLIPSTREAM_SEED", 1));
             let mut left = env_u64("SLIPSTREAM_COUNT", 0);
             // Bursts flat out, then short pauses: readers get lapped inside a
             // burst, catch up (and fall asleep) in the pauses.
@@ -1076,7 +1009,7 @@ fn producer_killed_while_writing_records_of_every_size_class() {
 /// The body of the kill tests, on the layout named `layout_name`.
 fn kill_loop(test: &str, layout_name: &str, kills: u64) {
     let seed = seed_for(test);
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let started = Instant::now();
     let path = TempPath::new("kills");
     create_ring_with(
@@ -1212,7 +1145,7 @@ fn kill_loop(test: &str, layout_name: &str, kills: u64) {
     let end = Reader::attach(&file, StartAt::End).unwrap().next_seq();
     let mut env = writer_env(&mut rng, "count");
     env.push(("SLIPSTREAM_COUNT", "5000".into()));
-    env.push(("SLIPSTREAM_SEED", rng.next().to_string()));
+    env.push(("SLIPSTREAM_SEED", rng.next_u64().to_string()));
     let mut w = ChildProc::spawn("writer", &env);
     let m = w.expect("open", DEADLINE);
     epochs.check(&m, w.pid(), end);
@@ -1328,7 +1261,7 @@ fn stopped_reader_costs_the_producer_nothing_and_learns_its_gap() {
 
     r.signal(Signal::SIGSTOP);
     let until = Instant::now() + DEADLINE;
-    while !all_threads_stopped(r.pid()) {
+    while !all_threads_stopped(r.pid().as_raw()) {
         assert!(Instant::now() < until, "reader did not stop");
         thread::sleep(Duration::from_millis(1));
     }
@@ -1337,7 +1270,7 @@ fn stopped_reader_costs_the_producer_nothing_and_learns_its_gap() {
     assert_eq!(done.get("next_seq"), LAST + 1);
     // The producer wrote every record while the reader was stopped.
     assert!(
-        all_threads_stopped(r.pid()),
+        all_threads_stopped(r.pid().as_raw()),
         "the reader ran while the producer wrote"
     );
     let oldest = Reader::attach(&path.open(), StartAt::Oldest)

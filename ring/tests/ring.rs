@@ -822,6 +822,8 @@ mod files {
         // SAFETY: the child calls only async-signal-safe functions (pause,
         // _exit) and touches no state of the parent's other threads.
         let child = match unsafe { fork() }.unwrap() {
+            // SAFETY: pause and _exit are async-signal-safe, all a forked
+            // child of a threaded process may call.
             ForkResult::Child => unsafe {
                 nix::libc::pause();
                 nix::libc::_exit(0)

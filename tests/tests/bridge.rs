@@ -17,7 +17,8 @@ use slipstream_consumer::remote::{parse_headers, Header, RemoteConsumer};
 use slipstream_consumer::{
     BlockItem, Consumer, EventKind, Item, Owned, OwnedEvent, ProducerChange, Start,
 };
-use slipstream_tests::{workspace_bin, ChildGuard, NatsServer, TempRing};
+use slipstream_tests::rng::Rng;
+use slipstream_tests::{wait_for_ring, workspace_bin, ChildGuard, NatsServer, TempRing};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -27,18 +28,6 @@ fn env_count(name: &str, default: u64) -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-/// SplitMix64: the kill moments, deterministic per test.
-struct Rng(u64);
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        (z ^ (z >> 31)) % n
-    }
 }
 
 /// The simulated node, paced, small blocks (so that a 64 MiB ring holds the whole run).
@@ -85,13 +74,6 @@ fn run(mut cmd: Command, limit: Duration) -> (std::process::ExitStatus, String) 
         .take()
         .map(|mut e| e.read_to_string(&mut err));
     (status, err)
-}
-
-fn wait_for_ring(ring: &Path) {
-    Consumer::builder(ring)
-        .wait_for_ring(Duration::from_secs(60))
-        .open()
-        .unwrap_or_else(|e| panic!("ring never appeared: {e}"));
 }
 
 /// Every event in the ring, from the oldest: (seq, kind, payload).
@@ -262,7 +244,7 @@ fn bridge_killed_at_random_moments_publishes_every_event_exactly_once() {
     let node = sim(ring.path(), &["--rate", "40"]);
     wait_for_ring(ring.path());
     let kills = env_count("SLIPSTREAM_BRIDGE_KILLS", 30);
-    let mut rng = Rng(0x5117_57ea);
+    let mut rng = Rng::new(0x5117_57ea);
     let started = Instant::now();
     for _ in 0..kills {
         let mut b = ChildGuard::new(
@@ -309,7 +291,7 @@ fn server_killed_and_restarted_under_the_bridge_loses_and_repeats_nothing() {
             .expect("bridge"),
     );
     let kills = env_count("SLIPSTREAM_SERVER_KILLS", 4);
-    let mut rng = Rng(0x5e7e_7001);
+    let mut rng = Rng::new(0x5e7e_7001);
     for _ in 0..kills {
         std::thread::sleep(Duration::from_millis(300 + rng.below(700)));
         server.kill();

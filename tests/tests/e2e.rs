@@ -8,37 +8,24 @@
 use nix::sys::signal::Signal;
 use serde_json::Value;
 use slipstream_consumer::{Consumer, Item, Start};
-use slipstream_tests::{next_seq, workspace_bin, ChildGuard, TempRing};
+use slipstream_tests::{next_seq, tools, wait_for_ring, ChildGuard, TempRing};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// `slipstream-sim RING ARGS`, stdout discarded, stderr piped.
 fn sim(ring: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(workspace_bin("slipstream-sim"));
-    c.arg(ring)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+    let mut c = tools::sim(ring, args);
+    c.stdout(Stdio::null()).stderr(Stdio::piped());
     c
 }
 
+/// `slipstream-tail RING --json ARGS`, both outputs piped.
 fn tail(ring: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(workspace_bin("slipstream-tail"));
-    c.arg(ring)
-        .arg("--json")
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    let mut c = tools::tail(ring, &["--json"]);
+    c.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
     c
-}
-
-/// Waits until the ring exists and a consumer can attach.
-fn wait_for_ring(ring: &Path) {
-    Consumer::builder(ring)
-        .wait_for_ring(Duration::from_secs(60))
-        .open()
-        .unwrap_or_else(|e| panic!("ring never appeared: {e}"));
 }
 
 /// What a consumer's output covers: events by sequence, and lags.

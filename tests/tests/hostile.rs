@@ -23,6 +23,8 @@ use nix::unistd::Pid;
 use slipstream_consumer::{Consumer, Item, Start};
 use slipstream_producer::{Producer, ProducerOptions, Wake};
 use slipstream_ring::{sidecar, Layout, Slot};
+use slipstream_tests::faults::{is_root, Cover};
+use slipstream_tests::process::die_with_parent;
 use slipstream_tests::{ChildGuard, TempRing};
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -307,10 +309,6 @@ fn child_entry_hostile() {
     drop((ro, ro2, ro3, dir_fd, wake, wake2, held));
 }
 
-fn is_root() -> bool {
-    nix::unistd::geteuid().is_root()
-}
-
 /// Spawns the hostile child against `ring` as [`HOSTILE_UID`]:[`GROUP`].
 fn spawn_hostile(ring: &Path, producer_pid: u32) -> (ChildGuard, mpsc::Receiver<String>) {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
@@ -326,13 +324,7 @@ fn spawn_hostile(ring: &Path, producer_pid: u32) -> (ChildGuard, mpsc::Receiver<
     .gid(GROUP)
     .stdout(Stdio::piped())
     .stderr(Stdio::inherit());
-    // SAFETY: prctl is async-signal-safe; it touches no state of the parent.
-    unsafe {
-        cmd.pre_exec(|| {
-            nix::libc::prctl(nix::libc::PR_SET_PDEATHSIG, nix::libc::SIGKILL);
-            Ok(())
-        });
-    }
+    die_with_parent(&mut cmd);
     let mut child = cmd.spawn().expect("spawn the hostile child");
     let out = child.stdout.take().unwrap();
     let (tx, rx) = mpsc::channel();
@@ -347,44 +339,6 @@ fn spawn_hostile(ring: &Path, producer_pid: u32) -> (ChildGuard, mpsc::Receiver<
     (ChildGuard::new(child), rx)
 }
 
-/// What the honest consumer saw: every sequence number is an event or inside
-/// a reported lag, in order, with no repeat.
-#[derive(Default, Debug)]
-struct Cover {
-    next: Option<u64>,
-    events: u64,
-    lags: Vec<(u64, u64)>,
-}
-
-impl Cover {
-    fn item(&mut self, item: &Item<'_>) {
-        match item {
-            Item::Event(e) => {
-                if let Some(n) = self.next {
-                    assert_eq!(
-                        e.seq, n,
-                        "honest consumer: event out of order (a repeat or a silent gap)"
-                    );
-                }
-                self.next = Some(e.seq + 1);
-                self.events += 1;
-            }
-            Item::Lagged(l) => {
-                if let Some(n) = self.next {
-                    assert_eq!(
-                        l.first_missed, n,
-                        "honest consumer: lag does not start where it was"
-                    );
-                }
-                assert!(l.last_missed >= l.first_missed);
-                self.next = Some(l.last_missed + 1);
-                self.lags.push((l.first_missed, l.last_missed));
-            }
-            Item::Producer(_) => {}
-        }
-    }
-}
-
 fn read_until(c: &mut Consumer, cover: &mut Cover, end: u64) {
     let deadline = Instant::now() + DEADLINE;
     while cover.next.unwrap_or(0) < end {
@@ -394,7 +348,7 @@ fn read_until(c: &mut Consumer, cover: &mut Cover, end: u64) {
             cover.next
         );
         match c.next(Duration::from_millis(20)) {
-            Ok(Some(item)) => cover.item(&item),
+            Ok(Some(item)) => cover.item("honest consumer", &item),
             Ok(None) => {}
             Err(e) => panic!("honest consumer: {e}"),
         }
@@ -472,7 +426,7 @@ fn a_hostile_group_member_cannot_crash_block_or_corrupt_the_node() {
         );
         for _ in 0..10_000 {
             match honest.next(Duration::from_millis(1)) {
-                Ok(Some(item)) => cover.item(&item),
+                Ok(Some(item)) => cover.item("honest consumer", &item),
                 Ok(None) => break,
                 Err(e) => panic!("honest consumer: {e}"),
             }

@@ -7,9 +7,10 @@
 //! Needs maturin, pytest and the venv module (`bash tests/install-deps.sh`);
 //! their absence fails the test with that advice, never skips it.
 
-use slipstream_tests::{workspace_bin, ChildGuard};
+use slipstream_tests::process::Spawned;
+use slipstream_tests::workspace_bin;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 struct TempDir(PathBuf);
@@ -25,37 +26,24 @@ fn root() -> PathBuf {
 }
 
 /// Runs `cmd` to completion within `limit`; returns stdout and stderr.
-fn run(mut cmd: Command, what: &str, limit: Duration) -> (String, String) {
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
+fn run(cmd: Command, what: &str, limit: Duration) -> (String, String) {
+    let program = cmd.get_program().to_owned();
+    let out = Spawned::try_spawn(cmd)
         .unwrap_or_else(|e| {
             panic!(
-                "{what}: cannot run {:?} ({e}). Install the test dependencies with \
-                 `bash tests/install-deps.sh` (it pip-installs maturin and pytest)",
-                cmd.get_program()
+                "{what}: cannot run {program:?} ({e}). Install the test dependencies with \
+                 `bash tests/install-deps.sh` (it pip-installs maturin and pytest)"
             )
-        });
-    let mut guard = ChildGuard::new(child);
-    let c = guard.0.as_mut().unwrap();
-    let (out, err) = (c.stdout.take().unwrap(), c.stderr.take().unwrap());
-    let o = std::thread::spawn(move || read_all(out));
-    let e = std::thread::spawn(move || read_all(err));
-    let status = guard.wait_timeout(limit, what);
-    let (stdout, stderr) = (o.join().unwrap(), e.join().unwrap());
+        })
+        .finish(limit);
     assert!(
-        status.success(),
-        "{what} failed ({status}):\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
+        out.status.success(),
+        "{what} failed ({}):\n--- stdout\n{}\n--- stderr\n{}",
+        out.status,
+        out.stdout,
+        out.stderr
     );
-    (stdout, stderr)
-}
-
-fn read_all(mut r: impl std::io::Read) -> String {
-    let mut s = String::new();
-    let _ = r.read_to_string(&mut s);
-    s
+    (out.stdout, out.stderr)
 }
 
 #[test]

@@ -17,8 +17,7 @@
 //! tests rather than skipping them.
 
 use serde_json::{Map, Value};
-use slipstream_consumer::Consumer;
-use slipstream_tests::{next_seq, workspace_bin, ChildGuard, TempRing};
+use slipstream_tests::{next_seq, wait_for_ring, workspace_bin, ChildGuard, TempRing};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -378,10 +377,7 @@ fn the_python_reader_lapped_while_reading_reports_exact_gaps_and_intact_events()
         .args(["--capacity", "64KiB", "--quiet"])
         .args(sim_args);
     let node = spawn(sim, "slipstream-sim");
-    Consumer::builder(small.path())
-        .wait_for_ring(Duration::from_secs(60))
-        .open()
-        .unwrap_or_else(|e| panic!("the ring never appeared: {e}"));
+    wait_for_ring(small.path());
     let mut reader = python3();
     reader
         .arg(small.path())

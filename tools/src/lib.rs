@@ -22,8 +22,6 @@
 //! Every tool prints errors as `PROGRAM: CONTEXT: ERROR` with the error's
 //! causes, exits 1 on error, and exits `128 + signal` (130 for Ctrl-C) when
 //! interrupted, except the simulator, which finishes its block and exits 0.
-#![deny(missing_docs, unsafe_op_in_unsafe_fn)]
-#![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod cli;
 pub mod demo;

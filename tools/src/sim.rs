@@ -23,6 +23,7 @@ use slipstream_producer::{
     ProducerOptions, Wake,
 };
 use slipstream_ring::{FileMode, Layout, LayoutError, OpenError, ParseModeError};
+use slipstream_testkit::rng::{self as splitmix, mix};
 
 use crate::cli;
 use crate::text::{self, Range};
@@ -172,27 +173,27 @@ fn parse_mode(s: &str) -> Result<u32, ParseModeError> {
     s.parse::<FileMode>().map(FileMode::bits)
 }
 
-/// A small, fast, deterministic generator (SplitMix64).
+/// A small, fast, deterministic generator: SplitMix64, the one the tests use
+/// too (`slipstream_testkit::rng`), with the draws the simulator needs.
 #[derive(Clone, Debug)]
-pub struct Rng(u64);
+pub struct Rng(splitmix::Rng);
 
 impl Rng {
     /// A generator seeded with `seed`.
     pub fn new(seed: u64) -> Rng {
-        Rng(seed)
+        Rng(splitmix::Rng::new(seed))
     }
 
     /// The next 64 random bits.
     #[inline]
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        mix(self.0)
+        self.0.next_u64()
     }
 
     /// A number in `0..n` (0 if `n` is 0).
     #[inline]
     pub fn below(&mut self, n: u64) -> u64 {
-        ((self.next_u64() as u128 * n as u128) >> 64) as u64
+        self.0.below(n)
     }
 
     /// A number in the inclusive range.
@@ -207,7 +208,7 @@ impl Rng {
     /// True `per_mille` times in a thousand.
     #[inline]
     pub fn chance(&mut self, per_mille: u64) -> bool {
-        self.below(1000) < per_mille
+        self.0.chance(per_mille, 1000)
     }
 
     /// An index in `0..n`, skewed towards small indices (a few hot accounts,
@@ -217,14 +218,6 @@ impl Rng {
         let u = self.below(1 << 20);
         (((u * u) >> 20) * n) >> 20
     }
-}
-
-/// SplitMix64's finaliser: a bijective mix of 64 bits.
-#[inline]
-fn mix(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 /// The 32 bytes of identity `index` in a `space` (accounts, validators, pools,

@@ -4,14 +4,13 @@
 //! guard; every child process is killed by a guard; every wait is bounded.
 
 use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 use serde_json::Value;
+use slipstream_testkit::process::{wait_until, ChildGuard, Output};
 
 const TAIL: &str = env!("CARGO_BIN_EXE_slipstream-tail");
 const SIM: &str = env!("CARGO_BIN_EXE_slipstream-sim");
@@ -21,147 +20,41 @@ const DEMO: &str = env!("CARGO_BIN_EXE_slipstream-demo");
 /// How long any one command may take before the test fails.
 const LIMIT: Duration = Duration::from_secs(60);
 
-/// A ring path under /dev/shm that is removed when the test ends.
-struct Ring(PathBuf);
+/// A ring path under /dev/shm that is removed, with its sidecars, when the
+/// test ends.
+type Ring = slipstream_tests::TempRing;
 
-impl Ring {
-    fn new(tag: &str) -> Ring {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let path = PathBuf::from(format!(
-            "/dev/shm/slipstream-tools-test-{}-{}-{tag}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_file(&path);
-        Ring(path)
-    }
+/// What these tests ask of a ring path.
+trait RingExt {
+    /// The path as an argument.
+    fn arg(&self) -> &str;
+    /// Waits until a producer has created the file.
+    fn wait_until_created(&self);
+}
 
+impl RingExt for Ring {
     fn arg(&self) -> &str {
         self.0.to_str().unwrap()
     }
 
     fn wait_until_created(&self) {
-        let deadline = Instant::now() + LIMIT;
-        while !self.0.exists() || std::fs::metadata(&self.0).unwrap().len() == 0 {
-            assert!(Instant::now() < deadline, "{} never appeared", self.arg());
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        wait_until(&format!("{} appears", self.arg()), LIMIT, || {
+            std::fs::metadata(&self.0).is_ok_and(|m| m.len() > 0)
+        });
         // Created: give the producer a moment to write the magic.
         std::thread::sleep(Duration::from_millis(50));
     }
 }
 
-impl Drop for Ring {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-        slipstream_ring::sidecar::remove_all(&self.0);
-    }
-}
-
-/// A child process killed when the test ends.
-struct Kid(Child);
-
-impl Kid {
-    fn spawn(cmd: &mut Command) -> Kid {
-        Kid(cmd.spawn().expect("spawn"))
-    }
-
-    fn signal(&self, sig: Signal) {
-        kill(Pid::from_raw(self.0.id() as i32), sig).unwrap();
-    }
-
-    fn wait(&mut self) -> ExitStatus {
-        let deadline = Instant::now() + LIMIT;
-        loop {
-            if let Some(status) = self.0.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "child {} did not exit",
-                self.0.id()
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for Kid {
-    fn drop(&mut self) {
-        if matches!(self.0.try_wait(), Ok(None)) {
-            let _ = self.0.kill();
-        }
-        let _ = self.0.wait();
-    }
-}
-
-/// What a finished command printed.
-struct Out {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    fn code(&self) -> i32 {
-        self.status.code().unwrap_or(-1)
-    }
-
-    fn json_lines(&self) -> Vec<Value> {
-        self.stdout
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-            .collect()
-    }
-
-    fn assert_ok(&self) -> &Self {
-        assert_eq!(
-            self.code(),
-            0,
-            "stdout:\n{}\nstderr:\n{}",
-            self.stdout,
-            self.stderr
-        );
-        self.assert_no_panic()
-    }
-
-    fn assert_no_panic(&self) -> &Self {
-        assert!(!self.stderr.contains("panicked"), "{}", self.stderr);
-        self
-    }
-}
-
-/// Runs a command to its end (bounded), collecting its output.
-fn run(bin: &str, args: &[&str]) -> Out {
-    let mut child = Kid::spawn(
-        Command::new(bin)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped()),
-    );
-    let mut stdout = child.0.stdout.take().unwrap();
-    let mut stderr = child.0.stderr.take().unwrap();
-    let out = std::thread::spawn(move || {
-        let mut s = String::new();
-        stdout.read_to_string(&mut s).unwrap();
-        s
-    });
-    let err = std::thread::spawn(move || {
-        let mut s = String::new();
-        stderr.read_to_string(&mut s).unwrap();
-        s
-    });
-    let status = child.wait();
-    Out {
-        status,
-        stdout: out.join().unwrap(),
-        stderr: err.join().unwrap(),
-    }
+/// Runs `bin` with `args` to its end (within [`LIMIT`]), collecting its output.
+fn run(bin: &str, args: &[&str]) -> Output {
+    let mut cmd = Command::new(bin);
+    cmd.args(args);
+    slipstream_testkit::process::run(cmd, LIMIT)
 }
 
 /// Fills `ring` with `blocks` small blocks, flat out.
-fn sim(ring: &Ring, blocks: u32, extra: &[&str]) -> Out {
+fn sim(ring: &Ring, blocks: u32, extra: &[&str]) -> Output {
     let blocks = blocks.to_string();
     let mut args = vec![
         ring.arg(),
@@ -181,13 +74,13 @@ fn sim(ring: &Ring, blocks: u32, extra: &[&str]) -> Out {
     ];
     args.extend_from_slice(extra);
     let out = run(SIM, &args);
-    out.assert_ok();
+    out.assert_success();
     out
 }
 
 fn stat_json(ring: &Ring) -> Value {
     let out = run(STAT, &["stat", ring.arg(), "--json", "--interval", "0s"]);
-    out.assert_ok();
+    out.assert_success();
     serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.stdout))
 }
 
@@ -229,7 +122,7 @@ fn tail_json_prints_every_event_of_every_block() {
         TAIL,
         &[ring.arg(), "--json", "--from", "oldest", "--no-follow"],
     );
-    out.assert_ok();
+    out.assert_success();
     let lines = out.json_lines();
     let (next, events) = check_coverage(&lines);
     assert_eq!(events.len(), lines.len(), "no lag on a ring this large");
@@ -290,7 +183,7 @@ fn tail_json_prints_every_event_of_every_block() {
 fn tail_follows_a_running_sim_and_reports_every_lag() {
     // A small ring and big blocks, flat out: a reader may well be lapped.
     let ring = Ring::new("lag");
-    let mut sim = Kid::spawn(
+    let mut sim = ChildGuard::spawn(
         Command::new(SIM)
             .args([
                 ring.arg(),
@@ -324,8 +217,8 @@ fn tail_follows_a_running_sim_and_reports_every_lag() {
             "4",
         ],
     );
-    assert!(sim.wait().success());
-    out.assert_ok();
+    assert!(sim.wait_timeout(LIMIT, "sim").success());
+    out.assert_success();
     let lines = out.json_lines();
     let (next, events) = check_coverage(&lines);
     assert!(!events.is_empty());
@@ -350,7 +243,7 @@ fn tail_filters_and_count() {
         let mut all = vec![ring.arg(), "--json", "--from", "oldest", "--no-follow"];
         all.extend_from_slice(args);
         let out = run(TAIL, &all);
-        out.assert_ok();
+        out.assert_success();
         out.json_lines()
     };
 
@@ -394,7 +287,7 @@ fn tail_filters_and_count() {
 
     // The human form: markers and fields on one line each.
     let out = run(TAIL, &[ring.arg(), "--from", "oldest", "--count", "200"]);
-    out.assert_ok();
+    out.assert_success();
     assert_eq!(out.stdout.lines().count(), 200);
     assert!(out.stdout.starts_with("       1 ── block 1 begin\n"));
     assert!(out.stdout.contains(" events)\n"), "a commit line");
@@ -405,7 +298,7 @@ fn tail_filters_and_count() {
 #[test]
 fn stat_reports_the_producer_and_named_readers() {
     let ring = Ring::new("stat");
-    let mut sim = Kid::spawn(
+    let mut sim = ChildGuard::spawn(
         Command::new(SIM)
             .args([
                 ring.arg(),
@@ -435,8 +328,8 @@ fn stat_reports_the_producer_and_named_readers() {
             "--no-follow",
         ],
     )
-    .assert_ok();
-    let _live = Kid::spawn(
+    .assert_success();
+    let _live = ChildGuard::spawn(
         Command::new(TAIL)
             .args([ring.arg(), "--name", "follower", "--from", "end"])
             .stdin(Stdio::null())
@@ -445,7 +338,7 @@ fn stat_reports_the_producer_and_named_readers() {
     let deadline = Instant::now() + LIMIT;
     let stat = loop {
         let out = run(STAT, &["stat", ring.arg(), "--json"]);
-        out.assert_ok();
+        out.assert_success();
         let stat: Value = serde_json::from_str(&out.stdout).unwrap();
         let live = stat["readers"]
             .as_array()
@@ -461,7 +354,7 @@ fn stat_reports_the_producer_and_named_readers() {
     let p = &stat["producer"];
     assert_eq!(p["alive"], true, "{stat}");
     assert_eq!(p["state"], "open");
-    assert_eq!(p["pid"], sim.0.id());
+    assert_eq!(p["pid"], sim.child().id());
     assert_eq!(p["epoch"], 1);
     assert_eq!(stat["header"]["capacity"], 1 << 20);
     assert_eq!(stat["header"]["max_payload"], 64 << 10);
@@ -479,19 +372,19 @@ fn stat_reports_the_producer_and_named_readers() {
 
     // The human form names the same things.
     let out = run(STAT, &["stat", ring.arg(), "--interval", "0s"]);
-    out.assert_ok();
+    out.assert_success();
     for needle in ["producer   alive", "follower", "gone", "next seq"] {
         assert!(out.stdout.contains(needle), "{needle}: {}", out.stdout);
     }
 
     // Ctrl-C: the sim commits its block, closes the ring and exits 0.
     sim.signal(Signal::SIGINT);
-    assert!(sim.wait().success());
+    assert!(sim.wait_timeout(LIMIT, "sim").success());
     let stat = stat_json(&ring);
     assert_eq!(stat["producer"]["alive"], false);
     assert_eq!(stat["producer"]["state"], "closed");
     let out = run(TAIL, &[ring.arg(), "--json", "--no-follow"]);
-    out.assert_ok();
+    out.assert_success();
     assert_eq!(out.json_lines()[0]["kind"], "block_commit");
 }
 
@@ -499,7 +392,7 @@ fn stat_reports_the_producer_and_named_readers() {
 fn named_tail_stores_its_cursor_on_ctrl_c_and_resumes() {
     let ring = Ring::new("resume");
     sim(&ring, 10, &[]);
-    let mut tail = Kid::spawn(
+    let mut tail = ChildGuard::spawn(
         Command::new(TAIL)
             .args([ring.arg(), "--json", "--name", "me", "--from", "oldest"])
             .stdin(Stdio::null())
@@ -508,7 +401,7 @@ fn named_tail_stores_its_cursor_on_ctrl_c_and_resumes() {
     );
     // Everything in the ring, then it waits for more.
     let head = stat_json(&ring)["head"]["next_seq"].as_u64().unwrap();
-    let mut lines = BufReader::new(tail.0.stdout.take().unwrap()).lines();
+    let mut lines = BufReader::new(tail.child().stdout.take().unwrap()).lines();
     let mut last = 0;
     while last + 1 < head {
         let line: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
@@ -517,7 +410,7 @@ fn named_tail_stores_its_cursor_on_ctrl_c_and_resumes() {
         }
     }
     tail.signal(Signal::SIGINT);
-    assert_eq!(tail.wait().code(), Some(130));
+    assert_eq!(tail.wait_timeout(LIMIT, "tail").code(), Some(130));
     let stat = stat_json(&ring);
     let me = stat["readers"]
         .as_array()
@@ -532,7 +425,7 @@ fn named_tail_stores_its_cursor_on_ctrl_c_and_resumes() {
     // More events; the same name resumes after the last one it printed.
     sim(&ring, 2, &[]);
     let out = run(TAIL, &[ring.arg(), "--json", "--name", "me", "--no-follow"]);
-    out.assert_ok();
+    out.assert_success();
     assert_eq!(out.json_lines()[0]["seq"], head);
     assert_eq!(out.json_lines()[0]["kind"], "block_begin");
     assert_eq!(
@@ -558,22 +451,22 @@ fn closing_stdout_early_is_not_an_error() {
             args.push("--no-follow");
         }
         args.extend_from_slice(extra);
-        let mut tail = Kid::spawn(
+        let mut tail = ChildGuard::spawn(
             Command::new(TAIL)
                 .args(&args)
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped()),
         );
-        let mut stdout = BufReader::new(tail.0.stdout.take().unwrap());
+        let mut stdout = BufReader::new(tail.child().stdout.take().unwrap());
         let mut first = String::new();
         stdout.read_line(&mut first).unwrap();
         assert!(first.starts_with(r#"{"seq":"#), "{first}");
         drop(stdout); // like `| head -1`
                       // Following, it notices the closed pipe even though nothing more comes.
-        let status = tail.wait();
+        let status = tail.wait_timeout(LIMIT, "tail");
         let mut stderr = String::new();
-        tail.0
+        tail.child()
             .stderr
             .take()
             .unwrap()
@@ -584,7 +477,7 @@ fn closing_stdout_early_is_not_an_error() {
     }
 }
 
-fn assert_fails_naming(out: &Out, path: &str, what: &str) {
+fn assert_fails_naming(out: &Output, path: &str, what: &str) {
     out.assert_no_panic();
     assert_eq!(out.code(), 1, "{}", out.stderr);
     assert!(out.stderr.contains(path), "{}", out.stderr);
@@ -655,7 +548,7 @@ fn errors_name_the_path_and_never_panic() {
     sim(&ring, 2, &[]);
     for from in ["999999999", "height:999999999"] {
         let out = run(TAIL, &[ring.arg(), "--from", from, "--timeout", "200ms"]);
-        out.assert_ok();
+        out.assert_success();
         // Only the producer's life: no event, no error.
         assert!(
             out.stdout.lines().all(|l| l.starts_with("!! producer")),
@@ -684,7 +577,7 @@ fn every_flag_is_explained_in_help() {
         (DEMO, vec!["--help"]),
     ] {
         let out = run(bin, &args);
-        out.assert_ok();
+        out.assert_success();
         // Every `--flag` line has a description after it.
         let lines: Vec<&str> = out.stdout.lines().collect();
         for (i, line) in lines.iter().enumerate() {
@@ -702,24 +595,24 @@ fn every_flag_is_explained_in_help() {
 
 #[test]
 fn demo_runs_and_leaves_nothing_behind() {
-    let mut demo = Kid::spawn(
+    let mut demo = ChildGuard::spawn(
         Command::new(DEMO)
             .args(["--duration", "1500ms", "--rate", "5"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped()),
     );
-    let ring = format!("/dev/shm/slipstream-demo-{}", demo.0.id());
-    let mut stdout = demo.0.stdout.take().unwrap();
+    let ring = format!("/dev/shm/slipstream-demo-{}", demo.child().id());
+    let mut stdout = demo.child().stdout.take().unwrap();
     let reader = std::thread::spawn(move || {
         let mut s = String::new();
         stdout.read_to_string(&mut s).unwrap();
         s
     });
-    let status = demo.wait();
+    let status = demo.wait_timeout(LIMIT, "demo");
     let stdout = reader.join().unwrap();
     let mut stderr = String::new();
-    demo.0
+    demo.child()
         .stderr
         .take()
         .unwrap()

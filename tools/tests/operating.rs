@@ -8,7 +8,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -20,38 +20,10 @@ use slipstream_tools::health::{judge, HealthArgs, History, State};
 const SLIPSTREAM: &str = env!("CARGO_BIN_EXE_slipstream");
 
 /// A ring path that is removed, with its sidecars, when the test ends.
-struct Ring(PathBuf);
-
-impl Ring {
-    fn new(tag: &str) -> Ring {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "slipstream-operating-{}-{}-{tag}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_file(&path);
-        slipstream_ring::sidecar::remove_all(&path);
-        Ring(path)
-    }
-}
-
-impl Drop for Ring {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-        slipstream_ring::sidecar::remove_all(&self.0);
-    }
-}
+type Ring = slipstream_tests::TempRing;
 
 /// A child process killed (and reaped) when the test ends, however it ends.
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use slipstream_tests::ChildGuard as Kill;
 
 fn producer(path: &Path) -> Producer {
     Producer::open(
@@ -310,19 +282,17 @@ fn get(addr: &str, path: &str) -> (u16, String) {
 
 /// Starts the exporter on a free port; returns it and its address.
 fn exporter(args: &[&str]) -> (Kill, String) {
-    let mut child = Kill(
+    let mut child = Kill::spawn(
         Command::new(SLIPSTREAM)
             .arg("exporter")
             .args(args)
             .args(["--listen", "127.0.0.1:0", "--window", "50ms"])
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap(),
+            .stdout(Stdio::piped()),
     );
     let mut line = String::new();
     let deadline = Instant::now() + Duration::from_secs(30);
-    let mut stdout = BufReader::new(child.0.stdout.take().unwrap());
+    let mut stdout = BufReader::new(child.child().stdout.take().unwrap());
     stdout.read_line(&mut line).unwrap();
     assert!(Instant::now() < deadline);
     let addr = line

@@ -5,30 +5,18 @@
 use std::process::Command;
 use std::time::Duration;
 
-mod example {
-    // The example file itself: it names no crate but `slipstream_producer`.
-    include!("../../producer-hook/examples/node.rs");
-}
+// The example file itself: it names no crate but `slipstream_producer`.
+#[allow(dead_code)] // its `main`
+#[path = "../../producer-hook/examples/node.rs"]
+mod example;
 
 const SIM: &str = env!("CARGO_BIN_EXE_slipstream-sim");
 
-struct Ring(std::path::PathBuf);
-
-impl Drop for Ring {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-        // The ring's sidecars (lock, wake file, readers directory).
-        slipstream_ring::sidecar::remove_all(&self.0);
-    }
-}
+use slipstream_tests::TempRing;
 
 #[test]
 fn the_readme_producer_example_publishes_into_a_ring_the_simulator_made() {
-    let ring = Ring(std::path::PathBuf::from(format!(
-        "/dev/shm/slipstream-readme-producer-{}",
-        std::process::id()
-    )));
-    let _ = std::fs::remove_file(&ring.0);
+    let ring = TempRing::new("readme-producer");
     let out = Command::new(SIM)
         .arg(&ring.0)
         .args(["--blocks", "2", "--flat-out", "--quiet"])

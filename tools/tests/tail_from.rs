@@ -6,15 +6,7 @@ use std::process::Command;
 const SIM: &str = env!("CARGO_BIN_EXE_slipstream-sim");
 const TAIL: &str = env!("CARGO_BIN_EXE_slipstream-tail");
 
-struct Ring(std::path::PathBuf);
-
-impl Drop for Ring {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-        // The ring's sidecars (lock, wake file, readers directory).
-        slipstream_ring::sidecar::remove_all(&self.0);
-    }
-}
+use slipstream_tests::TempRing;
 
 fn run(bin: &str, args: &[&str]) -> (bool, String, String) {
     let out = Command::new(bin).args(args).output().expect("run");
@@ -27,9 +19,8 @@ fn run(bin: &str, args: &[&str]) -> (bool, String, String) {
 
 #[test]
 fn from_height_zero_is_the_oldest_block_and_a_lost_start_says_what_is_there() {
-    let ring = Ring(format!("/dev/shm/slipstream-tail-from-{}", std::process::id()).into());
+    let ring = TempRing::new("tail-from");
     let path = ring.0.to_str().unwrap();
-    let _ = std::fs::remove_file(&ring.0);
     // A small ring the simulator laps many times: heights 1..=300.
     let (ok, _, err) = run(
         SIM,

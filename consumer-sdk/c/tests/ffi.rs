@@ -52,8 +52,8 @@ fn block(p: &mut Producer, h: u64, n: u32) {
 
 fn options() -> slipstream_options_t {
     let mut o = std::mem::MaybeUninit::uninit();
-    // SAFETY: a writable options struct.
     assert_eq!(
+        // SAFETY: a writable options struct.
         unsafe { slipstream_options_init(o.as_mut_ptr()) },
         SLIPSTREAM_OK
     );
@@ -191,8 +191,8 @@ fn events_carry_every_field() {
     let seqs: Vec<u64> = seen.iter().map(|s| s.0).collect();
     assert_eq!(seqs, (1..=7).collect::<Vec<_>>());
     let mut n = 0;
-    // SAFETY: a live handle, a writable u64.
     assert_eq!(
+        // SAFETY: a live handle, a writable u64.
         unsafe { slipstream_consumer_next_seq(c, &mut n) },
         SLIPSTREAM_OK
     );
@@ -318,8 +318,8 @@ fn lag_producer_changes_and_blocks() {
     o.start_at = 200;
     let cb = open(&ring, &o);
     loop {
-        // SAFETY: a live handle and a writable block.
         assert_eq!(
+            // SAFETY: a live handle and a writable block.
             unsafe { slipstream_consumer_next_block(cb, 0, b.as_mut_ptr()) },
             SLIPSTREAM_OK
         );
@@ -332,8 +332,8 @@ fn lag_producer_changes_and_blocks() {
         assert_eq!(blk.event_count, 5);
         let mut ev = std::mem::MaybeUninit::uninit();
         for i in 0..blk.event_count {
-            // SAFETY: a live handle and a writable item.
             assert_eq!(
+                // SAFETY: a live handle and a writable item.
                 unsafe { slipstream_consumer_block_event(cb, i, ev.as_mut_ptr()) },
                 SLIPSTREAM_OK
             );
@@ -342,8 +342,8 @@ fn lag_producer_changes_and_blocks() {
             assert_eq!(e.block_height, blk.height);
             assert_eq!(e.ordinal as usize, i + 1);
         }
-        // SAFETY: as above.
         assert_eq!(
+            // SAFETY: as above.
             unsafe { slipstream_consumer_block_event(cb, 5, ev.as_mut_ptr()) },
             SLIPSTREAM_ERR_OUT_OF_RANGE
         );
@@ -352,8 +352,8 @@ fn lag_producer_changes_and_blocks() {
     }
     assert_eq!(found, [200, 201]);
     let mut ev = std::mem::MaybeUninit::uninit();
-    // SAFETY: as above; no block after an idle return.
     assert_eq!(
+        // SAFETY: as above; no block after an idle return.
         unsafe { slipstream_consumer_block_event(cb, 0, ev.as_mut_ptr()) },
         SLIPSTREAM_ERR_OUT_OF_RANGE
     );
@@ -505,8 +505,8 @@ fn the_readiness_fd_says_when_to_read() {
     assert!(!readable(fd, Duration::from_millis(50)));
     // The same fd on a second call.
     let mut again = -1;
-    // SAFETY: as above.
     assert_eq!(
+        // SAFETY: as above.
         unsafe { slipstream_consumer_fd(c, &mut again) },
         SLIPSTREAM_OK
     );
@@ -532,7 +532,7 @@ fn bad_input_is_an_error_code_never_an_abort() {
     let mut p = producer(&ring, 1 << 16);
     block(&mut p, 1, 1);
     let path = ring.path().to_str().unwrap();
-    // SAFETY (all the calls below): deliberately NULL or closed arguments,
+    // SAFETY: (all the calls below) deliberately NULL or closed arguments,
     // which the header documents as errors.
     unsafe {
         assert_eq!(slipstream_options_init(null_mut()), SLIPSTREAM_ERR_NULL);

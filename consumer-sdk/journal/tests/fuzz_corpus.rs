@@ -10,38 +10,26 @@
 #[path = "../../../fuzz/src/journal_targets.rs"]
 mod journal_targets;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 fn fuzz_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz")
+    slipstream_testkit::fuzz::fuzz_dir()
 }
 
 #[test]
 fn journal_segment_corpus() {
-    let mut inputs = Vec::new();
-    for sub in ["corpus", "artifacts"] {
-        let Ok(rd) = std::fs::read_dir(fuzz_dir().join(sub).join("journal_segment")) else {
-            continue;
-        };
-        for e in rd {
-            let p = e.unwrap().path();
-            if p.is_file() {
-                inputs.push(p);
-            }
-        }
-    }
-    inputs.sort();
-    assert!(inputs.len() >= 5, "no corpus for journal_segment");
     let dir = journal_targets::scratch_dir();
-    for p in inputs {
-        let bytes = std::fs::read(&p).unwrap();
-        let run = std::panic::AssertUnwindSafe(|| journal_targets::journal_segment(&dir, &bytes));
-        if std::panic::catch_unwind(run).is_err() {
-            let _ = std::fs::remove_dir_all(&dir);
-            panic!("fuzz target journal_segment fails on {}", p.display());
+    /// Removes the scratch directory also when the replay fails.
+    struct Scratch(PathBuf);
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
         }
     }
-    let _ = std::fs::remove_dir_all(&dir);
+    let _scratch = Scratch(dir.clone());
+    slipstream_testkit::fuzz::replay("journal_segment", 5, |bytes| {
+        journal_targets::journal_segment(&dir, bytes)
+    });
 }
 
 /// Writes the seed corpus from real journals: `cargo test -p slipstream-journal

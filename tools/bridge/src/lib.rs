@@ -26,8 +26,6 @@
 //!
 //! Publishing is pipelined: up to `--max-in-flight` messages await their
 //! acknowledgements at once.
-#![deny(missing_docs, unsafe_op_in_unsafe_fn)]
-#![warn(clippy::undocumented_unsafe_blocks)]
 
 use std::collections::VecDeque;
 use std::future::{Future, IntoFuture};
@@ -87,6 +85,8 @@ pub struct BridgeArgs {
 
     /// Subject prefix: events go to PREFIX.<kind> and, for mapping events,
     /// PREFIX.<kind>.<program>.<mapping> (names escaped: see the README).
+    // Also the --help text, where `<kind>` is meant literally, not as HTML.
+    #[allow(rustdoc::invalid_html_tags)]
     #[arg(long, value_name = "PREFIX", default_value = "slipstream")]
     pub subject_prefix: String,
 

@@ -74,8 +74,6 @@
 //! indexer loses nothing committed; a power cut may roll back the last
 //! commits, position included, so they are applied again from the ring on
 //! restart. `--sqlite-sync full` fsyncs at every commit instead.
-#![deny(missing_docs, unsafe_op_in_unsafe_fn)]
-#![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod db;
 pub mod source;

@@ -1,6 +1,4 @@
 //! `slipstream-index`: indexes a Slipstream ring into SQLite or PostgreSQL.
-#![deny(missing_docs, unsafe_op_in_unsafe_fn)]
-#![warn(clippy::undocumented_unsafe_blocks)]
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -1,6 +1,4 @@
 //! `slipstream-demo`: a simulated node and `slipstream-tail` on a fresh ring, side by side.
-#![deny(missing_docs, unsafe_op_in_unsafe_fn)]
-#![warn(clippy::undocumented_unsafe_blocks)]
 
 use clap::Parser;
 

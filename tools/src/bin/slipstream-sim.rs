@@ -1,6 +1,4 @@
 //! `slipstream-sim RING`: a simulated snarkOS node publishing into a Slipstream ring.
-#![deny(missing_docs, unsafe_op_in_unsafe_fn)]
-#![warn(clippy::undocumented_unsafe_blocks)]
 
 use clap::Parser;
 use slipstream_tools::{cli, sim::SimArgs};

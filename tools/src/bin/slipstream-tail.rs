@@ -1,6 +1,4 @@
 //! `slipstream-tail RING`: follows a Slipstream ring like `tail -f`.
-#![deny(missing_docs, unsafe_op_in_unsafe_fn)]
-#![warn(clippy::undocumented_unsafe_blocks)]
 
 use clap::Parser;
 use slipstream_tools::{cli, tail::TailArgs};
