@@ -271,29 +271,29 @@ fn blocks_arrive_whole_or_not_at_all() {
     let ring2 = Ring::new("blocks2");
     let mut p = ring2.producer(1 << 20);
     let mut c = ring2.consumer().open().unwrap();
-    p.publish(&EventRef::BlockBegin {
+    p.publish_raw(&EventRef::BlockBegin {
         block_height: 20,
         event_count: 1,
     })
     .unwrap();
-    p.publish(&EventRef::Block {
+    p.publish_raw(&EventRef::Block {
         block_height: 20,
         ordinal: 1,
         block: b"x",
     })
     .unwrap();
-    p.publish(&EventRef::BlockBegin {
+    p.publish_raw(&EventRef::BlockBegin {
         block_height: 21,
         event_count: 2,
     })
     .unwrap();
-    p.publish(&EventRef::Block {
+    p.publish_raw(&EventRef::Block {
         block_height: 21,
         ordinal: 1,
         block: b"y",
     })
     .unwrap();
-    p.publish(&EventRef::BlockCommit {
+    p.publish_raw(&EventRef::BlockCommit {
         block_height: 21,
         event_count: 2,
     })

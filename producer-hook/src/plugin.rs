@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde::Deserialize;
-use slipstream_ring::event::{EventKind, KindSet};
+use slipstream_ring::event::{EventKind, EventRef, KindSet};
 use slipstream_ring::Layout;
 
 pub use snarkvm_slipstream_plugin_interface::slipstream_plugin_interface::{
@@ -516,6 +516,42 @@ struct Loaded {
     panic_at: Option<u32>,
 }
 
+/// The node's event as the ring's [`EventRef`]: the one conversion on the
+/// way from the node to the ring (its ordinal is the producer's to assign).
+#[inline]
+fn event_ref<'a>(event: &BroadcastEvent<'a>) -> EventRef<'a> {
+    match *event {
+        BroadcastEvent::MappingUpdate {
+            program_id,
+            mapping_name,
+            key,
+            value,
+            block_height,
+        } => EventRef::MappingUpdate {
+            block_height: u64::from(block_height),
+            ordinal: 0,
+            program_id,
+            mapping_name,
+            key,
+            value,
+        },
+        BroadcastEvent::StakingReward {
+            staker,
+            validator,
+            reward,
+            new_stake,
+            block_height,
+        } => EventRef::StakingReward {
+            block_height: u64::from(block_height),
+            ordinal: 0,
+            staker,
+            validator,
+            reward,
+            new_stake,
+        },
+    }
+}
+
 impl Loaded {
     /// Publishes one of the node's events, inferring blocks from its height
     /// (the module's "Blocks" section).
@@ -546,27 +582,7 @@ impl Loaded {
         if self.panic_at == Some(height) {
             panic!("injected panic at block {height}");
         }
-        let h = u64::from(height);
-        let published = match event {
-            BroadcastEvent::MappingUpdate {
-                program_id,
-                mapping_name,
-                key,
-                value,
-                ..
-            } => self
-                .producer
-                .mapping_update_at(h, program_id, mapping_name, key, value),
-            BroadcastEvent::StakingReward {
-                staker,
-                validator,
-                reward,
-                new_stake,
-                ..
-            } => self
-                .producer
-                .staking_reward_at(h, staker, validator, reward, new_stake),
-        };
+        let published = self.producer.publish(&event_ref(&event));
         match published {
             Ok(_) => Ok(()),
             Err(source) => {

@@ -107,7 +107,7 @@ pub enum PublishError {
     /// An event without a height ([`Producer::mapping_update`],
     /// [`Producer::staking_reward`]) while no block is open: it would belong
     /// to no block. Begin one ([`Producer::begin_block`]), or give the height
-    /// (the `*_at` methods open its block).
+    /// ([`Producer::publish`] and the `*_at` methods open its block).
     #[error("a {kind} event without a height was published while no block is open (begin a block, or give its height)")]
     NoOpenBlock {
         /// The event's kind.
@@ -121,6 +121,16 @@ pub enum PublishError {
         height: u64,
         /// The height of the last block begun.
         last: u64,
+    },
+    /// A commit marker ([`EventRef::BlockCommit`] given to
+    /// [`Producer::publish`]) of a block that is not the open one; nothing
+    /// was published.
+    #[error("a commit marker of block {height} was published while {}", match open { Some(h) => format!("block {h} is open"), None => "no block is open".to_string() })]
+    NotOpenBlock {
+        /// The commit marker's height.
+        height: u64,
+        /// The open block's height, if one is open.
+        open: Option<u64>,
     },
     /// Another refusal by the ring.
     #[error(transparent)]
@@ -146,10 +156,14 @@ impl From<slipstream_ring::PublishError> for PublishError {
 /// Never blocks and never waits for a consumer; fails only for its own errors
 /// (a file problem when opening; an event it refuses, [`PublishError`]).
 ///
+/// Every event takes one path, [`publish`](Self::publish) of an
+/// [`EventRef`]; the per-kind methods are shorthands that build the
+/// `EventRef` and call it.
+///
 /// Blocks: every event belongs to a block, between its begin and commit
 /// markers. [`begin_block`](Self::begin_block) opens one (committing the
-/// open one first); the `*_at(height, ..)` methods open block `height`
-/// implicitly when it is not the open one (so a host that only knows each
+/// open one first); [`publish`](Self::publish) (and the `*_at(height, ..)`
+/// shorthands) open the event's block implicitly when it is not the open one (so a host that only knows each
 /// event's height, as the node's plugin interface does, gets one block per
 /// height). Heights only increase within a producer's life; an event refused
 /// inside a block marks that block incomplete for every consumer.
@@ -335,32 +349,125 @@ impl Producer {
         self.writer.geometry().layout.max_payload as usize
     }
 
+    /// Publishes one event in its block: the one path every event takes
+    /// from the node to the ring (the per-kind methods below and
+    /// [`on_broadcast`](crate::SlipstreamPlugin::on_broadcast) build an
+    /// [`EventRef`] and call this). Returns the event's sequence number, or
+    /// `None` if its kind is switched off ([`set_kinds`](Self::set_kinds)).
+    ///
+    /// The event's `block_height` names its block: the open block, or a
+    /// higher one, which is opened (the open block is committed first: an
+    /// implicit block, for hosts that only know each event's height, as the
+    /// node's plugin interface does). Its `ordinal` is the producer's to
+    /// assign: whatever the event says, it is numbered after the events
+    /// already in its block. A [`BlockBegin`](EventRef::BlockBegin) marker
+    /// is [`begin_block_with_count`](Self::begin_block_with_count), a
+    /// [`BlockCommit`](EventRef::BlockCommit) marker of the open block is
+    /// [`commit_block`](Self::commit_block) (the producer writes the count
+    /// it kept).
+    ///
+    /// Encoded straight into the ring: no allocation, no system call (but
+    /// the wake-up of [`Wake::EveryEvent`]).
+    ///
+    /// # Errors
+    ///
+    /// Nothing is published for a refused event.
+    /// - [`PublishError::HeightNotIncreasing`]: `block_height` is neither
+    ///   the open block's nor above the last block begun;
+    /// - [`PublishError::NotOpenBlock`]: a commit marker of a block that is
+    ///   not the open one;
+    /// - [`PublishError::TooLarge`]: the event does not fit the ring's
+    ///   maximum payload; its block is marked incomplete (`block: Some`).
+    ///
+    /// ```
+    /// use slipstream_producer::{EventRef, Layout, Producer, ProducerOptions};
+    /// let path = std::env::temp_dir().join(format!("doc-publish-{}", std::process::id()));
+    /// let mut p = Producer::open(&path, ProducerOptions { layout: Layout::new(1 << 16), ..Default::default() })?;
+    /// let event = EventRef::Block { block_height: 12, ordinal: 0, block: b"the block's bytes" };
+    /// // Opens block 12 (its begin marker is seq 1), numbers the event 1 in it.
+    /// assert_eq!(p.publish(&event)?, Some(2));
+    /// assert_eq!(p.open_block(), Some(12));
+    /// # drop(p); std::fs::remove_file(&path)?;
+    /// # slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[inline]
+    pub fn publish(&mut self, event: &EventRef<'_>) -> Result<Option<u64>, PublishError> {
+        let kind = event.kind();
+        match *event {
+            EventRef::BlockBegin {
+                block_height,
+                event_count,
+            } => return self.begin(block_height, event_count),
+            EventRef::BlockCommit { block_height, .. } => {
+                return match self.block {
+                    Some(b) if b.height == block_height => self.commit_block(),
+                    open => Err(PublishError::NotOpenBlock {
+                        height: block_height,
+                        open: open.map(|b| b.height),
+                    }),
+                }
+            }
+            _ => {}
+        }
+        if !self.kinds.contains(kind) {
+            return Ok(self.switched_off());
+        }
+        let height = event.block_height();
+        match self.block {
+            Some(b) if b.height == height => {}
+            _ => {
+                self.begin(height, UNKNOWN_COUNT)?;
+            }
+        }
+        let b = self.block.as_ref().expect("a block is open");
+        self.publish_counted(&numbered(event, b.count + 1))
+    }
+
     /// Publishes one event as it is, encoded straight into the ring. Returns
     /// its sequence number, or `None` if its kind is switched off.
     ///
     /// Unchecked: the event's height and `ordinal` are written as given, and
     /// the block rules (one open block, increasing heights, counts) are the
-    /// caller's to keep; this is for replaying a stream recorded elsewhere
-    /// and for testing consumers against writers that break the rules. The
-    /// per-kind methods below (and
-    /// [`on_broadcast`](crate::SlipstreamPlugin::on_broadcast)) check the
-    /// rules and number events within their block for you.
+    /// caller's to keep, and the producer's own block state is left as it
+    /// is; this is for replaying a stream recorded elsewhere and for testing
+    /// consumers against writers that break the rules.
+    /// [`publish`](Self::publish) checks the rules and numbers events within
+    /// their block.
     ///
     /// # Errors
     ///
     /// [`PublishError::TooLarge`] (with `block: None`) or
     /// [`PublishError::ReservedKind`]; nothing is published.
+    ///
+    /// ```
+    /// use slipstream_producer::{EventRef, Layout, Producer, ProducerOptions};
+    /// let path = std::env::temp_dir().join(format!("doc-raw-{}", std::process::id()));
+    /// let mut p = Producer::open(&path, ProducerOptions { layout: Layout::new(1 << 16), ..Default::default() })?;
+    /// // An event outside any block, numbered 7: consumers must cope with it.
+    /// let seq = p.publish_raw(&EventRef::Block { block_height: 3, ordinal: 7, block: b"" })?;
+    /// assert_eq!(seq, Some(1));
+    /// assert_eq!(p.open_block(), None);
+    /// # drop(p); std::fs::remove_file(&path)?;
+    /// # slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline]
-    pub fn publish(&mut self, event: &EventRef<'_>) -> Result<Option<u64>, PublishError> {
+    pub fn publish_raw(&mut self, event: &EventRef<'_>) -> Result<Option<u64>, PublishError> {
         if !self.kinds.contains(event.kind()) {
             return Ok(self.switched_off());
         }
+        self.write(event).map(Some)
+    }
+
+    /// Encodes `event` into the ring as it is (its kind is enabled).
+    #[inline]
+    fn write(&mut self, event: &EventRef<'_>) -> Result<u64, PublishError> {
         let mut r = self
             .writer
             .reserve(event.kind().as_u16(), event.encoded_len())?;
         event.encode(r.payload_mut());
-        let seq = r.commit();
-        Ok(Some(seq))
+        Ok(r.commit())
     }
 
     /// Starts block `height`: publishes its begin marker (with the event count
@@ -401,7 +508,7 @@ impl Producer {
         }
         self.last_height = Some(height);
         self.block = Some(OpenBlock { height, count: 0 });
-        self.publish(&EventRef::BlockBegin {
+        self.publish_raw(&EventRef::BlockBegin {
             block_height: height,
             event_count,
         })
@@ -429,7 +536,7 @@ impl Producer {
         let Some(block) = self.block.take() else {
             return Ok(None);
         };
-        let seq = self.publish(&EventRef::BlockCommit {
+        let seq = self.publish_raw(&EventRef::BlockCommit {
             block_height: block.height,
             event_count: block.count,
         })?;
@@ -470,48 +577,32 @@ impl Producer {
         self.writer.flush()
     }
 
-    /// The ordinal the next event of block `height` gets (opening that block
-    /// if needed: an implicit block). The block counts the event once it is
-    /// published or refused ([`publish_counted`](Self::publish_counted)).
-    #[inline]
-    fn next_ordinal(&mut self, height: u64, kind: EventKind) -> Result<Option<u32>, PublishError> {
-        if !self.kinds.contains(kind) {
-            return Ok(self.switched_off());
-        }
-        match self.block {
-            Some(b) if b.height == height => {}
-            _ => {
-                self.begin(height, UNKNOWN_COUNT)?;
-            }
-        }
-        let b = self.block.as_ref().expect("a block is open");
-        Ok(Some(b.count + 1))
-    }
-
-    /// Publishes an event numbered by [`next_ordinal`](Self::next_ordinal),
-    /// and counts it in the open block. An event refused as too large counts
-    /// too: its ordinal is left out and the commit marker counts one event
-    /// more than the ring holds, so that no consumer takes the block for whole.
+    /// Publishes an event numbered in the open block, and counts it there.
+    /// An event refused as too large counts too: its ordinal is left out and
+    /// the commit marker counts one event more than the ring holds, so that
+    /// no consumer takes the block for whole.
     #[inline]
     fn publish_counted(&mut self, event: &EventRef<'_>) -> Result<Option<u64>, PublishError> {
-        let published = self.publish(event);
-        if let Some(b) = self.block.as_mut() {
-            b.count += 1;
-            if let Err(PublishError::TooLarge { len, max, .. }) = published {
+        let published = self.write(event);
+        let b = self.block.as_mut().expect("a block is open");
+        b.count += 1;
+        match published {
+            Ok(seq) => Ok(Some(seq)),
+            Err(PublishError::TooLarge { len, max, .. }) => {
                 tracing::warn!(
                     height = b.height,
                     len,
                     max,
                     "event refused as too large: its block is marked incomplete"
                 );
-                return Err(PublishError::TooLarge {
+                Err(PublishError::TooLarge {
                     len,
                     max,
                     block: Some(b.height),
-                });
+                })
             }
+            Err(e) => Err(e),
         }
-        published
     }
 
     /// The open block's height, for an event of `kind` that has none.
@@ -521,12 +612,25 @@ impl Producer {
             .ok_or(PublishError::NoOpenBlock { kind })
     }
 
-    /// Publishes a mapping update in the open block.
+    /// Publishes a mapping update in the open block: [`publish`](Self::publish)
+    /// of an [`EventRef::MappingUpdate`] at the open block's height.
     ///
     /// # Errors
     ///
     /// [`PublishError::NoOpenBlock`] if no block is open;
     /// [`PublishError::TooLarge`] (the block is marked incomplete).
+    ///
+    /// ```
+    /// use slipstream_producer::{Layout, Producer, ProducerOptions, PublishError};
+    /// let path = std::env::temp_dir().join(format!("doc-update-{}", std::process::id()));
+    /// let mut p = Producer::open(&path, ProducerOptions { layout: Layout::new(1 << 16), ..Default::default() })?;
+    /// assert!(matches!(p.mapping_update(b"credits.aleo", b"account", b"k", b"v"), Err(PublishError::NoOpenBlock { .. })));
+    /// p.begin_block(1)?;
+    /// assert_eq!(p.mapping_update(b"credits.aleo", b"account", b"k", b"v")?, Some(2));
+    /// # drop(p); std::fs::remove_file(&path)?;
+    /// # slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn mapping_update(
         &mut self,
         program_id: &[u8],
@@ -537,32 +641,10 @@ impl Producer {
         if !self.kinds.contains(EventKind::MappingUpdate) {
             return Ok(self.switched_off());
         }
-        let height = self.height_or_open(EventKind::MappingUpdate)?;
-        self.mapping_update_at(height, program_id, mapping_name, key, value)
-    }
-
-    /// Publishes a mapping update of block `height` (opening that block if it
-    /// is not the open one).
-    ///
-    /// # Errors
-    ///
-    /// [`PublishError::HeightNotIncreasing`] if `height` is neither the open
-    /// block's nor above the last block begun; [`PublishError::TooLarge`]
-    /// (the block is marked incomplete).
-    pub fn mapping_update_at(
-        &mut self,
-        block_height: u64,
-        program_id: &[u8],
-        mapping_name: &[u8],
-        key: &[u8],
-        value: &[u8],
-    ) -> Result<Option<u64>, PublishError> {
-        let Some(ordinal) = self.next_ordinal(block_height, EventKind::MappingUpdate)? else {
-            return Ok(None);
-        };
-        self.publish_counted(&EventRef::MappingUpdate {
+        let block_height = self.height_or_open(EventKind::MappingUpdate)?;
+        self.publish(&EventRef::MappingUpdate {
             block_height,
-            ordinal,
+            ordinal: 0,
             program_id,
             mapping_name,
             key,
@@ -570,35 +652,23 @@ impl Producer {
         })
     }
 
-    /// Publishes a mapping removal (`key: None`: the whole mapping) of block `height`.
-    ///
-    /// # Errors
-    ///
-    /// As [`mapping_update_at`](Self::mapping_update_at).
-    pub fn mapping_removal_at(
-        &mut self,
-        block_height: u64,
-        program_id: &[u8],
-        mapping_name: &[u8],
-        key: Option<&[u8]>,
-    ) -> Result<Option<u64>, PublishError> {
-        let Some(ordinal) = self.next_ordinal(block_height, EventKind::MappingRemoval)? else {
-            return Ok(None);
-        };
-        self.publish_counted(&EventRef::MappingRemoval {
-            block_height,
-            ordinal,
-            program_id,
-            mapping_name,
-            key,
-        })
-    }
-
-    /// Publishes a staking reward in the open block.
+    /// Publishes a staking reward in the open block: [`publish`](Self::publish)
+    /// of an [`EventRef::StakingReward`] at the open block's height.
     ///
     /// # Errors
     ///
     /// As [`mapping_update`](Self::mapping_update).
+    ///
+    /// ```
+    /// use slipstream_producer::{Layout, Producer, ProducerOptions};
+    /// let path = std::env::temp_dir().join(format!("doc-reward-{}", std::process::id()));
+    /// let mut p = Producer::open(&path, ProducerOptions { layout: Layout::new(1 << 16), ..Default::default() })?;
+    /// p.begin_block(1)?;
+    /// assert_eq!(p.staking_reward(b"aleo1staker", b"aleo1validator", 1_000, 2_000_000)?, Some(2));
+    /// # drop(p); std::fs::remove_file(&path)?;
+    /// # slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn staking_reward(
         &mut self,
         staker: &[u8],
@@ -609,15 +679,105 @@ impl Producer {
         if !self.kinds.contains(EventKind::StakingReward) {
             return Ok(self.switched_off());
         }
-        let height = self.height_or_open(EventKind::StakingReward)?;
-        self.staking_reward_at(height, staker, validator, reward, new_stake)
+        let block_height = self.height_or_open(EventKind::StakingReward)?;
+        self.publish(&EventRef::StakingReward {
+            block_height,
+            ordinal: 0,
+            staker,
+            validator,
+            reward,
+            new_stake,
+        })
     }
 
-    /// Publishes a staking reward of block `height`.
+    /// Publishes a mapping update of block `block_height`:
+    /// [`publish`](Self::publish) of an [`EventRef::MappingUpdate`] (opening
+    /// that block if it is not the open one).
+    ///
+    /// # Errors
+    ///
+    /// As [`publish`](Self::publish): [`PublishError::HeightNotIncreasing`]
+    /// if `block_height` is neither the open block's nor above the last
+    /// block begun; [`PublishError::TooLarge`] (the block is marked incomplete).
+    ///
+    /// ```
+    /// use slipstream_producer::{Layout, Producer, ProducerOptions};
+    /// let path = std::env::temp_dir().join(format!("doc-update-at-{}", std::process::id()));
+    /// let mut p = Producer::open(&path, ProducerOptions { layout: Layout::new(1 << 16), ..Default::default() })?;
+    /// assert_eq!(p.mapping_update_at(5, b"credits.aleo", b"account", b"k", b"v")?, Some(2));
+    /// assert_eq!(p.open_block(), Some(5)); // its begin marker is seq 1
+    /// # drop(p); std::fs::remove_file(&path)?;
+    /// # slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn mapping_update_at(
+        &mut self,
+        block_height: u64,
+        program_id: &[u8],
+        mapping_name: &[u8],
+        key: &[u8],
+        value: &[u8],
+    ) -> Result<Option<u64>, PublishError> {
+        self.publish(&EventRef::MappingUpdate {
+            block_height,
+            ordinal: 0,
+            program_id,
+            mapping_name,
+            key,
+            value,
+        })
+    }
+
+    /// Publishes a mapping removal (`key: None`: the whole mapping) of block
+    /// `block_height`: [`publish`](Self::publish) of an
+    /// [`EventRef::MappingRemoval`].
     ///
     /// # Errors
     ///
     /// As [`mapping_update_at`](Self::mapping_update_at).
+    ///
+    /// ```
+    /// use slipstream_producer::{Layout, Producer, ProducerOptions};
+    /// let path = std::env::temp_dir().join(format!("doc-removal-at-{}", std::process::id()));
+    /// let mut p = Producer::open(&path, ProducerOptions { layout: Layout::new(1 << 16), ..Default::default() })?;
+    /// p.mapping_removal_at(5, b"credits.aleo", b"bonded", Some(b"aleo1..."))?;
+    /// p.mapping_removal_at(5, b"credits.aleo", b"bonded", None)?; // the whole mapping
+    /// # drop(p); std::fs::remove_file(&path)?;
+    /// # slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn mapping_removal_at(
+        &mut self,
+        block_height: u64,
+        program_id: &[u8],
+        mapping_name: &[u8],
+        key: Option<&[u8]>,
+    ) -> Result<Option<u64>, PublishError> {
+        self.publish(&EventRef::MappingRemoval {
+            block_height,
+            ordinal: 0,
+            program_id,
+            mapping_name,
+            key,
+        })
+    }
+
+    /// Publishes a staking reward of block `block_height`:
+    /// [`publish`](Self::publish) of an [`EventRef::StakingReward`].
+    ///
+    /// # Errors
+    ///
+    /// As [`mapping_update_at`](Self::mapping_update_at).
+    ///
+    /// ```
+    /// use slipstream_producer::{Layout, Producer, ProducerOptions};
+    /// let path = std::env::temp_dir().join(format!("doc-reward-at-{}", std::process::id()));
+    /// let mut p = Producer::open(&path, ProducerOptions { layout: Layout::new(1 << 16), ..Default::default() })?;
+    /// p.staking_reward_at(5, b"aleo1staker", b"aleo1validator", 1_000, 2_000_000)?;
+    /// # drop(p); std::fs::remove_file(&path)?;
+    /// # slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn staking_reward_at(
         &mut self,
         block_height: u64,
@@ -626,12 +786,9 @@ impl Producer {
         reward: u64,
         new_stake: u64,
     ) -> Result<Option<u64>, PublishError> {
-        let Some(ordinal) = self.next_ordinal(block_height, EventKind::StakingReward)? else {
-            return Ok(None);
-        };
-        self.publish_counted(&EventRef::StakingReward {
+        self.publish(&EventRef::StakingReward {
             block_height,
-            ordinal,
+            ordinal: 0,
             staker,
             validator,
             reward,
@@ -639,25 +796,47 @@ impl Producer {
         })
     }
 
-    /// Publishes a finalized block (its bytes as the node encodes them) of block `height`.
+    /// Publishes a finalized block (its bytes as the node encodes them) of
+    /// block `block_height`: [`publish`](Self::publish) of an [`EventRef::Block`].
     ///
     /// # Errors
     ///
     /// As [`mapping_update_at`](Self::mapping_update_at).
+    ///
+    /// ```
+    /// use slipstream_producer::{Layout, Producer, ProducerOptions};
+    /// let path = std::env::temp_dir().join(format!("doc-block-at-{}", std::process::id()));
+    /// let mut p = Producer::open(&path, ProducerOptions { layout: Layout::new(1 << 16), ..Default::default() })?;
+    /// p.block_at(5, b"the block as the node encodes it")?;
+    /// # drop(p); std::fs::remove_file(&path)?;
+    /// # slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn block_at(
         &mut self,
         block_height: u64,
         block: &[u8],
     ) -> Result<Option<u64>, PublishError> {
-        let Some(ordinal) = self.next_ordinal(block_height, EventKind::Block)? else {
-            return Ok(None);
-        };
-        self.publish_counted(&EventRef::Block {
+        self.publish(&EventRef::Block {
             block_height,
-            ordinal,
+            ordinal: 0,
             block,
         })
     }
+}
+
+/// `event`, numbered `ordinal` in its block (markers have no ordinal field).
+#[inline]
+fn numbered<'a>(event: &EventRef<'a>, ordinal: u32) -> EventRef<'a> {
+    let mut event = *event;
+    match &mut event {
+        EventRef::MappingUpdate { ordinal: o, .. }
+        | EventRef::MappingRemoval { ordinal: o, .. }
+        | EventRef::StakingReward { ordinal: o, .. }
+        | EventRef::Block { ordinal: o, .. } => *o = ordinal,
+        EventRef::BlockBegin { .. } | EventRef::BlockCommit { .. } => {}
+    }
+    event
 }
 
 impl Drop for Producer {
@@ -932,7 +1111,7 @@ mod tests {
         p.commit_block().unwrap();
         // Outside a block the refusal names no block.
         let err = p
-            .publish(&EventRef::Block {
+            .publish_raw(&EventRef::Block {
                 block_height: 6,
                 ordinal: 1,
                 block: &[0; 300],
