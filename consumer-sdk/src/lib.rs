@@ -103,7 +103,7 @@ pub use slipstream_ring::{
     AttachError, CorruptError, LayoutError, OpenError, ReadError, SeekError, SlotError,
 };
 #[cfg(feature = "tokio")]
-pub use stream::{BlockStream, EventStream, OwnedItem};
+pub use stream::{BlockStream, EventStream};
 
 use delivery::Here;
 use journal::JStep;
@@ -193,40 +193,116 @@ pub struct Filter {
 }
 
 impl Filter {
-    /// Whether a record of `kind` with `payload` passes.
+    /// Whether a record of `kind` with `payload` passes: its kind, then (if
+    /// a program, mapping or height filter is set) the decoded event
+    /// ([`keeps`](Self::keeps)). A payload that does not decode passes, so
+    /// that the reader sees the error.
+    ///
+    /// ```
+    /// use slipstream_consumer::{EventKind, EventRef, Filter, KindSet};
+    /// let filter = Filter { kinds: Some(KindSet::none().with(EventKind::Block)), ..Filter::default() };
+    /// let ev = EventRef::Block { block_height: 1, ordinal: 1, block: b"b" };
+    /// let mut payload = vec![0; ev.encoded_len()];
+    /// ev.encode(&mut payload);
+    /// assert!(filter.keep(EventKind::Block.as_u16(), &payload));
+    /// assert!(!filter.keep(EventKind::StakingReward.as_u16(), &payload));
+    /// ```
     pub fn keep(&self, kind: u16, payload: &[u8]) -> bool {
-        if let Some(kinds) = self.kinds {
-            if !kinds.contains_raw(kind) {
-                return false;
-            }
+        if !self.keeps_kind(kind) {
+            return false;
         }
-        if self.programs.is_empty() && self.mappings.is_empty() && self.from_height.is_none() {
+        if !self.by_content() {
             return true;
         }
-        match EventRef::decode(kind, payload) {
-            // Undecodable records pass, so that the caller sees the error.
-            Err(_) => true,
-            Ok(ev) => {
-                if self.from_height.is_some_and(|h| ev.block_height() < h) {
-                    return false;
-                }
-                let (Some(program), Some(mapping)) = (ev.program_id(), ev.mapping_name()) else {
-                    return true;
-                };
-                (self.programs.is_empty() || self.programs.iter().any(|p| p == program))
-                    && (self.mappings.is_empty() || self.mappings.iter().any(|m| m == mapping))
-            }
+        EventRef::decode(kind, payload).map_or(true, |ev| self.keeps(&ev))
+    }
+
+    /// Whether records of `kind` pass the kind filter.
+    #[inline]
+    pub(crate) fn keeps_kind(&self, kind: u16) -> bool {
+        self.kinds.is_none_or(|k| k.contains_raw(kind))
+    }
+
+    /// Whether a program, mapping or height filter is set (which needs the
+    /// decoded event).
+    #[inline]
+    pub(crate) fn by_content(&self) -> bool {
+        !(self.programs.is_empty() && self.mappings.is_empty() && self.from_height.is_none())
+    }
+
+    /// Whether a decoded event passes the program, mapping and height
+    /// filters (its kind is not checked here: see [`keep`](Self::keep)).
+    ///
+    /// ```
+    /// use slipstream_consumer::{EventRef, Filter};
+    /// let filter = Filter { programs: vec![b"credits.aleo".to_vec()], ..Filter::default() };
+    /// let update = |program_id| EventRef::MappingUpdate {
+    ///     block_height: 1, ordinal: 1, program_id, mapping_name: b"account", key: b"k", value: b"v",
+    /// };
+    /// assert!(filter.keeps(&update(b"credits.aleo")));
+    /// assert!(!filter.keeps(&update(b"token.aleo")));
+    /// // Other kinds pass the program filter.
+    /// assert!(filter.keeps(&EventRef::Block { block_height: 1, ordinal: 2, block: b"" }));
+    /// ```
+    pub fn keeps(&self, event: &EventRef<'_>) -> bool {
+        if self.from_height.is_some_and(|h| event.block_height() < h) {
+            return false;
         }
+        let (Some(program), Some(mapping)) = (event.program_id(), event.mapping_name()) else {
+            return true;
+        };
+        (self.programs.is_empty() || self.programs.iter().any(|p| p == program))
+            && (self.mappings.is_empty() || self.mappings.iter().any(|m| m == mapping))
     }
 }
 
-/// One event, decoded from the consumer's own copy.
+/// One event, decoded from the consumer's own copy of its bytes (never a
+/// borrow of the shared ring).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Event<'a> {
     /// Its sequence number.
     pub seq: u64,
     /// The event.
     pub event: EventRef<'a>,
+    /// Its encoded payload, which `event` borrows.
+    payload: &'a [u8],
+}
+
+impl<'a> Event<'a> {
+    /// Decodes the payload of record `seq` of `kind`: the one decode between
+    /// the reader's validated copy and the caller's [`EventRef`].
+    #[inline]
+    pub(crate) fn decode(seq: u64, kind: u16, payload: &'a [u8]) -> Result<Event<'a>, ConsumerError> {
+        match EventRef::decode(kind, payload) {
+            Ok(event) => Ok(Event {
+                seq,
+                event,
+                payload,
+            }),
+            Err(source) => Err(ConsumerError::Decode { seq, kind, source }),
+        }
+    }
+
+    /// The event's encoded payload (FORMAT.md, section 10): the bytes
+    /// [`event`](Self::event) borrows, for forwarding or storing them as they are.
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-event-payload-{}", std::process::id()));
+    /// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+    /// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+    /// # p.block_at(7, b"block")?;
+    /// use slipstream_consumer::{Consumer, EventRef, Item};
+    /// let mut c = Consumer::builder(&path).open()?;
+    /// c.try_next()?; // the begin marker of block 7
+    /// if let Some(Item::Event(ev)) = c.try_next()? {
+    ///     assert_eq!(EventRef::decode(ev.event.kind().as_u16(), ev.payload())?, ev.event);
+    /// }
+    /// # drop(p); drop(c); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn payload(&self) -> &'a [u8] {
+        self.payload
+    }
 }
 
 /// A change in the producer's life.
@@ -1368,12 +1444,10 @@ pub(crate) fn record_of<'a>(
     }
 }
 
-/// Decodes a delivered record.
+/// Decodes a delivered record into the item handed out.
+#[inline]
 fn decode(seq: u64, kind: u16, payload: &[u8]) -> Result<Option<Item<'_>>, ConsumerError> {
-    match EventRef::decode(kind, payload) {
-        Ok(event) => Ok(Some(Item::Event(Event { seq, event }))),
-        Err(source) => Err(ConsumerError::Decode { seq, kind, source }),
-    }
+    Event::decode(seq, kind, payload).map(|e| Some(Item::Event(e)))
 }
 
 impl Drop for Consumer {
@@ -1408,24 +1482,45 @@ impl std::fmt::Debug for Consumer {
     }
 }
 
-/// An item that owns its event (see [`Consumer::iter`]).
+/// An [`Item`] that owns its event: what [`Consumer::iter`] and the
+/// streams (feature `tokio`) yield.
+///
+/// ```
+/// # let path = std::env::temp_dir().join(format!("doc-owned-item-{}", std::process::id()));
+/// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+/// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+/// # p.block_at(5, b"bytes")?;
+/// use slipstream_consumer::{Consumer, OwnedItem};
+/// let mut c = Consumer::builder(&path).open()?;
+/// let item = c.try_next()?.map(|item| OwnedItem::from_item(&item));
+/// drop(c); // the copy outlives the consumer
+/// assert!(matches!(item, Some(OwnedItem::Event(ev)) if ev.seq == 1));
+/// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Owned {
-    /// An event.
+pub enum OwnedItem {
+    /// An event ([`Item::Event`]).
     Event(OwnedEvent),
-    /// Events were missed.
+    /// Events were missed ([`Item::Lagged`]).
     Lagged(Missed),
-    /// The producer died, closed, or restarted.
+    /// The producer died, closed, or restarted ([`Item::Producer`]).
     Producer(ProducerChange),
 }
 
-impl Owned {
-    /// Copies a borrowed item.
-    pub fn from_item(item: &Item<'_>) -> Owned {
+impl OwnedItem {
+    /// Copies a borrowed item (an event's bytes are copied, not re-encoded).
+    ///
+    /// ```
+    /// use slipstream_consumer::{Item, Missed, OwnedItem};
+    /// let lag = Missed { first_missed: 3, last_missed: 9, first_height: None, last_height: None, first_partial: false, last_partial: false };
+    /// assert_eq!(OwnedItem::from_item(&Item::Lagged(lag)), OwnedItem::Lagged(lag));
+    /// ```
+    pub fn from_item(item: &Item<'_>) -> OwnedItem {
         match item {
-            Item::Event(e) => Owned::Event(OwnedEvent::new(e.seq, &e.event)),
-            Item::Lagged(l) => Owned::Lagged(*l),
-            Item::Producer(p) => Owned::Producer(*p),
+            Item::Event(e) => OwnedItem::Event(OwnedEvent::from(e)),
+            Item::Lagged(l) => OwnedItem::Lagged(*l),
+            Item::Producer(p) => OwnedItem::Producer(*p),
         }
     }
 }
@@ -1436,11 +1531,11 @@ pub struct Iter<'c> {
 }
 
 impl Iterator for Iter<'_> {
-    type Item = Result<Owned, ConsumerError>;
+    type Item = Result<OwnedItem, ConsumerError>;
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             match self.consumer.next(Duration::from_secs(3600)) {
-                Ok(Some(item)) => return Some(Ok(Owned::from_item(&item))),
+                Ok(Some(item)) => return Some(Ok(OwnedItem::from_item(&item))),
                 Ok(None) => continue,
                 Err(e) => return Some(Err(e)),
             }

@@ -936,7 +936,11 @@ impl RemoteConsumer {
                                 why: format!("event #{} does not decode: {e}", c.seq),
                             }
                         })?;
-                        Item::Event(Event { seq: c.seq, event })
+                        Item::Event(Event {
+                            seq: c.seq,
+                            event,
+                            payload: &c.payload,
+                        })
                     }
                 }));
             }
@@ -1228,7 +1232,7 @@ impl RemoteConsumer {
             self.block.undecodable();
             return (None, Boundary::After);
         };
-        let decoded = EventRef::decode(c.kind, &c.payload);
+        let decoded = crate::Event::decode(c.seq, c.kind, &c.payload);
         match self.block.take(c.seq, c.kind, &decoded, head, kept) {
             Some((item, boundary)) => (Some(item), boundary),
             None => (None, Boundary::After),

@@ -7,11 +7,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use crate::{BlockItem, Consumer, ConsumerError, Owned};
-
-/// An item of an [`EventStream`].
-#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
-pub type OwnedItem = Owned;
+use crate::{BlockItem, Consumer, ConsumerError, OwnedItem};
 
 /// How long the reading thread waits for an item before it looks at the
 /// stream's commit requests and whether the stream is gone.
@@ -131,7 +127,7 @@ impl<T> Drop for Inner<T> {
 /// A dedicated thread reads the ring (spinning briefly, then sleeping on the
 /// futex) and hands owned items to the stream through a bounded channel: if
 /// the async side falls behind, that thread waits, the consumer falls behind
-/// in the ring, and the stream reports the gap as [`Owned::Lagged`]. The
+/// in the ring, and the stream reports the gap as [`OwnedItem::Lagged`]. The
 /// producer is never slowed. Dropping the stream stops the thread.
 ///
 /// Cursors: the thread reads ahead, but stores only what the application
@@ -142,7 +138,7 @@ impl<T> Drop for Inner<T> {
 /// the stream's drop returns).
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub struct EventStream {
-    inner: Inner<Owned>,
+    inner: Inner<OwnedItem>,
 }
 
 /// The blocks of a [`Consumer`] as a `futures_core::Stream` of
@@ -177,7 +173,7 @@ impl Consumer {
     ///
     /// ```no_run
     /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// use slipstream_consumer::{Consumer, Owned};
+    /// use slipstream_consumer::{Consumer, OwnedItem};
     /// let mut events = Consumer::builder("node-events")
     ///     .name("async-indexer")
     ///     .auto_commit(false)
@@ -186,7 +182,7 @@ impl Consumer {
     /// while let Some(item) = std::future::poll_fn(|cx| {
     ///     futures_core::Stream::poll_next(std::pin::Pin::new(&mut events), cx)
     /// }).await {
-    ///     if let Owned::Event(ev) = item? { println!("#{}", ev.seq); }
+    ///     if let OwnedItem::Event(ev) = item? { println!("#{}", ev.seq); }
     ///     events.commit(); // once what it did is durable
     /// }
     /// # Ok(()) }
@@ -195,7 +191,7 @@ impl Consumer {
     pub fn into_stream(self, buffer: usize) -> EventStream {
         EventStream {
             inner: Inner::spawn(self, buffer, |c| {
-                Ok(c.next(POLL)?.map(|item| Owned::from_item(&item)))
+                Ok(c.next(POLL)?.map(|item| OwnedItem::from_item(&item)))
             }),
         }
     }

@@ -694,7 +694,7 @@ fn the_async_streams_from_the_journal_store_only_what_was_acknowledged() {
             .unwrap()
             .unwrap();
         match item {
-            Owned::Event(e) => assert_eq!(e.seq, n),
+            OwnedItem::Event(e) => assert_eq!(e.seq, n),
             other => panic!("{other:?}"),
         }
     }

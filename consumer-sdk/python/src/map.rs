@@ -8,7 +8,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
 
 use slipstream_consumer::{
-    BlockItem, ConsumerBuilder, ConsumerError, EventKind, EventRef, KindSet, Missed, Owned,
+    BlockItem, ConsumerBuilder, ConsumerError, EventKind, EventRef, KindSet, Missed, OwnedItem,
     OwnedEvent, ProducerChange as SdkProducerChange, Start,
 };
 
@@ -428,7 +428,7 @@ impl IncompleteBlock {
 
 /// What a read returned, owned, before it becomes a Python object.
 pub(crate) enum Got {
-    Item(Owned),
+    Item(OwnedItem),
     Undecodable { seq: u64, kind: u16, error: String },
 }
 
@@ -437,7 +437,7 @@ pub(crate) fn got(
     r: Result<Option<slipstream_consumer::Item<'_>>, ConsumerError>,
 ) -> Result<Option<Got>, ConsumerError> {
     match r {
-        Ok(Some(item)) => Ok(Some(Got::Item(Owned::from_item(&item)))),
+        Ok(Some(item)) => Ok(Some(Got::Item(OwnedItem::from_item(&item)))),
         Ok(None) => Ok(None),
         Err(ConsumerError::Decode { seq, kind, source }) => Ok(Some(Got::Undecodable {
             seq,
@@ -482,9 +482,9 @@ fn lagged(lag: Missed) -> Lagged {
 /// The Python object of an item.
 pub(crate) fn to_py(py: Python<'_>, g: Got) -> PyResult<Py<PyAny>> {
     Ok(match g {
-        Got::Item(Owned::Event(inner)) => Py::new(py, Event { inner })?.into_any(),
-        Got::Item(Owned::Lagged(lag)) => Py::new(py, lagged(lag))?.into_any(),
-        Got::Item(Owned::Producer(change)) => Py::new(py, producer(change))?.into_any(),
+        Got::Item(OwnedItem::Event(inner)) => Py::new(py, Event { inner })?.into_any(),
+        Got::Item(OwnedItem::Lagged(lag)) => Py::new(py, lagged(lag))?.into_any(),
+        Got::Item(OwnedItem::Producer(change)) => Py::new(py, producer(change))?.into_any(),
         Got::Undecodable { seq, kind, error } => {
             Py::new(py, Undecodable { seq, kind, error })?.into_any()
         }
