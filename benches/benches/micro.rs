@@ -18,7 +18,7 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use slipstream_ring::event::EventRef;
-use slipstream_ring::{Item, Layout, StartAt, WakeMode, Writer};
+use slipstream_ring::{Item, Layout, Start, WakeMode, Writer};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -63,7 +63,7 @@ fn consume(c: &mut Criterion) {
         let mut g = c.benchmark_group(name);
         for size in SIZES {
             let mut w = writer();
-            let mut r = w.reader(StartAt::End).unwrap();
+            let mut r = w.reader(Start::End).unwrap();
             // A block event of `size` bytes of payload in all.
             let block = vec![7u8; size - slipstream_ring::event::PREFIX_LEN - 4];
             let ev = EventRef::Block {
@@ -129,7 +129,7 @@ fn consume(c: &mut Criterion) {
 
 fn round_trip(c: &mut Criterion) {
     let mut w = writer();
-    let mut r = w.reader(StartAt::End).unwrap();
+    let mut r = w.reader(Start::End).unwrap();
     let payload = [3u8; 128];
     c.bench_function("round_trip/128", |b| {
         b.iter(|| {
@@ -163,7 +163,7 @@ impl Readers {
         let stop = Arc::new(AtomicBool::new(false));
         let threads = (0..n)
             .map(|_| {
-                let mut r = w.reader(StartAt::End).unwrap();
+                let mut r = w.reader(Start::End).unwrap();
                 let stop = stop.clone();
                 std::thread::spawn(move || {
                     while !stop.load(Ordering::Relaxed) {

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use slipstream_ring::event::{EventKind, EventRef};
-use slipstream_ring::{Lag, StartAt, Step};
+use slipstream_ring::{Lag, Start, Step};
 
 use crate::delivery::{self, Head, Here, Missed};
 use crate::{Consumer, ConsumerError, Event, ProducerChange};
@@ -570,7 +570,7 @@ impl Consumer {
             matches!(EventRef::decode(kind, payload),
                 Ok(EventRef::BlockBegin { block_height, .. }) if block_height == height)
         };
-        if self.reader.seek(StartAt::Seq(begin_seq)).is_ok() {
+        if self.reader.seek(Start::Seq(begin_seq)).is_ok() {
             let found = match self.reader.advance(|_, _| true)? {
                 Some(Step::Record) => {
                     let rec = self.reader.current().expect("advance moved to a record");
@@ -579,7 +579,7 @@ impl Consumer {
                 _ => false,
             };
             if found {
-                self.reader.seek(StartAt::Seq(begin_seq))?;
+                self.reader.seek(Start::Seq(begin_seq))?;
                 if let Some(j) = self.journal.as_mut() {
                     j.stop();
                 }

@@ -108,7 +108,7 @@ pub use stream::{BlockStream, EventStream};
 use delivery::Here;
 use journal::JStep;
 use slipstream_journal::JournalStart;
-use slipstream_ring::{producer_alive, ProducerState, Reader, Record, Slot, StartAt, Step};
+use slipstream_ring::{producer_alive, ProducerState, Reader, Record, Slot, Start as RingStart, Step};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -121,7 +121,7 @@ pub enum Start {
     #[default]
     Oldest,
     /// The newest event already in the ring.
-    Latest,
+    Newest,
     /// Only events published from now on.
     End,
     /// The event with this sequence number: an error
@@ -141,7 +141,7 @@ impl std::fmt::Display for Start {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Start::Oldest => write!(f, "oldest"),
-            Start::Latest => write!(f, "newest"),
+            Start::Newest => write!(f, "newest"),
             Start::End => write!(f, "end"),
             Start::Seq(n) => write!(f, "{n}"),
             Start::Height(h) => write!(f, "height:{h}"),
@@ -156,7 +156,7 @@ impl std::str::FromStr for Start {
     fn from_str(s: &str) -> Result<Self, String> {
         Ok(match s {
             "oldest" => Start::Oldest,
-            "newest" | "latest" => Start::Latest,
+            "newest" | "latest" => Start::Newest,
             "end" | "now" => Start::End,
             _ => {
                 if let Some(h) = s.strip_prefix("height:") {
@@ -559,7 +559,7 @@ impl ConsumerBuilder {
             path: path.clone(),
             source,
         };
-        let mut reader = Reader::attach(&file, StartAt::End).map_err(attach_err)?;
+        let mut reader = Reader::attach(&file, RingStart::End).map_err(attach_err)?;
         reader.set_lap_policy(self.lap_policy);
         // Sleep announcements go to the wake file with pwrite (never a
         // mapping); without write access to it the consumer polls when idle.
@@ -807,7 +807,7 @@ impl Consumer {
                         self.from_journal = true;
                         return Ok(Some(Step::Lagged(lag)));
                     }
-                    JStep::End(n) => match self.reader.seek(StartAt::Seq(n)) {
+                    JStep::End(n) => match self.reader.seek(RingStart::Seq(n)) {
                         Ok(()) => j.stop(),
                         // The recorder may have just appended it: look once more.
                         Err(SeekError::NotRetained { .. }) if !polled_again => {
@@ -854,7 +854,7 @@ impl Consumer {
             return Ok(());
         };
         j.stop();
-        match self.reader.seek(StartAt::Seq(seq)) {
+        match self.reader.seek(RingStart::Seq(seq)) {
             Ok(()) => {}
             Err(SeekError::NotRetained { .. }) => {
                 if !j.serve(seq, u64::MAX)? {
@@ -930,7 +930,7 @@ impl Consumer {
                 }
                 JournalStart::Oldest
             }
-            Start::Latest | Start::End => return self.seek(start),
+            Start::Newest | Start::End => return self.seek(start),
         };
         let j = self.journal.as_mut().expect("just set");
         j.replay_from(from_journal)?;
@@ -974,9 +974,9 @@ impl Consumer {
         self.filter.from_height = None;
         self.skip_below = None;
         match start {
-            Start::Oldest => self.reader.seek(StartAt::Oldest)?,
-            Start::Latest => self.reader.seek(StartAt::Latest)?,
-            Start::End => self.reader.seek(StartAt::End)?,
+            Start::Oldest => self.reader.seek(RingStart::Oldest)?,
+            Start::Newest => self.reader.seek(RingStart::Newest)?,
+            Start::End => self.reader.seek(RingStart::End)?,
             Start::Seq(n) => self.seek_seq(n)?,
             Start::Height(h) => self.seek_height(h)?,
         }
@@ -992,7 +992,7 @@ impl Consumer {
     /// record before it (or the one at it); leaves the reader anywhere.
     fn prime(&mut self, seq: u64) {
         self.at = None;
-        if seq > 1 && self.reader.seek(StartAt::Seq(seq - 1)).is_ok() {
+        if seq > 1 && self.reader.seek(RingStart::Seq(seq - 1)).is_ok() {
             if let Ok(Some(Step::Record)) = self.reader.advance(|_, _| true) {
                 if let Some(rec) = self.reader.current() {
                     self.at = delivery::after(rec.kind, rec.payload);
@@ -1000,7 +1000,7 @@ impl Consumer {
                 }
             }
         }
-        if self.reader.seek(StartAt::Seq(seq)).is_ok() {
+        if self.reader.seek(RingStart::Seq(seq)).is_ok() {
             if let Ok(Some(Step::Record)) = self.reader.advance(|_, _| true) {
                 if let Some(rec) = self.reader.current() {
                     self.at = delivery::head(rec.kind, rec.payload).map(|h| Here {
@@ -1028,13 +1028,13 @@ impl Consumer {
     /// Goes to sequence number `n`, or waits for it if it is not written yet.
     fn seek_seq(&mut self, n: u64) -> Result<(), ConsumerError> {
         for _ in 0..8 {
-            match self.reader.seek(StartAt::Seq(n)) {
+            match self.reader.seek(RingStart::Seq(n)) {
                 Ok(()) => return Ok(()),
                 Err(slipstream_ring::SeekError::NotRetained { .. }) => {
                     return Err(self.unavailable(Start::Seq(n)))
                 }
                 Err(slipstream_ring::SeekError::InFuture { .. }) => {
-                    self.reader.seek(StartAt::End)?;
+                    self.reader.seek(RingStart::End)?;
                     // Published in between: look again.
                     if self.reader.next_seq() <= n {
                         self.skip_below = Some(n);
@@ -1064,12 +1064,12 @@ impl Consumer {
     /// ```
     pub fn available(&self) -> Available {
         let mut a = Available::default();
-        let Ok(mut r) = Reader::attach(&self.file, StartAt::End) else {
+        let Ok(mut r) = Reader::attach(&self.file, RingStart::End) else {
             return a;
         };
         a.next_seq = r.next_seq();
         a.oldest_seq = a.next_seq;
-        if r.seek(StartAt::Latest).is_ok() {
+        if r.seek(RingStart::Newest).is_ok() {
             if let Ok(Some(Step::Record)) = r.advance(|_, _| true) {
                 a.newest_height = r
                     .current()
@@ -1077,7 +1077,7 @@ impl Consumer {
                     .map(|h| h.height);
             }
         }
-        if r.seek(StartAt::Oldest).is_ok() {
+        if r.seek(RingStart::Oldest).is_ok() {
             a.oldest_seq = r.next_seq();
             let begin = EventKind::BlockBegin.as_u16();
             loop {
@@ -1100,7 +1100,7 @@ impl Consumer {
     /// Finds the begin marker of the first block at or after height `h`
     /// (`h == 0`: the oldest block).
     fn seek_height(&mut self, h: u64) -> Result<(), ConsumerError> {
-        self.reader.seek(StartAt::Oldest)?;
+        self.reader.seek(RingStart::Oldest)?;
         let begin = EventKind::BlockBegin.as_u16();
         let mut oldest = None;
         loop {
@@ -1110,7 +1110,7 @@ impl Consumer {
                     if oldest.is_some_and(|o| o > h) && h != 0 {
                         return Err(self.unavailable(Start::Height(h)));
                     }
-                    self.reader.seek(StartAt::End)?;
+                    self.reader.seek(RingStart::End)?;
                     self.block.wait_for_height = Some(h);
                     self.filter.from_height = Some(h);
                     return Ok(());
@@ -1130,7 +1130,7 @@ impl Consumer {
                         }
                     }
                     if height >= h {
-                        self.reader.seek(StartAt::Seq(seq))?;
+                        self.reader.seek(RingStart::Seq(seq))?;
                         return Ok(());
                     }
                 }

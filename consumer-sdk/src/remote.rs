@@ -528,7 +528,7 @@ impl RemoteBuilder {
     ) -> Result<(DeliverPolicy, Option<u64>, u64), RemoteError> {
         Ok(match self.start {
             Start::Oldest => (DeliverPolicy::All, None, 0),
-            Start::Latest => (DeliverPolicy::Last, None, 0),
+            Start::Newest => (DeliverPolicy::Last, None, 0),
             Start::End => (DeliverPolicy::New, None, 0),
             Start::Seq(n) => {
                 let (first, last) = bounds(stream).await?;

@@ -994,7 +994,7 @@ pub extern "C" fn _create_plugin() -> *mut dyn SlipstreamPlugin {
 mod tests {
     use super::*;
     use slipstream_ring::event::EventRef;
-    use slipstream_ring::{Item, Reader, StartAt};
+    use slipstream_ring::{Item, Reader, Start};
 
     /// A loaded plugin on a fresh ring in a temporary folder.
     struct Fixture {
@@ -1037,7 +1037,7 @@ mod tests {
         /// Every record in the ring: (kind, height).
         fn records(&self) -> Vec<(EventKind, u64)> {
             let file = std::fs::File::open(self.dir.join("ring")).unwrap();
-            let mut r = Reader::attach(&file, StartAt::Oldest).unwrap();
+            let mut r = Reader::attach(&file, Start::Oldest).unwrap();
             let mut out = vec![];
             while let Some(Item::Record(rec)) = r.try_next().unwrap() {
                 let ev = EventRef::decode(rec.kind, rec.payload).unwrap();

@@ -996,7 +996,7 @@ impl Drop for WakerThread {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use slipstream_ring::{Item, Reader, StartAt};
+    use slipstream_ring::{Item, Reader, Start};
 
     /// Every counter FORMAT.md section 2 defines is maintained by the
     /// producer and readable from the ring alone (`slipstream_ring::stats`).
@@ -1122,7 +1122,7 @@ mod tests {
             "{err}"
         );
         let file = std::fs::File::open(&path).unwrap();
-        let mut r = Reader::attach(&file, StartAt::Oldest).unwrap();
+        let mut r = Reader::attach(&file, Start::Oldest).unwrap();
         let mut seen = vec![];
         while let Some(Item::Record(rec)) = r.try_next().unwrap() {
             let ev = EventRef::decode(rec.kind, rec.payload).unwrap();

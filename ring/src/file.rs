@@ -13,7 +13,7 @@ use crate::error::{io, LayoutError, OpenError};
 use crate::layout::*;
 use crate::shared::{Keep, Shared};
 use crate::sync::{fence, Arc, Ordering, Region};
-use crate::{Reader, SeekError, StartAt, Writer};
+use crate::{Reader, SeekError, Start, Writer};
 use std::fs::File;
 use std::os::fd::AsFd;
 use std::os::unix::fs::FileExt;
@@ -546,17 +546,17 @@ impl Reader {
     /// `start` is not in the ring.
     ///
     /// ```
-    /// # use slipstream_ring::{IfExists, Item, Layout, Reader, StartAt, Writer};
+    /// # use slipstream_ring::{IfExists, Item, Layout, Reader, Start, Writer};
     /// let path = std::env::temp_dir().join(format!("doc-attach-{}", std::process::id()));
     /// let lock = slipstream_ring::sidecar::lock_path(&path);
     /// let rw = |p: &std::path::Path| std::fs::OpenOptions::new().read(true).write(true).create(true).open(p).unwrap();
     /// let mut w = Writer::open(rw(&path), rw(&lock), Layout::new(1 << 16), IfExists::Resume).unwrap();
     /// w.publish(9, b"event").unwrap();
-    /// let mut r = Reader::attach(&std::fs::File::open(&path).unwrap(), StartAt::Oldest).unwrap();
+    /// let mut r = Reader::attach(&std::fs::File::open(&path).unwrap(), Start::Oldest).unwrap();
     /// assert!(matches!(r.try_next().unwrap(), Some(Item::Record(rec)) if rec.kind == 9));
     /// # drop(w); std::fs::remove_file(path).unwrap(); std::fs::remove_file(lock).unwrap();
     /// ```
-    pub fn attach(file: &File, start: StartAt) -> Result<Reader, AttachError> {
+    pub fn attach(file: &File, start: Start) -> Result<Reader, AttachError> {
         let (_, geo) = read_header(file)?;
         // SAFETY: a read-only shared mapping; the producer modifies it
         // concurrently, which is why every access goes through atomics and

@@ -15,11 +15,11 @@ use std::time::Duration;
 
 /// Where a reader starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StartAt {
+pub enum Start {
     /// The oldest record the ring still holds.
     Oldest,
     /// The newest committed record (it is the first one read).
-    Latest,
+    Newest,
     /// After the newest record: only records committed from now on.
     End,
     /// The record with this sequence number; an error if it is not in the ring.
@@ -135,9 +135,9 @@ const SEQ_NEVER: u64 = u64::MAX;
 /// A cursor over a ring: reads records in order, and reports laps exactly.
 ///
 /// ```
-/// use slipstream_ring::{Item, Layout, StartAt, Writer};
+/// use slipstream_ring::{Item, Layout, Start, Writer};
 /// let mut w = Writer::anonymous(Layout::new(4096)).unwrap();
-/// let mut r = w.reader(StartAt::Oldest).unwrap();
+/// let mut r = w.reader(Start::Oldest).unwrap();
 /// assert!(r.try_next().unwrap().is_none()); // nothing yet
 /// for i in 0..1000u32 { w.publish(1, &i.to_le_bytes()).unwrap(); }
 /// match r.try_next().unwrap() {
@@ -171,7 +171,7 @@ pub struct Reader {
 }
 
 impl Reader {
-    pub(crate) fn new(shared: Arc<Shared>, start: StartAt) -> Result<Reader, SeekError> {
+    pub(crate) fn new(shared: Arc<Shared>, start: Start) -> Result<Reader, SeekError> {
         let first_seq = shared.first_seq;
         let mut r = Reader {
             shared,
@@ -261,22 +261,22 @@ impl Reader {
     /// Moves the reader. Drops any records copied and not yet delivered.
     ///
     /// ```
-    /// # use slipstream_ring::{Item, Layout, StartAt, Writer, SeekError};
+    /// # use slipstream_ring::{Item, Layout, Start, Writer, SeekError};
     /// let mut w = Writer::anonymous(Layout::new(4096)).unwrap();
     /// for i in 0..5u8 { w.publish(1, &[i]).unwrap(); }
-    /// let mut r = w.reader(StartAt::Seq(3)).unwrap();
+    /// let mut r = w.reader(Start::Seq(3)).unwrap();
     /// assert!(matches!(r.try_next().unwrap(), Some(Item::Record(rec)) if rec.seq == 3));
-    /// assert!(matches!(r.seek(StartAt::Seq(9)), Err(SeekError::InFuture { requested: 9, next: 6 })));
+    /// assert!(matches!(r.seek(Start::Seq(9)), Err(SeekError::InFuture { requested: 9, next: 6 })));
     /// ```
-    pub fn seek(&mut self, start: StartAt) -> Result<(), SeekError> {
+    pub fn seek(&mut self, start: Start) -> Result<(), SeekError> {
         let (pos, seq) = match start {
-            StartAt::Oldest => self.locate_oldest(0)?,
-            StartAt::Latest => match self.locate_latest()? {
+            Start::Oldest => self.locate_oldest(0)?,
+            Start::Newest => match self.locate_latest()? {
                 Some(at) => at,
                 None => self.locate_end()?,
             },
-            StartAt::End => self.locate_end()?,
-            StartAt::Seq(n) => self.locate_seq(n)?,
+            Start::End => self.locate_end()?,
+            Start::Seq(n) => self.locate_seq(n)?,
         };
         self.set_position(pos, seq);
         Ok(())
@@ -292,14 +292,14 @@ impl Reader {
     /// (a stale position hint) is found again by its sequence number.
     ///
     /// ```
-    /// # use slipstream_ring::{Item, Layout, StartAt, Writer};
+    /// # use slipstream_ring::{Item, Layout, Start, Writer};
     /// let mut w = Writer::anonymous(Layout::new(4096)).unwrap();
     /// w.publish(1, b"a").unwrap();
     /// w.publish(1, b"b").unwrap();
-    /// let mut r = w.reader(StartAt::Oldest).unwrap();
+    /// let mut r = w.reader(Start::Oldest).unwrap();
     /// r.try_next().unwrap();
     /// let (seq, pos) = (r.next_seq(), r.position());
-    /// let mut again = w.reader(StartAt::End).unwrap();
+    /// let mut again = w.reader(Start::End).unwrap();
     /// again.resume(seq, pos).unwrap();
     /// assert!(matches!(again.try_next().unwrap(), Some(Item::Record(rec)) if rec.payload == b"b"));
     /// ```
@@ -351,11 +351,11 @@ impl Reader {
     /// consumers, and for loops that decide whether to return after looking.
     ///
     /// ```
-    /// # use slipstream_ring::{Layout, StartAt, Step, Writer};
+    /// # use slipstream_ring::{Layout, Start, Step, Writer};
     /// let mut w = Writer::anonymous(Layout::new(4096)).unwrap();
     /// w.publish(1, b"skip me").unwrap();
     /// w.publish(2, b"keep me").unwrap();
-    /// let mut r = w.reader(StartAt::Oldest).unwrap();
+    /// let mut r = w.reader(Start::Oldest).unwrap();
     /// assert_eq!(r.advance(|kind, _| kind == 2).unwrap(), Some(Step::Record));
     /// assert_eq!(r.current().unwrap().payload, b"keep me");
     /// ```
@@ -410,9 +410,9 @@ impl Reader {
     /// them); the error comes at the next call.
     ///
     /// ```
-    /// # use slipstream_ring::{Item, Layout, StartAt, Writer};
+    /// # use slipstream_ring::{Item, Layout, Start, Writer};
     /// let mut w = Writer::anonymous(Layout::new(1 << 16)).unwrap();
-    /// let mut r = w.reader(StartAt::Oldest).unwrap();
+    /// let mut r = w.reader(Start::Oldest).unwrap();
     /// for i in 0..10u8 { w.publish(1, &[i]).unwrap(); }
     /// let mut got = Vec::new();
     /// let n = r.receive(usize::MAX, |item| match item {

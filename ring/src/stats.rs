@@ -8,7 +8,7 @@
 
 use crate::file::{producer_alive, AttachError, ProducerInfo};
 use crate::layout::*;
-use crate::reader::{Reader, StartAt};
+use crate::reader::{Reader, Start};
 use crate::slots::{read_slots, SlotError, SlotInfo};
 use crate::sync::Ordering;
 use std::fs::File;
@@ -150,7 +150,7 @@ impl StatsReader {
             source,
         };
         let (header, _) = crate::file::read_header(&file).map_err(|e| ring(e.into()))?;
-        let reader = Reader::attach(&file, StartAt::End).map_err(ring)?;
+        let reader = Reader::attach(&file, Start::End).map_err(ring)?;
         Ok(StatsReader {
             path: path.to_path_buf(),
             file,
@@ -172,7 +172,7 @@ impl StatsReader {
     pub fn read(&mut self) -> Result<RingStats, StatsError> {
         let path = &self.path;
         self.reader
-            .seek(StartAt::End)
+            .seek(Start::End)
             .map_err(|e| StatsError::Ring {
                 path: path.clone(),
                 source: e.into(),
@@ -201,7 +201,7 @@ impl StatsReader {
         })?;
         // The oldest retained event, through a second reader on the same
         // mapping; `None` if the ring is empty or it cannot be found now.
-        let oldest_seq = Reader::new(self.reader.shared.clone(), StartAt::Oldest)
+        let oldest_seq = Reader::new(self.reader.shared.clone(), Start::Oldest)
             .ok()
             .map(|r| r.next_seq())
             .filter(|&s| s < next_seq);

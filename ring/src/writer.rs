@@ -38,9 +38,9 @@ pub enum WakeMode {
 /// `tail`.
 ///
 /// ```
-/// use slipstream_ring::{Layout, Writer, StartAt, Item};
+/// use slipstream_ring::{Layout, Writer, Start, Item};
 /// let mut writer = Writer::anonymous(Layout::new(1 << 16)).unwrap();
-/// let mut reader = writer.reader(StartAt::Oldest).unwrap();
+/// let mut reader = writer.reader(Start::Oldest).unwrap();
 /// let seq = writer.publish(1, b"hello").unwrap();
 /// match reader.try_next().unwrap() {
 ///     Some(Item::Record(r)) => { assert_eq!(r.seq, seq); assert_eq!(r.payload, b"hello"); }
@@ -367,12 +367,12 @@ impl Writer {
     /// A reader of this ring in this process, starting at `start`.
     ///
     /// ```
-    /// # use slipstream_ring::{Layout, Writer, StartAt};
+    /// # use slipstream_ring::{Layout, Writer, Start};
     /// let w = Writer::anonymous(Layout::new(4096)).unwrap();
-    /// let r = w.reader(StartAt::End).unwrap();
+    /// let r = w.reader(Start::End).unwrap();
     /// assert_eq!(r.next_seq(), 1);
     /// ```
-    pub fn reader(&self, start: crate::StartAt) -> Result<crate::Reader, crate::SeekError> {
+    pub fn reader(&self, start: crate::Start) -> Result<crate::Reader, crate::SeekError> {
         crate::Reader::new(self.shared.clone(), start)
     }
 }

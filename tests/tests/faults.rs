@@ -25,7 +25,7 @@ use slipstream_consumer::{BlockItem, Consumer, ConsumerError, EventRef, Item, St
 use slipstream_producer::{Producer, ProducerError, ProducerOptions};
 use slipstream_ring::{
     read_slots, Geometry, Item as RingItem, Layout, OpenError, Reader, SeekError, SlotError,
-    SlotInfo, StartAt,
+    SlotInfo, Start as RingStart,
 };
 use slipstream_tests::{workspace_bin, ChildGuard, TempRing};
 use std::collections::BTreeMap;
@@ -420,7 +420,7 @@ struct Head {
 
 fn head(path: &Path) -> Head {
     let file = File::open(path).expect("open ring");
-    let r = Reader::attach(&file, StartAt::End).expect("attach at the end");
+    let r = Reader::attach(&file, RingStart::End).expect("attach at the end");
     Head {
         next_seq: r.next_seq(),
         tail: r.position(),
@@ -430,14 +430,14 @@ fn head(path: &Path) -> Head {
 /// The oldest sequence number the ring holds (a quiescent ring).
 fn oldest(path: &Path) -> u64 {
     let file = File::open(path).expect("open ring");
-    Reader::attach(&file, StartAt::Oldest)
+    Reader::attach(&file, RingStart::Oldest)
         .expect("attach at the oldest")
         .next_seq()
 }
 
 fn geometry(path: &Path) -> Geometry {
     let file = File::open(path).expect("open ring");
-    *Reader::attach(&file, StartAt::End)
+    *Reader::attach(&file, RingStart::End)
         .expect("attach")
         .geometry()
 }
@@ -1346,7 +1346,7 @@ struct Rec {
 /// Every record the ring holds, by sequence number.
 fn baseline(path: &Path) -> BTreeMap<u64, Rec> {
     let file = File::open(path).unwrap();
-    let mut r = Reader::attach(&file, StartAt::Oldest).unwrap();
+    let mut r = Reader::attach(&file, RingStart::Oldest).unwrap();
     let mut out = BTreeMap::new();
     loop {
         let from = r.position();
@@ -1454,7 +1454,7 @@ fn check_flipped_reader(
     geo: &Geometry,
 ) -> (String, u64) {
     let file = File::open(path).unwrap();
-    let mut r = match Reader::attach(&file, StartAt::Oldest) {
+    let mut r = match Reader::attach(&file, RingStart::Oldest) {
         Ok(r) => r,
         Err(e) => return (format!("attach refused: {}", category(&e.to_string())), 0),
     };

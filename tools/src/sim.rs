@@ -636,7 +636,7 @@ fn continue_height(path: &std::path::Path) -> Option<u64> {
     if !path.exists() {
         return None;
     }
-    let mut c = Consumer::builder(path).start(Start::Latest).open().ok()?;
+    let mut c = Consumer::builder(path).start(Start::Newest).open().ok()?;
     match c.try_next() {
         Ok(Some(Item::Event(ev))) => Some(ev.event.block_height() + 1),
         _ => None,
