@@ -13,7 +13,7 @@ use crate::common::{
 use crate::payload;
 use crate::proc::{ChildArgs, ChildGuard, Control, TempPath};
 use anyhow::{bail, Context, Result};
-use slipstream_ring::{Access, IfExists, Item, Layout, Reader, Start, WakeMode, Writer};
+use slipstream_ring::{Access, IfExists, Item, Layout, Reader, Start, Wake, Writer};
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::path::PathBuf;
@@ -251,7 +251,7 @@ pub fn child(args: &ChildArgs, ctl: &mut Control) -> Result<()> {
         r.commit();
     }
     if latency && args.str("wake")? == "immediate" {
-        w.set_wake_mode(WakeMode::Immediate);
+        w.set_wake_mode(Wake::Immediate);
         // The producer's waker thread reads the consumers' sleep
         // announcements (the publishing thread never does) and flags a
         // sleeper for the next commit to wake.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use slipstream_ring::event::{EventKind, EventRef, KindSet, UNKNOWN_COUNT};
-use slipstream_ring::{IfExists, Layout, OpenError, WakeMode, Writer};
+use slipstream_ring::{IfExists, Layout, OpenError, Wake as RingWake, Writer};
 
 use crate::path::{open_lock_file, open_ring_file};
 use crate::ProducerError;
@@ -288,8 +288,8 @@ impl Producer {
 
     fn apply_wake(&mut self) {
         self.writer.set_wake_mode(match self.wake {
-            Wake::EveryEvent => WakeMode::Immediate,
-            Wake::AtBlockEnd | Wake::Thread { .. } => WakeMode::Deferred,
+            Wake::EveryEvent => RingWake::Immediate,
+            Wake::AtBlockEnd | Wake::Thread { .. } => RingWake::Deferred,
         });
         self.waker = match self.wake {
             Wake::Thread { interval } => Some(WakerThread::spawn(self.writer.waker(), interval)),

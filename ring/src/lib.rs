@@ -65,4 +65,4 @@ pub use naming::{resolve_ring_path, SHM_DIR};
 pub use reader::{Item, Lag, LapPolicy, Reader, Record, Start, Step};
 #[cfg(not(loom))]
 pub use slots::{read_slots, remove_slot, SavedCursor, Slot, SlotError, SlotInfo};
-pub use writer::{Reservation, WakeMode, Waker, Writer};
+pub use writer::{Reservation, Wake, Waker, Writer};

@@ -247,7 +247,7 @@ impl Reader {
     /// that want to spin first do so around [`try_next`](Reader::try_next).
     ///
     /// A reader sleeps on the ring's futex word; the producer wakes it (see
-    /// [`WakeMode`](crate::WakeMode)). A reader without the ring's wake file
+    /// [`Wake`](crate::Wake)). A reader without the ring's wake file
     /// (see `Reader::set_wake_file`) cannot announce itself, and polls
     /// instead, at most every millisecond.
     pub fn wait(&self, timeout: Duration) -> bool {

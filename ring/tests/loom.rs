@@ -12,7 +12,7 @@
 use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::sync::Arc;
 use loom::thread;
-use slipstream_ring::{Item, Layout, Start, WakeMode, Writer};
+use slipstream_ring::{Item, Layout, Start, Wake, Writer};
 use std::time::Duration;
 
 /// 64 bytes of data: the third 24-byte record (after 16 bytes of padding)
@@ -121,7 +121,7 @@ fn batched_receive_and_lap() {
 fn sleep_wake_immediate() {
     model(3, || {
         let mut w = Writer::anonymous(layout()).unwrap();
-        w.set_wake_mode(WakeMode::Immediate);
+        w.set_wake_mode(Wake::Immediate);
         let mut r = w.reader(Start::End).unwrap();
         let reader = thread::spawn(move || loop {
             if let Some(Item::Record(rec)) = r.try_next().unwrap() {

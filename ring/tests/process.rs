@@ -703,8 +703,8 @@ fn child_entry_writer() {
     slipstream_ring::sidecar::prepare(path.as_ref(), 0o600, None).unwrap();
     w.set_wake_file(open_rw(&slipstream_ring::sidecar::wake_path(path.as_ref())));
     w.set_wake_mode(match std::env::var("SLIPSTREAM_WAKE").as_deref() {
-        Ok("deferred") => WakeMode::Deferred,
-        _ => WakeMode::Immediate,
+        Ok("deferred") => Wake::Deferred,
+        _ => Wake::Immediate,
     });
     // The producer's waker thread: reads sleep announcements (the writer
     // itself never does) and wakes sleepers within a millisecond.

@@ -259,7 +259,7 @@ fn resume_from_a_saved_cursor_or_report_the_gap() {
 #[test]
 fn wait_is_woken_by_an_immediate_commit() {
     let mut w = Writer::anonymous(small()).unwrap();
-    w.set_wake_mode(WakeMode::Immediate);
+    w.set_wake_mode(Wake::Immediate);
     let mut r = w.reader(Start::End).unwrap();
     let t = std::thread::spawn(move || {
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -279,7 +279,7 @@ fn wait_is_woken_by_an_immediate_commit() {
 #[test]
 fn deferred_commits_wake_on_flush_and_from_a_waker_thread() {
     let mut w = Writer::anonymous(small()).unwrap();
-    assert_eq!(w.wake_mode(), WakeMode::Deferred);
+    assert_eq!(w.wake_mode(), Wake::Deferred);
     // Flush with nobody asleep makes no system call.
     w.publish(1, b"a").unwrap();
     assert!(!w.flush());
