@@ -149,11 +149,36 @@ impl std::fmt::Display for Start {
     }
 }
 
+/// Text that is not a start position (see [`Start`]'s `FromStr`).
+///
+/// ```
+/// use slipstream_consumer::{ParseStartError, Start};
+/// assert_eq!("height:x".parse::<Start>(), Err(ParseStartError::Height("x".into())));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ParseStartError {
+    /// `height:H` where `H` is not a block height.
+    #[error("{0:?} is not a block height")]
+    Height(String),
+    /// Not `oldest`, `newest`, `end`, a sequence number or `height:H`.
+    #[error("{0:?} is not oldest, newest, end, a sequence number or height:H")]
+    Unknown(String),
+}
+
 impl std::str::FromStr for Start {
-    type Err = String;
+    type Err = ParseStartError;
     /// `oldest`, `newest` (the newest event, then what follows), `end`, a
     /// sequence number, or `height:H`.
-    fn from_str(s: &str) -> Result<Self, String> {
+    ///
+    /// ```
+    /// use slipstream_consumer::Start;
+    /// assert_eq!("newest".parse(), Ok(Start::Newest));
+    /// assert_eq!("height:7".parse(), Ok(Start::Height(7)));
+    /// assert_eq!("42".parse(), Ok(Start::Seq(42)));
+    /// assert!("soon".parse::<Start>().is_err());
+    /// ```
+    fn from_str(s: &str) -> Result<Self, ParseStartError> {
         Ok(match s {
             "oldest" => Start::Oldest,
             "newest" | "latest" => Start::Newest,
@@ -162,12 +187,13 @@ impl std::str::FromStr for Start {
                 if let Some(h) = s.strip_prefix("height:") {
                     Start::Height(
                         h.parse()
-                            .map_err(|_| format!("{h:?} is not a block height"))?,
+                            .map_err(|_| ParseStartError::Height(h.to_owned()))?,
                     )
                 } else {
-                    Start::Seq(s.parse().map_err(|_| {
-                        format!("{s:?} is not oldest, newest, end, a sequence number or height:H")
-                    })?)
+                    Start::Seq(
+                        s.parse()
+                            .map_err(|_| ParseStartError::Unknown(s.to_owned()))?,
+                    )
                 }
             }
         })

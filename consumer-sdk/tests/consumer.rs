@@ -345,7 +345,7 @@ fn start_at_a_block_height() {
     assert_eq!("height:7".parse::<Start>(), Ok(Start::Height(7)));
     assert_eq!("oldest".parse::<Start>(), Ok(Start::Oldest));
     assert_eq!("42".parse::<Start>(), Ok(Start::Seq(42)));
-    assert!("soon".parse::<Start>().unwrap_err().contains("soon"));
+    assert!("soon".parse::<Start>().unwrap_err().to_string().contains("soon"));
 }
 
 #[test]

@@ -35,7 +35,7 @@ mod plugin;
 mod producer;
 
 pub use plugin::{
-    _create_plugin, parse_duration, parse_size, slipstream_plugin_interface_version,
+    _create_plugin, parse_duration, parse_size, ConfigError, slipstream_plugin_interface_version,
     slipstream_plugin_rustc_version, BroadcastEvent, BroadcastEventKind, PluginConfig, PluginError,
     RingPlugin, Size, SlipstreamPlugin, INTERFACE_VERSION, RUSTC_VERSION,
 };

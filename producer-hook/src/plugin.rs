@@ -63,13 +63,23 @@ pub extern "C" fn slipstream_plugin_interface_version() -> *const c_char {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PluginError {
-    /// The config file could not be read or is invalid.
-    #[error("slipstream plugin config {path}: {detail}")]
+    /// The config file could not be read.
+    #[error("slipstream plugin config {path}: {source}")]
+    ReadConfig {
+        /// The config file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The config file is invalid.
+    #[error("slipstream plugin config {path}: {source}")]
     Config {
         /// The config file.
         path: PathBuf,
         /// What was wrong.
-        detail: String,
+        #[source]
+        source: ConfigError,
     },
     /// The ring could not be opened.
     #[error(transparent)]
@@ -120,6 +130,80 @@ pub enum PluginError {
     /// it is loaded again.
     #[error("slipstream plugin refused an event: an earlier callback panicked, so it publishes nothing until it is loaded again")]
     Failed,
+}
+
+/// A plugin config (or a size or duration in it) that is not valid; each
+/// variant names the value that is wrong.
+///
+/// ```
+/// use slipstream_producer::{parse_size, ConfigError};
+/// assert_eq!(parse_size("12 parsecs"), Err(ConfigError::UnknownUnit {
+///     what: "size", value: "12 parsecs".into(), unit: "parsecs".into(), valid: "B, KiB, MiB, GiB",
+/// }));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A size or duration that does not start with a number.
+    #[error("{what} {value:?} does not start with a number")]
+    NotANumber {
+        /// `"size"` or `"duration"`.
+        what: &'static str,
+        /// The text given.
+        value: String,
+    },
+    /// A size or duration with a unit that is not one of `valid`.
+    #[error("{what} {value:?} has an unknown unit {unit:?} ({valid})")]
+    UnknownUnit {
+        /// `"size"` or `"duration"`.
+        what: &'static str,
+        /// The text given.
+        value: String,
+        /// The unit given.
+        unit: String,
+        /// The units understood.
+        valid: &'static str,
+    },
+    /// A value too large for what it sets.
+    #[error("{what} {value} is too large")]
+    TooLarge {
+        /// What it sets (`"size"`, `"max_event"`).
+        what: &'static str,
+        /// The value given.
+        value: String,
+    },
+    /// The text nests arrays and objects deeper than a config can.
+    #[error("arrays and objects nest {depth} levels deep; a config needs 2, at most {max} are read")]
+    TooDeep {
+        /// How deep the text nests.
+        depth: usize,
+        /// The deepest nesting read.
+        max: usize,
+    },
+    /// Not a JSON5 config of the known keys: a syntax error, an unknown key,
+    /// a value of the wrong type (the parser's message says which).
+    #[error("{message}")]
+    Syntax {
+        /// The JSON5 parser's message.
+        message: String,
+    },
+    /// A `kinds` entry snarkVM's plugin interface does not broadcast.
+    #[error("kinds: {name:?} is not a kind snarkVM's plugin interface {INTERFACE_VERSION} broadcasts; valid kinds are {valid}")]
+    UnknownKind {
+        /// The entry.
+        name: String,
+        /// The valid kinds, quoted, comma-separated.
+        valid: String,
+    },
+    /// A `mode` that is not octal permission bits.
+    #[error("mode {0:?} is not octal permission bits such as \"0600\"")]
+    Mode(String),
+    /// A `wake` that is not `block`, `event` or `thread:<interval>`.
+    #[error("wake {0:?} is not \"block\", \"event\" or \"thread:<interval>\"")]
+    Wake(String),
+    /// A capacity or `max_event` that makes no ring.
+    #[error(transparent)]
+    Layout(#[from] slipstream_ring::LayoutError),
 }
 
 /// The plugin's config file, as parsed from JSON5 (the keys are in the
@@ -187,8 +271,8 @@ enum SizeRepr {
 }
 
 impl TryFrom<SizeRepr> for Size {
-    type Error = String;
-    fn try_from(r: SizeRepr) -> Result<Self, String> {
+    type Error = ConfigError;
+    fn try_from(r: SizeRepr) -> Result<Self, ConfigError> {
         match r {
             SizeRepr::Number(n) => Ok(Size(n)),
             SizeRepr::Text(s) => parse_size(&s).map(Size),
@@ -199,51 +283,82 @@ impl TryFrom<SizeRepr> for Size {
 /// Parses `"4096"`, `"64KiB"`, `"64MiB"`, `"1GiB"` (also `K`, `M`, `G`, `KB`...,
 /// all powers of 1024).
 ///
+/// # Errors
+///
+/// [`ConfigError::NotANumber`], [`ConfigError::UnknownUnit`], or
+/// [`ConfigError::TooLarge`] for more than `u64::MAX` bytes.
+///
 /// ```
-/// assert_eq!(slipstream_producer::parse_size("64MiB"), Ok(64 << 20));
-/// assert!(slipstream_producer::parse_size("lots").is_err());
+/// use slipstream_producer::{parse_size, ConfigError};
+/// assert_eq!(parse_size("64MiB"), Ok(64 << 20));
+/// assert!(matches!(parse_size("lots"), Err(ConfigError::NotANumber { .. })));
 /// ```
-pub fn parse_size(s: &str) -> Result<u64, String> {
+pub fn parse_size(s: &str) -> Result<u64, ConfigError> {
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     let n: u64 = num
         .parse()
-        .map_err(|_| format!("size {s:?} does not start with a number"))?;
+        .map_err(|_| ConfigError::NotANumber {
+            what: "size",
+            value: s.to_owned(),
+        })?;
     let shift = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 0,
         "k" | "kb" | "kib" => 10,
         "m" | "mb" | "mib" => 20,
         "g" | "gb" | "gib" => 30,
-        other => return Err(format!("size {s:?} has an unknown unit {other:?}")),
+        other => {
+            return Err(ConfigError::UnknownUnit {
+                what: "size",
+                value: s.to_owned(),
+                unit: other.to_owned(),
+                valid: "B, KiB, MiB, GiB",
+            })
+        }
     };
     n.checked_shl(shift)
         .filter(|v| v >> shift == n)
-        .ok_or_else(|| format!("size {s:?} is too large"))
+        .ok_or_else(|| ConfigError::TooLarge {
+            what: "size",
+            value: format!("{s:?}"),
+        })
 }
 
 /// Parses a duration such as `"200us"`, `"1ms"`, `"2s"`.
 ///
+/// # Errors
+///
+/// [`ConfigError::NotANumber`] or [`ConfigError::UnknownUnit`].
+///
 /// ```
+/// use slipstream_producer::{parse_duration, ConfigError};
 /// use std::time::Duration;
-/// assert_eq!(slipstream_producer::parse_duration("200us"), Ok(Duration::from_micros(200)));
+/// assert_eq!(parse_duration("200us"), Ok(Duration::from_micros(200)));
+/// assert!(matches!(parse_duration("2h"), Err(ConfigError::UnknownUnit { .. })));
 /// ```
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
+pub fn parse_duration(s: &str) -> Result<Duration, ConfigError> {
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     let n: u64 = num
         .parse()
-        .map_err(|_| format!("duration {s:?} does not start with a number"))?;
+        .map_err(|_| ConfigError::NotANumber {
+            what: "duration",
+            value: s.to_owned(),
+        })?;
     Ok(match unit.trim() {
         "ns" => Duration::from_nanos(n),
         "us" | "µs" => Duration::from_micros(n),
         "ms" => Duration::from_millis(n),
         "s" => Duration::from_secs(n),
         other => {
-            return Err(format!(
-                "duration {s:?} has an unknown unit {other:?} (ns, us, ms, s)"
-            ))
+            return Err(ConfigError::UnknownUnit {
+                what: "duration",
+                value: s.to_owned(),
+                unit: other.to_owned(),
+                valid: "ns, us, ms, s",
+            })
         }
     })
 }
@@ -300,29 +415,35 @@ impl PluginConfig {
     ///
     /// # Errors
     ///
-    /// A message naming what is wrong: a syntax error, an unknown key, a
-    /// value of the wrong type, nesting deeper than a config needs.
+    /// [`ConfigError::Syntax`] (a syntax error, an unknown key, a value of
+    /// the wrong type, its message naming which), [`ConfigError::TooDeep`]
+    /// (nesting deeper than a config needs), or a size's error.
     ///
     /// ```
     /// use slipstream_producer::PluginConfig;
     /// let c = PluginConfig::parse(r#"{ libpath: "x.so", ring: "r", capacity: "1MiB" }"#).unwrap();
     /// assert_eq!(c.capacity.unwrap().0, 1 << 20);
     /// let err = PluginConfig::parse(r#"{ libpath: "x.so", ring: "r", capacty: 1 }"#).unwrap_err();
-    /// assert!(err.contains("capacty"), "{err}");
+    /// assert!(err.to_string().contains("capacty"), "{err}");
     /// ```
-    pub fn parse(text: &str) -> Result<PluginConfig, String> {
+    pub fn parse(text: &str) -> Result<PluginConfig, ConfigError> {
         let depth = nesting_depth(text);
         if depth > MAX_NESTING {
-            return Err(format!(
-                "arrays and objects nest {depth} levels deep; a config needs 2, at most {MAX_NESTING} are read"
-            ));
+            return Err(ConfigError::TooDeep {
+                depth,
+                max: MAX_NESTING,
+            });
         }
-        json5::from_str(text).map_err(|e| e.to_string())
+        json5::from_str(text).map_err(|e| ConfigError::Syntax {
+            message: e.to_string(),
+        })
     }
 
     /// The node's kinds this config subscribes to, in the interface's order,
     /// each with its config name and the ring's kind.
-    fn subscribed(&self) -> Result<Vec<(&'static str, BroadcastEventKind, EventKind)>, String> {
+    fn subscribed(
+        &self,
+    ) -> Result<Vec<(&'static str, BroadcastEventKind, EventKind)>, ConfigError> {
         let Some(names) = &self.kinds else {
             return Ok(NODE_KINDS.to_vec());
         };
@@ -332,10 +453,10 @@ impl PluginConfig {
                     .iter()
                     .map(|(n, _, _)| format!("{n:?}"))
                     .collect();
-                return Err(format!(
-                    "kinds: {n:?} is not a kind snarkVM's plugin interface {INTERFACE_VERSION} broadcasts; valid kinds are {}",
-                    valid.join(", ")
-                ));
+                return Err(ConfigError::UnknownKind {
+                    name: n.clone(),
+                    valid: valid.join(", "),
+                });
             }
         }
         Ok(NODE_KINDS
@@ -348,16 +469,17 @@ impl PluginConfig {
     ///
     /// # Errors
     ///
-    /// A `kinds` entry the interface does not broadcast, named with the valid ones.
+    /// [`ConfigError::UnknownKind`]: a `kinds` entry the interface does not
+    /// broadcast, named with the valid ones.
     ///
     /// ```
     /// use slipstream_producer::{BroadcastEventKind, PluginConfig};
     /// let c = PluginConfig::parse(r#"{ libpath: "x.so", ring: "r", kinds: ["staking_reward"] }"#).unwrap();
     /// assert_eq!(c.subscribed_kinds().unwrap(), [BroadcastEventKind::StakingReward]);
     /// let c = PluginConfig::parse(r#"{ libpath: "x.so", ring: "r", kinds: ["block"] }"#).unwrap();
-    /// assert!(c.subscribed_kinds().unwrap_err().contains("\"mapping_update\", \"staking_reward\""));
+    /// assert!(c.subscribed_kinds().unwrap_err().to_string().contains("\"mapping_update\", \"staking_reward\""));
     /// ```
-    pub fn subscribed_kinds(&self) -> Result<Vec<BroadcastEventKind>, String> {
+    pub fn subscribed_kinds(&self) -> Result<Vec<BroadcastEventKind>, ConfigError> {
         Ok(self.subscribed()?.into_iter().map(|(_, k, _)| k).collect())
     }
 
@@ -366,8 +488,10 @@ impl PluginConfig {
     ///
     /// # Errors
     ///
-    /// A message naming the value that is wrong (a capacity that is not a
-    /// power of two, a mode that is not octal, an unknown wake or kind).
+    /// [`ConfigError::Layout`] (a capacity that is not a power of two...),
+    /// [`ConfigError::TooLarge`] (`max_event`), [`ConfigError::Mode`] (not
+    /// octal), [`ConfigError::Wake`], [`ConfigError::UnknownKind`], or a
+    /// duration's error (`wake: "thread:<interval>"`).
     ///
     /// ```
     /// use slipstream_producer::PluginConfig;
@@ -377,7 +501,7 @@ impl PluginConfig {
     /// assert_eq!(path, Path::new("/etc/node/rings/r"));
     /// assert_eq!(options.layout.capacity, 1 << 20);
     /// ```
-    pub fn options(&self, base: &Path) -> Result<(PathBuf, ProducerOptions), String> {
+    pub fn options(&self, base: &Path) -> Result<(PathBuf, ProducerOptions), ConfigError> {
         let ring = Path::new(&self.ring);
         let path = if ring.is_absolute() || !self.ring.contains('/') {
             crate::resolve_ring_path(ring)
@@ -388,7 +512,10 @@ impl PluginConfig {
         let mut layout = Layout::new(capacity);
         if let Some(m) = self.max_event {
             layout.max_payload =
-                u32::try_from(m.0).map_err(|_| format!("max_event {} is too large", m.0))?;
+                u32::try_from(m.0).map_err(|_| ConfigError::TooLarge {
+                    what: "max_event",
+                    value: m.0.to_string(),
+                })?;
         }
         if self.reader_slots.is_some() {
             // Format version 2 keeps one cursor file per name beside the ring
@@ -397,15 +524,13 @@ impl PluginConfig {
                 "reader_slots is obsolete and ignored: named cursors are files in RING.readers/"
             );
         }
-        layout.geometry().map_err(|e| e.to_string())?;
+        layout.geometry()?;
         let mode = match &self.mode {
             None => 0o600,
             Some(m) => u32::from_str_radix(m.trim_start_matches("0o"), 8)
                 .ok()
                 .filter(|m| *m <= 0o777)
-                .ok_or_else(|| {
-                    format!("mode {m:?} is not octal permission bits such as \"0600\"")
-                })?,
+                .ok_or_else(|| ConfigError::Mode(m.clone()))?,
         };
         let wake = match self.wake.as_deref() {
             None | Some("block") => Wake::AtBlockEnd,
@@ -413,11 +538,7 @@ impl PluginConfig {
             Some(t) if t.starts_with("thread:") => Wake::Thread {
                 interval: parse_duration(&t["thread:".len()..])?,
             },
-            Some(other) => {
-                return Err(format!(
-                    "wake {other:?} is not \"block\", \"event\" or \"thread:<interval>\""
-                ))
-            }
+            Some(other) => return Err(ConfigError::Wake(other.to_owned())),
         };
         let mut kinds = KindSet::none();
         for (_, _, kind) in self.subscribed()? {
@@ -815,11 +936,14 @@ impl RingPlugin {
             panic!("injected panic in on_load");
         }
         let path = Path::new(config_file);
-        let config_err = |detail: String| PluginError::Config {
+        let config_err = |source: ConfigError| PluginError::Config {
             path: path.to_path_buf(),
-            detail,
+            source,
         };
-        let text = std::fs::read_to_string(path).map_err(|e| config_err(e.to_string()))?;
+        let text = std::fs::read_to_string(path).map_err(|source| PluginError::ReadConfig {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let config = PluginConfig::parse(&text).map_err(config_err)?;
         let base = path.parent().unwrap_or(Path::new("."));
         let (ring, options) = config.options(base).map_err(config_err)?;
@@ -1202,12 +1326,14 @@ mod tests {
             ))
             .unwrap();
             let err = c.options(Path::new("/")).unwrap_err();
+            assert!(matches!(&err, ConfigError::UnknownKind { name, .. } if name == kind), "{err}");
+            let err = err.to_string();
             assert!(err.contains(&format!("{kind:?}")), "{err}");
             assert!(
                 err.contains(r#"valid kinds are "mapping_update", "staking_reward""#),
                 "{err}"
             );
-            assert_eq!(c.subscribed_kinds().unwrap_err(), err);
+            assert_eq!(c.subscribed_kinds().unwrap_err().to_string(), err);
         }
     }
 
@@ -1217,6 +1343,7 @@ mod tests {
             PluginConfig::parse(t)
                 .and_then(|c| c.options(Path::new("/")).map(|_| ()))
                 .unwrap_err()
+                .to_string()
         };
         assert!(err(r#"{ libpath: "x", ring: "r", colour: 1 }"#).contains("colour"));
         assert!(err(r#"{ libpath: "x" }"#).contains("ring"));
@@ -1240,7 +1367,8 @@ mod tests {
             );
             let t = std::time::Instant::now();
             let err = PluginConfig::parse(&text).unwrap_err();
-            assert!(err.contains("nest"), "{err}");
+            assert!(matches!(err, ConfigError::TooDeep { max: 32, .. }), "{err}");
+            assert!(err.to_string().contains("nest"), "{err}");
             assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
         }
         // 32 levels are read (and refused for what they are: not a size).
@@ -1249,7 +1377,10 @@ mod tests {
             "[".repeat(31),
             "]".repeat(31)
         );
-        assert!(!PluginConfig::parse(&text).unwrap_err().contains("nest"));
+        assert!(!PluginConfig::parse(&text)
+            .unwrap_err()
+            .to_string()
+            .contains("nest"));
         // Brackets in strings and comments are not nesting.
         let deep = "[{".repeat(40);
         let c = PluginConfig::parse(&format!(

@@ -149,7 +149,9 @@ impl FromStr for ReportEvery {
         match s.trim().parse::<u64>() {
             Ok(0) => Err("report every 0 blocks? use --quiet for no reports".into()),
             Ok(n) => Ok(ReportEvery::Blocks(n)),
-            Err(_) => parse_duration(s).map(ReportEvery::Time),
+            Err(_) => parse_duration(s)
+                .map(ReportEvery::Time)
+                .map_err(|e| e.to_string()),
         }
     }
 }
@@ -172,7 +174,7 @@ pub fn parse_wake(s: &str) -> Result<Wake, String> {
         }),
         other => match other.strip_prefix("thread:") {
             Some(d) => Ok(Wake::Thread {
-                interval: parse_duration(d)?,
+                interval: parse_duration(d).map_err(|e| e.to_string())?,
             }),
             None => Err(format!(
                 "{s:?} is not a wake mode: block, event, thread or thread:INTERVAL"

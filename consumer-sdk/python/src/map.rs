@@ -83,7 +83,8 @@ pub(crate) fn start(value: &Bound<'_, PyAny>) -> PyResult<Start> {
     let text: String = value.extract().map_err(|_| {
         PyTypeError::new_err("start must be a str (\"oldest\", \"newest\", \"end\", \"height:H\") or an int (a sequence number)")
     })?;
-    text.parse::<Start>().map_err(PyValueError::new_err)
+    text.parse::<Start>()
+        .map_err(|e| PyValueError::new_err(e.to_string()))
 }
 
 /// Kinds from names: an iterable of str, or one comma-separated str.
