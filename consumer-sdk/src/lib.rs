@@ -559,7 +559,31 @@ impl ConsumerBuilder {
         self
     }
 
-    /// Attaches to the ring.
+    /// Attaches to the ring (waiting for it as long as
+    /// [`wait_for_ring`](Self::wait_for_ring) says), claims the name's cursor,
+    /// and moves to the saved cursor or the start position.
+    ///
+    /// # Errors
+    ///
+    /// [`ConsumerError::Open`] (the file cannot be opened),
+    /// [`ConsumerError::Attach`] (not a usable ring),
+    /// [`ConsumerError::Slot`] (an invalid name, or one a live consumer
+    /// holds), [`ConsumerError::StartUnavailable`] (the start is no longer in
+    /// the ring), [`ConsumerError::Seek`], [`ConsumerError::Journal`] (with
+    /// [`journal`](Self::journal)).
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-builder-open-{}", std::process::id()));
+    /// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+    /// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+    /// use slipstream_consumer::{Consumer, ConsumerError};
+    /// let c = Consumer::builder(&path).name("indexer").open()?;
+    /// // One live consumer per name.
+    /// let err = Consumer::builder(&path).name("indexer").open().unwrap_err();
+    /// assert!(matches!(err, ConsumerError::Slot { .. }), "{err}");
+    /// # drop(c); drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open(self) -> Result<Consumer, ConsumerError> {
         let deadline = Instant::now() + self.wait_for_ring;
         loop {

@@ -46,6 +46,15 @@ pub use slipstream_ring::{resolve_ring_path, Layout, SHM_DIR};
 use std::path::PathBuf;
 
 /// An error opening a ring as its producer.
+///
+/// ```
+/// use slipstream_producer::{Layout, Producer, ProducerError, ProducerOptions};
+/// let path = std::env::temp_dir().join(format!("doc-producer-error-{}", std::process::id()));
+/// let options = ProducerOptions { layout: Layout::new(1 << 16), mode: 0o666, ..Default::default() };
+/// let err = Producer::open(&path, options).unwrap_err();
+/// assert!(matches!(err, ProducerError::WritableMode { mode: 0o666, .. }), "{err}");
+/// assert!(!path.exists());
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ProducerError {

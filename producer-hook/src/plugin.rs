@@ -20,9 +20,17 @@ use crate::{Producer, ProducerError, ProducerOptions, Wake};
 
 /// The version of `snarkvm-slipstream-plugin-interface` this crate is built
 /// against (its dependency is pinned to exactly this version).
+///
+/// ```
+/// assert_eq!(slipstream_producer::INTERFACE_VERSION, "4.11.0");
+/// ```
 pub const INTERFACE_VERSION: &str = "4.11.0";
 
 /// The `rustc --version` of the compiler that built this crate.
+///
+/// ```
+/// assert!(slipstream_producer::RUSTC_VERSION.starts_with("rustc "));
+/// ```
 pub const RUSTC_VERSION: &str = env!("SLIPSTREAM_RUSTC_VERSION");
 
 const RUSTC_VERSION_C: &CStr =
@@ -60,6 +68,15 @@ pub extern "C" fn slipstream_plugin_interface_version() -> *const c_char {
 
 /// An error the plugin reports to the node (as an `anyhow::Error`, whose
 /// message is this error's).
+///
+/// ```
+/// use slipstream_producer::{BroadcastEvent, PluginError, RingPlugin, SlipstreamPlugin};
+/// let plugin = RingPlugin::new(); // not loaded: no ring yet
+/// let err = plugin.on_broadcast(BroadcastEvent::StakingReward {
+///     staker: b"s", validator: b"v", reward: 1, new_stake: 2, block_height: 1,
+/// }).unwrap_err();
+/// assert!(matches!(err.downcast_ref(), Some(PluginError::NotLoaded)));
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PluginError {
@@ -208,6 +225,14 @@ pub enum ConfigError {
 
 /// The plugin's config file, as parsed from JSON5 (the keys are in the
 /// [`RingPlugin`'s section](RingPlugin#config-keys)).
+///
+/// ```
+/// use slipstream_producer::{PluginConfig, Size};
+/// let c = PluginConfig::parse(r#"{ libpath: "libslipstream_producer.so", ring: "events", capacity: "64MiB", wake: "event" }"#)?;
+/// assert_eq!(c.ring, "events");
+/// assert_eq!(c.capacity, Some(Size(64 << 20)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct PluginConfig {
@@ -259,6 +284,14 @@ const NODE_KINDS: [(&str, BroadcastEventKind, EventKind); 2] = [
 ];
 
 /// A byte size: a number, or a string such as `"64MiB"`.
+///
+/// ```
+/// use slipstream_producer::{PluginConfig, Size};
+/// let c = PluginConfig::parse(r#"{ libpath: "x.so", ring: "r", capacity: 65536, max_event: "4KiB" }"#)?;
+/// assert_eq!(c.capacity, Some(Size(65536)));
+/// assert_eq!(c.max_event, Some(Size(4096)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "SizeRepr")]
 pub struct Size(pub u64);
@@ -1102,6 +1135,16 @@ impl SlipstreamPlugin for RingPlugin {
 /// ([`slipstream_plugin_rustc_version`], [`slipstream_plugin_interface_version`]):
 /// the ring format, not this entry point, is Slipstream's stable interface.
 /// A panic (none is known) returns null, which the manager refuses.
+///
+/// ```
+/// use slipstream_producer::SlipstreamPlugin;
+/// // What the plugin manager does with the library's entry point.
+/// let raw = slipstream_producer::_create_plugin();
+/// assert!(!raw.is_null());
+/// // SAFETY: `_create_plugin` returns a pointer from `Box::into_raw`, owned by the caller.
+/// let plugin: Box<dyn SlipstreamPlugin> = unsafe { Box::from_raw(raw) };
+/// assert_eq!(plugin.name(), "slipstream");
+/// ```
 #[no_mangle]
 #[allow(improper_ctypes_definitions)]
 pub extern "C" fn _create_plugin() -> *mut dyn SlipstreamPlugin {

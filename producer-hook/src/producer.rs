@@ -13,6 +13,16 @@ use crate::ProducerError;
 use slipstream_ring::resolve_ring_path;
 
 /// When readers asleep on the ring's futex are woken.
+///
+/// ```
+/// use slipstream_producer::{Layout, Producer, ProducerOptions, Wake};
+/// use std::time::Duration;
+/// let path = std::env::temp_dir().join(format!("doc-wake-{}", std::process::id()));
+/// let wake = Wake::Thread { interval: Duration::from_millis(1) };
+/// let p = Producer::open(&path, ProducerOptions { layout: Layout::new(1 << 16), wake, ..Default::default() })?;
+/// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Wake {
     /// At the end of each block (the commit marker) and on
@@ -32,6 +42,23 @@ pub enum Wake {
 }
 
 /// How to open a ring for producing.
+///
+/// ```
+/// use slipstream_producer::{EventKind, KindSet, Layout, Producer, ProducerOptions};
+/// let path = std::env::temp_dir().join(format!("doc-options-{}", std::process::id()));
+/// let mut kinds = KindSet::all();
+/// kinds.remove(EventKind::Block);
+/// let options = ProducerOptions {
+///     layout: Layout::new(1 << 20), // 1 MiB of events
+///     mode: 0o600,                  // no group access
+///     kinds,
+///     ..Default::default()
+/// };
+/// let p = Producer::open(&path, options)?;
+/// assert!(!p.enabled(EventKind::Block));
+/// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct ProducerOptions {
     /// The ring's layout: used to create it, and required of an existing ring.
@@ -82,6 +109,18 @@ struct OpenBlock {
 
 /// An event the producer refused. Nothing was published for it, and
 /// consumers are never misled by the refusal: see each variant.
+///
+/// ```
+/// # let path = std::env::temp_dir().join(format!("doc-publish-error-{}", std::process::id()));
+/// # let options = slipstream_producer::ProducerOptions { layout: slipstream_producer::Layout::new(1 << 16).max_payload(256), ..Default::default() };
+/// # let mut p = slipstream_producer::Producer::open(&path, options)?;
+/// use slipstream_producer::PublishError;
+/// p.begin_block(1)?;
+/// let too_big = vec![0; 300];
+/// assert_eq!(p.block_at(1, &too_big), Err(PublishError::TooLarge { len: 316, max: 256, block: Some(1) }));
+/// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, thiserror::Error, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum PublishError {
@@ -193,6 +232,30 @@ impl Producer {
     /// Opens the ring at `path` (a bare name is a file under `/dev/shm`),
     /// creating it if it does not exist, resuming it after the last committed
     /// event if it does.
+    ///
+    /// # Errors
+    ///
+    /// [`ProducerError::WritableMode`] for a `mode` other users could write;
+    /// [`ProducerError::Symlink`] or [`ProducerError::NotAFile`] for a path
+    /// that is not a regular file; [`ProducerError::NotOwner`] for another
+    /// user's ring; [`ProducerError::Open`] for a ring that cannot be used
+    /// (another producer holds it, another layout or version without
+    /// `recreate`, corruption, an invalid layout); [`ProducerError::Io`] and
+    /// [`ProducerError::Sidecar`] for a failed system call. A ring this call
+    /// created is removed again when it fails.
+    ///
+    /// ```
+    /// use slipstream_producer::{Layout, Producer, ProducerOptions};
+    /// let path = std::env::temp_dir().join(format!("doc-open-{}", std::process::id()));
+    /// let options = ProducerOptions { layout: Layout::new(1 << 16), ..Default::default() };
+    /// let mut p = Producer::open(&path, options.clone())?; // creates the ring
+    /// p.block_at(1, b"block one")?;
+    /// drop(p); // commits block 1
+    /// let p = Producer::open(&path, options)?; // resumes it
+    /// assert_eq!(p.next_seq(), 4); // after begin, block, commit
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open(
         path: impl AsRef<Path>,
         options: ProducerOptions,
@@ -304,32 +367,100 @@ impl Producer {
     }
 
     /// The ring's path.
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-path-{}", std::process::id()));
+    /// # let options = slipstream_producer::ProducerOptions { layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() };
+    /// # let mut p = slipstream_producer::Producer::open(&path, options)?;
+    /// assert_eq!(p.path(), path);
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn path(&self) -> &Path {
         &self.path
     }
 
     /// The sequence number the next event will carry.
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-next-seq-{}", std::process::id()));
+    /// # let options = slipstream_producer::ProducerOptions { layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() };
+    /// # let mut p = slipstream_producer::Producer::open(&path, options)?;
+    /// assert_eq!(p.next_seq(), 1); // a new ring starts at 1
+    /// p.begin_block(1)?;
+    /// assert_eq!(p.next_seq(), 2);
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn next_seq(&self) -> u64 {
         self.writer.next_seq()
     }
 
     /// This producer's epoch (how many producers have opened the ring).
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-epoch-{}", std::process::id()));
+    /// # let options = slipstream_producer::ProducerOptions { layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() };
+    /// # let mut p = slipstream_producer::Producer::open(&path, options)?;
+    /// assert_eq!(p.epoch(), 1);
+    /// # let options = slipstream_producer::ProducerOptions { layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() };
+    /// drop(p);
+    /// let p = slipstream_producer::Producer::open(&path, options)?;
+    /// assert_eq!(p.epoch(), 2); // the ring's second producer
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn epoch(&self) -> u64 {
         self.writer.epoch()
     }
 
     /// The kinds published.
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-kinds-{}", std::process::id()));
+    /// # let options = slipstream_producer::ProducerOptions { layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() };
+    /// # let mut p = slipstream_producer::Producer::open(&path, options)?;
+    /// assert_eq!(p.kinds(), slipstream_producer::KindSet::all()); // the default
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn kinds(&self) -> KindSet {
         self.kinds
     }
 
     /// Sets the kinds published; the others cost one branch and a counter
     /// update (`refused_switched_off`), nothing else.
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-set-kinds-{}", std::process::id()));
+    /// # let options = slipstream_producer::ProducerOptions { layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() };
+    /// # let mut p = slipstream_producer::Producer::open(&path, options)?;
+    /// use slipstream_producer::{EventKind, KindSet};
+    /// let mut kinds = KindSet::all();
+    /// kinds.remove(EventKind::StakingReward);
+    /// p.set_kinds(kinds);
+    /// p.begin_block(1)?;
+    /// assert_eq!(p.staking_reward(b"staker", b"validator", 1, 2)?, None); // not published
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn set_kinds(&mut self, kinds: KindSet) {
         self.kinds = kinds;
     }
 
     /// Whether events of `kind` are published.
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-enabled-{}", std::process::id()));
+    /// # let options = slipstream_producer::ProducerOptions { layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() };
+    /// # let mut p = slipstream_producer::Producer::open(&path, options)?;
+    /// use slipstream_producer::{EventKind, KindSet};
+    /// p.set_kinds(KindSet::none().with(EventKind::Block));
+    /// assert!(p.enabled(EventKind::Block));
+    /// assert!(!p.enabled(EventKind::MappingUpdate));
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline]
     pub fn enabled(&self, kind: EventKind) -> bool {
         self.kinds.contains(kind)
@@ -345,6 +476,15 @@ impl Producer {
     }
 
     /// The largest event payload the ring accepts.
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-max-event-len-{}", std::process::id()));
+    /// # let options = slipstream_producer::ProducerOptions { layout: slipstream_producer::Layout::new(1 << 16).max_payload(256), ..Default::default() };
+    /// # let mut p = slipstream_producer::Producer::open(&path, options)?;
+    /// assert_eq!(p.max_event_len(), 256);
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn max_event_len(&self) -> usize {
         self.writer.geometry().layout.max_payload as usize
     }
@@ -493,6 +633,21 @@ impl Producer {
     }
 
     /// Starts block `height` whose event count is known in advance.
+    ///
+    /// # Errors
+    ///
+    /// As [`begin_block`](Self::begin_block).
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-begin-count-{}", std::process::id()));
+    /// # let options = slipstream_producer::ProducerOptions { layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() };
+    /// # let mut p = slipstream_producer::Producer::open(&path, options)?;
+    /// p.begin_block_with_count(3, 1)?; // block 3 will hold one event
+    /// p.block_at(3, b"the block")?;
+    /// p.commit_block()?;
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn begin_block_with_count(
         &mut self,
         height: u64,
@@ -532,6 +687,17 @@ impl Producer {
     ///
     /// Only if the ring refuses the marker ([`PublishError::TooLarge`] for a
     /// ring whose maximum payload is below 16 bytes); the block is then closed.
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-commit-{}", std::process::id()));
+    /// # let options = slipstream_producer::ProducerOptions { layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() };
+    /// # let mut p = slipstream_producer::Producer::open(&path, options)?;
+    /// p.begin_block(1)?;
+    /// assert_eq!(p.commit_block()?, Some(2)); // the commit marker's sequence number
+    /// assert_eq!(p.commit_block()?, None);    // no block is open
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn commit_block(&mut self) -> Result<Option<u64>, PublishError> {
         let Some(block) = self.block.take() else {
             return Ok(None);
@@ -567,12 +733,34 @@ impl Producer {
     }
 
     /// The height of the open block, if any.
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-open-block-{}", std::process::id()));
+    /// # let options = slipstream_producer::ProducerOptions { layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() };
+    /// # let mut p = slipstream_producer::Producer::open(&path, options)?;
+    /// assert_eq!(p.open_block(), None);
+    /// p.begin_block(4)?;
+    /// assert_eq!(p.open_block(), Some(4));
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open_block(&self) -> Option<u64> {
         self.block.map(|b| b.height)
     }
 
     /// Wakes sleeping consumers now if anything was published since the last
-    /// wake (one fence and one load when nobody sleeps).
+    /// wake; returns whether a wake system call was made (one `pread` of the
+    /// wake file when nobody sleeps).
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-flush-{}", std::process::id()));
+    /// # let options = slipstream_producer::ProducerOptions { layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() };
+    /// # let mut p = slipstream_producer::Producer::open(&path, options)?;
+    /// p.begin_block(1)?;
+    /// let _woke: bool = p.flush(); // a reader asleep sees the begin marker now
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn flush(&mut self) -> bool {
         self.writer.flush()
     }
