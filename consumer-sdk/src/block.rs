@@ -114,6 +114,20 @@ impl OwnedEvent {
 }
 
 /// The events of one committed block.
+///
+/// ```
+/// # let path = std::env::temp_dir().join(format!("doc-block-{}", std::process::id()));
+/// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+/// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+/// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
+/// use slipstream_consumer::{BlockItem, Consumer};
+/// use std::time::Duration;
+/// let mut c = Consumer::builder(&path).open()?;
+/// let Some(BlockItem::Block(b)) = c.next_block(Duration::from_secs(1))? else { unreachable!() };
+/// assert_eq!((b.height, b.begin_seq, b.commit_seq, b.events.len()), (7, 1, 3, 1));
+/// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Block {
     /// The block's height.
@@ -127,6 +141,26 @@ pub struct Block {
 }
 
 /// What [`Consumer::next_block`] yields.
+///
+/// ```
+/// # let path = std::env::temp_dir().join(format!("doc-block-item-{}", std::process::id()));
+/// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+/// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+/// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
+/// use slipstream_consumer::{BlockItem, Consumer};
+/// use std::time::Duration;
+/// let mut c = Consumer::builder(&path).open()?;
+/// while let Some(item) = c.next_block(Duration::from_millis(10))? {
+///     match item {
+///         BlockItem::Block(b) => println!("block {}: {} events", b.height, b.events.len()),
+///         BlockItem::Lagged(missed) => eprintln!("{missed}"),
+///         BlockItem::Incomplete { height, reason, .. } => eprintln!("block {height}: {reason}"),
+///         BlockItem::Producer(change) => eprintln!("producer: {change:?}"),
+///     }
+/// }
+/// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BlockItem {
     /// A complete, committed block.
@@ -401,11 +435,15 @@ impl Consumer {
     /// [`ConsumerError::Seek`] if the consumer could not go back to a block's
     /// begin marker because of corruption.
     ///
-    /// ```no_run
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-block-438-{}", std::process::id()));
+    /// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+    /// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+    /// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
     /// use slipstream_consumer::{BlockItem, Consumer};
     /// use std::time::Duration;
-    /// let mut c = Consumer::builder("node-events").name("block-indexer").open()?;
-    /// while let Some(item) = c.next_block(Duration::from_secs(5))? {
+    /// let mut c = Consumer::builder(&path).name("block-indexer").open()?;
+    /// while let Some(item) = c.next_block(Duration::from_millis(10))? {
     ///     match item {
     ///         BlockItem::Block(b) => println!("block {} with {} events", b.height, b.events.len()),
     ///         BlockItem::Lagged(missed) => eprintln!("{missed}"),
@@ -413,6 +451,7 @@ impl Consumer {
     ///         BlockItem::Producer(change) => eprintln!("producer: {change:?}"),
     ///     }
     /// }
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn next_block(&mut self, timeout: Duration) -> Result<Option<BlockItem>, ConsumerError> {

@@ -17,6 +17,8 @@
 //! - **The producer's life** (death, clean close, restart) arrives as
 //!   [`Item::Producer`], never as a hang.
 //!
+//! (Not run as a doctest: it reads the ring `/dev/shm/node-events` for ever, as a consumer does.)
+//!
 //! ```no_run
 //! use slipstream_consumer::{Consumer, Item, Start};
 //! use std::time::Duration;
@@ -115,6 +117,23 @@ use std::time::{Duration, Instant};
 
 /// Where a consumer starts (a named consumer with a saved cursor resumes
 /// from it instead, unless [`ConsumerBuilder::reset`] is set).
+///
+/// ```
+/// # let path = std::env::temp_dir().join(format!("doc-start-{}", std::process::id()));
+/// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+/// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+/// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
+/// // The ring holds block 7: begin marker (seq 1), one event, commit marker (seq 3).
+/// use slipstream_consumer::{Consumer, Item, Start};
+/// let mut c = Consumer::builder(&path).start(Start::Newest).open()?;
+/// assert!(matches!(c.try_next()?, Some(Item::Event(ev)) if ev.seq == 3));
+/// let mut c = Consumer::builder(&path).start(Start::Height(7)).open()?;
+/// assert_eq!(c.next_seq(), 1);
+/// let mut c = Consumer::builder(&path).start(Start::End).open()?;
+/// assert!(c.try_next()?.is_none());
+/// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Start {
     /// The oldest event the ring still holds.
@@ -206,6 +225,21 @@ impl std::str::FromStr for Start {
 /// nothing. The program and mapping filters apply to mapping events only
 /// (updates and removals); other kinds pass them. Block markers pass unless
 /// their kinds are excluded.
+///
+/// ```
+/// # let path = std::env::temp_dir().join(format!("doc-filter-{}", std::process::id()));
+/// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+/// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+/// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
+/// use slipstream_consumer::{Consumer, EventKind, Filter, Item, KindSet};
+/// let filter = Filter { kinds: Some(KindSet::none().with(EventKind::MappingUpdate)), ..Filter::default() };
+/// let mut c = Consumer::builder(&path).kinds(filter.kinds.unwrap()).open()?;
+/// // Only the mapping update of block 7 passes; its markers do not.
+/// assert!(matches!(c.try_next()?, Some(Item::Event(ev)) if ev.seq == 2));
+/// assert!(c.try_next()?.is_none());
+/// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Filter {
     /// Kinds to receive (`None`: all).
@@ -284,6 +318,21 @@ impl Filter {
 
 /// One event, decoded from the consumer's own copy of its bytes (never a
 /// borrow of the shared ring).
+///
+/// ```
+/// # let path = std::env::temp_dir().join(format!("doc-event-{}", std::process::id()));
+/// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+/// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+/// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
+/// use slipstream_consumer::{Consumer, EventRef, Item};
+/// let mut c = Consumer::builder(&path).open()?;
+/// c.try_next()?; // the begin marker
+/// let Some(Item::Event(ev)) = c.try_next()? else { unreachable!() };
+/// assert_eq!(ev.seq, 2);
+/// assert!(matches!(ev.event, EventRef::MappingUpdate { block_height: 7, key: b"k", .. }));
+/// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Event<'a> {
     /// Its sequence number.
@@ -332,6 +381,22 @@ impl<'a> Event<'a> {
 }
 
 /// A change in the producer's life.
+///
+/// ```
+/// # let path = std::env::temp_dir().join(format!("doc-producer-change-{}", std::process::id()));
+/// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+/// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+/// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
+/// use slipstream_consumer::{Consumer, Item, ProducerChange, Start};
+/// use std::time::Duration;
+/// let mut c = Consumer::builder(&path).start(Start::End).liveness_interval(Duration::ZERO).open()?;
+/// drop(p); // closes the ring cleanly
+/// let item = c.next(Duration::from_secs(5))?;
+/// assert!(matches!(item, Some(Item::Producer(ProducerChange::Closed { epoch: 1 }))), "{item:?}");
+/// # let p = ();
+/// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProducerChange {
     /// The producer died (its lock is gone) without closing the ring.
@@ -356,6 +421,24 @@ pub enum ProducerChange {
 }
 
 /// What a consumer yields.
+///
+/// ```
+/// # let path = std::env::temp_dir().join(format!("doc-item-{}", std::process::id()));
+/// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+/// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+/// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
+/// use slipstream_consumer::{Consumer, Item};
+/// let mut c = Consumer::builder(&path).open()?;
+/// while let Some(item) = c.try_next()? {
+///     match item {
+///         Item::Event(ev) => println!("#{} {:?}", ev.seq, ev.event),
+///         Item::Lagged(missed) => eprintln!("{missed}"),
+///         Item::Producer(change) => eprintln!("producer: {change:?}"),
+///     }
+/// }
+/// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Item<'a> {
     /// The next event.
@@ -368,6 +451,13 @@ pub enum Item<'a> {
 }
 
 /// An error from a consumer.
+///
+/// ```
+/// use slipstream_consumer::{Consumer, ConsumerError};
+/// let path = std::env::temp_dir().join(format!("doc-consumer-error-{}", std::process::id()));
+/// let err = Consumer::builder(&path).open().unwrap_err(); // no ring there
+/// assert!(matches!(err, ConsumerError::Open { .. }), "{err}");
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConsumerError {
@@ -434,6 +524,26 @@ pub enum ConsumerError {
 }
 
 /// Options for [`Consumer`]; made by [`Consumer::builder`].
+///
+/// ```
+/// # let path = std::env::temp_dir().join(format!("doc-builder-{}", std::process::id()));
+/// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+/// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+/// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
+/// use slipstream_consumer::{Consumer, EventKind, KindSet, LapPolicy, Start};
+/// use std::time::Duration;
+/// let c = Consumer::builder(&path)
+///     .name("indexer")
+///     .start(Start::Height(7))
+///     .kinds(KindSet::all())
+///     .program("credits.aleo")
+///     .lap_policy(LapPolicy::Newest)
+///     .spin(Duration::from_micros(20))
+///     .open()?;
+/// # drop(c);
+/// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct ConsumerBuilder {
     path: PathBuf,
@@ -464,6 +574,8 @@ impl ConsumerBuilder {
     /// the journal is [`ConsumerError::Journal`] naming the oldest sequence
     /// number and height it holds. [`Consumer::seek`] moves within the ring only.
     ///
+    /// (Not run as a doctest: it needs a journal `slipstream-journal record` keeps.)
+    ///
     /// ```no_run
     /// # use slipstream_consumer::{Consumer, Start};
     /// let consumer = Consumer::builder("node-events")
@@ -482,6 +594,23 @@ impl ConsumerBuilder {
     /// beside the ring (`RING.readers/NAME`, mode 0600), and resumed on
     /// restart. 1 to 64 bytes of `[A-Za-z0-9_.-]`, not starting with `.`;
     /// one live consumer per name.
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-builder-name-{}", std::process::id()));
+    /// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+    /// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+    /// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
+    /// use slipstream_consumer::Consumer;
+    /// let mut c = Consumer::builder(&path).name("indexer").open()?;
+    /// c.try_next()?;
+    /// drop(c); // the item in flight is not stored as processed
+    /// let c = Consumer::builder(&path).name("indexer").open()?;
+    /// assert_eq!(c.name(), Some("indexer"));
+    /// assert_eq!(c.next_seq(), 1); // the item in flight comes again
+    /// # drop(c);
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
         self
@@ -489,30 +618,100 @@ impl ConsumerBuilder {
 
     /// Where to start (default [`Start::Oldest`]). A named consumer with a
     /// saved cursor resumes from it instead, unless [`reset`](Self::reset).
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-builder-start-{}", std::process::id()));
+    /// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+    /// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+    /// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
+    /// use slipstream_consumer::{Consumer, Start};
+    /// let c = Consumer::builder(&path).start(Start::Seq(2)).open()?;
+    /// assert_eq!(c.next_seq(), 2);
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn start(mut self, start: Start) -> Self {
         self.start = start;
         self
     }
 
     /// Ignore a saved cursor and start at [`start`](Self::start).
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-builder-reset-{}", std::process::id()));
+    /// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+    /// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+    /// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
+    /// use slipstream_consumer::{Consumer, Start};
+    /// let mut c = Consumer::builder(&path).name("indexer").open()?;
+    /// c.try_next()?;
+    /// c.commit(); // stores seq 2
+    /// drop(c);
+    /// let c = Consumer::builder(&path).name("indexer").start(Start::Oldest).reset(true).open()?;
+    /// assert_eq!(c.next_seq(), 1); // the saved cursor is ignored
+    /// # drop(c);
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn reset(mut self, reset: bool) -> Self {
         self.reset = reset;
         self
     }
 
     /// Receive only these kinds.
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-builder-kinds-{}", std::process::id()));
+    /// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+    /// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+    /// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
+    /// use slipstream_consumer::{Consumer, EventKind, Item, KindSet};
+    /// let mut c = Consumer::builder(&path).kinds(KindSet::none().with(EventKind::BlockCommit)).open()?;
+    /// assert!(matches!(c.try_next()?, Some(Item::Event(ev)) if ev.event.kind() == EventKind::BlockCommit));
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn kinds(mut self, kinds: KindSet) -> Self {
         self.filter.kinds = Some(kinds);
         self
     }
 
     /// Receive only mapping events of this program (may be given several times).
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-builder-program-{}", std::process::id()));
+    /// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+    /// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+    /// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
+    /// use slipstream_consumer::{Consumer, Item};
+    /// let mut c = Consumer::builder(&path).program("token.aleo").open()?;
+    /// // Block 7's markers pass (they are not mapping events); its credits.aleo update does not.
+    /// let mut seqs = vec![];
+    /// while let Some(Item::Event(ev)) = c.try_next()? { seqs.push(ev.seq); }
+    /// assert_eq!(seqs, [1, 3]);
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn program(mut self, program: impl AsRef<[u8]>) -> Self {
         self.filter.programs.push(program.as_ref().to_vec());
         self
     }
 
     /// Receive only mapping events of this mapping (may be given several times).
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-builder-mapping-{}", std::process::id()));
+    /// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+    /// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+    /// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
+    /// use slipstream_consumer::{Consumer, Item};
+    /// let mut c = Consumer::builder(&path).mapping("account").open()?;
+    /// let mut seqs = vec![];
+    /// while let Some(Item::Event(ev)) = c.try_next()? { seqs.push(ev.seq); }
+    /// assert_eq!(seqs, [1, 2, 3]);
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn mapping(mut self, mapping: impl AsRef<[u8]>) -> Self {
         self.filter.mappings.push(mapping.as_ref().to_vec());
         self
@@ -520,6 +719,18 @@ impl ConsumerBuilder {
 
     /// Where to go on from after being lapped (default: the oldest event that
     /// leaves headroom; [`LapPolicy::Newest`] skips to the present).
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-builder-lap-{}", std::process::id()));
+    /// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+    /// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+    /// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
+    /// use slipstream_consumer::{Consumer, LapPolicy};
+    /// let c = Consumer::builder(&path).lap_policy(LapPolicy::Newest).open()?;
+    /// # drop(c);
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn lap_policy(mut self, policy: LapPolicy) -> Self {
         self.lap_policy = policy;
         self
@@ -527,6 +738,19 @@ impl ConsumerBuilder {
 
     /// How long [`Consumer::next`] spins before it sleeps on the futex
     /// (default 50 µs; zero sleeps at once).
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-builder-spin-{}", std::process::id()));
+    /// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+    /// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+    /// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
+    /// use slipstream_consumer::Consumer;
+    /// use std::time::Duration;
+    /// let c = Consumer::builder(&path).spin(Duration::ZERO).open()?; // sleep at once when idle
+    /// # drop(c);
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn spin(mut self, spin: Duration) -> Self {
         self.spin = spin;
         self
@@ -534,6 +758,19 @@ impl ConsumerBuilder {
 
     /// How often an idle consumer checks whether the producer is alive
     /// (default 100 ms).
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-builder-liveness-{}", std::process::id()));
+    /// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+    /// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+    /// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
+    /// use slipstream_consumer::Consumer;
+    /// use std::time::Duration;
+    /// let c = Consumer::builder(&path).liveness_interval(Duration::from_secs(1)).open()?;
+    /// # drop(c);
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn liveness_interval(mut self, interval: Duration) -> Self {
         self.liveness_interval = interval;
         self
@@ -548,12 +785,38 @@ impl ConsumerBuilder {
     /// processing completes later (a buffered writer, a database
     /// transaction): commit after the output is durable. See the
     /// [delivery contract](crate#delivery-contract).
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-builder-auto-{}", std::process::id()));
+    /// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+    /// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+    /// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
+    /// use slipstream_consumer::Consumer;
+    /// let mut c = Consumer::builder(&path).name("db").auto_commit(false).open()?;
+    /// c.try_next()?;
+    /// c.try_next()?;
+    /// drop(c); // nothing committed
+    /// let c = Consumer::builder(&path).name("db").open()?;
+    /// assert_eq!(c.next_seq(), 1);
+    /// # drop(c);
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn auto_commit(mut self, auto: bool) -> Self {
         self.auto_commit = auto;
         self
     }
 
     /// Wait up to this long for the ring to exist and be initialised (default: don't).
+    ///
+    /// ```
+    /// use slipstream_consumer::{Consumer, ConsumerError};
+    /// use std::time::{Duration, Instant};
+    /// let path = std::env::temp_dir().join(format!("doc-wait-{}", std::process::id()));
+    /// let t = Instant::now();
+    /// let err = Consumer::builder(&path).wait_for_ring(Duration::from_millis(100)).open().unwrap_err();
+    /// assert!(matches!(err, ConsumerError::Open { .. }) && t.elapsed() >= Duration::from_millis(100));
+    /// ```
     pub fn wait_for_ring(mut self, wait: Duration) -> Self {
         self.wait_for_ring = wait;
         self
@@ -711,6 +974,25 @@ enum Reported {
 /// A consumer of a ring: reads events in order, at its own pace.
 ///
 /// See the [crate documentation](crate) for the model.
+///
+/// ```
+/// # let path = std::env::temp_dir().join(format!("doc-consumer-{}", std::process::id()));
+/// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+/// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+/// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
+/// use slipstream_consumer::{Consumer, Item};
+/// use std::time::Duration;
+/// let mut c = Consumer::builder(&path).name("indexer").open()?;
+/// while let Some(item) = c.next(Duration::from_millis(10))? {
+///     if let Item::Event(ev) = item {
+///         println!("#{} at height {}", ev.seq, ev.event.block_height());
+///     }
+/// }
+/// assert_eq!(c.next_seq(), 4);
+/// # drop(c);
+/// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Consumer {
     reader: Reader,
     slot: Option<Slot>,
@@ -759,6 +1041,17 @@ pub struct Consumer {
 
 impl Consumer {
     /// Options to attach to the ring at `path` (a bare name is a file under `/dev/shm`).
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-consumer-builder-{}", std::process::id()));
+    /// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+    /// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+    /// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
+    /// let c = slipstream_consumer::Consumer::builder(&path).open()?;
+    /// assert_eq!(c.path(), path);
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn builder(path: impl AsRef<Path>) -> ConsumerBuilder {
         ConsumerBuilder {
             path: resolve_ring_path(path),
@@ -776,34 +1069,106 @@ impl Consumer {
     }
 
     /// The ring's path.
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-consumer-path-{}", std::process::id()));
+    /// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+    /// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+    /// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
+    /// let c = slipstream_consumer::Consumer::builder(&path).open()?;
+    /// assert_eq!(c.path(), path);
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn path(&self) -> &Path {
         &self.path
     }
 
     /// The consumer's name, if it has one.
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-consumer-name-{}", std::process::id()));
+    /// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+    /// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+    /// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
+    /// use slipstream_consumer::Consumer;
+    /// assert_eq!(Consumer::builder(&path).open()?.name(), None);
+    /// assert_eq!(Consumer::builder(&path).name("indexer").open()?.name(), Some("indexer"));
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn name(&self) -> Option<&str> {
         self.slot.as_ref().map(|s| s.name())
     }
 
     /// The ring's identity (`ring_id`, random at creation): a ring replaced
     /// at the same path (`--recreate`) has another.
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-consumer-ring-id-{}", std::process::id()));
+    /// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+    /// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+    /// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
+    /// use slipstream_consumer::Consumer;
+    /// let (a, b) = (Consumer::builder(&path).open()?, Consumer::builder(&path).open()?);
+    /// assert_eq!(a.ring_id(), b.ring_id()); // the same ring
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn ring_id(&self) -> u64 {
         self.reader.ring_id()
     }
 
     /// The producer's epoch the consumer last saw (how many producers have
     /// opened the ring; it grows at each producer restart).
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-consumer-epoch-{}", std::process::id()));
+    /// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+    /// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+    /// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
+    /// let c = slipstream_consumer::Consumer::builder(&path).open()?;
+    /// assert_eq!(c.epoch(), 1); // the ring's first producer
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn epoch(&self) -> u64 {
         self.seen_epoch
     }
 
     /// The sequence number of the next event this consumer will receive.
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-consumer-next-seq-{}", std::process::id()));
+    /// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+    /// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+    /// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
+    /// let mut c = slipstream_consumer::Consumer::builder(&path).open()?;
+    /// assert_eq!(c.next_seq(), 1);
+    /// c.try_next()?;
+    /// assert_eq!(c.next_seq(), 2);
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn next_seq(&self) -> u64 {
         self.cursor().0
     }
 
     /// Bytes of events published and not yet read (more than the ring's
     /// capacity: the consumer has been lapped and will be told so).
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-consumer-behind-{}", std::process::id()));
+    /// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+    /// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+    /// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
+    /// let mut c = slipstream_consumer::Consumer::builder(&path).open()?;
+    /// assert!(c.bytes_behind() > 0);
+    /// while c.try_next()?.is_some() {}
+    /// assert_eq!(c.bytes_behind(), 0);
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn bytes_behind(&self) -> u64 {
         self.reader.bytes_behind()
     }
@@ -1001,9 +1366,13 @@ impl Consumer {
     /// waited for); [`ConsumerError::Seek`] if the ring is corrupt or the
     /// producer kept overwriting the position.
     ///
-    /// ```no_run
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-lib-1365-{}", std::process::id()));
+    /// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+    /// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+    /// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
     /// use slipstream_consumer::{Consumer, ConsumerError, Start};
-    /// let mut c = Consumer::builder("node-events").open()?;
+    /// let mut c = Consumer::builder(&path).open()?;
     /// match c.seek(Start::Height(1_000_000)) {
     ///     Err(ConsumerError::StartUnavailable { available, .. }) => {
     ///         eprintln!("too old: {available}");
@@ -1011,6 +1380,7 @@ impl Consumer {
     ///     }
     ///     other => other?,
     /// }
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn seek(&mut self, start: Start) -> Result<(), ConsumerError> {
@@ -1107,9 +1477,14 @@ impl Consumer {
 
     /// What the ring holds now (best effort: a field the ring cannot tell is left out).
     ///
-    /// ```no_run
-    /// let c = slipstream_consumer::Consumer::builder("node-events").open()?;
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-lib-1471-{}", std::process::id()));
+    /// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+    /// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+    /// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
+    /// let c = slipstream_consumer::Consumer::builder(&path).open()?;
     /// println!("{}", c.available());
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn available(&self) -> Available {
@@ -1197,15 +1572,20 @@ impl Consumer {
     ///
     /// Two stores to the consumer's own slot; nothing if it has no name.
     ///
-    /// ```no_run
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-lib-1561-{}", std::process::id()));
+    /// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+    /// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+    /// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
     /// use slipstream_consumer::{Consumer, Item};
     /// use std::time::Duration;
-    /// let mut c = Consumer::builder("node-events").name("db-writer").auto_commit(false).open()?;
-    /// while let Some(item) = c.next(Duration::from_secs(1))? {
+    /// let mut c = Consumer::builder(&path).name("db-writer").auto_commit(false).open()?;
+    /// while let Some(item) = c.next(Duration::from_millis(10))? {
     ///     if let Item::Event(ev) = item { /* write ev to a transaction */ }
     ///     // ... once the transaction is durable:
     ///     c.commit();
     /// }
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn commit(&mut self) {
@@ -1285,12 +1665,17 @@ impl Consumer {
     /// [`ConsumerError::Read`] if the ring holds what cannot be valid,
     /// [`ConsumerError::Decode`] for an event that does not decode.
     ///
-    /// ```no_run
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-lib-1649-{}", std::process::id()));
+    /// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+    /// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+    /// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
     /// use slipstream_consumer::{Consumer, Item};
-    /// let mut c = Consumer::builder("node-events").open()?;
+    /// let mut c = Consumer::builder(&path).open()?;
     /// while let Some(item) = c.try_next()? {
     ///     if let Item::Lagged(missed) = item { eprintln!("{missed}"); }
     /// }
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn try_next(&mut self) -> Result<Option<Item<'_>>, ConsumerError> {
@@ -1381,13 +1766,18 @@ impl Consumer {
     ///
     /// As [`try_next`](Self::try_next).
     ///
-    /// ```no_run
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-lib-1745-{}", std::process::id()));
+    /// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+    /// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+    /// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
     /// use slipstream_consumer::{Consumer, Item};
     /// use std::time::Duration;
-    /// let mut c = Consumer::builder("node-events").open()?;
+    /// let mut c = Consumer::builder(&path).open()?;
     /// if let Some(Item::Event(ev)) = c.next(Duration::from_millis(100))? {
     ///     println!("#{} at height {}", ev.seq, ev.event.block_height());
     /// }
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn next(&mut self, timeout: Duration) -> Result<Option<Item<'_>>, ConsumerError> {
@@ -1470,12 +1860,40 @@ impl Consumer {
     }
 
     /// Whether a producer holds the ring now.
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-consumer-alive-{}", std::process::id()));
+    /// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+    /// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+    /// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
+    /// let c = slipstream_consumer::Consumer::builder(&path).open()?;
+    /// assert!(c.producer_alive());
+    /// drop(p);
+    /// assert!(!c.producer_alive());
+    /// # let p = ();
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn producer_alive(&self) -> bool {
         producer_alive(&self.file).unwrap_or(false)
     }
 
     /// An iterator of owned items that waits for each (allocates per event;
     /// use [`next`](Self::next) for the zero-copy path). Ends only on error.
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-consumer-iter-{}", std::process::id()));
+    /// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+    /// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+    /// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
+    /// use slipstream_consumer::{Consumer, OwnedItem};
+    /// let mut c = Consumer::builder(&path).open()?;
+    /// // The iterator waits for each item: take what is there.
+    /// let items: Vec<OwnedItem> = c.iter().take(3).collect::<Result<_, _>>()?;
+    /// assert!(matches!(&items[2], OwnedItem::Event(ev) if ev.seq == 3));
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn iter(&mut self) -> Iter<'_> {
         Iter { consumer: self }
     }
@@ -1576,6 +1994,18 @@ impl OwnedItem {
 }
 
 /// A blocking iterator over a consumer's items; see [`Consumer::iter`].
+///
+/// ```
+/// # let path = std::env::temp_dir().join(format!("doc-iter-{}", std::process::id()));
+/// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+/// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+/// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
+/// let mut c = slipstream_consumer::Consumer::builder(&path).open()?;
+/// let mut iter = c.iter();
+/// assert!(iter.next().is_some()); // the begin marker of block 7
+/// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Iter<'c> {
     consumer: &'c mut Consumer,
 }

@@ -61,6 +61,8 @@
 //! Both payload formats are read: `binary` as it is, `json` (the lines of
 //! `slipstream-tail --json`) turned back into the event's bytes.
 //!
+//! (Not run as a doctest: it needs a NATS server and a bridge.)
+//!
 //! ```no_run
 //! use slipstream_consumer::remote::RemoteConsumer;
 //! use slipstream_consumer::{Item, Start};

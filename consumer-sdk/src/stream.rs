@@ -136,6 +136,21 @@ impl<T> Drop for Inner<T> {
 /// [`commit`](EventStream::commit), which acknowledges every item received.
 /// The thread stores the acknowledged cursor within about 20 ms (and before
 /// the stream's drop returns).
+///
+/// ```
+/// # let path = std::env::temp_dir().join(format!("doc-event-stream-{}", std::process::id()));
+/// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+/// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+/// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
+/// use slipstream_consumer::{Consumer, OwnedItem};
+/// use std::pin::Pin;
+/// let mut events = Consumer::builder(&path).open()?.into_stream(16);
+/// let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+/// let next = std::future::poll_fn(|cx| futures_core::Stream::poll_next(Pin::new(&mut events), cx));
+/// assert!(matches!(rt.block_on(next), Some(Ok(OwnedItem::Event(ev))) if ev.seq == 1));
+/// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub struct EventStream {
     inner: Inner<OwnedItem>,
@@ -146,6 +161,21 @@ pub struct EventStream {
 ///
 /// Works as [`EventStream`] does; the cursor it stores is always a block
 /// boundary (after the last block acknowledged).
+///
+/// ```
+/// # let path = std::env::temp_dir().join(format!("doc-block-stream-{}", std::process::id()));
+/// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+/// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+/// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
+/// use slipstream_consumer::{BlockItem, Consumer};
+/// use std::pin::Pin;
+/// let mut blocks = Consumer::builder(&path).open()?.into_block_stream(4);
+/// let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+/// let next = std::future::poll_fn(|cx| futures_core::Stream::poll_next(Pin::new(&mut blocks), cx));
+/// assert!(matches!(rt.block_on(next), Some(Ok(BlockItem::Block(b))) if b.height == 7));
+/// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub struct BlockStream {
     inner: Inner<BlockItem>,
@@ -154,6 +184,19 @@ pub struct BlockStream {
 impl EventStream {
     /// Acknowledges every item received from the stream: the reading thread
     /// stores the cursor after them (a named consumer resumes there).
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-event-stream-commit-{}", std::process::id()));
+    /// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+    /// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+    /// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
+    /// let mut events = slipstream_consumer::Consumer::builder(&path).name("async").open()?.into_stream(16);
+    /// // ... after processing what was received, durably:
+    /// events.commit();
+    /// # drop(events);
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn commit(&mut self) {
         self.inner.commit();
     }
@@ -162,6 +205,18 @@ impl EventStream {
 impl BlockStream {
     /// Acknowledges every block (and report) received from the stream: the
     /// reading thread stores the cursor after the last of them.
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-block-stream-commit-{}", std::process::id()));
+    /// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+    /// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+    /// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
+    /// let mut blocks = slipstream_consumer::Consumer::builder(&path).name("async").open()?.into_block_stream(4);
+    /// blocks.commit();
+    /// # drop(blocks);
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn commit(&mut self) {
         self.inner.commit();
     }
@@ -170,6 +225,8 @@ impl BlockStream {
 impl Consumer {
     /// Turns the consumer into an async stream of events with a channel of
     /// `buffer` items.
+    ///
+    /// (Not run as a doctest: it reads for ever, as a consumer does.)
     ///
     /// ```no_run
     /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -198,6 +255,8 @@ impl Consumer {
 
     /// Turns the consumer into an async stream of blocks
     /// ([`next_block`](Consumer::next_block)) with a channel of `buffer` items.
+    ///
+    /// (Not run as a doctest: it reads for ever, as a consumer does.)
     ///
     /// ```no_run
     /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
