@@ -171,12 +171,10 @@ impl StatsReader {
     /// cannot be probed, or the cursors cannot be listed.
     pub fn read(&mut self) -> Result<RingStats, StatsError> {
         let path = &self.path;
-        self.reader
-            .seek(Start::End)
-            .map_err(|e| StatsError::Ring {
-                path: path.clone(),
-                source: e.into(),
-            })?;
+        self.reader.seek(Start::End).map_err(|e| StatsError::Ring {
+            path: path.clone(),
+            source: e.into(),
+        })?;
         let next_seq = self.reader.next_seq();
         let tail = self.reader.position();
         let h = &self.reader.shared.header;

@@ -1090,10 +1090,7 @@ fn kill_loop(test: &str, layout_name: &str, kills: u64) {
     let file = path.open();
     let stop = Arc::new(AtomicBool::new(false));
     let _stop = SetOnDrop(stop.clone());
-    let reader = spawn_checking_reader(
-        Reader::attach(&file, Start::Oldest).unwrap(),
-        stop.clone(),
-    );
+    let reader = spawn_checking_reader(Reader::attach(&file, Start::Oldest).unwrap(), stop.clone());
 
     let writer_env = |rng: &mut Rng, mode: &str| {
         vec![

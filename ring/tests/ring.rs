@@ -161,12 +161,7 @@ fn lap_policy_newest_skips_to_the_present() {
 fn seek_to_oldest_latest_end_and_by_sequence() {
     let mut w = Writer::anonymous(small()).unwrap();
     // Empty ring: every start is the beginning.
-    for start in [
-        Start::Oldest,
-        Start::Newest,
-        Start::End,
-        Start::Seq(1),
-    ] {
+    for start in [Start::Oldest, Start::Newest, Start::End, Start::Seq(1)] {
         assert_eq!(w.reader(start).unwrap().next_seq(), 1, "{start:?}");
     }
     assert!(matches!(
@@ -465,9 +460,7 @@ mod files {
         let w = Writer::open(path.open(), path.lock(), small(), IfExists::Resume).unwrap();
         assert_eq!(w.next_seq(), 6);
         assert_eq!(
-            Reader::attach(&path.open(), Start::End)
-                .unwrap()
-                .next_seq(),
+            Reader::attach(&path.open(), Start::End).unwrap().next_seq(),
             6
         );
     }
