@@ -50,7 +50,7 @@
 //! |---|---|---|---|
 //! | [`next`](Consumer::next), [`try_next`](Consumer::try_next), [`iter`](Consumer::iter) | each event, in order | when the next item is asked for: everything handed out before; on drop: the same (never the item in flight); on a panic: nothing | the first item the application had not moved past: the one in flight comes again |
 //! | [`next_block`](Consumer::next_block) | each committed block whole | only at block boundaries: after the commit marker of the last block (or report) handed out, when the next is asked for | the begin marker of the first block not moved past; from inside a block (a cursor an event API stored), that block's begin marker if the ring still holds it, else the rest of the block is reported |
-//! | [`into_stream`](Consumer::into_stream), [`into_block_stream`](Consumer::into_block_stream) (feature `tokio`) | as `next` / `next_block` | only what the application acknowledged: polling for the next item, or `commit()` on the stream; the reading thread's read-ahead never | as above |
+//! | `into_stream`, `into_block_stream` (feature `tokio`) | as `next` / `next_block` | only what the application acknowledged: polling for the next item, or `commit()` on the stream; the reading thread's read-ahead never | as above |
 //! | any, with [`auto_commit(false)`](ConsumerBuilder::auto_commit) | as above | only on [`commit`](Consumer::commit) (`commit()` on a stream): everything handed out (for `next_block`, a block boundary) | after the last commit |
 //! | `remote::RemoteConsumer` (feature `nats`): `next`, `next_block` | as the ring consumer's | acknowledged (durable JetStream consumer) when the next item is asked for, lazily (every 512 items or second), and on drop: only what the application moved past, for `next_block` only block boundaries; `commit()`: everything handed out | after the last acknowledgement: the item in flight comes again (a killed process may see up to ~512 items or a second more again) |
 //!
@@ -110,7 +110,9 @@ pub use stream::{BlockStream, EventStream};
 use delivery::Here;
 use journal::JStep;
 use slipstream_journal::JournalStart;
-use slipstream_ring::{producer_alive, ProducerState, Reader, Record, Slot, Start as RingStart, Step};
+use slipstream_ring::{
+    producer_alive, ProducerState, Reader, Record, Slot, Start as RingStart, Step,
+};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -347,7 +349,11 @@ impl<'a> Event<'a> {
     /// Decodes the payload of record `seq` of `kind`: the one decode between
     /// the reader's validated copy and the caller's [`EventRef`].
     #[inline]
-    pub(crate) fn decode(seq: u64, kind: u16, payload: &'a [u8]) -> Result<Event<'a>, ConsumerError> {
+    pub(crate) fn decode(
+        seq: u64,
+        kind: u16,
+        payload: &'a [u8],
+    ) -> Result<Event<'a>, ConsumerError> {
         match EventRef::decode(kind, payload) {
             Ok(event) => Ok(Event {
                 seq,

@@ -392,17 +392,12 @@ pub fn parse_headers(h: Option<&HeaderMap>) -> Result<Parsed, HeaderError> {
             .map(|v| v.as_str())
             .ok_or(HeaderError::Missing(name))
     };
-    let malformed = |header: &'static str, expected: &'static str| HeaderError::Malformed {
-        header,
-        expected,
-    };
+    let malformed =
+        |header: &'static str, expected: &'static str| HeaderError::Malformed { header, expected };
     let num = |name: &'static str| -> Result<u64, HeaderError> {
-        text(name)?
-            .parse()
-            .map_err(|_| malformed(name, "a number"))
+        text(name)?.parse().map_err(|_| malformed(name, "a number"))
     };
-    let ring_id =
-        u64::from_str_radix(text(H_RING)?, 16).map_err(|_| malformed(H_RING, "hex"))?;
+    let ring_id = u64::from_str_radix(text(H_RING)?, 16).map_err(|_| malformed(H_RING, "hex"))?;
     let next_seq = num(H_NEXT_SEQ)?;
     let header = match text(H_MESSAGE)? {
         "event" => Header::Event {
@@ -410,12 +405,12 @@ pub fn parse_headers(h: Option<&HeaderMap>) -> Result<Parsed, HeaderError> {
             kind: u16::try_from(num(H_KIND_CODE)?)
                 .map_err(|_| malformed(H_KIND_CODE, "a 16-bit record kind"))?,
             height: num(H_HEIGHT)?,
-            format: text(H_FORMAT)?
-                .parse()
-                .map_err(|e: ParseFormatError| HeaderError::Unknown {
+            format: text(H_FORMAT)?.parse().map_err(|e: ParseFormatError| {
+                HeaderError::Unknown {
                     header: H_FORMAT,
                     value: e.0,
-                })?,
+                }
+            })?,
         },
         "gap" => {
             let (first, last) = (num(H_GAP_FIRST)?, num(H_GAP_LAST)?);
@@ -1258,11 +1253,10 @@ impl RemoteConsumer {
             .map(|i| (i.stream_sequence, i.pending))
             .unwrap_or((0, 0));
         self.pending = pending;
-        let parsed =
-            parse_headers(msg.headers.as_ref()).map_err(|e| RemoteError::Foreign {
-                stream_seq,
-                why: e.to_string(),
-            })?;
+        let parsed = parse_headers(msg.headers.as_ref()).map_err(|e| RemoteError::Foreign {
+            stream_seq,
+            why: e.to_string(),
+        })?;
         if stream_seq <= self.last_stream_seq {
             return Ok(()); // delivered before (a redelivery): nothing to hand out or acknowledge
         }

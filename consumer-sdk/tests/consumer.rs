@@ -345,7 +345,11 @@ fn start_at_a_block_height() {
     assert_eq!("height:7".parse::<Start>(), Ok(Start::Height(7)));
     assert_eq!("oldest".parse::<Start>(), Ok(Start::Oldest));
     assert_eq!("42".parse::<Start>(), Ok(Start::Seq(42)));
-    assert!("soon".parse::<Start>().unwrap_err().to_string().contains("soon"));
+    assert!("soon"
+        .parse::<Start>()
+        .unwrap_err()
+        .to_string()
+        .contains("soon"));
 }
 
 #[test]
@@ -779,7 +783,8 @@ fn a_lag_names_its_heights_and_partial_blocks() {
     let OwnedItem::Lagged(m) = before[at] else {
         unreachable!()
     };
-    let (OwnedItem::Event(prev), OwnedItem::Event(next)) = (&before[at - 1], &before[at + 1]) else {
+    let (OwnedItem::Event(prev), OwnedItem::Event(next)) = (&before[at - 1], &before[at + 1])
+    else {
         panic!("{before:?}")
     };
     assert_eq!(

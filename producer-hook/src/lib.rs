@@ -35,9 +35,9 @@ mod plugin;
 mod producer;
 
 pub use plugin::{
-    _create_plugin, parse_duration, parse_size, ConfigError, slipstream_plugin_interface_version,
-    slipstream_plugin_rustc_version, BroadcastEvent, BroadcastEventKind, PluginConfig, PluginError,
-    RingPlugin, Size, SlipstreamPlugin, INTERFACE_VERSION, RUSTC_VERSION,
+    _create_plugin, parse_duration, parse_size, slipstream_plugin_interface_version,
+    slipstream_plugin_rustc_version, BroadcastEvent, BroadcastEventKind, ConfigError, PluginConfig,
+    PluginError, RingPlugin, Size, SlipstreamPlugin, INTERFACE_VERSION, RUSTC_VERSION,
 };
 pub use producer::{Producer, ProducerOptions, PublishError, Wake};
 pub use slipstream_ring::event::{EventKind, EventRef, KindSet};

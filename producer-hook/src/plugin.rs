@@ -190,7 +190,9 @@ pub enum ConfigError {
         value: String,
     },
     /// The text nests arrays and objects deeper than a config can.
-    #[error("arrays and objects nest {depth} levels deep; a config needs 2, at most {max} are read")]
+    #[error(
+        "arrays and objects nest {depth} levels deep; a config needs 2, at most {max} are read"
+    )]
     TooDeep {
         /// How deep the text nests.
         depth: usize,
@@ -330,12 +332,10 @@ pub fn parse_size(s: &str) -> Result<u64, ConfigError> {
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| ConfigError::NotANumber {
-            what: "size",
-            value: s.to_owned(),
-        })?;
+    let n: u64 = num.parse().map_err(|_| ConfigError::NotANumber {
+        what: "size",
+        value: s.to_owned(),
+    })?;
     let shift = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 0,
         "k" | "kb" | "kib" => 10,
@@ -374,12 +374,10 @@ pub fn parse_duration(s: &str) -> Result<Duration, ConfigError> {
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| ConfigError::NotANumber {
-            what: "duration",
-            value: s.to_owned(),
-        })?;
+    let n: u64 = num.parse().map_err(|_| ConfigError::NotANumber {
+        what: "duration",
+        value: s.to_owned(),
+    })?;
     Ok(match unit.trim() {
         "ns" => Duration::from_nanos(n),
         "us" | "µs" => Duration::from_micros(n),
@@ -544,11 +542,10 @@ impl PluginConfig {
         let capacity = self.capacity.map_or(64 << 20, |s| s.0);
         let mut layout = Layout::new(capacity);
         if let Some(m) = self.max_event {
-            layout.max_payload =
-                u32::try_from(m.0).map_err(|_| ConfigError::TooLarge {
-                    what: "max_event",
-                    value: m.0.to_string(),
-                })?;
+            layout.max_payload = u32::try_from(m.0).map_err(|_| ConfigError::TooLarge {
+                what: "max_event",
+                value: m.0.to_string(),
+            })?;
         }
         if self.reader_slots.is_some() {
             // Format version 2 keeps one cursor file per name beside the ring
@@ -1369,7 +1366,10 @@ mod tests {
             ))
             .unwrap();
             let err = c.options(Path::new("/")).unwrap_err();
-            assert!(matches!(&err, ConfigError::UnknownKind { name, .. } if name == kind), "{err}");
+            assert!(
+                matches!(&err, ConfigError::UnknownKind { name, .. } if name == kind),
+                "{err}"
+            );
             let err = err.to_string();
             assert!(err.contains(&format!("{kind:?}")), "{err}");
             assert!(

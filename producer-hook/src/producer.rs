@@ -165,7 +165,7 @@ pub enum PublishError {
     /// [`Producer::publish`]) of a block that is not the open one; nothing
     /// was published.
     #[error("a commit marker of block {height} was published while {}", match open { Some(h) => format!("block {h} is open"), None => "no block is open".to_string() })]
-    NotOpenBlock {
+    CommitNotOpen {
         /// The commit marker's height.
         height: u64,
         /// The open block's height, if one is open.
@@ -514,7 +514,7 @@ impl Producer {
     /// Nothing is published for a refused event.
     /// - [`PublishError::HeightNotIncreasing`]: `block_height` is neither
     ///   the open block's nor above the last block begun;
-    /// - [`PublishError::NotOpenBlock`]: a commit marker of a block that is
+    /// - [`PublishError::CommitNotOpen`]: a commit marker of a block that is
     ///   not the open one;
     /// - [`PublishError::TooLarge`]: the event does not fit the ring's
     ///   maximum payload; its block is marked incomplete (`block: Some`).
@@ -542,7 +542,7 @@ impl Producer {
             EventRef::BlockCommit { block_height, .. } => {
                 return match self.block {
                     Some(b) if b.height == block_height => self.commit_block(),
-                    open => Err(PublishError::NotOpenBlock {
+                    open => Err(PublishError::CommitNotOpen {
                         height: block_height,
                         open: open.map(|b| b.height),
                     }),

@@ -15,7 +15,7 @@ use futures_util::StreamExt;
 use nix::sys::signal::Signal;
 use slipstream_consumer::remote::{parse_headers, Header, RemoteConsumer};
 use slipstream_consumer::{
-    BlockItem, Consumer, EventKind, Item, OwnedItem, OwnedEvent, ProducerChange, Start,
+    BlockItem, Consumer, EventKind, Item, OwnedEvent, OwnedItem, ProducerChange, Start,
 };
 use slipstream_tests::{workspace_bin, ChildGuard, NatsServer, TempRing};
 use std::path::Path;

@@ -8,8 +8,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
 
 use slipstream_consumer::{
-    BlockItem, ConsumerBuilder, ConsumerError, EventKind, EventRef, KindSet, Missed, OwnedItem,
-    OwnedEvent, ProducerChange as SdkProducerChange, Start,
+    BlockItem, ConsumerBuilder, ConsumerError, EventKind, EventRef, KindSet, Missed, OwnedEvent,
+    OwnedItem, ProducerChange as SdkProducerChange, Start,
 };
 
 pyo3::create_exception!(
