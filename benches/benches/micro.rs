@@ -18,7 +18,7 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use slipstream_event::EventRef;
-use slipstream_ring::{Item, Layout, StartAt, WakeMode, Writer};
+use slipstream_ring::{Item, Layout, Start, Wake, Writer};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -63,7 +63,7 @@ fn consume(c: &mut Criterion) {
         let mut g = c.benchmark_group(name);
         for size in SIZES {
             let mut w = writer();
-            let mut r = w.reader(StartAt::End).unwrap();
+            let mut r = w.reader(Start::End).unwrap();
             // A block event of `size` bytes of payload in all.
             let block = vec![7u8; size - slipstream_event::PREFIX_LEN - 4];
             let ev = EventRef::Block {
@@ -129,7 +129,7 @@ fn consume(c: &mut Criterion) {
 
 fn round_trip(c: &mut Criterion) {
     let mut w = writer();
-    let mut r = w.reader(StartAt::End).unwrap();
+    let mut r = w.reader(Start::End).unwrap();
     let payload = [3u8; 128];
     c.bench_function("round_trip/128", |b| {
         b.iter(|| {
@@ -163,7 +163,7 @@ impl Readers {
         let stop = Arc::new(AtomicBool::new(false));
         let threads = (0..n)
             .map(|_| {
-                let mut r = w.reader(StartAt::End).unwrap();
+                let mut r = w.reader(Start::End).unwrap();
                 let stop = stop.clone();
                 std::thread::spawn(move || {
                     while !stop.load(Ordering::Relaxed) {
@@ -198,22 +198,22 @@ impl Drop for Readers {
 fn publish_readers(c: &mut Criterion) {
     let mut g = c.benchmark_group("publish_readers");
     let payload = [0x5Au8; 128];
-    let cases: [(&str, usize, Behaviour, WakeMode); 6] = [
-        ("0_readers", 0, Behaviour::Idle, WakeMode::Deferred),
-        ("1_polling", 1, Behaviour::Polling, WakeMode::Deferred),
-        ("8_polling", 8, Behaviour::Polling, WakeMode::Deferred),
-        ("1_idle", 1, Behaviour::Idle, WakeMode::Deferred),
+    let cases: [(&str, usize, Behaviour, Wake); 6] = [
+        ("0_readers", 0, Behaviour::Idle, Wake::Deferred),
+        ("1_polling", 1, Behaviour::Polling, Wake::Deferred),
+        ("8_polling", 8, Behaviour::Polling, Wake::Deferred),
+        ("1_idle", 1, Behaviour::Idle, Wake::Deferred),
         (
             "1_sleeping_deferred",
             1,
             Behaviour::Sleeping,
-            WakeMode::Deferred,
+            Wake::Deferred,
         ),
         (
             "1_sleeping_immediate",
             1,
             Behaviour::Sleeping,
-            WakeMode::Immediate,
+            Wake::Immediate,
         ),
     ];
     for (name, n, behaviour, mode) in cases {

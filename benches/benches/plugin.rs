@@ -312,7 +312,7 @@ impl Setup {
         plugin.on_unload();
         manager.unload();
         let file = std::fs::File::open(&manager_ring.0).unwrap();
-        let r = slipstream_ring::Reader::attach(&file, slipstream_ring::StartAt::End).unwrap();
+        let r = slipstream_ring::Reader::attach(&file, slipstream_ring::Start::End).unwrap();
         let n = count[Path3::Manager as usize];
         assert_eq!(
             r.next_seq() - 1,

@@ -10,7 +10,7 @@
 //!
 //! It publishes batches of N records (default 200 000) into a 64 MiB ring and
 //! reads each batch back with a validating reader, checking every record.
-use slipstream_ring::{Item, Layout, StartAt, Writer};
+use slipstream_ring::{Item, Layout, Start, Writer};
 
 fn main() {
     let n: u64 = std::env::args()
@@ -18,7 +18,7 @@ fn main() {
         .and_then(|a| a.parse().ok())
         .unwrap_or(200_000);
     let mut w = Writer::anonymous(Layout::new(64 << 20)).unwrap();
-    let mut r = w.reader(StartAt::End).unwrap();
+    let mut r = w.reader(Start::End).unwrap();
     let payload = [0x5Au8; 64];
     let mut sum = 0u64;
     for _round in 0..5 {

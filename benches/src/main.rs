@@ -482,7 +482,7 @@ fn throughput_once(t: Transport, dir: &Path, spec: &TputSpec) -> Result<TputRun>
 fn receiver_name(t: Transport, mode: RecvMode) -> &'static str {
     match (t, mode) {
         (Transport::Slipstream, RecvMode::Busy) => "busy-poll (try_next)",
-        (Transport::Slipstream, RecvMode::Sleep) => "sleeping (futex wait, WakeMode::Immediate)",
+        (Transport::Slipstream, RecvMode::Sleep) => "sleeping (futex wait, Wake::Immediate)",
         (Transport::UdsBuf | Transport::UdsWrite | Transport::Pipe, RecvMode::Busy) => {
             "busy-poll (non-blocking read)"
         }

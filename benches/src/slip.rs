@@ -13,7 +13,7 @@ use crate::common::{
 use crate::payload;
 use crate::proc::{ChildArgs, ChildGuard, Control, TempPath};
 use anyhow::{bail, Context, Result};
-use slipstream_ring::{Access, IfExists, Item, Layout, Reader, StartAt, WakeMode, Writer};
+use slipstream_ring::{Access, IfExists, Item, Layout, Reader, Start, Wake, Writer};
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::path::PathBuf;
@@ -57,7 +57,7 @@ fn start(
     // Read-only, as every consumer; it announces its sleep in the wake file.
     let file =
         File::open(path.path()).with_context(|| format!("opening {}", path.path().display()))?;
-    let mut reader = Reader::attach(&file, StartAt::Oldest)
+    let mut reader = Reader::attach(&file, Start::Oldest)
         .with_context(|| format!("attaching a reader to {}", path.path().display()))?;
     let wake = OpenOptions::new()
         .write(true)
@@ -251,7 +251,7 @@ pub fn child(args: &ChildArgs, ctl: &mut Control) -> Result<()> {
         r.commit();
     }
     if latency && args.str("wake")? == "immediate" {
-        w.set_wake_mode(WakeMode::Immediate);
+        w.set_wake_mode(Wake::Immediate);
         // The producer's waker thread reads the consumers' sleep
         // announcements (the publishing thread never does) and flags a
         // sleeper for the next commit to wake.

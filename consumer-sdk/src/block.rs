@@ -3,12 +3,32 @@
 use std::time::{Duration, Instant};
 
 use slipstream_event::{EventKind, EventRef};
-use slipstream_ring::{Lag, StartAt, Step};
+use slipstream_ring::{Lag, Start, Step};
 
 use crate::delivery::{self, Head, Here, Missed};
-use crate::{Consumer, ConsumerError, ProducerChange};
+use crate::{Consumer, ConsumerError, Event, ProducerChange};
 
-/// An event that owns its bytes.
+/// An event that owns its bytes: a copy of the record's sequence number,
+/// kind and payload (never re-encoded), handing out an [`EventRef`] that
+/// borrows them.
+///
+/// ```
+/// # let path = std::env::temp_dir().join(format!("doc-owned-event-{}", std::process::id()));
+/// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+/// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+/// # p.block_at(5, b"bytes")?;
+/// use slipstream_consumer::{Consumer, EventKind, EventRef, Item, OwnedEvent};
+/// let mut c = Consumer::builder(&path).open()?;
+/// c.try_next()?; // the begin marker of block 5
+/// let Some(Item::Event(ev)) = c.try_next()? else { unreachable!() };
+/// let owned = OwnedEvent::from(&ev);
+/// drop(c); // the copy outlives the consumer
+/// assert_eq!(owned.seq, 2);
+/// assert_eq!(owned.kind(), EventKind::Block);
+/// assert_eq!(owned.event(), EventRef::Block { block_height: 5, ordinal: 1, block: b"bytes" });
+/// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OwnedEvent {
     /// Its sequence number.
@@ -17,43 +37,97 @@ pub struct OwnedEvent {
     payload: Vec<u8>,
 }
 
-impl OwnedEvent {
-    /// Copies an event.
-    ///
-    /// ```
-    /// use slipstream_consumer::{EventRef, OwnedEvent};
-    /// let ev = EventRef::Block { block_height: 5, ordinal: 1, block: b"bytes" };
-    /// let owned = OwnedEvent::new(9, &ev);
-    /// assert_eq!(owned.event(), ev);
-    /// ```
-    pub fn new(seq: u64, event: &EventRef<'_>) -> OwnedEvent {
-        let mut payload = vec![0; event.encoded_len()];
-        event.encode(&mut payload);
+impl From<&Event<'_>> for OwnedEvent {
+    /// Copies the event's bytes.
+    fn from(event: &Event<'_>) -> OwnedEvent {
         OwnedEvent {
-            seq,
-            kind: event.kind(),
-            payload,
+            seq: event.seq,
+            kind: event.event.kind(),
+            payload: event.payload().to_vec(),
         }
     }
+}
 
+impl OwnedEvent {
     /// The event, borrowing these bytes.
+    ///
+    /// # Panics
+    ///
+    /// Never: an `OwnedEvent` is only made from bytes that decoded (an
+    /// [`Event`]'s), and the decode of the same bytes gives the same event.
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-owned-event-ev-{}", std::process::id()));
+    /// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+    /// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+    /// # p.block_at(5, b"bytes")?;
+    /// # let mut c = slipstream_consumer::Consumer::builder(&path).open()?;
+    /// # c.try_next()?;
+    /// # let Some(slipstream_consumer::Item::Event(ev)) = c.try_next()? else { unreachable!() };
+    /// let owned = slipstream_consumer::OwnedEvent::from(&ev);
+    /// assert_eq!(owned.event(), ev.event);
+    /// # drop(p); drop(c); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn event(&self) -> EventRef<'_> {
         EventRef::decode(self.kind.as_u16(), &self.payload)
-            .expect("an OwnedEvent holds the encoding of a valid event")
+            .expect("an OwnedEvent holds the bytes of an event that decoded")
     }
 
     /// Its kind.
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-owned-event-kind-{}", std::process::id()));
+    /// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+    /// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+    /// # p.block_at(5, b"bytes")?;
+    /// # let mut c = slipstream_consumer::Consumer::builder(&path).open()?;
+    /// # c.try_next()?;
+    /// # let Some(slipstream_consumer::Item::Event(ev)) = c.try_next()? else { unreachable!() };
+    /// let owned = slipstream_consumer::OwnedEvent::from(&ev);
+    /// assert_eq!(owned.kind(), slipstream_consumer::EventKind::Block);
+    /// # drop(p); drop(c); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn kind(&self) -> EventKind {
         self.kind
     }
 
-    /// Its encoded payload (FORMAT.md, section 10).
+    /// Its encoded payload (FORMAT.md, section 10), as the record held it.
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-owned-event-payload-{}", std::process::id()));
+    /// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+    /// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+    /// # p.block_at(5, b"bytes")?;
+    /// # let mut c = slipstream_consumer::Consumer::builder(&path).open()?;
+    /// # c.try_next()?;
+    /// # let Some(slipstream_consumer::Item::Event(ev)) = c.try_next()? else { unreachable!() };
+    /// let owned = slipstream_consumer::OwnedEvent::from(&ev);
+    /// assert_eq!(owned.payload(), ev.payload());
+    /// # drop(p); drop(c); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn payload(&self) -> &[u8] {
         &self.payload
     }
 }
 
 /// The events of one committed block.
+///
+/// ```
+/// # let path = std::env::temp_dir().join(format!("doc-block-{}", std::process::id()));
+/// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+/// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+/// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
+/// use slipstream_consumer::{BlockItem, Consumer};
+/// use std::time::Duration;
+/// let mut c = Consumer::builder(&path).open()?;
+/// let Some(BlockItem::Block(b)) = c.next_block(Duration::from_secs(1))? else { unreachable!() };
+/// assert_eq!((b.height, b.begin_seq, b.commit_seq, b.events.len()), (7, 1, 3, 1));
+/// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Block {
     /// The block's height.
@@ -67,6 +141,26 @@ pub struct Block {
 }
 
 /// What [`Consumer::next_block`] yields.
+///
+/// ```
+/// # let path = std::env::temp_dir().join(format!("doc-block-item-{}", std::process::id()));
+/// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+/// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+/// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
+/// use slipstream_consumer::{BlockItem, Consumer};
+/// use std::time::Duration;
+/// let mut c = Consumer::builder(&path).open()?;
+/// while let Some(item) = c.next_block(Duration::from_millis(10))? {
+///     match item {
+///         BlockItem::Block(b) => println!("block {}: {} events", b.height, b.events.len()),
+///         BlockItem::Lagged(missed) => eprintln!("{missed}"),
+///         BlockItem::Incomplete { height, reason, .. } => eprintln!("block {height}: {reason}"),
+///         BlockItem::Producer(change) => eprintln!("producer: {change:?}"),
+///     }
+/// }
+/// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BlockItem {
     /// A complete, committed block.
@@ -213,15 +307,18 @@ impl Assembler {
         &mut self,
         seq: u64,
         kind: u16,
-        decoded: &Result<EventRef<'_>, slipstream_event::DecodeError>,
+        decoded: &Result<Event<'_>, ConsumerError>,
         head: Head,
         kept: bool,
     ) -> Option<(BlockItem, Boundary)> {
         let Head { height, begin } = head;
         let commit = kind == EventKind::BlockCommit.as_u16();
-        let ordinal = decoded.as_ref().map_or(0, |e| e.ordinal());
+        let ordinal = decoded.as_ref().map_or(0, |e| e.event.ordinal());
         let commit_count = match decoded {
-            Ok(EventRef::BlockCommit { event_count, .. }) => Some(u64::from(*event_count)),
+            Ok(Event {
+                event: EventRef::BlockCommit { event_count, .. },
+                ..
+            }) => Some(u64::from(*event_count)),
             _ => None,
         };
 
@@ -276,7 +373,7 @@ impl Assembler {
             }
             b.count += 1;
             match decoded {
-                Ok(ev) if kept => b.events.push(OwnedEvent::new(seq, ev)),
+                Ok(ev) if kept => b.events.push(OwnedEvent::from(ev)),
                 Ok(_) => {}
                 Err(_) => b.broken = Some("an event of the block does not decode"),
             }
@@ -338,11 +435,15 @@ impl Consumer {
     /// [`ConsumerError::Seek`] if the consumer could not go back to a block's
     /// begin marker because of corruption.
     ///
-    /// ```no_run
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-block-438-{}", std::process::id()));
+    /// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+    /// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+    /// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
     /// use slipstream_consumer::{BlockItem, Consumer};
     /// use std::time::Duration;
-    /// let mut c = Consumer::builder("node-events").name("block-indexer").open()?;
-    /// while let Some(item) = c.next_block(Duration::from_secs(5))? {
+    /// let mut c = Consumer::builder(&path).name("block-indexer").open()?;
+    /// while let Some(item) = c.next_block(Duration::from_millis(10))? {
     ///     match item {
     ///         BlockItem::Block(b) => println!("block {} with {} events", b.height, b.events.len()),
     ///         BlockItem::Lagged(missed) => eprintln!("{missed}"),
@@ -350,6 +451,7 @@ impl Consumer {
     ///         BlockItem::Producer(change) => eprintln!("producer: {change:?}"),
     ///     }
     /// }
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn next_block(&mut self, timeout: Duration) -> Result<Option<BlockItem>, ConsumerError> {
@@ -423,15 +525,18 @@ impl Consumer {
         let rec = crate::record_of(self.from_journal, &self.journal, &self.reader)
             .expect("advance moved to a record");
         let (seq, kind) = (rec.seq, rec.kind);
-        let decoded = EventRef::decode(kind, rec.payload);
+        // The one decode of the record (the filter and the block take it).
+        let decoded = Event::decode(seq, kind, rec.payload);
         let Some(head) = delivery::head(kind, rec.payload) else {
             self.block.undecodable();
             return Ok(None);
         };
         let Head { height, begin } = head;
         let commit = kind == EventKind::BlockCommit.as_u16();
-        let ordinal = decoded.map_or(0, |e| e.ordinal());
-        let kept = decoded.is_ok() && self.filter.keep(kind, rec.payload);
+        let ordinal = decoded.as_ref().map_or(0, |e| e.event.ordinal());
+        let kept = decoded
+            .as_ref()
+            .is_ok_and(|e| self.filter.keeps_kind(kind) && self.filter.keeps(&e.event));
 
         // A start in the future: what comes before it is not owed.
         if let Some(h) = self.block.wait_for_height {
@@ -504,7 +609,7 @@ impl Consumer {
             matches!(EventRef::decode(kind, payload),
                 Ok(EventRef::BlockBegin { block_height, .. }) if block_height == height)
         };
-        if self.reader.seek(StartAt::Seq(begin_seq)).is_ok() {
+        if self.reader.seek(Start::Seq(begin_seq)).is_ok() {
             let found = match self.reader.advance(|_, _| true)? {
                 Some(Step::Record) => {
                     let rec = self.reader.current().expect("advance moved to a record");
@@ -513,7 +618,7 @@ impl Consumer {
                 _ => false,
             };
             if found {
-                self.reader.seek(StartAt::Seq(begin_seq))?;
+                self.reader.seek(Start::Seq(begin_seq))?;
                 if let Some(j) = self.journal.as_mut() {
                     j.stop();
                 }

@@ -58,11 +58,23 @@ pub struct Missed {
 
 impl Missed {
     /// Number of events not delivered.
+    ///
+    /// ```
+    /// use slipstream_consumer::Missed;
+    /// let m = Missed { first_missed: 3, last_missed: 9, first_height: Some(1), last_height: Some(2), first_partial: true, last_partial: false };
+    /// assert_eq!(m.count(), 7);
+    /// ```
     pub fn count(&self) -> u64 {
         self.last_missed - self.first_missed + 1
     }
 
     /// The sequence numbers alone, as the ring reports them.
+    ///
+    /// ```
+    /// use slipstream_consumer::{Lag, Missed};
+    /// let m = Missed { first_missed: 3, last_missed: 9, first_height: None, last_height: None, first_partial: false, last_partial: false };
+    /// assert_eq!(m.seqs(), Lag { first_missed: 3, last_missed: 9 });
+    /// ```
     pub fn seqs(&self) -> Lag {
         Lag {
             first_missed: self.first_missed,

@@ -26,6 +26,10 @@ use slipstream_ring::{Lag, Record};
 /// most this much progress: those events are delivered again (at least once).
 /// [`Consumer::commit`](crate::Consumer::commit) and dropping the consumer
 /// store it at once.
+///
+/// ```
+/// assert_eq!(slipstream_consumer::DURABLE_CURSOR_INTERVAL, std::time::Duration::from_secs(1));
+/// ```
 pub const DURABLE_CURSOR_INTERVAL: Duration = Duration::from_secs(1);
 
 /// What the journal reader already read ahead (to learn whether the journal

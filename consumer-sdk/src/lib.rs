@@ -17,6 +17,8 @@
 //! - **The producer's life** (death, clean close, restart) arrives as
 //!   [`Item::Producer`], never as a hang.
 //!
+//! (Not run as a doctest: it reads the ring `/dev/shm/node-events` for ever, as a consumer does.)
+//!
 //! ```no_run
 //! use slipstream_consumer::{Consumer, Item, Start};
 //! use std::time::Duration;
@@ -48,7 +50,7 @@
 //! |---|---|---|---|
 //! | [`next`](Consumer::next), [`try_next`](Consumer::try_next), [`iter`](Consumer::iter) | each event, in order | when the next item is asked for: everything handed out before; on drop: the same (never the item in flight); on a panic: nothing | the first item the application had not moved past: the one in flight comes again |
 //! | [`next_block`](Consumer::next_block) | each committed block whole | only at block boundaries: after the commit marker of the last block (or report) handed out, when the next is asked for | the begin marker of the first block not moved past; from inside a block (a cursor an event API stored), that block's begin marker if the ring still holds it, else the rest of the block is reported |
-//! | [`into_stream`](Consumer::into_stream), [`into_block_stream`](Consumer::into_block_stream) (feature `tokio`) | as `next` / `next_block` | only what the application acknowledged: polling for the next item, or `commit()` on the stream; the reading thread's read-ahead never | as above |
+//! | `into_stream`, `into_block_stream` (feature `tokio`) | as `next` / `next_block` | only what the application acknowledged: polling for the next item, or `commit()` on the stream; the reading thread's read-ahead never | as above |
 //! | any, with [`auto_commit(false)`](ConsumerBuilder::auto_commit) | as above | only on [`commit`](Consumer::commit) (`commit()` on a stream): everything handed out (for `next_block`, a block boundary) | after the last commit |
 //! | `remote::RemoteConsumer` (feature `nats`): `next`, `next_block` | as the ring consumer's | acknowledged (durable JetStream consumer) when the next item is asked for, lazily (every 512 items or second), and on drop: only what the application moved past, for `next_block` only block boundaries; `commit()`: everything handed out | after the last acknowledgement: the item in flight comes again (a killed process may see up to ~512 items or a second more again) |
 //!
@@ -101,25 +103,44 @@ pub use slipstream_ring::{
     AttachError, CorruptError, LayoutError, OpenError, ReadError, SeekError, SlotError,
 };
 #[cfg(feature = "tokio")]
-pub use stream::{BlockStream, EventStream, OwnedItem};
+pub use stream::{BlockStream, EventStream};
 
 use delivery::Here;
 use journal::JStep;
 use slipstream_journal::JournalStart;
-use slipstream_ring::{producer_alive, ProducerState, Reader, Record, Slot, StartAt, Step};
+use slipstream_ring::{
+    producer_alive, ProducerState, Reader, Record, Slot, Start as RingStart, Step,
+};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// Where a consumer starts (a named consumer with a saved cursor resumes
 /// from it instead, unless [`ConsumerBuilder::reset`] is set).
+///
+/// ```
+/// # let path = std::env::temp_dir().join(format!("doc-start-{}", std::process::id()));
+/// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+/// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+/// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
+/// // The ring holds block 7: begin marker (seq 1), one event, commit marker (seq 3).
+/// use slipstream_consumer::{Consumer, Item, Start};
+/// let mut c = Consumer::builder(&path).start(Start::Newest).open()?;
+/// assert!(matches!(c.try_next()?, Some(Item::Event(ev)) if ev.seq == 3));
+/// let mut c = Consumer::builder(&path).start(Start::Height(7)).open()?;
+/// assert_eq!(c.next_seq(), 1);
+/// let mut c = Consumer::builder(&path).start(Start::End).open()?;
+/// assert!(c.try_next()?.is_none());
+/// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Start {
     /// The oldest event the ring still holds.
     #[default]
     Oldest,
     /// The newest event already in the ring.
-    Latest,
+    Newest,
     /// Only events published from now on.
     End,
     /// The event with this sequence number: an error
@@ -139,7 +160,7 @@ impl std::fmt::Display for Start {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Start::Oldest => write!(f, "oldest"),
-            Start::Latest => write!(f, "newest"),
+            Start::Newest => write!(f, "newest"),
             Start::End => write!(f, "end"),
             Start::Seq(n) => write!(f, "{n}"),
             Start::Height(h) => write!(f, "height:{h}"),
@@ -147,25 +168,51 @@ impl std::fmt::Display for Start {
     }
 }
 
+/// Text that is not a start position (see [`Start`]'s `FromStr`).
+///
+/// ```
+/// use slipstream_consumer::{ParseStartError, Start};
+/// assert_eq!("height:x".parse::<Start>(), Err(ParseStartError::Height("x".into())));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ParseStartError {
+    /// `height:H` where `H` is not a block height.
+    #[error("{0:?} is not a block height")]
+    Height(String),
+    /// Not `oldest`, `newest`, `end`, a sequence number or `height:H`.
+    #[error("{0:?} is not oldest, newest, end, a sequence number or height:H")]
+    Unknown(String),
+}
+
 impl std::str::FromStr for Start {
-    type Err = String;
+    type Err = ParseStartError;
     /// `oldest`, `newest` (the newest event, then what follows), `end`, a
     /// sequence number, or `height:H`.
-    fn from_str(s: &str) -> Result<Self, String> {
+    ///
+    /// ```
+    /// use slipstream_consumer::Start;
+    /// assert_eq!("newest".parse(), Ok(Start::Newest));
+    /// assert_eq!("height:7".parse(), Ok(Start::Height(7)));
+    /// assert_eq!("42".parse(), Ok(Start::Seq(42)));
+    /// assert!("soon".parse::<Start>().is_err());
+    /// ```
+    fn from_str(s: &str) -> Result<Self, ParseStartError> {
         Ok(match s {
             "oldest" => Start::Oldest,
-            "newest" | "latest" => Start::Latest,
+            "newest" | "latest" => Start::Newest,
             "end" | "now" => Start::End,
             _ => {
                 if let Some(h) = s.strip_prefix("height:") {
                     Start::Height(
                         h.parse()
-                            .map_err(|_| format!("{h:?} is not a block height"))?,
+                            .map_err(|_| ParseStartError::Height(h.to_owned()))?,
                     )
                 } else {
-                    Start::Seq(s.parse().map_err(|_| {
-                        format!("{s:?} is not oldest, newest, end, a sequence number or height:H")
-                    })?)
+                    Start::Seq(
+                        s.parse()
+                            .map_err(|_| ParseStartError::Unknown(s.to_owned()))?,
+                    )
                 }
             }
         })
@@ -178,6 +225,21 @@ impl std::str::FromStr for Start {
 /// nothing. The program and mapping filters apply to mapping events only
 /// (updates and removals); other kinds pass them. Block markers pass unless
 /// their kinds are excluded.
+///
+/// ```
+/// # let path = std::env::temp_dir().join(format!("doc-filter-{}", std::process::id()));
+/// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+/// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+/// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
+/// use slipstream_consumer::{Consumer, EventKind, Filter, Item, KindSet};
+/// let filter = Filter { kinds: Some(KindSet::none().with(EventKind::MappingUpdate)), ..Filter::default() };
+/// let mut c = Consumer::builder(&path).kinds(filter.kinds.unwrap()).open()?;
+/// // Only the mapping update of block 7 passes; its markers do not.
+/// assert!(matches!(c.try_next()?, Some(Item::Event(ev)) if ev.seq == 2));
+/// assert!(c.try_next()?.is_none());
+/// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Filter {
     /// Kinds to receive (`None`: all).
@@ -191,43 +253,154 @@ pub struct Filter {
 }
 
 impl Filter {
-    /// Whether a record of `kind` with `payload` passes.
+    /// Whether a record of `kind` with `payload` passes: its kind, then (if
+    /// a program, mapping or height filter is set) the decoded event
+    /// ([`keeps`](Self::keeps)). A payload that does not decode passes, so
+    /// that the reader sees the error.
+    ///
+    /// ```
+    /// use slipstream_consumer::{EventKind, EventRef, Filter, KindSet};
+    /// let filter = Filter { kinds: Some(KindSet::none().with(EventKind::Block)), ..Filter::default() };
+    /// let ev = EventRef::Block { block_height: 1, ordinal: 1, block: b"b" };
+    /// let mut payload = vec![0; ev.encoded_len()];
+    /// ev.encode(&mut payload);
+    /// assert!(filter.keep(EventKind::Block.as_u16(), &payload));
+    /// assert!(!filter.keep(EventKind::StakingReward.as_u16(), &payload));
+    /// ```
     pub fn keep(&self, kind: u16, payload: &[u8]) -> bool {
-        if let Some(kinds) = self.kinds {
-            if !kinds.contains_raw(kind) {
-                return false;
-            }
+        if !self.keeps_kind(kind) {
+            return false;
         }
-        if self.programs.is_empty() && self.mappings.is_empty() && self.from_height.is_none() {
+        if !self.by_content() {
             return true;
         }
-        match EventRef::decode(kind, payload) {
-            // Undecodable records pass, so that the caller sees the error.
-            Err(_) => true,
-            Ok(ev) => {
-                if self.from_height.is_some_and(|h| ev.block_height() < h) {
-                    return false;
-                }
-                let (Some(program), Some(mapping)) = (ev.program_id(), ev.mapping_name()) else {
-                    return true;
-                };
-                (self.programs.is_empty() || self.programs.iter().any(|p| p == program))
-                    && (self.mappings.is_empty() || self.mappings.iter().any(|m| m == mapping))
-            }
+        EventRef::decode(kind, payload).map_or(true, |ev| self.keeps(&ev))
+    }
+
+    /// Whether records of `kind` pass the kind filter.
+    #[inline]
+    pub(crate) fn keeps_kind(&self, kind: u16) -> bool {
+        self.kinds.is_none_or(|k| k.contains_raw(kind))
+    }
+
+    /// Whether a program, mapping or height filter is set (which needs the
+    /// decoded event).
+    #[inline]
+    pub(crate) fn by_content(&self) -> bool {
+        !(self.programs.is_empty() && self.mappings.is_empty() && self.from_height.is_none())
+    }
+
+    /// Whether a decoded event passes the program, mapping and height
+    /// filters (its kind is not checked here: see [`keep`](Self::keep)).
+    ///
+    /// ```
+    /// use slipstream_consumer::{EventRef, Filter};
+    /// let filter = Filter { programs: vec![b"credits.aleo".to_vec()], ..Filter::default() };
+    /// let update = |program_id| EventRef::MappingUpdate {
+    ///     block_height: 1, ordinal: 1, program_id, mapping_name: b"account", key: b"k", value: b"v",
+    /// };
+    /// assert!(filter.keeps(&update(b"credits.aleo")));
+    /// assert!(!filter.keeps(&update(b"token.aleo")));
+    /// // Other kinds pass the program filter.
+    /// assert!(filter.keeps(&EventRef::Block { block_height: 1, ordinal: 2, block: b"" }));
+    /// ```
+    pub fn keeps(&self, event: &EventRef<'_>) -> bool {
+        if self.from_height.is_some_and(|h| event.block_height() < h) {
+            return false;
         }
+        let (Some(program), Some(mapping)) = (event.program_id(), event.mapping_name()) else {
+            return true;
+        };
+        (self.programs.is_empty() || self.programs.iter().any(|p| p == program))
+            && (self.mappings.is_empty() || self.mappings.iter().any(|m| m == mapping))
     }
 }
 
-/// One event, decoded from the consumer's own copy.
+/// One event, decoded from the consumer's own copy of its bytes (never a
+/// borrow of the shared ring).
+///
+/// ```
+/// # let path = std::env::temp_dir().join(format!("doc-event-{}", std::process::id()));
+/// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+/// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+/// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
+/// use slipstream_consumer::{Consumer, EventRef, Item};
+/// let mut c = Consumer::builder(&path).open()?;
+/// c.try_next()?; // the begin marker
+/// let Some(Item::Event(ev)) = c.try_next()? else { unreachable!() };
+/// assert_eq!(ev.seq, 2);
+/// assert!(matches!(ev.event, EventRef::MappingUpdate { block_height: 7, key: b"k", .. }));
+/// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Event<'a> {
     /// Its sequence number.
     pub seq: u64,
     /// The event.
     pub event: EventRef<'a>,
+    /// Its encoded payload, which `event` borrows.
+    payload: &'a [u8],
+}
+
+impl<'a> Event<'a> {
+    /// Decodes the payload of record `seq` of `kind`: the one decode between
+    /// the reader's validated copy and the caller's [`EventRef`].
+    #[inline]
+    pub(crate) fn decode(
+        seq: u64,
+        kind: u16,
+        payload: &'a [u8],
+    ) -> Result<Event<'a>, ConsumerError> {
+        match EventRef::decode(kind, payload) {
+            Ok(event) => Ok(Event {
+                seq,
+                event,
+                payload,
+            }),
+            Err(source) => Err(ConsumerError::Decode { seq, kind, source }),
+        }
+    }
+
+    /// The event's encoded payload (FORMAT.md, section 10): the bytes
+    /// [`event`](Self::event) borrows, for forwarding or storing them as they are.
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-event-payload-{}", std::process::id()));
+    /// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+    /// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+    /// # p.block_at(7, b"block")?;
+    /// use slipstream_consumer::{Consumer, EventRef, Item};
+    /// let mut c = Consumer::builder(&path).open()?;
+    /// c.try_next()?; // the begin marker of block 7
+    /// if let Some(Item::Event(ev)) = c.try_next()? {
+    ///     assert_eq!(EventRef::decode(ev.event.kind().as_u16(), ev.payload())?, ev.event);
+    /// }
+    /// # drop(p); drop(c); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn payload(&self) -> &'a [u8] {
+        self.payload
+    }
 }
 
 /// A change in the producer's life.
+///
+/// ```
+/// # let path = std::env::temp_dir().join(format!("doc-producer-change-{}", std::process::id()));
+/// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+/// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+/// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
+/// use slipstream_consumer::{Consumer, Item, ProducerChange, Start};
+/// use std::time::Duration;
+/// let mut c = Consumer::builder(&path).start(Start::End).liveness_interval(Duration::ZERO).open()?;
+/// drop(p); // closes the ring cleanly
+/// let item = c.next(Duration::from_secs(5))?;
+/// assert!(matches!(item, Some(Item::Producer(ProducerChange::Closed { epoch: 1 }))), "{item:?}");
+/// # let p = ();
+/// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProducerChange {
     /// The producer died (its lock is gone) without closing the ring.
@@ -252,6 +425,24 @@ pub enum ProducerChange {
 }
 
 /// What a consumer yields.
+///
+/// ```
+/// # let path = std::env::temp_dir().join(format!("doc-item-{}", std::process::id()));
+/// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+/// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+/// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
+/// use slipstream_consumer::{Consumer, Item};
+/// let mut c = Consumer::builder(&path).open()?;
+/// while let Some(item) = c.try_next()? {
+///     match item {
+///         Item::Event(ev) => println!("#{} {:?}", ev.seq, ev.event),
+///         Item::Lagged(missed) => eprintln!("{missed}"),
+///         Item::Producer(change) => eprintln!("producer: {change:?}"),
+///     }
+/// }
+/// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Item<'a> {
     /// The next event.
@@ -264,6 +455,13 @@ pub enum Item<'a> {
 }
 
 /// An error from a consumer.
+///
+/// ```
+/// use slipstream_consumer::{Consumer, ConsumerError};
+/// let path = std::env::temp_dir().join(format!("doc-consumer-error-{}", std::process::id()));
+/// let err = Consumer::builder(&path).open().unwrap_err(); // no ring there
+/// assert!(matches!(err, ConsumerError::Open { .. }), "{err}");
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConsumerError {
@@ -330,6 +528,26 @@ pub enum ConsumerError {
 }
 
 /// Options for [`Consumer`]; made by [`Consumer::builder`].
+///
+/// ```
+/// # let path = std::env::temp_dir().join(format!("doc-builder-{}", std::process::id()));
+/// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+/// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+/// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
+/// use slipstream_consumer::{Consumer, EventKind, KindSet, LapPolicy, Start};
+/// use std::time::Duration;
+/// let c = Consumer::builder(&path)
+///     .name("indexer")
+///     .start(Start::Height(7))
+///     .kinds(KindSet::all())
+///     .program("credits.aleo")
+///     .lap_policy(LapPolicy::Newest)
+///     .spin(Duration::from_micros(20))
+///     .open()?;
+/// # drop(c);
+/// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct ConsumerBuilder {
     path: PathBuf,
@@ -360,6 +578,8 @@ impl ConsumerBuilder {
     /// the journal is [`ConsumerError::Journal`] naming the oldest sequence
     /// number and height it holds. [`Consumer::seek`] moves within the ring only.
     ///
+    /// (Not run as a doctest: it needs a journal `slipstream-journal record` keeps.)
+    ///
     /// ```no_run
     /// # use slipstream_consumer::{Consumer, Start};
     /// let consumer = Consumer::builder("node-events")
@@ -378,6 +598,23 @@ impl ConsumerBuilder {
     /// beside the ring (`RING.readers/NAME`, mode 0600), and resumed on
     /// restart. 1 to 64 bytes of `[A-Za-z0-9_.-]`, not starting with `.`;
     /// one live consumer per name.
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-builder-name-{}", std::process::id()));
+    /// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+    /// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+    /// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
+    /// use slipstream_consumer::Consumer;
+    /// let mut c = Consumer::builder(&path).name("indexer").open()?;
+    /// c.try_next()?;
+    /// drop(c); // the item in flight is not stored as processed
+    /// let c = Consumer::builder(&path).name("indexer").open()?;
+    /// assert_eq!(c.name(), Some("indexer"));
+    /// assert_eq!(c.next_seq(), 1); // the item in flight comes again
+    /// # drop(c);
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
         self
@@ -385,30 +622,100 @@ impl ConsumerBuilder {
 
     /// Where to start (default [`Start::Oldest`]). A named consumer with a
     /// saved cursor resumes from it instead, unless [`reset`](Self::reset).
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-builder-start-{}", std::process::id()));
+    /// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+    /// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+    /// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
+    /// use slipstream_consumer::{Consumer, Start};
+    /// let c = Consumer::builder(&path).start(Start::Seq(2)).open()?;
+    /// assert_eq!(c.next_seq(), 2);
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn start(mut self, start: Start) -> Self {
         self.start = start;
         self
     }
 
     /// Ignore a saved cursor and start at [`start`](Self::start).
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-builder-reset-{}", std::process::id()));
+    /// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+    /// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+    /// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
+    /// use slipstream_consumer::{Consumer, Start};
+    /// let mut c = Consumer::builder(&path).name("indexer").open()?;
+    /// c.try_next()?;
+    /// c.commit(); // stores seq 2
+    /// drop(c);
+    /// let c = Consumer::builder(&path).name("indexer").start(Start::Oldest).reset(true).open()?;
+    /// assert_eq!(c.next_seq(), 1); // the saved cursor is ignored
+    /// # drop(c);
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn reset(mut self, reset: bool) -> Self {
         self.reset = reset;
         self
     }
 
     /// Receive only these kinds.
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-builder-kinds-{}", std::process::id()));
+    /// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+    /// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+    /// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
+    /// use slipstream_consumer::{Consumer, EventKind, Item, KindSet};
+    /// let mut c = Consumer::builder(&path).kinds(KindSet::none().with(EventKind::BlockCommit)).open()?;
+    /// assert!(matches!(c.try_next()?, Some(Item::Event(ev)) if ev.event.kind() == EventKind::BlockCommit));
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn kinds(mut self, kinds: KindSet) -> Self {
         self.filter.kinds = Some(kinds);
         self
     }
 
     /// Receive only mapping events of this program (may be given several times).
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-builder-program-{}", std::process::id()));
+    /// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+    /// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+    /// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
+    /// use slipstream_consumer::{Consumer, Item};
+    /// let mut c = Consumer::builder(&path).program("token.aleo").open()?;
+    /// // Block 7's markers pass (they are not mapping events); its credits.aleo update does not.
+    /// let mut seqs = vec![];
+    /// while let Some(Item::Event(ev)) = c.try_next()? { seqs.push(ev.seq); }
+    /// assert_eq!(seqs, [1, 3]);
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn program(mut self, program: impl AsRef<[u8]>) -> Self {
         self.filter.programs.push(program.as_ref().to_vec());
         self
     }
 
     /// Receive only mapping events of this mapping (may be given several times).
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-builder-mapping-{}", std::process::id()));
+    /// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+    /// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+    /// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
+    /// use slipstream_consumer::{Consumer, Item};
+    /// let mut c = Consumer::builder(&path).mapping("account").open()?;
+    /// let mut seqs = vec![];
+    /// while let Some(Item::Event(ev)) = c.try_next()? { seqs.push(ev.seq); }
+    /// assert_eq!(seqs, [1, 2, 3]);
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn mapping(mut self, mapping: impl AsRef<[u8]>) -> Self {
         self.filter.mappings.push(mapping.as_ref().to_vec());
         self
@@ -416,6 +723,18 @@ impl ConsumerBuilder {
 
     /// Where to go on from after being lapped (default: the oldest event that
     /// leaves headroom; [`LapPolicy::Newest`] skips to the present).
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-builder-lap-{}", std::process::id()));
+    /// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+    /// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+    /// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
+    /// use slipstream_consumer::{Consumer, LapPolicy};
+    /// let c = Consumer::builder(&path).lap_policy(LapPolicy::Newest).open()?;
+    /// # drop(c);
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn lap_policy(mut self, policy: LapPolicy) -> Self {
         self.lap_policy = policy;
         self
@@ -423,6 +742,19 @@ impl ConsumerBuilder {
 
     /// How long [`Consumer::next`] spins before it sleeps on the futex
     /// (default 50 µs; zero sleeps at once).
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-builder-spin-{}", std::process::id()));
+    /// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+    /// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+    /// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
+    /// use slipstream_consumer::Consumer;
+    /// use std::time::Duration;
+    /// let c = Consumer::builder(&path).spin(Duration::ZERO).open()?; // sleep at once when idle
+    /// # drop(c);
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn spin(mut self, spin: Duration) -> Self {
         self.spin = spin;
         self
@@ -430,6 +762,19 @@ impl ConsumerBuilder {
 
     /// How often an idle consumer checks whether the producer is alive
     /// (default 100 ms).
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-builder-liveness-{}", std::process::id()));
+    /// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+    /// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+    /// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
+    /// use slipstream_consumer::Consumer;
+    /// use std::time::Duration;
+    /// let c = Consumer::builder(&path).liveness_interval(Duration::from_secs(1)).open()?;
+    /// # drop(c);
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn liveness_interval(mut self, interval: Duration) -> Self {
         self.liveness_interval = interval;
         self
@@ -444,18 +789,68 @@ impl ConsumerBuilder {
     /// processing completes later (a buffered writer, a database
     /// transaction): commit after the output is durable. See the
     /// [delivery contract](crate#delivery-contract).
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-builder-auto-{}", std::process::id()));
+    /// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+    /// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+    /// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
+    /// use slipstream_consumer::Consumer;
+    /// let mut c = Consumer::builder(&path).name("db").auto_commit(false).open()?;
+    /// c.try_next()?;
+    /// c.try_next()?;
+    /// drop(c); // nothing committed
+    /// let c = Consumer::builder(&path).name("db").open()?;
+    /// assert_eq!(c.next_seq(), 1);
+    /// # drop(c);
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn auto_commit(mut self, auto: bool) -> Self {
         self.auto_commit = auto;
         self
     }
 
     /// Wait up to this long for the ring to exist and be initialised (default: don't).
+    ///
+    /// ```
+    /// use slipstream_consumer::{Consumer, ConsumerError};
+    /// use std::time::{Duration, Instant};
+    /// let path = std::env::temp_dir().join(format!("doc-wait-{}", std::process::id()));
+    /// let t = Instant::now();
+    /// let err = Consumer::builder(&path).wait_for_ring(Duration::from_millis(100)).open().unwrap_err();
+    /// assert!(matches!(err, ConsumerError::Open { .. }) && t.elapsed() >= Duration::from_millis(100));
+    /// ```
     pub fn wait_for_ring(mut self, wait: Duration) -> Self {
         self.wait_for_ring = wait;
         self
     }
 
-    /// Attaches to the ring.
+    /// Attaches to the ring (waiting for it as long as
+    /// [`wait_for_ring`](Self::wait_for_ring) says), claims the name's cursor,
+    /// and moves to the saved cursor or the start position.
+    ///
+    /// # Errors
+    ///
+    /// [`ConsumerError::Open`] (the file cannot be opened),
+    /// [`ConsumerError::Attach`] (not a usable ring),
+    /// [`ConsumerError::Slot`] (an invalid name, or one a live consumer
+    /// holds), [`ConsumerError::StartUnavailable`] (the start is no longer in
+    /// the ring), [`ConsumerError::Seek`], [`ConsumerError::Journal`] (with
+    /// [`journal`](Self::journal)).
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-builder-open-{}", std::process::id()));
+    /// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+    /// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+    /// use slipstream_consumer::{Consumer, ConsumerError};
+    /// let c = Consumer::builder(&path).name("indexer").open()?;
+    /// // One live consumer per name.
+    /// let err = Consumer::builder(&path).name("indexer").open().unwrap_err();
+    /// assert!(matches!(err, ConsumerError::Slot { .. }), "{err}");
+    /// # drop(c); drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open(self) -> Result<Consumer, ConsumerError> {
         let deadline = Instant::now() + self.wait_for_ring;
         loop {
@@ -481,7 +876,7 @@ impl ConsumerBuilder {
             path: path.clone(),
             source,
         };
-        let mut reader = Reader::attach(&file, StartAt::End).map_err(attach_err)?;
+        let mut reader = Reader::attach(&file, RingStart::End).map_err(attach_err)?;
         reader.set_lap_policy(self.lap_policy);
         // Sleep announcements go to the wake file with pwrite (never a
         // mapping); without write access to it the consumer polls when idle.
@@ -583,6 +978,25 @@ enum Reported {
 /// A consumer of a ring: reads events in order, at its own pace.
 ///
 /// See the [crate documentation](crate) for the model.
+///
+/// ```
+/// # let path = std::env::temp_dir().join(format!("doc-consumer-{}", std::process::id()));
+/// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+/// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+/// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
+/// use slipstream_consumer::{Consumer, Item};
+/// use std::time::Duration;
+/// let mut c = Consumer::builder(&path).name("indexer").open()?;
+/// while let Some(item) = c.next(Duration::from_millis(10))? {
+///     if let Item::Event(ev) = item {
+///         println!("#{} at height {}", ev.seq, ev.event.block_height());
+///     }
+/// }
+/// assert_eq!(c.next_seq(), 4);
+/// # drop(c);
+/// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Consumer {
     reader: Reader,
     slot: Option<Slot>,
@@ -631,6 +1045,17 @@ pub struct Consumer {
 
 impl Consumer {
     /// Options to attach to the ring at `path` (a bare name is a file under `/dev/shm`).
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-consumer-builder-{}", std::process::id()));
+    /// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+    /// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+    /// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
+    /// let c = slipstream_consumer::Consumer::builder(&path).open()?;
+    /// assert_eq!(c.path(), path);
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn builder(path: impl AsRef<Path>) -> ConsumerBuilder {
         ConsumerBuilder {
             path: resolve_ring_path(path),
@@ -648,34 +1073,106 @@ impl Consumer {
     }
 
     /// The ring's path.
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-consumer-path-{}", std::process::id()));
+    /// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+    /// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+    /// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
+    /// let c = slipstream_consumer::Consumer::builder(&path).open()?;
+    /// assert_eq!(c.path(), path);
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn path(&self) -> &Path {
         &self.path
     }
 
     /// The consumer's name, if it has one.
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-consumer-name-{}", std::process::id()));
+    /// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+    /// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+    /// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
+    /// use slipstream_consumer::Consumer;
+    /// assert_eq!(Consumer::builder(&path).open()?.name(), None);
+    /// assert_eq!(Consumer::builder(&path).name("indexer").open()?.name(), Some("indexer"));
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn name(&self) -> Option<&str> {
         self.slot.as_ref().map(|s| s.name())
     }
 
     /// The ring's identity (`ring_id`, random at creation): a ring replaced
     /// at the same path (`--recreate`) has another.
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-consumer-ring-id-{}", std::process::id()));
+    /// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+    /// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+    /// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
+    /// use slipstream_consumer::Consumer;
+    /// let (a, b) = (Consumer::builder(&path).open()?, Consumer::builder(&path).open()?);
+    /// assert_eq!(a.ring_id(), b.ring_id()); // the same ring
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn ring_id(&self) -> u64 {
         self.reader.ring_id()
     }
 
     /// The producer's epoch the consumer last saw (how many producers have
     /// opened the ring; it grows at each producer restart).
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-consumer-epoch-{}", std::process::id()));
+    /// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+    /// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+    /// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
+    /// let c = slipstream_consumer::Consumer::builder(&path).open()?;
+    /// assert_eq!(c.epoch(), 1); // the ring's first producer
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn epoch(&self) -> u64 {
         self.seen_epoch
     }
 
     /// The sequence number of the next event this consumer will receive.
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-consumer-next-seq-{}", std::process::id()));
+    /// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+    /// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+    /// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
+    /// let mut c = slipstream_consumer::Consumer::builder(&path).open()?;
+    /// assert_eq!(c.next_seq(), 1);
+    /// c.try_next()?;
+    /// assert_eq!(c.next_seq(), 2);
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn next_seq(&self) -> u64 {
         self.cursor().0
     }
 
     /// Bytes of events published and not yet read (more than the ring's
     /// capacity: the consumer has been lapped and will be told so).
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-consumer-behind-{}", std::process::id()));
+    /// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+    /// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+    /// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
+    /// let mut c = slipstream_consumer::Consumer::builder(&path).open()?;
+    /// assert!(c.bytes_behind() > 0);
+    /// while c.try_next()?.is_some() {}
+    /// assert_eq!(c.bytes_behind(), 0);
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn bytes_behind(&self) -> u64 {
         self.reader.bytes_behind()
     }
@@ -729,7 +1226,7 @@ impl Consumer {
                         self.from_journal = true;
                         return Ok(Some(Step::Lagged(lag)));
                     }
-                    JStep::End(n) => match self.reader.seek(StartAt::Seq(n)) {
+                    JStep::End(n) => match self.reader.seek(RingStart::Seq(n)) {
                         Ok(()) => j.stop(),
                         // The recorder may have just appended it: look once more.
                         Err(SeekError::NotRetained { .. }) if !polled_again => {
@@ -776,7 +1273,7 @@ impl Consumer {
             return Ok(());
         };
         j.stop();
-        match self.reader.seek(StartAt::Seq(seq)) {
+        match self.reader.seek(RingStart::Seq(seq)) {
             Ok(()) => {}
             Err(SeekError::NotRetained { .. }) => {
                 if !j.serve(seq, u64::MAX)? {
@@ -852,7 +1349,7 @@ impl Consumer {
                 }
                 JournalStart::Oldest
             }
-            Start::Latest | Start::End => return self.seek(start),
+            Start::Newest | Start::End => return self.seek(start),
         };
         let j = self.journal.as_mut().expect("just set");
         j.replay_from(from_journal)?;
@@ -873,9 +1370,13 @@ impl Consumer {
     /// waited for); [`ConsumerError::Seek`] if the ring is corrupt or the
     /// producer kept overwriting the position.
     ///
-    /// ```no_run
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-lib-1365-{}", std::process::id()));
+    /// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+    /// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+    /// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
     /// use slipstream_consumer::{Consumer, ConsumerError, Start};
-    /// let mut c = Consumer::builder("node-events").open()?;
+    /// let mut c = Consumer::builder(&path).open()?;
     /// match c.seek(Start::Height(1_000_000)) {
     ///     Err(ConsumerError::StartUnavailable { available, .. }) => {
     ///         eprintln!("too old: {available}");
@@ -883,6 +1384,7 @@ impl Consumer {
     ///     }
     ///     other => other?,
     /// }
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn seek(&mut self, start: Start) -> Result<(), ConsumerError> {
@@ -896,9 +1398,9 @@ impl Consumer {
         self.filter.from_height = None;
         self.skip_below = None;
         match start {
-            Start::Oldest => self.reader.seek(StartAt::Oldest)?,
-            Start::Latest => self.reader.seek(StartAt::Latest)?,
-            Start::End => self.reader.seek(StartAt::End)?,
+            Start::Oldest => self.reader.seek(RingStart::Oldest)?,
+            Start::Newest => self.reader.seek(RingStart::Newest)?,
+            Start::End => self.reader.seek(RingStart::End)?,
             Start::Seq(n) => self.seek_seq(n)?,
             Start::Height(h) => self.seek_height(h)?,
         }
@@ -914,7 +1416,7 @@ impl Consumer {
     /// record before it (or the one at it); leaves the reader anywhere.
     fn prime(&mut self, seq: u64) {
         self.at = None;
-        if seq > 1 && self.reader.seek(StartAt::Seq(seq - 1)).is_ok() {
+        if seq > 1 && self.reader.seek(RingStart::Seq(seq - 1)).is_ok() {
             if let Ok(Some(Step::Record)) = self.reader.advance(|_, _| true) {
                 if let Some(rec) = self.reader.current() {
                     self.at = delivery::after(rec.kind, rec.payload);
@@ -922,7 +1424,7 @@ impl Consumer {
                 }
             }
         }
-        if self.reader.seek(StartAt::Seq(seq)).is_ok() {
+        if self.reader.seek(RingStart::Seq(seq)).is_ok() {
             if let Ok(Some(Step::Record)) = self.reader.advance(|_, _| true) {
                 if let Some(rec) = self.reader.current() {
                     self.at = delivery::head(rec.kind, rec.payload).map(|h| Here {
@@ -950,13 +1452,13 @@ impl Consumer {
     /// Goes to sequence number `n`, or waits for it if it is not written yet.
     fn seek_seq(&mut self, n: u64) -> Result<(), ConsumerError> {
         for _ in 0..8 {
-            match self.reader.seek(StartAt::Seq(n)) {
+            match self.reader.seek(RingStart::Seq(n)) {
                 Ok(()) => return Ok(()),
                 Err(slipstream_ring::SeekError::NotRetained { .. }) => {
                     return Err(self.unavailable(Start::Seq(n)))
                 }
                 Err(slipstream_ring::SeekError::InFuture { .. }) => {
-                    self.reader.seek(StartAt::End)?;
+                    self.reader.seek(RingStart::End)?;
                     // Published in between: look again.
                     if self.reader.next_seq() <= n {
                         self.skip_below = Some(n);
@@ -979,19 +1481,24 @@ impl Consumer {
 
     /// What the ring holds now (best effort: a field the ring cannot tell is left out).
     ///
-    /// ```no_run
-    /// let c = slipstream_consumer::Consumer::builder("node-events").open()?;
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-lib-1471-{}", std::process::id()));
+    /// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+    /// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+    /// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
+    /// let c = slipstream_consumer::Consumer::builder(&path).open()?;
     /// println!("{}", c.available());
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn available(&self) -> Available {
         let mut a = Available::default();
-        let Ok(mut r) = Reader::attach(&self.file, StartAt::End) else {
+        let Ok(mut r) = Reader::attach(&self.file, RingStart::End) else {
             return a;
         };
         a.next_seq = r.next_seq();
         a.oldest_seq = a.next_seq;
-        if r.seek(StartAt::Latest).is_ok() {
+        if r.seek(RingStart::Newest).is_ok() {
             if let Ok(Some(Step::Record)) = r.advance(|_, _| true) {
                 a.newest_height = r
                     .current()
@@ -999,7 +1506,7 @@ impl Consumer {
                     .map(|h| h.height);
             }
         }
-        if r.seek(StartAt::Oldest).is_ok() {
+        if r.seek(RingStart::Oldest).is_ok() {
             a.oldest_seq = r.next_seq();
             let begin = EventKind::BlockBegin.as_u16();
             loop {
@@ -1022,7 +1529,7 @@ impl Consumer {
     /// Finds the begin marker of the first block at or after height `h`
     /// (`h == 0`: the oldest block).
     fn seek_height(&mut self, h: u64) -> Result<(), ConsumerError> {
-        self.reader.seek(StartAt::Oldest)?;
+        self.reader.seek(RingStart::Oldest)?;
         let begin = EventKind::BlockBegin.as_u16();
         let mut oldest = None;
         loop {
@@ -1032,7 +1539,7 @@ impl Consumer {
                     if oldest.is_some_and(|o| o > h) && h != 0 {
                         return Err(self.unavailable(Start::Height(h)));
                     }
-                    self.reader.seek(StartAt::End)?;
+                    self.reader.seek(RingStart::End)?;
                     self.block.wait_for_height = Some(h);
                     self.filter.from_height = Some(h);
                     return Ok(());
@@ -1052,7 +1559,7 @@ impl Consumer {
                         }
                     }
                     if height >= h {
-                        self.reader.seek(StartAt::Seq(seq))?;
+                        self.reader.seek(RingStart::Seq(seq))?;
                         return Ok(());
                     }
                 }
@@ -1069,15 +1576,20 @@ impl Consumer {
     ///
     /// Two stores to the consumer's own slot; nothing if it has no name.
     ///
-    /// ```no_run
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-lib-1561-{}", std::process::id()));
+    /// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+    /// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+    /// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
     /// use slipstream_consumer::{Consumer, Item};
     /// use std::time::Duration;
-    /// let mut c = Consumer::builder("node-events").name("db-writer").auto_commit(false).open()?;
-    /// while let Some(item) = c.next(Duration::from_secs(1))? {
+    /// let mut c = Consumer::builder(&path).name("db-writer").auto_commit(false).open()?;
+    /// while let Some(item) = c.next(Duration::from_millis(10))? {
     ///     if let Item::Event(ev) = item { /* write ev to a transaction */ }
     ///     // ... once the transaction is durable:
     ///     c.commit();
     /// }
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn commit(&mut self) {
@@ -1157,12 +1669,17 @@ impl Consumer {
     /// [`ConsumerError::Read`] if the ring holds what cannot be valid,
     /// [`ConsumerError::Decode`] for an event that does not decode.
     ///
-    /// ```no_run
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-lib-1649-{}", std::process::id()));
+    /// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+    /// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+    /// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
     /// use slipstream_consumer::{Consumer, Item};
-    /// let mut c = Consumer::builder("node-events").open()?;
+    /// let mut c = Consumer::builder(&path).open()?;
     /// while let Some(item) = c.try_next()? {
     ///     if let Item::Lagged(missed) = item { eprintln!("{missed}"); }
     /// }
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn try_next(&mut self) -> Result<Option<Item<'_>>, ConsumerError> {
@@ -1253,13 +1770,18 @@ impl Consumer {
     ///
     /// As [`try_next`](Self::try_next).
     ///
-    /// ```no_run
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-lib-1745-{}", std::process::id()));
+    /// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+    /// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+    /// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
     /// use slipstream_consumer::{Consumer, Item};
     /// use std::time::Duration;
-    /// let mut c = Consumer::builder("node-events").open()?;
+    /// let mut c = Consumer::builder(&path).open()?;
     /// if let Some(Item::Event(ev)) = c.next(Duration::from_millis(100))? {
     ///     println!("#{} at height {}", ev.seq, ev.event.block_height());
     /// }
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn next(&mut self, timeout: Duration) -> Result<Option<Item<'_>>, ConsumerError> {
@@ -1342,12 +1864,40 @@ impl Consumer {
     }
 
     /// Whether a producer holds the ring now.
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-consumer-alive-{}", std::process::id()));
+    /// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+    /// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+    /// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
+    /// let c = slipstream_consumer::Consumer::builder(&path).open()?;
+    /// assert!(c.producer_alive());
+    /// drop(p);
+    /// assert!(!c.producer_alive());
+    /// # let p = ();
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn producer_alive(&self) -> bool {
         producer_alive(&self.file).unwrap_or(false)
     }
 
     /// An iterator of owned items that waits for each (allocates per event;
     /// use [`next`](Self::next) for the zero-copy path). Ends only on error.
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-consumer-iter-{}", std::process::id()));
+    /// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+    /// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+    /// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
+    /// use slipstream_consumer::{Consumer, OwnedItem};
+    /// let mut c = Consumer::builder(&path).open()?;
+    /// // The iterator waits for each item: take what is there.
+    /// let items: Vec<OwnedItem> = c.iter().take(3).collect::<Result<_, _>>()?;
+    /// assert!(matches!(&items[2], OwnedItem::Event(ev) if ev.seq == 3));
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn iter(&mut self) -> Iter<'_> {
         Iter { consumer: self }
     }
@@ -1366,12 +1916,10 @@ pub(crate) fn record_of<'a>(
     }
 }
 
-/// Decodes a delivered record.
+/// Decodes a delivered record into the item handed out.
+#[inline]
 fn decode(seq: u64, kind: u16, payload: &[u8]) -> Result<Option<Item<'_>>, ConsumerError> {
-    match EventRef::decode(kind, payload) {
-        Ok(event) => Ok(Some(Item::Event(Event { seq, event }))),
-        Err(source) => Err(ConsumerError::Decode { seq, kind, source }),
-    }
+    Event::decode(seq, kind, payload).map(|e| Some(Item::Event(e)))
 }
 
 impl Drop for Consumer {
@@ -1406,39 +1954,72 @@ impl std::fmt::Debug for Consumer {
     }
 }
 
-/// An item that owns its event (see [`Consumer::iter`]).
+/// An [`Item`] that owns its event: what [`Consumer::iter`] and the
+/// streams (feature `tokio`) yield.
+///
+/// ```
+/// # let path = std::env::temp_dir().join(format!("doc-owned-item-{}", std::process::id()));
+/// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+/// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+/// # p.block_at(5, b"bytes")?;
+/// use slipstream_consumer::{Consumer, OwnedItem};
+/// let mut c = Consumer::builder(&path).open()?;
+/// let item = c.try_next()?.map(|item| OwnedItem::from_item(&item));
+/// drop(c); // the copy outlives the consumer
+/// assert!(matches!(item, Some(OwnedItem::Event(ev)) if ev.seq == 1));
+/// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Owned {
-    /// An event.
+pub enum OwnedItem {
+    /// An event ([`Item::Event`]).
     Event(OwnedEvent),
-    /// Events were missed.
+    /// Events were missed ([`Item::Lagged`]).
     Lagged(Missed),
-    /// The producer died, closed, or restarted.
+    /// The producer died, closed, or restarted ([`Item::Producer`]).
     Producer(ProducerChange),
 }
 
-impl Owned {
-    /// Copies a borrowed item.
-    pub fn from_item(item: &Item<'_>) -> Owned {
+impl OwnedItem {
+    /// Copies a borrowed item (an event's bytes are copied, not re-encoded).
+    ///
+    /// ```
+    /// use slipstream_consumer::{Item, Missed, OwnedItem};
+    /// let lag = Missed { first_missed: 3, last_missed: 9, first_height: None, last_height: None, first_partial: false, last_partial: false };
+    /// assert_eq!(OwnedItem::from_item(&Item::Lagged(lag)), OwnedItem::Lagged(lag));
+    /// ```
+    pub fn from_item(item: &Item<'_>) -> OwnedItem {
         match item {
-            Item::Event(e) => Owned::Event(OwnedEvent::new(e.seq, &e.event)),
-            Item::Lagged(l) => Owned::Lagged(*l),
-            Item::Producer(p) => Owned::Producer(*p),
+            Item::Event(e) => OwnedItem::Event(OwnedEvent::from(e)),
+            Item::Lagged(l) => OwnedItem::Lagged(*l),
+            Item::Producer(p) => OwnedItem::Producer(*p),
         }
     }
 }
 
 /// A blocking iterator over a consumer's items; see [`Consumer::iter`].
+///
+/// ```
+/// # let path = std::env::temp_dir().join(format!("doc-iter-{}", std::process::id()));
+/// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+/// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+/// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
+/// let mut c = slipstream_consumer::Consumer::builder(&path).open()?;
+/// let mut iter = c.iter();
+/// assert!(iter.next().is_some()); // the begin marker of block 7
+/// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Iter<'c> {
     consumer: &'c mut Consumer,
 }
 
 impl Iterator for Iter<'_> {
-    type Item = Result<Owned, ConsumerError>;
+    type Item = Result<OwnedItem, ConsumerError>;
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             match self.consumer.next(Duration::from_secs(3600)) {
-                Ok(Some(item)) => return Some(Ok(Owned::from_item(&item))),
+                Ok(Some(item)) => return Some(Ok(OwnedItem::from_item(&item))),
                 Ok(None) => continue,
                 Err(e) => return Some(Err(e)),
             }

@@ -61,6 +61,8 @@
 //! Both payload formats are read: `binary` as it is, `json` (the lines of
 //! `slipstream-tail --json`) turned back into the event's bytes.
 //!
+//! (Not run as a doctest: it needs a NATS server and a bridge.)
+//!
 //! ```no_run
 //! use slipstream_consumer::remote::RemoteConsumer;
 //! use slipstream_consumer::{Item, Start};
@@ -97,6 +99,12 @@ use crate::{BlockItem, Event, Filter, Item, Missed, ProducerChange, Start};
 use wire::*;
 
 /// An error from a remote consumer.
+///
+/// ```
+/// use slipstream_consumer::remote::{RemoteConsumer, RemoteError};
+/// let err = RemoteConsumer::builder("nats://localhost:4222", "not.a.stream").open().unwrap_err();
+/// assert!(matches!(err, RemoteError::Name(_)), "{err}");
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RemoteError {
@@ -164,6 +172,12 @@ fn js_err(what: impl Into<String>, e: impl std::fmt::Display) -> RemoteError {
 }
 
 /// A URL with its password replaced by `***`, for messages.
+///
+/// ```
+/// use slipstream_consumer::remote::redact_url;
+/// assert_eq!(redact_url("nats://indexer:s3cret@nats.internal:4222"), "nats://indexer:***@nats.internal:4222");
+/// assert_eq!(redact_url("nats://localhost:4222"), "nats://localhost:4222");
+/// ```
 pub fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(s), Some(at)) if at > s => {
@@ -182,6 +196,15 @@ pub fn redact_url(url: &str) -> String {
 ///
 /// # Errors
 /// [`RemoteError::Url`] or [`RemoteError::Connect`].
+///
+/// ```
+/// use slipstream_consumer::remote::{connect, RemoteError};
+/// use std::time::Duration;
+/// let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+/// let err = rt.block_on(connect("nats://:bad port", Duration::from_secs(1))).unwrap_err();
+/// assert!(matches!(err, RemoteError::Url { .. }), "{err}");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub async fn connect(url: &str, timeout: Duration) -> Result<async_nats::Client, RemoteError> {
     let addrs: Vec<async_nats::ServerAddr> = url
         .split(',')
@@ -227,6 +250,16 @@ pub async fn connect(url: &str, timeout: Duration) -> Result<async_nats::Client,
 }
 
 /// What a message of the stream is, read from its headers.
+///
+/// ```
+/// use slipstream_consumer::remote::{parse_headers, wire::*, Header};
+/// let mut h = async_nats::HeaderMap::new();
+/// for (k, v) in [(H_RING, "00000000000000ab"), (H_MESSAGE, "producer"), (H_NEXT_SEQ, "10"), (H_PRODUCER, "closed"), (H_EPOCH, "2")] {
+///     h.insert(k, v);
+/// }
+/// assert!(matches!(parse_headers(Some(&h))?.header, Header::Producer(_)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Header {
     /// An event.
@@ -249,6 +282,18 @@ pub enum Header {
 }
 
 /// The parsed headers of a bridge's message.
+///
+/// ```
+/// use slipstream_consumer::remote::{parse_headers, wire::*};
+/// let mut h = async_nats::HeaderMap::new();
+/// for (k, v) in [(H_RING, "00000000000000ab"), (H_MESSAGE, "event"), (H_NEXT_SEQ, "8"), (H_SEQ, "7"),
+///                (H_KIND_CODE, "4"), (H_HEIGHT, "3"), (H_FORMAT, "binary")] {
+///     h.insert(k, v);
+/// }
+/// let parsed = parse_headers(Some(&h))?;
+/// assert_eq!((parsed.ring_id, parsed.next_seq), (0xab, 8));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Parsed {
     /// The ring's identity.
@@ -261,6 +306,16 @@ pub struct Parsed {
 
 impl Parsed {
     /// The first ring sequence this message stands for.
+    ///
+    /// ```
+    /// use slipstream_consumer::remote::{parse_headers, wire::*};
+    /// let mut h = async_nats::HeaderMap::new();
+    /// for (k, v) in [(H_RING, "00000000000000ab"), (H_MESSAGE, "gap"), (H_NEXT_SEQ, "10"), (H_GAP_FIRST, "5"), (H_GAP_LAST, "9")] {
+    ///     h.insert(k, v);
+    /// }
+    /// assert_eq!(parse_headers(Some(&h))?.first_seq(), 5);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn first_seq(&self) -> u64 {
         match self.header {
             Header::Event { seq, .. } => seq,
@@ -270,46 +325,106 @@ impl Parsed {
     }
 }
 
+/// Headers that are not a bridge's (see [`parse_headers`]).
+///
+/// ```
+/// use slipstream_consumer::remote::{parse_headers, wire::H_RING, HeaderError};
+/// let h = async_nats::HeaderMap::new();
+/// assert_eq!(parse_headers(Some(&h)).unwrap_err(), HeaderError::Missing(H_RING));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HeaderError {
+    /// The message has no headers.
+    #[error("it has no headers")]
+    NoHeaders,
+    /// A header the message's type needs is missing.
+    #[error("header {0} is missing")]
+    Missing(&'static str),
+    /// A header's value is not of its type.
+    #[error("header {header} is not {expected}")]
+    Malformed {
+        /// The header.
+        header: &'static str,
+        /// What its value must be.
+        expected: &'static str,
+    },
+    /// A header holds a value no bridge writes.
+    #[error("header {header} has the unknown value {value:?}")]
+    Unknown {
+        /// The header.
+        header: &'static str,
+        /// Its value.
+        value: String,
+    },
+    /// A gap whose last sequence number is before its first.
+    #[error("a gap whose last sequence is before its first")]
+    GapBackwards,
+}
+
 /// Reads a bridge's headers.
 ///
 /// # Errors
-/// A text saying which header is missing or malformed.
-pub fn parse_headers(h: Option<&HeaderMap>) -> Result<Parsed, String> {
-    let h = h.ok_or("it has no headers")?;
-    let text = |name: &str| -> Result<&str, String> {
+///
+/// [`HeaderError`] naming the header that is missing or malformed:
+/// [`NoHeaders`](HeaderError::NoHeaders), [`Missing`](HeaderError::Missing),
+/// [`Malformed`](HeaderError::Malformed), [`Unknown`](HeaderError::Unknown),
+/// [`GapBackwards`](HeaderError::GapBackwards).
+///
+/// ```
+/// use slipstream_consumer::remote::{parse_headers, wire::*, Header, HeaderError};
+/// let mut h = async_nats::HeaderMap::new();
+/// h.insert(H_RING, "00000000000000ab");
+/// h.insert(H_MESSAGE, "gap");
+/// h.insert(H_NEXT_SEQ, "10");
+/// h.insert(H_GAP_FIRST, "5");
+/// h.insert(H_GAP_LAST, "9");
+/// let parsed = parse_headers(Some(&h))?;
+/// assert_eq!((parsed.ring_id, parsed.next_seq, parsed.first_seq()), (0xab, 10, 5));
+/// assert!(matches!(parsed.header, Header::Gap(m) if m.count() == 5));
+/// assert_eq!(parse_headers(None).unwrap_err(), HeaderError::NoHeaders);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn parse_headers(h: Option<&HeaderMap>) -> Result<Parsed, HeaderError> {
+    let h = h.ok_or(HeaderError::NoHeaders)?;
+    let text = |name: &'static str| -> Result<&str, HeaderError> {
         h.get(name)
             .map(|v| v.as_str())
-            .ok_or_else(|| format!("header {name} is missing"))
+            .ok_or(HeaderError::Missing(name))
     };
-    let num = |name: &str| -> Result<u64, String> {
-        text(name)?
-            .parse()
-            .map_err(|_| format!("header {name} is not a number"))
+    let malformed =
+        |header: &'static str, expected: &'static str| HeaderError::Malformed { header, expected };
+    let num = |name: &'static str| -> Result<u64, HeaderError> {
+        text(name)?.parse().map_err(|_| malformed(name, "a number"))
     };
-    let ring_id = u64::from_str_radix(text(H_RING)?, 16)
-        .map_err(|_| format!("header {H_RING} is not hex"))?;
+    let ring_id = u64::from_str_radix(text(H_RING)?, 16).map_err(|_| malformed(H_RING, "hex"))?;
     let next_seq = num(H_NEXT_SEQ)?;
     let header = match text(H_MESSAGE)? {
         "event" => Header::Event {
             seq: num(H_SEQ)?,
             kind: u16::try_from(num(H_KIND_CODE)?)
-                .map_err(|_| format!("header {H_KIND_CODE} is out of range"))?,
+                .map_err(|_| malformed(H_KIND_CODE, "a 16-bit record kind"))?,
             height: num(H_HEIGHT)?,
-            format: text(H_FORMAT)?.parse()?,
+            format: text(H_FORMAT)?.parse().map_err(|e: ParseFormatError| {
+                HeaderError::Unknown {
+                    header: H_FORMAT,
+                    value: e.0,
+                }
+            })?,
         },
         "gap" => {
             let (first, last) = (num(H_GAP_FIRST)?, num(H_GAP_LAST)?);
             if last < first {
-                return Err("a gap whose last sequence is before its first".into());
+                return Err(HeaderError::GapBackwards);
             }
-            let height = |name: &str| match h.get(name) {
+            let height = |name: &'static str| match h.get(name) {
                 None => Ok(None),
                 Some(_) => num(name).map(Some),
             };
-            let flag = |name: &str| match h.get(name).map(|v| v.as_str()) {
+            let flag = |name: &'static str| match h.get(name).map(|v| v.as_str()) {
                 None | Some("false") => Ok(false),
                 Some("true") => Ok(true),
-                Some(_) => Err(format!("header {name} is not true or false")),
+                Some(_) => Err(malformed(name, "true or false")),
             };
             Header::Gap(Missed {
                 first_missed: first,
@@ -332,10 +447,20 @@ pub fn parse_headers(h: Option<&HeaderMap>) -> Result<Parsed, String> {
                     pid: num(H_PID)? as u32,
                     epoch,
                 },
-                other => return Err(format!("unknown producer change {other:?}")),
+                other => {
+                    return Err(HeaderError::Unknown {
+                        header: H_PRODUCER,
+                        value: other.to_owned(),
+                    })
+                }
             })
         }
-        other => return Err(format!("unknown message type {other:?}")),
+        other => {
+            return Err(HeaderError::Unknown {
+                header: H_MESSAGE,
+                value: other.to_owned(),
+            })
+        }
     };
     Ok(Parsed {
         ring_id,
@@ -345,6 +470,15 @@ pub fn parse_headers(h: Option<&HeaderMap>) -> Result<Parsed, String> {
 }
 
 /// Options for a [`RemoteConsumer`]; made by [`RemoteConsumer::builder`].
+///
+/// ```
+/// use slipstream_consumer::remote::RemoteConsumer;
+/// use slipstream_consumer::Start;
+/// let builder = RemoteConsumer::builder("nats://localhost:4222", "SLIPSTREAM")
+///     .name("indexer")
+///     .start(Start::Height(1_000));
+/// # drop(builder);
+/// ```
 #[derive(Clone, Debug)]
 pub struct RemoteBuilder {
     url: String,
@@ -358,42 +492,88 @@ pub struct RemoteBuilder {
 
 impl RemoteBuilder {
     /// A durable cursor under this name (a durable JetStream consumer).
+    ///
+    /// ```
+    /// use slipstream_consumer::remote::RemoteConsumer;
+    /// let builder = RemoteConsumer::builder("nats://localhost:4222", "SLIPSTREAM").name("indexer");
+    /// # drop(builder);
+    /// ```
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
         self
     }
 
     /// Where to start (default [`Start::Oldest`]); a named consumer that exists resumes instead.
+    ///
+    /// ```
+    /// use slipstream_consumer::remote::RemoteConsumer;
+    /// let builder = RemoteConsumer::builder("nats://localhost:4222", "SLIPSTREAM")
+    ///     .start(slipstream_consumer::Start::Oldest);
+    /// # drop(builder);
+    /// ```
     pub fn start(mut self, start: Start) -> Self {
         self.start = start;
         self
     }
 
     /// Delete a named consumer's cursor and start at [`start`](Self::start).
+    ///
+    /// ```
+    /// use slipstream_consumer::remote::RemoteConsumer;
+    /// let builder = RemoteConsumer::builder("nats://localhost:4222", "SLIPSTREAM").name("indexer").reset(true);
+    /// # drop(builder);
+    /// ```
     pub fn reset(mut self, reset: bool) -> Self {
         self.reset = reset;
         self
     }
 
     /// Receive only these kinds.
+    ///
+    /// ```
+    /// use slipstream_consumer::remote::RemoteConsumer;
+    /// use slipstream_consumer::{EventKind, KindSet};
+    /// let builder = RemoteConsumer::builder("nats://localhost:4222", "SLIPSTREAM")
+    ///     .kinds(KindSet::none().with(EventKind::MappingUpdate));
+    /// # drop(builder);
+    /// ```
     pub fn kinds(mut self, kinds: KindSet) -> Self {
         self.filter.kinds = Some(kinds);
         self
     }
 
     /// Receive only mapping events of this program (repeatable).
+    ///
+    /// ```
+    /// use slipstream_consumer::remote::RemoteConsumer;
+    /// let builder = RemoteConsumer::builder("nats://localhost:4222", "SLIPSTREAM").program("credits.aleo");
+    /// # drop(builder);
+    /// ```
     pub fn program(mut self, program: impl AsRef<[u8]>) -> Self {
         self.filter.programs.push(program.as_ref().to_vec());
         self
     }
 
     /// Receive only mapping events of this mapping (repeatable).
+    ///
+    /// ```
+    /// use slipstream_consumer::remote::RemoteConsumer;
+    /// let builder = RemoteConsumer::builder("nats://localhost:4222", "SLIPSTREAM").mapping("account");
+    /// # drop(builder);
+    /// ```
     pub fn mapping(mut self, mapping: impl AsRef<[u8]>) -> Self {
         self.filter.mappings.push(mapping.as_ref().to_vec());
         self
     }
 
     /// How long connecting may take (default 5 s).
+    ///
+    /// ```
+    /// use slipstream_consumer::remote::RemoteConsumer;
+    /// let builder = RemoteConsumer::builder("nats://localhost:4222", "SLIPSTREAM")
+    ///     .connect_timeout(std::time::Duration::from_secs(2));
+    /// # drop(builder);
+    /// ```
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
@@ -404,6 +584,13 @@ impl RemoteBuilder {
     /// # Errors
     /// A bad URL or stream name, an unreachable server, refused credentials,
     /// a missing stream, a start position the stream no longer holds.
+    ///
+    /// ```
+    /// use slipstream_consumer::remote::{RemoteConsumer, RemoteError};
+    /// // A stream name NATS would refuse is refused before connecting.
+    /// let err = RemoteConsumer::builder("nats://localhost:4222", "two words").open().unwrap_err();
+    /// assert!(matches!(err, RemoteError::Name(_)), "{err}");
+    /// ```
     pub fn open(self) -> Result<RemoteConsumer, RemoteError> {
         check_stream_name(&self.stream)?;
         if let Some(name) = &self.name {
@@ -528,7 +715,7 @@ impl RemoteBuilder {
     ) -> Result<(DeliverPolicy, Option<u64>, u64), RemoteError> {
         Ok(match self.start {
             Start::Oldest => (DeliverPolicy::All, None, 0),
-            Start::Latest => (DeliverPolicy::Last, None, 0),
+            Start::Newest => (DeliverPolicy::Last, None, 0),
             Start::End => (DeliverPolicy::New, None, 0),
             Start::Seq(n) => {
                 let (first, last) = bounds(stream).await?;
@@ -597,9 +784,9 @@ async fn fetch(stream: &jetstream::stream::Stream, seq: u64) -> Result<Parsed, R
         .get_raw_message(seq)
         .await
         .map_err(|e| js_err(format!("get message #{seq}"), e))?;
-    parse_headers(Some(&m.headers)).map_err(|why| RemoteError::Foreign {
+    parse_headers(Some(&m.headers)).map_err(|e| RemoteError::Foreign {
         stream_seq: seq,
-        why,
+        why: e.to_string(),
     })
 }
 
@@ -760,6 +947,17 @@ struct Current {
 type Entry = (Queued, Option<jetstream::Message>);
 
 /// A consumer of a JetStream stream fed by `slipstream-bridge`; see the [module docs](self).
+///
+/// (Not run as a doctest: it needs a NATS server and a bridge feeding the stream.)
+///
+/// ```no_run
+/// use slipstream_consumer::remote::RemoteConsumer;
+/// let mut c = RemoteConsumer::builder("nats://localhost:4222", "SLIPSTREAM").name("indexer").open()?;
+/// while let Some(item) = c.next(std::time::Duration::from_secs(1))? {
+///     if let slipstream_consumer::Item::Event(ev) = item { println!("#{}", ev.seq); }
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct RemoteConsumer {
     rt: tokio::runtime::Runtime,
     client: async_nats::Client,
@@ -820,6 +1018,12 @@ const ACK_INTERVAL: Duration = Duration::from_secs(1);
 impl RemoteConsumer {
     /// Options to read `stream` at the NATS server(s) `url` (comma-separated
     /// URLs; `nats://user:password@host:port` for credentials).
+    ///
+    /// ```
+    /// use slipstream_consumer::remote::RemoteConsumer;
+    /// let builder = RemoteConsumer::builder("nats://localhost:4222", "SLIPSTREAM");
+    /// # drop(builder);
+    /// ```
     pub fn builder(url: impl Into<String>, stream: impl Into<String>) -> RemoteBuilder {
         RemoteBuilder {
             url: url.into(),
@@ -833,16 +1037,43 @@ impl RemoteConsumer {
     }
 
     /// The stream's name.
+    ///
+    /// (Not run as a doctest: it needs a NATS server and a bridge feeding the stream.)
+    ///
+    /// ```no_run
+    /// use slipstream_consumer::remote::RemoteConsumer;
+    /// let mut c = RemoteConsumer::builder("nats://localhost:4222", "SLIPSTREAM").name("indexer").open()?;
+    /// assert_eq!(c.stream(), "SLIPSTREAM");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn stream(&self) -> &str {
         &self.stream
     }
 
     /// The consumer's name, if it is durable.
+    ///
+    /// (Not run as a doctest: it needs a NATS server and a bridge feeding the stream.)
+    ///
+    /// ```no_run
+    /// use slipstream_consumer::remote::RemoteConsumer;
+    /// let mut c = RemoteConsumer::builder("nats://localhost:4222", "SLIPSTREAM").name("indexer").open()?;
+    /// assert_eq!(c.name(), Some("indexer"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn name(&self) -> Option<&str> {
         self.durable.as_deref()
     }
 
     /// The ring sequence of the next item expected (0 before the first).
+    ///
+    /// (Not run as a doctest: it needs a NATS server and a bridge feeding the stream.)
+    ///
+    /// ```no_run
+    /// use slipstream_consumer::remote::RemoteConsumer;
+    /// let mut c = RemoteConsumer::builder("nats://localhost:4222", "SLIPSTREAM").name("indexer").open()?;
+    /// println!("next: #{}", c.next_seq());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn next_seq(&self) -> u64 {
         self.next_seq
     }
@@ -850,6 +1081,17 @@ impl RemoteConsumer {
     /// Whether this consumer has received every message the stream held when
     /// the last one was sent, and handed out every item (for "print what is
     /// there and exit").
+    ///
+    /// (Not run as a doctest: it needs a NATS server and a bridge feeding the stream.)
+    ///
+    /// ```no_run
+    /// use slipstream_consumer::remote::RemoteConsumer;
+    /// let mut c = RemoteConsumer::builder("nats://localhost:4222", "SLIPSTREAM").name("indexer").open()?;
+    /// while !c.caught_up() {
+    ///     c.next(std::time::Duration::from_secs(1))?;
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn caught_up(&self) -> bool {
         self.pending == 0
             && self
@@ -862,6 +1104,16 @@ impl RemoteConsumer {
     /// in flight included; a restart under this name resumes after it. After
     /// [`next_block`](Self::next_block), that is after the last block (or
     /// report) it returned: a block boundary.
+    ///
+    /// (Not run as a doctest: it needs a NATS server and a bridge feeding the stream.)
+    ///
+    /// ```no_run
+    /// use slipstream_consumer::remote::RemoteConsumer;
+    /// let mut c = RemoteConsumer::builder("nats://localhost:4222", "SLIPSTREAM").name("indexer").open()?;
+    /// c.next(std::time::Duration::from_secs(1))?;
+    /// c.commit(); // acknowledges everything handed out
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn commit(&mut self) {
         let newest = self.handed_ack.take().or(self.past_ack.take());
         self.past_ack = None;
@@ -907,6 +1159,15 @@ impl RemoteConsumer {
     ///
     /// # Errors
     /// See [`next`](Self::next).
+    ///
+    /// (Not run as a doctest: it needs a NATS server and a bridge feeding the stream.)
+    ///
+    /// ```no_run
+    /// use slipstream_consumer::remote::RemoteConsumer;
+    /// let mut c = RemoteConsumer::builder("nats://localhost:4222", "SLIPSTREAM").name("indexer").open()?;
+    /// while let Some(item) = c.try_next()? { println!("{item:?}"); }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn try_next(&mut self) -> Result<Option<Item<'_>>, RemoteError> {
         self.next(Duration::ZERO)
     }
@@ -916,6 +1177,15 @@ impl RemoteConsumer {
     /// # Errors
     /// A message that is not a bridge's (or does not decode), a
     /// JetStream failure (the consumer was deleted, the server is gone).
+    ///
+    /// (Not run as a doctest: it needs a NATS server and a bridge feeding the stream.)
+    ///
+    /// ```no_run
+    /// use slipstream_consumer::remote::RemoteConsumer;
+    /// let mut c = RemoteConsumer::builder("nats://localhost:4222", "SLIPSTREAM").name("indexer").open()?;
+    /// if let Some(item) = c.next(std::time::Duration::from_millis(100))? { println!("{item:?}"); }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn next(&mut self, timeout: Duration) -> Result<Option<Item<'_>>, RemoteError> {
         self.begin_read();
         self.leave_block_mode();
@@ -936,7 +1206,11 @@ impl RemoteConsumer {
                                 why: format!("event #{} does not decode: {e}", c.seq),
                             }
                         })?;
-                        Item::Event(Event { seq: c.seq, event })
+                        Item::Event(Event {
+                            seq: c.seq,
+                            event,
+                            payload: &c.payload,
+                        })
                     }
                 }));
             }
@@ -979,8 +1253,10 @@ impl RemoteConsumer {
             .map(|i| (i.stream_sequence, i.pending))
             .unwrap_or((0, 0));
         self.pending = pending;
-        let parsed = parse_headers(msg.headers.as_ref())
-            .map_err(|why| RemoteError::Foreign { stream_seq, why })?;
+        let parsed = parse_headers(msg.headers.as_ref()).map_err(|e| RemoteError::Foreign {
+            stream_seq,
+            why: e.to_string(),
+        })?;
         if stream_seq <= self.last_stream_seq {
             return Ok(()); // delivered before (a redelivery): nothing to hand out or acknowledge
         }
@@ -1153,6 +1429,17 @@ impl RemoteConsumer {
     ///
     /// # Errors
     /// As [`next`](Self::next).
+    ///
+    /// (Not run as a doctest: it needs a NATS server and a bridge feeding the stream.)
+    ///
+    /// ```no_run
+    /// use slipstream_consumer::remote::RemoteConsumer;
+    /// let mut c = RemoteConsumer::builder("nats://localhost:4222", "SLIPSTREAM").name("indexer").open()?;
+    /// if let Some(slipstream_consumer::BlockItem::Block(b)) = c.next_block(std::time::Duration::from_secs(5))? {
+    ///     println!("block {}: {} events", b.height, b.events.len());
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn next_block(&mut self, timeout: Duration) -> Result<Option<BlockItem>, RemoteError> {
         self.enter_block_mode();
         self.begin_read();
@@ -1228,7 +1515,7 @@ impl RemoteConsumer {
             self.block.undecodable();
             return (None, Boundary::After);
         };
-        let decoded = EventRef::decode(c.kind, &c.payload);
+        let decoded = crate::Event::decode(c.seq, c.kind, &c.payload);
         match self.block.take(c.seq, c.kind, &decoded, head, kept) {
             Some((item, boundary)) => (Some(item), boundary),
             None => (None, Boundary::After),
@@ -1317,15 +1604,20 @@ mod tests {
         h.insert(H_GAP_LAST_PARTIAL, "maybe");
         assert!(parse_headers(Some(&h))
             .unwrap_err()
+            .to_string()
             .contains("Gap-Last-Partial"));
         h.insert(H_GAP_LAST_PARTIAL, "false");
         h.insert(H_GAP_FIRST_HEIGHT, "x");
         assert!(parse_headers(Some(&h))
             .unwrap_err()
+            .to_string()
             .contains("Gap-First-Height"));
         h.insert(H_GAP_FIRST_HEIGHT, "3");
         h.insert(H_GAP_LAST, "x");
-        assert!(parse_headers(Some(&h)).unwrap_err().contains("Gap-Last"));
+        assert!(parse_headers(Some(&h))
+            .unwrap_err()
+            .to_string()
+            .contains("Gap-Last"));
         assert!(parse_headers(None).is_err());
     }
 }

@@ -40,51 +40,125 @@
 //! | `Slipstream-Producer`, `Slipstream-Pid`, `Slipstream-Epoch` | producer | `died`, `closed` or `restarted`; pid (not for `closed`); epoch |
 //!
 //! Gap and producer messages have an empty payload.
+//!
+//! ```
+//! use slipstream_consumer::{EventKind, remote::wire::*};
+//! // What a subscriber to credits.aleo's account updates filters on:
+//! let subject = event_subject("slipstream", EventKind::MappingUpdate, Some((b"credits.aleo", b"account")));
+//! assert_eq!(subject, "slipstream.mapping_update.credits~2Ealeo.account");
+//! assert_eq!(stream_subjects("slipstream"), "slipstream.>");
+//! ```
 
 use slipstream_event::EventKind;
 
 /// `Nats-Msg-Id`.
+/// ```
+/// assert_eq!(slipstream_consumer::remote::wire::H_MSG_ID, "Nats-Msg-Id");
+/// ```
 pub const H_MSG_ID: &str = "Nats-Msg-Id";
 /// `Slipstream-Ring`.
+/// ```
+/// assert_eq!(slipstream_consumer::remote::wire::H_RING, "Slipstream-Ring");
+/// ```
 pub const H_RING: &str = "Slipstream-Ring";
 /// `Slipstream-Message`.
+/// ```
+/// assert_eq!(slipstream_consumer::remote::wire::H_MESSAGE, "Slipstream-Message");
+/// ```
 pub const H_MESSAGE: &str = "Slipstream-Message";
 /// `Slipstream-Next-Seq`.
+/// ```
+/// assert_eq!(slipstream_consumer::remote::wire::H_NEXT_SEQ, "Slipstream-Next-Seq");
+/// ```
 pub const H_NEXT_SEQ: &str = "Slipstream-Next-Seq";
 /// `Slipstream-Seq`.
+/// ```
+/// assert_eq!(slipstream_consumer::remote::wire::H_SEQ, "Slipstream-Seq");
+/// ```
 pub const H_SEQ: &str = "Slipstream-Seq";
 /// `Slipstream-Kind`.
+/// ```
+/// assert_eq!(slipstream_consumer::remote::wire::H_KIND, "Slipstream-Kind");
+/// ```
 pub const H_KIND: &str = "Slipstream-Kind";
 /// `Slipstream-Kind-Code`.
+/// ```
+/// assert_eq!(slipstream_consumer::remote::wire::H_KIND_CODE, "Slipstream-Kind-Code");
+/// ```
 pub const H_KIND_CODE: &str = "Slipstream-Kind-Code";
 /// `Slipstream-Height`.
+/// ```
+/// assert_eq!(slipstream_consumer::remote::wire::H_HEIGHT, "Slipstream-Height");
+/// ```
 pub const H_HEIGHT: &str = "Slipstream-Height";
 /// `Slipstream-Ordinal`.
+/// ```
+/// assert_eq!(slipstream_consumer::remote::wire::H_ORDINAL, "Slipstream-Ordinal");
+/// ```
 pub const H_ORDINAL: &str = "Slipstream-Ordinal";
 /// `Slipstream-Format`.
+/// ```
+/// assert_eq!(slipstream_consumer::remote::wire::H_FORMAT, "Slipstream-Format");
+/// ```
 pub const H_FORMAT: &str = "Slipstream-Format";
 /// `Slipstream-Gap-First`.
+/// ```
+/// assert_eq!(slipstream_consumer::remote::wire::H_GAP_FIRST, "Slipstream-Gap-First");
+/// ```
 pub const H_GAP_FIRST: &str = "Slipstream-Gap-First";
 /// `Slipstream-Gap-Last`.
+/// ```
+/// assert_eq!(slipstream_consumer::remote::wire::H_GAP_LAST, "Slipstream-Gap-Last");
+/// ```
 pub const H_GAP_LAST: &str = "Slipstream-Gap-Last";
 /// `Slipstream-Gap-Reason`.
+/// ```
+/// assert_eq!(slipstream_consumer::remote::wire::H_GAP_REASON, "Slipstream-Gap-Reason");
+/// ```
 pub const H_GAP_REASON: &str = "Slipstream-Gap-Reason";
 /// `Slipstream-Gap-First-Height`.
+/// ```
+/// assert_eq!(slipstream_consumer::remote::wire::H_GAP_FIRST_HEIGHT, "Slipstream-Gap-First-Height");
+/// ```
 pub const H_GAP_FIRST_HEIGHT: &str = "Slipstream-Gap-First-Height";
 /// `Slipstream-Gap-Last-Height`.
+/// ```
+/// assert_eq!(slipstream_consumer::remote::wire::H_GAP_LAST_HEIGHT, "Slipstream-Gap-Last-Height");
+/// ```
 pub const H_GAP_LAST_HEIGHT: &str = "Slipstream-Gap-Last-Height";
 /// `Slipstream-Gap-First-Partial`.
+/// ```
+/// assert_eq!(slipstream_consumer::remote::wire::H_GAP_FIRST_PARTIAL, "Slipstream-Gap-First-Partial");
+/// ```
 pub const H_GAP_FIRST_PARTIAL: &str = "Slipstream-Gap-First-Partial";
 /// `Slipstream-Gap-Last-Partial`.
+/// ```
+/// assert_eq!(slipstream_consumer::remote::wire::H_GAP_LAST_PARTIAL, "Slipstream-Gap-Last-Partial");
+/// ```
 pub const H_GAP_LAST_PARTIAL: &str = "Slipstream-Gap-Last-Partial";
 /// `Slipstream-Producer`.
+/// ```
+/// assert_eq!(slipstream_consumer::remote::wire::H_PRODUCER, "Slipstream-Producer");
+/// ```
 pub const H_PRODUCER: &str = "Slipstream-Producer";
 /// `Slipstream-Pid`.
+/// ```
+/// assert_eq!(slipstream_consumer::remote::wire::H_PID, "Slipstream-Pid");
+/// ```
 pub const H_PID: &str = "Slipstream-Pid";
 /// `Slipstream-Epoch`.
+/// ```
+/// assert_eq!(slipstream_consumer::remote::wire::H_EPOCH, "Slipstream-Epoch");
+/// ```
 pub const H_EPOCH: &str = "Slipstream-Epoch";
 
 /// How an event's payload is encoded.
+///
+/// ```
+/// use slipstream_consumer::remote::wire::Format;
+/// assert_eq!(Format::default(), Format::Binary);
+/// assert_eq!("json".parse(), Ok(Format::Json));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Format {
     /// The event's bytes as FORMAT.md section 10 encodes them.
@@ -96,6 +170,10 @@ pub enum Format {
 
 impl Format {
     /// The `Slipstream-Format` value.
+    ///
+    /// ```
+    /// assert_eq!(slipstream_consumer::remote::wire::Format::Json.as_str(), "json");
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             Format::Binary => "binary",
@@ -104,18 +182,34 @@ impl Format {
     }
 }
 
+/// Text that is not a [`Format`].
+///
+/// ```
+/// use slipstream_consumer::remote::wire::{Format, ParseFormatError};
+/// assert_eq!("yaml".parse::<Format>(), Err(ParseFormatError("yaml".into())));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a format: binary or json")]
+pub struct ParseFormatError(pub String);
+
 impl std::str::FromStr for Format {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = ParseFormatError;
+    /// `binary` (or `bin`) or `json`.
+    fn from_str(s: &str) -> Result<Self, ParseFormatError> {
         match s {
             "binary" | "bin" => Ok(Format::Binary),
             "json" => Ok(Format::Json),
-            _ => Err(format!("{s:?} is not a format: binary or json")),
+            _ => Err(ParseFormatError(s.to_owned())),
         }
     }
 }
 
 /// A subject prefix or stream name that NATS would refuse or misread.
+///
+/// ```
+/// use slipstream_consumer::remote::wire::{check_stream_name, NameError};
+/// assert!(matches!(check_stream_name("a.b"), Err(NameError::Stream { .. })));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NameError {
     /// The prefix is not one or more tokens of allowed characters.
@@ -178,6 +272,12 @@ pub fn check_prefix(prefix: &str) -> Result<(), NameError> {
 ///
 /// # Errors
 /// [`NameError::Stream`] naming what is wrong.
+///
+/// ```
+/// use slipstream_consumer::remote::wire::check_stream_name;
+/// assert!(check_stream_name("SLIPSTREAM").is_ok());
+/// assert!(check_stream_name("two words").is_err());
+/// ```
 pub fn check_stream_name(name: &str) -> Result<(), NameError> {
     let err = |why| {
         Err(NameError::Stream {
@@ -227,6 +327,12 @@ pub fn escape_token(name: &[u8]) -> String {
 }
 
 /// The bytes a token made by [`escape_token`] stands for; `None` if it is not one.
+///
+/// ```
+/// use slipstream_consumer::remote::wire::unescape_token;
+/// assert_eq!(unescape_token("credits~2Ealeo").as_deref(), Some(&b"credits.aleo"[..]));
+/// assert_eq!(unescape_token("a.b"), None); // not a token
+/// ```
 pub fn unescape_token(token: &str) -> Option<Vec<u8>> {
     if token == "~" {
         return Some(Vec::new());
@@ -277,21 +383,37 @@ pub fn event_subject(prefix: &str, kind: EventKind, names: Option<(&[u8], &[u8])
 }
 
 /// The subject of gap messages.
+///
+/// ```
+/// assert_eq!(slipstream_consumer::remote::wire::gap_subject("slipstream"), "slipstream.gap");
+/// ```
 pub fn gap_subject(prefix: &str) -> String {
     format!("{prefix}.gap")
 }
 
 /// The subject of producer-change messages.
+///
+/// ```
+/// assert_eq!(slipstream_consumer::remote::wire::producer_subject("slipstream"), "slipstream.producer");
+/// ```
 pub fn producer_subject(prefix: &str) -> String {
     format!("{prefix}.producer")
 }
 
 /// The subjects a stream fed by a bridge with `prefix` captures.
+///
+/// ```
+/// assert_eq!(slipstream_consumer::remote::wire::stream_subjects("slipstream"), "slipstream.>");
+/// ```
 pub fn stream_subjects(prefix: &str) -> String {
     format!("{prefix}.>")
 }
 
 /// A ring identity as it appears in headers.
+///
+/// ```
+/// assert_eq!(slipstream_consumer::remote::wire::ring_hex(0xab), "00000000000000ab");
+/// ```
 pub fn ring_hex(ring_id: u64) -> String {
     format!("{ring_id:016x}")
 }

@@ -7,11 +7,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use crate::{BlockItem, Consumer, ConsumerError, Owned};
-
-/// An item of an [`EventStream`].
-#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
-pub type OwnedItem = Owned;
+use crate::{BlockItem, Consumer, ConsumerError, OwnedItem};
 
 /// How long the reading thread waits for an item before it looks at the
 /// stream's commit requests and whether the stream is gone.
@@ -131,7 +127,7 @@ impl<T> Drop for Inner<T> {
 /// A dedicated thread reads the ring (spinning briefly, then sleeping on the
 /// futex) and hands owned items to the stream through a bounded channel: if
 /// the async side falls behind, that thread waits, the consumer falls behind
-/// in the ring, and the stream reports the gap as [`Owned::Lagged`]. The
+/// in the ring, and the stream reports the gap as [`OwnedItem::Lagged`]. The
 /// producer is never slowed. Dropping the stream stops the thread.
 ///
 /// Cursors: the thread reads ahead, but stores only what the application
@@ -140,9 +136,24 @@ impl<T> Drop for Inner<T> {
 /// [`commit`](EventStream::commit), which acknowledges every item received.
 /// The thread stores the acknowledged cursor within about 20 ms (and before
 /// the stream's drop returns).
+///
+/// ```
+/// # let path = std::env::temp_dir().join(format!("doc-event-stream-{}", std::process::id()));
+/// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+/// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+/// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
+/// use slipstream_consumer::{Consumer, OwnedItem};
+/// use std::pin::Pin;
+/// let mut events = Consumer::builder(&path).open()?.into_stream(16);
+/// let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+/// let next = std::future::poll_fn(|cx| futures_core::Stream::poll_next(Pin::new(&mut events), cx));
+/// assert!(matches!(rt.block_on(next), Some(Ok(OwnedItem::Event(ev))) if ev.seq == 1));
+/// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub struct EventStream {
-    inner: Inner<Owned>,
+    inner: Inner<OwnedItem>,
 }
 
 /// The blocks of a [`Consumer`] as a `futures_core::Stream` of
@@ -150,6 +161,21 @@ pub struct EventStream {
 ///
 /// Works as [`EventStream`] does; the cursor it stores is always a block
 /// boundary (after the last block acknowledged).
+///
+/// ```
+/// # let path = std::env::temp_dir().join(format!("doc-block-stream-{}", std::process::id()));
+/// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+/// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+/// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
+/// use slipstream_consumer::{BlockItem, Consumer};
+/// use std::pin::Pin;
+/// let mut blocks = Consumer::builder(&path).open()?.into_block_stream(4);
+/// let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+/// let next = std::future::poll_fn(|cx| futures_core::Stream::poll_next(Pin::new(&mut blocks), cx));
+/// assert!(matches!(rt.block_on(next), Some(Ok(BlockItem::Block(b))) if b.height == 7));
+/// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub struct BlockStream {
     inner: Inner<BlockItem>,
@@ -158,6 +184,19 @@ pub struct BlockStream {
 impl EventStream {
     /// Acknowledges every item received from the stream: the reading thread
     /// stores the cursor after them (a named consumer resumes there).
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-event-stream-commit-{}", std::process::id()));
+    /// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+    /// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+    /// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
+    /// let mut events = slipstream_consumer::Consumer::builder(&path).name("async").open()?.into_stream(16);
+    /// // ... after processing what was received, durably:
+    /// events.commit();
+    /// # drop(events);
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn commit(&mut self) {
         self.inner.commit();
     }
@@ -166,6 +205,18 @@ impl EventStream {
 impl BlockStream {
     /// Acknowledges every block (and report) received from the stream: the
     /// reading thread stores the cursor after the last of them.
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-block-stream-commit-{}", std::process::id()));
+    /// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
+    /// #     layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() })?;
+    /// # p.mapping_update_at(7, b"credits.aleo", b"account", b"k", b"v")?; p.commit_block()?;
+    /// let mut blocks = slipstream_consumer::Consumer::builder(&path).name("async").open()?.into_block_stream(4);
+    /// blocks.commit();
+    /// # drop(blocks);
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn commit(&mut self) {
         self.inner.commit();
     }
@@ -175,9 +226,11 @@ impl Consumer {
     /// Turns the consumer into an async stream of events with a channel of
     /// `buffer` items.
     ///
+    /// (Not run as a doctest: it reads for ever, as a consumer does.)
+    ///
     /// ```no_run
     /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// use slipstream_consumer::{Consumer, Owned};
+    /// use slipstream_consumer::{Consumer, OwnedItem};
     /// let mut events = Consumer::builder("node-events")
     ///     .name("async-indexer")
     ///     .auto_commit(false)
@@ -186,7 +239,7 @@ impl Consumer {
     /// while let Some(item) = std::future::poll_fn(|cx| {
     ///     futures_core::Stream::poll_next(std::pin::Pin::new(&mut events), cx)
     /// }).await {
-    ///     if let Owned::Event(ev) = item? { println!("#{}", ev.seq); }
+    ///     if let OwnedItem::Event(ev) = item? { println!("#{}", ev.seq); }
     ///     events.commit(); // once what it did is durable
     /// }
     /// # Ok(()) }
@@ -195,13 +248,15 @@ impl Consumer {
     pub fn into_stream(self, buffer: usize) -> EventStream {
         EventStream {
             inner: Inner::spawn(self, buffer, |c| {
-                Ok(c.next(POLL)?.map(|item| Owned::from_item(&item)))
+                Ok(c.next(POLL)?.map(|item| OwnedItem::from_item(&item)))
             }),
         }
     }
 
     /// Turns the consumer into an async stream of blocks
     /// ([`next_block`](Consumer::next_block)) with a channel of `buffer` items.
+    ///
+    /// (Not run as a doctest: it reads for ever, as a consumer does.)
     ///
     /// ```no_run
     /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {

@@ -5,7 +5,7 @@
 use slipstream_consumer::*;
 use slipstream_journal::{JournalWriter, WriterOptions};
 use slipstream_producer::{Producer, ProducerOptions};
-use slipstream_ring::{Item as RingItem, LapPolicy, Layout, Reader, SeekError, StartAt};
+use slipstream_ring::{Item as RingItem, LapPolicy, Layout, Reader, SeekError, Start as RingStart};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -73,11 +73,11 @@ impl Recorder {
         .unwrap();
         // Read-only, as every consumer of a format-2 ring.
         let file = std::fs::File::open(ring).unwrap();
-        let mut r = Reader::attach(&file, StartAt::End).unwrap();
+        let mut r = Reader::attach(&file, RingStart::End).unwrap();
         r.set_lap_policy(LapPolicy::Oldest);
         match w.next_seq() {
-            None => r.seek(StartAt::Oldest).unwrap(),
-            Some(n) => match r.seek(StartAt::Seq(n)) {
+            None => r.seek(RingStart::Oldest).unwrap(),
+            Some(n) => match r.seek(RingStart::Seq(n)) {
                 Ok(()) => {}
                 Err(SeekError::NotRetained { .. }) => r.resume(n, u64::MAX).unwrap(),
                 Err(e) => panic!("recorder seek: {e}"),
@@ -319,7 +319,7 @@ fn starts_older_than_the_ring_come_from_the_journal_and_older_than_the_journal_a
     let late = Scratch::new("late-dir");
     let (mut w, _) = JournalWriter::open(&late.dir, WriterOptions::default()).unwrap();
     let file = std::fs::File::open(&t.ring).unwrap();
-    let mut r = Reader::attach(&file, StartAt::Oldest).unwrap();
+    let mut r = Reader::attach(&file, RingStart::Oldest).unwrap();
     while let Some(item) = r.try_next().unwrap() {
         if let RingItem::Record(x) = item {
             w.append(x.seq, x.kind, x.payload).unwrap();
@@ -486,7 +486,7 @@ fn journal_with_hole(tag: &str, hole: Option<(u64, u64)>) -> (Scratch, u64) {
     let mut p = s.producer();
     let (mut w, _) = JournalWriter::open(&s.dir, WriterOptions::default()).unwrap();
     let file = std::fs::File::open(&s.ring).unwrap();
-    let mut r = Reader::attach(&file, StartAt::Oldest).unwrap();
+    let mut r = Reader::attach(&file, RingStart::Oldest).unwrap();
     for h in 1..=200u64 {
         p.begin_block(h).unwrap();
         for o in 1..=10u32 {
@@ -546,7 +546,7 @@ fn next_block_from_the_journal_delivers_whole_blocks_and_stores_cursors_at_block
         assert_eq!(b.events.len(), 10);
     }
     assert!(
-        Reader::attach(&std::fs::File::open(&s.ring).unwrap(), StartAt::Oldest)
+        Reader::attach(&std::fs::File::open(&s.ring).unwrap(), RingStart::Oldest)
             .unwrap()
             .next_seq()
             > begin_of(31),
@@ -694,7 +694,7 @@ fn the_async_streams_from_the_journal_store_only_what_was_acknowledged() {
             .unwrap()
             .unwrap();
         match item {
-            Owned::Event(e) => assert_eq!(e.seq, n),
+            OwnedItem::Event(e) => assert_eq!(e.seq, n),
             other => panic!("{other:?}"),
         }
     }

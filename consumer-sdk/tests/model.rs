@@ -26,7 +26,7 @@
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
-use slipstream_consumer::{BlockItem, Consumer, Item, Missed, Owned, Start};
+use slipstream_consumer::{BlockItem, Consumer, Item, Missed, OwnedItem, Start};
 use slipstream_producer::{EventKind, Layout, Producer, ProducerOptions, PublishError, Wake};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -142,16 +142,16 @@ enum Got {
 }
 
 impl Got {
-    fn from_owned(o: &Owned) -> Got {
+    fn from_owned(o: &OwnedItem) -> Got {
         match o {
-            Owned::Event(e) => Got::Event(e.seq),
-            Owned::Lagged(m) => Got::Missed(*m),
-            Owned::Producer(_) => Got::Producer,
+            OwnedItem::Event(e) => Got::Event(e.seq),
+            OwnedItem::Lagged(m) => Got::Missed(*m),
+            OwnedItem::Producer(_) => Got::Producer,
         }
     }
 
     fn from_item(i: &Item<'_>) -> Got {
-        Got::from_owned(&Owned::from_item(i))
+        Got::from_owned(&OwnedItem::from_item(i))
     }
 
     fn from_block(b: &BlockItem) -> Got {

@@ -18,7 +18,7 @@ use slipstream_ring::layout::{
     record_len, split_header_word, validate_header, Geometry, RawHeader, KIND_INVALID,
     KIND_PADDING, NO_RECORD, RECORD_HEADER_LEN, SEGMENT_TABLE_OFFSET,
 };
-use slipstream_ring::{Item, LapPolicy, Layout, Reader, StartAt};
+use slipstream_ring::{Item, LapPolicy, Layout, Reader, Start};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use zerocopy::{FromBytes, IntoBytes};
@@ -183,7 +183,7 @@ pub const WALK_STEPS: usize = 10_000;
 /// | 8 | `tail_intent` |
 /// | 8 | `tail` |
 /// | 8 | `latest` |
-/// | 8 | `start_seq`, for `StartAt::Seq` |
+/// | 8 | `start_seq`, for `Start::Seq` |
 /// | 8 + 8 | `resume_seq`, `resume_pos` |
 /// | 16 × 16 | segment table entries 0 to 15: `pos`, `seq` |
 /// | rest | the data region (zero-padded or truncated to the capacity) |
@@ -203,7 +203,7 @@ pub struct WalkInput {
     pub tail: u64,
     /// `latest`, as given.
     pub latest: u64,
-    /// The sequence number of `StartAt::Seq`.
+    /// The sequence number of `Start::Seq`.
     pub start_seq: u64,
     /// The `next_seq` given to `resume`.
     pub resume_seq: u64,
@@ -387,10 +387,10 @@ pub fn reader_walk(file: &File, data: &[u8]) {
         intent,
     };
     let starts = [
-        StartAt::Oldest,
-        StartAt::Latest,
-        StartAt::End,
-        StartAt::Seq(input.start_seq),
+        Start::Oldest,
+        Start::Newest,
+        Start::End,
+        Start::Seq(input.start_seq),
     ];
     for start in starts {
         let Ok(mut reader) = Reader::attach(file, start) else {

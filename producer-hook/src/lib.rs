@@ -31,21 +31,29 @@
 mod path;
 mod plugin;
 mod producer;
-mod units;
 
 pub use plugin::{
-    _create_plugin, parse_size, slipstream_plugin_interface_version,
-    slipstream_plugin_rustc_version, BroadcastEvent, BroadcastEventKind, PluginConfig, PluginError,
-    RingPlugin, Size, SlipstreamPlugin, INTERFACE_VERSION, RUSTC_VERSION,
+    _create_plugin, parse_duration, parse_size, slipstream_plugin_interface_version,
+    slipstream_plugin_rustc_version, BroadcastEvent, BroadcastEventKind, ConfigError,
+    ParseWakeError, PluginConfig, PluginError, RingPlugin, Size, SlipstreamPlugin,
+    INTERFACE_VERSION, RUSTC_VERSION,
 };
-pub use producer::{ParseWakeError, Producer, ProducerOptions, PublishError, Wake};
+pub use producer::{Producer, ProducerOptions, PublishError, Wake};
 pub use slipstream_event::{EventKind, EventRef, KindSet};
 pub use slipstream_ring::{resolve_ring_path, Layout, SHM_DIR};
-pub use units::parse_duration;
 
 use std::path::PathBuf;
 
 /// An error opening a ring as its producer.
+///
+/// ```
+/// use slipstream_producer::{Layout, Producer, ProducerError, ProducerOptions};
+/// let path = std::env::temp_dir().join(format!("doc-producer-error-{}", std::process::id()));
+/// let options = ProducerOptions { layout: Layout::new(1 << 16), mode: 0o666, ..Default::default() };
+/// let err = Producer::open(&path, options).unwrap_err();
+/// assert!(matches!(err, ProducerError::WritableMode { mode: 0o666, .. }), "{err}");
+/// assert!(!path.exists());
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ProducerError {

@@ -6,9 +6,10 @@ use std::ffi::{c_char, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use serde::Deserialize;
-use slipstream_event::{EventKind, KindSet};
+use slipstream_event::{EventKind, EventRef, KindSet};
 use slipstream_ring::{FileMode, Layout};
 
 pub use snarkvm_slipstream_plugin_interface::slipstream_plugin_interface::{
@@ -19,9 +20,17 @@ use crate::{Producer, ProducerError, ProducerOptions, Wake};
 
 /// The version of `snarkvm-slipstream-plugin-interface` this crate is built
 /// against (its dependency is pinned to exactly this version).
+///
+/// ```
+/// assert_eq!(slipstream_producer::INTERFACE_VERSION, "4.11.0");
+/// ```
 pub const INTERFACE_VERSION: &str = "4.11.0";
 
 /// The `rustc --version` of the compiler that built this crate.
+///
+/// ```
+/// assert!(slipstream_producer::RUSTC_VERSION.starts_with("rustc "));
+/// ```
 pub const RUSTC_VERSION: &str = env!("SLIPSTREAM_RUSTC_VERSION");
 
 const RUSTC_VERSION_C: &CStr =
@@ -59,16 +68,35 @@ pub extern "C" fn slipstream_plugin_interface_version() -> *const c_char {
 
 /// An error the plugin reports to the node (as an `anyhow::Error`, whose
 /// message is this error's).
+///
+/// ```
+/// use slipstream_producer::{BroadcastEvent, PluginError, RingPlugin, SlipstreamPlugin};
+/// let plugin = RingPlugin::new(); // not loaded: no ring yet
+/// let err = plugin.on_broadcast(BroadcastEvent::StakingReward {
+///     staker: b"s", validator: b"v", reward: 1, new_stake: 2, block_height: 1,
+/// }).unwrap_err();
+/// assert!(matches!(err.downcast_ref(), Some(PluginError::NotLoaded)));
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PluginError {
-    /// The config file could not be read or is invalid.
-    #[error("slipstream plugin config {path}: {detail}")]
+    /// The config file could not be read.
+    #[error("slipstream plugin config {path}: {source}")]
+    ReadConfig {
+        /// The config file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The config file is invalid.
+    #[error("slipstream plugin config {path}: {source}")]
     Config {
         /// The config file.
         path: PathBuf,
         /// What was wrong.
-        detail: String,
+        #[source]
+        source: ConfigError,
     },
     /// The ring could not be opened.
     #[error(transparent)]
@@ -121,8 +149,92 @@ pub enum PluginError {
     Failed,
 }
 
+/// A plugin config (or a size or duration in it) that is not valid; each
+/// variant names the value that is wrong.
+///
+/// ```
+/// use slipstream_producer::{parse_size, ConfigError};
+/// assert_eq!(parse_size("12 parsecs"), Err(ConfigError::UnknownUnit {
+///     what: "size", value: "12 parsecs".into(), unit: "parsecs".into(), valid: "B, KiB, MiB, GiB",
+/// }));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A size or duration that does not start with a number.
+    #[error("{what} {value:?} does not start with a number")]
+    NotANumber {
+        /// `"size"` or `"duration"`.
+        what: &'static str,
+        /// The text given.
+        value: String,
+    },
+    /// A size or duration with a unit that is not one of `valid`.
+    #[error("{what} {value:?} has an unknown unit {unit:?} ({valid})")]
+    UnknownUnit {
+        /// `"size"` or `"duration"`.
+        what: &'static str,
+        /// The text given.
+        value: String,
+        /// The unit given.
+        unit: String,
+        /// The units understood.
+        valid: &'static str,
+    },
+    /// A value too large for what it sets.
+    #[error("{what} {value} is too large")]
+    TooLarge {
+        /// What it sets (`"size"`, `"max_event"`).
+        what: &'static str,
+        /// The value given.
+        value: String,
+    },
+    /// The text nests arrays and objects deeper than a config can.
+    #[error(
+        "arrays and objects nest {depth} levels deep; a config needs 2, at most {max} are read"
+    )]
+    TooDeep {
+        /// How deep the text nests.
+        depth: usize,
+        /// The deepest nesting read.
+        max: usize,
+    },
+    /// Not a JSON5 config of the known keys: a syntax error, an unknown key,
+    /// a value of the wrong type (the parser's message says which).
+    #[error("{message}")]
+    Syntax {
+        /// The JSON5 parser's message.
+        message: String,
+    },
+    /// A `kinds` entry snarkVM's plugin interface does not broadcast.
+    #[error("kinds: {name:?} is not a kind snarkVM's plugin interface {INTERFACE_VERSION} broadcasts; valid kinds are {valid}")]
+    UnknownKind {
+        /// The entry.
+        name: String,
+        /// The valid kinds, quoted, comma-separated.
+        valid: String,
+    },
+    /// A `mode` that is not octal permission bits.
+    #[error("mode {0:?} is not octal permission bits such as \"0600\"")]
+    Mode(String),
+    /// A `wake` that is not a wake policy (see [`Wake`]'s `FromStr`).
+    #[error(transparent)]
+    Wake(#[from] ParseWakeError),
+    /// A capacity or `max_event` that makes no ring.
+    #[error(transparent)]
+    Layout(#[from] slipstream_ring::LayoutError),
+}
+
 /// The plugin's config file, as parsed from JSON5 (the keys are in the
 /// [`RingPlugin`'s section](RingPlugin#config-keys)).
+///
+/// ```
+/// use slipstream_producer::{PluginConfig, Size};
+/// let c = PluginConfig::parse(r#"{ libpath: "libslipstream_producer.so", ring: "events", capacity: "64MiB", wake: "event" }"#)?;
+/// assert_eq!(c.ring, "events");
+/// assert_eq!(c.capacity, Some(Size(64 << 20)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct PluginConfig {
@@ -175,6 +287,14 @@ const NODE_KINDS: [(&str, BroadcastEventKind, EventKind); 2] = [
 ];
 
 /// A byte size: a number, or a string such as `"64MiB"`.
+///
+/// ```
+/// use slipstream_producer::{PluginConfig, Size};
+/// let c = PluginConfig::parse(r#"{ libpath: "x.so", ring: "r", capacity: 65536, max_event: "4KiB" }"#)?;
+/// assert_eq!(c.capacity, Some(Size(65536)));
+/// assert_eq!(c.max_event, Some(Size(4096)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "SizeRepr")]
 pub struct Size(pub u64);
@@ -187,8 +307,8 @@ enum SizeRepr {
 }
 
 impl TryFrom<SizeRepr> for Size {
-    type Error = String;
-    fn try_from(r: SizeRepr) -> Result<Self, String> {
+    type Error = ConfigError;
+    fn try_from(r: SizeRepr) -> Result<Self, ConfigError> {
         match r {
             SizeRepr::Number(n) => Ok(Size(n)),
             SizeRepr::Text(s) => parse_size(&s).map(Size),
@@ -199,27 +319,148 @@ impl TryFrom<SizeRepr> for Size {
 /// Parses `"4096"`, `"64KiB"`, `"64MiB"`, `"1GiB"` (also `K`, `M`, `G`, `KB`...,
 /// all powers of 1024).
 ///
+/// # Errors
+///
+/// [`ConfigError::NotANumber`], [`ConfigError::UnknownUnit`], or
+/// [`ConfigError::TooLarge`] for more than `u64::MAX` bytes.
+///
 /// ```
-/// assert_eq!(slipstream_producer::parse_size("64MiB"), Ok(64 << 20));
-/// assert!(slipstream_producer::parse_size("lots").is_err());
+/// use slipstream_producer::{parse_size, ConfigError};
+/// assert_eq!(parse_size("64MiB"), Ok(64 << 20));
+/// assert!(matches!(parse_size("lots"), Err(ConfigError::NotANumber { .. })));
 /// ```
-pub fn parse_size(s: &str) -> Result<u64, String> {
+pub fn parse_size(s: &str) -> Result<u64, ConfigError> {
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("size {s:?} does not start with a number"))?;
+    let n: u64 = num.parse().map_err(|_| ConfigError::NotANumber {
+        what: "size",
+        value: s.to_owned(),
+    })?;
     let shift = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 0,
         "k" | "kb" | "kib" => 10,
         "m" | "mb" | "mib" => 20,
         "g" | "gb" | "gib" => 30,
-        other => return Err(format!("size {s:?} has an unknown unit {other:?}")),
+        other => {
+            return Err(ConfigError::UnknownUnit {
+                what: "size",
+                value: s.to_owned(),
+                unit: other.to_owned(),
+                valid: "B, KiB, MiB, GiB",
+            })
+        }
     };
     n.checked_shl(shift)
         .filter(|v| v >> shift == n)
-        .ok_or_else(|| format!("size {s:?} is too large"))
+        .ok_or_else(|| ConfigError::TooLarge {
+            what: "size",
+            value: format!("{s:?}"),
+        })
+}
+
+/// Parses a duration such as `"200us"`, `"1ms"`, `"2s"`.
+///
+/// # Errors
+///
+/// [`ConfigError::NotANumber`] or [`ConfigError::UnknownUnit`].
+///
+/// ```
+/// use slipstream_producer::{parse_duration, ConfigError};
+/// use std::time::Duration;
+/// assert_eq!(parse_duration("200us"), Ok(Duration::from_micros(200)));
+/// assert!(matches!(parse_duration("2h"), Err(ConfigError::UnknownUnit { .. })));
+/// ```
+pub fn parse_duration(s: &str) -> Result<Duration, ConfigError> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().map_err(|_| ConfigError::NotANumber {
+        what: "duration",
+        value: s.to_owned(),
+    })?;
+    Ok(match unit.trim() {
+        "ns" => Duration::from_nanos(n),
+        "us" | "µs" => Duration::from_micros(n),
+        "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        other => {
+            return Err(ConfigError::UnknownUnit {
+                what: "duration",
+                value: s.to_owned(),
+                unit: other.to_owned(),
+                valid: "ns, us, ms, s",
+            })
+        }
+    })
+}
+
+/// The interval of a bare `thread` wake policy.
+pub(crate) const DEFAULT_THREAD_INTERVAL: Duration = Duration::from_micros(200);
+
+/// Parses a wake policy, as producers' command lines (`slipstream-sim
+/// --wake`) and the plugin's configuration (`wake`) write it.
+///
+/// Grammar (surrounding whitespace ignored):
+///
+/// | text | policy |
+/// |---|---|
+/// | `block` | [`Wake::AtBlockEnd`] |
+/// | `event` | [`Wake::EveryEvent`] |
+/// | `thread` | [`Wake::Thread`] every 200 µs |
+/// | `thread:INTERVAL` | [`Wake::Thread`] every INTERVAL ([`parse_duration`](crate::parse_duration): `200us`, `1ms`, ...) |
+///
+/// ```
+/// use slipstream_producer::Wake;
+/// use std::time::Duration;
+/// assert_eq!("block".parse::<Wake>(), Ok(Wake::AtBlockEnd));
+/// assert_eq!("thread:1ms".parse::<Wake>(), Ok(Wake::Thread { interval: Duration::from_millis(1) }));
+/// let err = "sometimes".parse::<Wake>().unwrap_err();
+/// assert!(err.to_string().contains("block, event, thread or thread:INTERVAL"));
+/// ```
+impl std::str::FromStr for Wake {
+    type Err = ParseWakeError;
+
+    /// # Errors
+    /// [`ParseWakeError`] naming the text and what is accepted.
+    fn from_str(s: &str) -> Result<Wake, ParseWakeError> {
+        match s.trim() {
+            "block" => Ok(Wake::AtBlockEnd),
+            "event" => Ok(Wake::EveryEvent),
+            "thread" => Ok(Wake::Thread {
+                interval: DEFAULT_THREAD_INTERVAL,
+            }),
+            other => match other.strip_prefix("thread:") {
+                Some(d) => parse_duration(d)
+                    .map(|interval| Wake::Thread { interval })
+                    .map_err(|reason| ParseWakeError::Interval {
+                        text: s.to_owned(),
+                        reason: reason.to_string(),
+                    }),
+                None => Err(ParseWakeError::Unknown { text: s.to_owned() }),
+            },
+        }
+    }
+}
+
+/// Text that is not a wake policy (see [`Wake`]'s `FromStr`).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ParseWakeError {
+    /// Not one of the policies.
+    #[error("wake {text:?} is not one of block, event, thread or thread:INTERVAL (such as thread:200us)")]
+    Unknown {
+        /// The text given.
+        text: String,
+    },
+    /// `thread:` followed by something that is not a duration.
+    #[error("wake {text:?}: the interval is not a duration: {reason}")]
+    Interval {
+        /// The text given.
+        text: String,
+        /// What is wrong with the interval.
+        reason: String,
+    },
 }
 
 /// The deepest nesting of arrays and objects [`PluginConfig::parse`] reads.
@@ -274,29 +515,35 @@ impl PluginConfig {
     ///
     /// # Errors
     ///
-    /// A message naming what is wrong: a syntax error, an unknown key, a
-    /// value of the wrong type, nesting deeper than a config needs.
+    /// [`ConfigError::Syntax`] (a syntax error, an unknown key, a value of
+    /// the wrong type, its message naming which), [`ConfigError::TooDeep`]
+    /// (nesting deeper than a config needs), or a size's error.
     ///
     /// ```
     /// use slipstream_producer::PluginConfig;
     /// let c = PluginConfig::parse(r#"{ libpath: "x.so", ring: "r", capacity: "1MiB" }"#).unwrap();
     /// assert_eq!(c.capacity.unwrap().0, 1 << 20);
     /// let err = PluginConfig::parse(r#"{ libpath: "x.so", ring: "r", capacty: 1 }"#).unwrap_err();
-    /// assert!(err.contains("capacty"), "{err}");
+    /// assert!(err.to_string().contains("capacty"), "{err}");
     /// ```
-    pub fn parse(text: &str) -> Result<PluginConfig, String> {
+    pub fn parse(text: &str) -> Result<PluginConfig, ConfigError> {
         let depth = nesting_depth(text);
         if depth > MAX_NESTING {
-            return Err(format!(
-                "arrays and objects nest {depth} levels deep; a config needs 2, at most {MAX_NESTING} are read"
-            ));
+            return Err(ConfigError::TooDeep {
+                depth,
+                max: MAX_NESTING,
+            });
         }
-        json5::from_str(text).map_err(|e| e.to_string())
+        json5::from_str(text).map_err(|e| ConfigError::Syntax {
+            message: e.to_string(),
+        })
     }
 
     /// The node's kinds this config subscribes to, in the interface's order,
     /// each with its config name and the ring's kind.
-    fn subscribed(&self) -> Result<Vec<(&'static str, BroadcastEventKind, EventKind)>, String> {
+    fn subscribed(
+        &self,
+    ) -> Result<Vec<(&'static str, BroadcastEventKind, EventKind)>, ConfigError> {
         let Some(names) = &self.kinds else {
             return Ok(NODE_KINDS.to_vec());
         };
@@ -306,10 +553,10 @@ impl PluginConfig {
                     .iter()
                     .map(|(n, _, _)| format!("{n:?}"))
                     .collect();
-                return Err(format!(
-                    "kinds: {n:?} is not a kind snarkVM's plugin interface {INTERFACE_VERSION} broadcasts; valid kinds are {}",
-                    valid.join(", ")
-                ));
+                return Err(ConfigError::UnknownKind {
+                    name: n.clone(),
+                    valid: valid.join(", "),
+                });
             }
         }
         Ok(NODE_KINDS
@@ -322,16 +569,17 @@ impl PluginConfig {
     ///
     /// # Errors
     ///
-    /// A `kinds` entry the interface does not broadcast, named with the valid ones.
+    /// [`ConfigError::UnknownKind`]: a `kinds` entry the interface does not
+    /// broadcast, named with the valid ones.
     ///
     /// ```
     /// use slipstream_producer::{BroadcastEventKind, PluginConfig};
     /// let c = PluginConfig::parse(r#"{ libpath: "x.so", ring: "r", kinds: ["staking_reward"] }"#).unwrap();
     /// assert_eq!(c.subscribed_kinds().unwrap(), [BroadcastEventKind::StakingReward]);
     /// let c = PluginConfig::parse(r#"{ libpath: "x.so", ring: "r", kinds: ["block"] }"#).unwrap();
-    /// assert!(c.subscribed_kinds().unwrap_err().contains("\"mapping_update\", \"staking_reward\""));
+    /// assert!(c.subscribed_kinds().unwrap_err().to_string().contains("\"mapping_update\", \"staking_reward\""));
     /// ```
-    pub fn subscribed_kinds(&self) -> Result<Vec<BroadcastEventKind>, String> {
+    pub fn subscribed_kinds(&self) -> Result<Vec<BroadcastEventKind>, ConfigError> {
         Ok(self.subscribed()?.into_iter().map(|(_, k, _)| k).collect())
     }
 
@@ -340,8 +588,10 @@ impl PluginConfig {
     ///
     /// # Errors
     ///
-    /// A message naming the value that is wrong (a capacity that is not a
-    /// power of two, a mode that is not octal, an unknown wake or kind).
+    /// [`ConfigError::Layout`] (a capacity that is not a power of two...),
+    /// [`ConfigError::TooLarge`] (`max_event`), [`ConfigError::Mode`] (not
+    /// octal), [`ConfigError::Wake`], [`ConfigError::UnknownKind`], or a
+    /// duration's error (`wake: "thread:<interval>"`).
     ///
     /// ```
     /// use slipstream_producer::PluginConfig;
@@ -351,7 +601,7 @@ impl PluginConfig {
     /// assert_eq!(path, Path::new("/etc/node/rings/r"));
     /// assert_eq!(options.layout.capacity, 1 << 20);
     /// ```
-    pub fn options(&self, base: &Path) -> Result<(PathBuf, ProducerOptions), String> {
+    pub fn options(&self, base: &Path) -> Result<(PathBuf, ProducerOptions), ConfigError> {
         let ring = Path::new(&self.ring);
         let path = if ring.is_absolute() || !self.ring.contains('/') {
             crate::resolve_ring_path(ring)
@@ -361,8 +611,10 @@ impl PluginConfig {
         let capacity = self.capacity.map_or(64 << 20, |s| s.0);
         let mut layout = Layout::new(capacity);
         if let Some(m) = self.max_event {
-            layout.max_payload =
-                u32::try_from(m.0).map_err(|_| format!("max_event {} is too large", m.0))?;
+            layout.max_payload = u32::try_from(m.0).map_err(|_| ConfigError::TooLarge {
+                what: "max_event",
+                value: m.0.to_string(),
+            })?;
         }
         if self.reader_slots.is_some() {
             // Format version 2 keeps one cursor file per name beside the ring
@@ -371,17 +623,17 @@ impl PluginConfig {
                 "reader_slots is obsolete and ignored: named cursors are files in RING.readers/"
             );
         }
-        layout.geometry().map_err(|e| e.to_string())?;
+        layout.geometry()?;
         let mode = match &self.mode {
             None => 0o600,
             Some(m) => m
                 .parse::<FileMode>()
-                .map_err(|e| format!("mode {e}"))?
+                .map_err(|_| ConfigError::Mode(m.clone()))?
                 .bits(),
         };
         let wake = match self.wake.as_deref() {
             None => Wake::AtBlockEnd,
-            Some(t) => t.parse::<Wake>().map_err(|e| e.to_string())?,
+            Some(t) => t.parse::<Wake>()?,
         };
         let mut kinds = KindSet::none();
         for (_, _, kind) in self.subscribed()? {
@@ -480,6 +732,42 @@ struct Loaded {
     panic_at: Option<u32>,
 }
 
+/// The node's event as the ring's [`EventRef`]: the one conversion on the
+/// way from the node to the ring (its ordinal is the producer's to assign).
+#[inline]
+fn event_ref<'a>(event: &BroadcastEvent<'a>) -> EventRef<'a> {
+    match *event {
+        BroadcastEvent::MappingUpdate {
+            program_id,
+            mapping_name,
+            key,
+            value,
+            block_height,
+        } => EventRef::MappingUpdate {
+            block_height: u64::from(block_height),
+            ordinal: 0,
+            program_id,
+            mapping_name,
+            key,
+            value,
+        },
+        BroadcastEvent::StakingReward {
+            staker,
+            validator,
+            reward,
+            new_stake,
+            block_height,
+        } => EventRef::StakingReward {
+            block_height: u64::from(block_height),
+            ordinal: 0,
+            staker,
+            validator,
+            reward,
+            new_stake,
+        },
+    }
+}
+
 impl Loaded {
     /// Publishes one of the node's events, inferring blocks from its height
     /// (the module's "Blocks" section).
@@ -510,27 +798,7 @@ impl Loaded {
         if self.panic_at == Some(height) {
             panic!("injected panic at block {height}");
         }
-        let h = u64::from(height);
-        let published = match event {
-            BroadcastEvent::MappingUpdate {
-                program_id,
-                mapping_name,
-                key,
-                value,
-                ..
-            } => self
-                .producer
-                .mapping_update_at(h, program_id, mapping_name, key, value),
-            BroadcastEvent::StakingReward {
-                staker,
-                validator,
-                reward,
-                new_stake,
-                ..
-            } => self
-                .producer
-                .staking_reward_at(h, staker, validator, reward, new_stake),
-        };
+        let published = self.producer.publish(&event_ref(&event));
         match published {
             Ok(_) => Ok(()),
             Err(source) => {
@@ -763,11 +1031,14 @@ impl RingPlugin {
             panic!("injected panic in on_load");
         }
         let path = Path::new(config_file);
-        let config_err = |detail: String| PluginError::Config {
+        let config_err = |source: ConfigError| PluginError::Config {
             path: path.to_path_buf(),
-            detail,
+            source,
         };
-        let text = std::fs::read_to_string(path).map_err(|e| config_err(e.to_string()))?;
+        let text = std::fs::read_to_string(path).map_err(|source| PluginError::ReadConfig {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let config = PluginConfig::parse(&text).map_err(config_err)?;
         let base = path.parent().unwrap_or(Path::new("."));
         let (ring, options) = config.options(base).map_err(config_err)?;
@@ -926,6 +1197,16 @@ impl SlipstreamPlugin for RingPlugin {
 /// ([`slipstream_plugin_rustc_version`], [`slipstream_plugin_interface_version`]):
 /// the ring format, not this entry point, is Slipstream's stable interface.
 /// A panic (none is known) returns null, which the manager refuses.
+///
+/// ```
+/// use slipstream_producer::SlipstreamPlugin;
+/// // What the plugin manager does with the library's entry point.
+/// let raw = slipstream_producer::_create_plugin();
+/// assert!(!raw.is_null());
+/// // SAFETY: `_create_plugin` returns a pointer from `Box::into_raw`, owned by the caller.
+/// let plugin: Box<dyn SlipstreamPlugin> = unsafe { Box::from_raw(raw) };
+/// assert_eq!(plugin.name(), "slipstream");
+/// ```
 #[no_mangle]
 #[allow(improper_ctypes_definitions)]
 pub extern "C" fn _create_plugin() -> *mut dyn SlipstreamPlugin {
@@ -941,9 +1222,7 @@ pub extern "C" fn _create_plugin() -> *mut dyn SlipstreamPlugin {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use slipstream_event::EventRef;
-    use slipstream_ring::{Item, Reader, StartAt};
-    use std::time::Duration;
+    use slipstream_ring::{Item, Reader, Start};
 
     /// A loaded plugin on a fresh ring in a temporary folder.
     struct Fixture {
@@ -986,7 +1265,7 @@ mod tests {
         /// Every record in the ring: (kind, height).
         fn records(&self) -> Vec<(EventKind, u64)> {
             let file = std::fs::File::open(self.dir.join("ring")).unwrap();
-            let mut r = Reader::attach(&file, StartAt::Oldest).unwrap();
+            let mut r = Reader::attach(&file, Start::Oldest).unwrap();
             let mut out = vec![];
             while let Some(Item::Record(rec)) = r.try_next().unwrap() {
                 let ev = EventRef::decode(rec.kind, rec.payload).unwrap();
@@ -1151,12 +1430,17 @@ mod tests {
             ))
             .unwrap();
             let err = c.options(Path::new("/")).unwrap_err();
+            assert!(
+                matches!(&err, ConfigError::UnknownKind { name, .. } if name == kind),
+                "{err}"
+            );
+            let err = err.to_string();
             assert!(err.contains(&format!("{kind:?}")), "{err}");
             assert!(
                 err.contains(r#"valid kinds are "mapping_update", "staking_reward""#),
                 "{err}"
             );
-            assert_eq!(c.subscribed_kinds().unwrap_err(), err);
+            assert_eq!(c.subscribed_kinds().unwrap_err().to_string(), err);
         }
     }
 
@@ -1166,6 +1450,7 @@ mod tests {
             PluginConfig::parse(t)
                 .and_then(|c| c.options(Path::new("/")).map(|_| ()))
                 .unwrap_err()
+                .to_string()
         };
         assert!(err(r#"{ libpath: "x", ring: "r", colour: 1 }"#).contains("colour"));
         assert!(err(r#"{ libpath: "x" }"#).contains("ring"));
@@ -1189,7 +1474,8 @@ mod tests {
             );
             let t = std::time::Instant::now();
             let err = PluginConfig::parse(&text).unwrap_err();
-            assert!(err.contains("nest"), "{err}");
+            assert!(matches!(err, ConfigError::TooDeep { max: 32, .. }), "{err}");
+            assert!(err.to_string().contains("nest"), "{err}");
             assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
         }
         // 32 levels are read (and refused for what they are: not a size).
@@ -1198,7 +1484,10 @@ mod tests {
             "[".repeat(31),
             "]".repeat(31)
         );
-        assert!(!PluginConfig::parse(&text).unwrap_err().contains("nest"));
+        assert!(!PluginConfig::parse(&text)
+            .unwrap_err()
+            .to_string()
+            .contains("nest"));
         // Brackets in strings and comments are not nesting.
         let deep = "[{".repeat(40);
         let c = PluginConfig::parse(&format!(

@@ -6,13 +6,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use slipstream_event::{EventKind, EventRef, KindSet, UNKNOWN_COUNT};
-use slipstream_ring::{IfExists, Layout, OpenError, WakeMode, Writer};
+use slipstream_ring::{IfExists, Layout, OpenError, Wake as RingWake, Writer};
 
 use crate::path::{open_lock_file, open_ring_file};
 use crate::ProducerError;
 use slipstream_ring::resolve_ring_path;
 
 /// When readers asleep on the ring's futex are woken.
+///
+/// ```
+/// use slipstream_producer::{Layout, Producer, ProducerOptions, Wake};
+/// use std::time::Duration;
+/// let path = std::env::temp_dir().join(format!("doc-wake-{}", std::process::id()));
+/// let wake = Wake::Thread { interval: Duration::from_millis(1) };
+/// let p = Producer::open(&path, ProducerOptions { layout: Layout::new(1 << 16), wake, ..Default::default() })?;
+/// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Wake {
     /// At the end of each block (the commit marker) and on
@@ -31,75 +41,24 @@ pub enum Wake {
     },
 }
 
-/// The interval of a bare `thread` wake policy.
-const DEFAULT_THREAD_INTERVAL: Duration = Duration::from_micros(200);
-
-/// Parses a wake policy, as producers' command lines (`slipstream-sim
-/// --wake`) and the plugin's configuration (`wake`) write it.
-///
-/// Grammar (surrounding whitespace ignored):
-///
-/// | text | policy |
-/// |---|---|
-/// | `block` | [`Wake::AtBlockEnd`] |
-/// | `event` | [`Wake::EveryEvent`] |
-/// | `thread` | [`Wake::Thread`] every 200 µs |
-/// | `thread:INTERVAL` | [`Wake::Thread`] every INTERVAL ([`parse_duration`](crate::parse_duration): `200us`, `1ms`, ...) |
-///
-/// ```
-/// use slipstream_producer::Wake;
-/// use std::time::Duration;
-/// assert_eq!("block".parse::<Wake>(), Ok(Wake::AtBlockEnd));
-/// assert_eq!("thread:1ms".parse::<Wake>(), Ok(Wake::Thread { interval: Duration::from_millis(1) }));
-/// let err = "sometimes".parse::<Wake>().unwrap_err();
-/// assert!(err.to_string().contains("block, event, thread or thread:INTERVAL"));
-/// ```
-impl std::str::FromStr for Wake {
-    type Err = ParseWakeError;
-
-    /// # Errors
-    /// [`ParseWakeError`] naming the text and what is accepted.
-    fn from_str(s: &str) -> Result<Wake, ParseWakeError> {
-        match s.trim() {
-            "block" => Ok(Wake::AtBlockEnd),
-            "event" => Ok(Wake::EveryEvent),
-            "thread" => Ok(Wake::Thread {
-                interval: DEFAULT_THREAD_INTERVAL,
-            }),
-            other => match other.strip_prefix("thread:") {
-                Some(d) => crate::units::parse_duration(d)
-                    .map(|interval| Wake::Thread { interval })
-                    .map_err(|reason| ParseWakeError::Interval {
-                        text: s.to_owned(),
-                        reason,
-                    }),
-                None => Err(ParseWakeError::Unknown { text: s.to_owned() }),
-            },
-        }
-    }
-}
-
-/// Text that is not a wake policy (see [`Wake`]'s `FromStr`).
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ParseWakeError {
-    /// Not one of the policies.
-    #[error("wake {text:?} is not one of block, event, thread or thread:INTERVAL (such as thread:200us)")]
-    Unknown {
-        /// The text given.
-        text: String,
-    },
-    /// `thread:` followed by something that is not a duration.
-    #[error("wake {text:?}: the interval is not a duration: {reason}")]
-    Interval {
-        /// The text given.
-        text: String,
-        /// What is wrong with the interval.
-        reason: String,
-    },
-}
-
 /// How to open a ring for producing.
+///
+/// ```
+/// use slipstream_producer::{EventKind, KindSet, Layout, Producer, ProducerOptions};
+/// let path = std::env::temp_dir().join(format!("doc-options-{}", std::process::id()));
+/// let mut kinds = KindSet::all();
+/// kinds.remove(EventKind::Block);
+/// let options = ProducerOptions {
+///     layout: Layout::new(1 << 20), // 1 MiB of events
+///     mode: 0o600,                  // no group access
+///     kinds,
+///     ..Default::default()
+/// };
+/// let p = Producer::open(&path, options)?;
+/// assert!(!p.enabled(EventKind::Block));
+/// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct ProducerOptions {
     /// The ring's layout: used to create it, and required of an existing ring.
@@ -150,6 +109,18 @@ struct OpenBlock {
 
 /// An event the producer refused. Nothing was published for it, and
 /// consumers are never misled by the refusal: see each variant.
+///
+/// ```
+/// # let path = std::env::temp_dir().join(format!("doc-publish-error-{}", std::process::id()));
+/// # let options = slipstream_producer::ProducerOptions { layout: slipstream_producer::Layout::new(1 << 16).max_payload(256), ..Default::default() };
+/// # let mut p = slipstream_producer::Producer::open(&path, options)?;
+/// use slipstream_producer::PublishError;
+/// p.begin_block(1)?;
+/// let too_big = vec![0; 300];
+/// assert_eq!(p.block_at(1, &too_big), Err(PublishError::TooLarge { len: 316, max: 256, block: Some(1) }));
+/// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, thiserror::Error, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum PublishError {
@@ -175,7 +146,7 @@ pub enum PublishError {
     /// An event without a height ([`Producer::mapping_update`],
     /// [`Producer::staking_reward`]) while no block is open: it would belong
     /// to no block. Begin one ([`Producer::begin_block`]), or give the height
-    /// (the `*_at` methods open its block).
+    /// ([`Producer::publish`] and the `*_at` methods open its block).
     #[error("a {kind} event without a height was published while no block is open (begin a block, or give its height)")]
     NoOpenBlock {
         /// The event's kind.
@@ -189,6 +160,16 @@ pub enum PublishError {
         height: u64,
         /// The height of the last block begun.
         last: u64,
+    },
+    /// A commit marker ([`EventRef::BlockCommit`] given to
+    /// [`Producer::publish`]) of a block that is not the open one; nothing
+    /// was published.
+    #[error("a commit marker of block {height} was published while {}", match open { Some(h) => format!("block {h} is open"), None => "no block is open".to_string() })]
+    CommitNotOpen {
+        /// The commit marker's height.
+        height: u64,
+        /// The open block's height, if one is open.
+        open: Option<u64>,
     },
     /// Another refusal by the ring.
     #[error(transparent)]
@@ -214,10 +195,14 @@ impl From<slipstream_ring::PublishError> for PublishError {
 /// Never blocks and never waits for a consumer; fails only for its own errors
 /// (a file problem when opening; an event it refuses, [`PublishError`]).
 ///
+/// Every event takes one path, [`publish`](Self::publish) of an
+/// [`EventRef`]; the per-kind methods are shorthands that build the
+/// `EventRef` and call it.
+///
 /// Blocks: every event belongs to a block, between its begin and commit
 /// markers. [`begin_block`](Self::begin_block) opens one (committing the
-/// open one first); the `*_at(height, ..)` methods open block `height`
-/// implicitly when it is not the open one (so a host that only knows each
+/// open one first); [`publish`](Self::publish) (and the `*_at(height, ..)`
+/// shorthands) open the event's block implicitly when it is not the open one (so a host that only knows each
 /// event's height, as the node's plugin interface does, gets one block per
 /// height). Heights only increase within a producer's life; an event refused
 /// inside a block marks that block incomplete for every consumer.
@@ -247,6 +232,30 @@ impl Producer {
     /// Opens the ring at `path` (a bare name is a file under `/dev/shm`),
     /// creating it if it does not exist, resuming it after the last committed
     /// event if it does.
+    ///
+    /// # Errors
+    ///
+    /// [`ProducerError::WritableMode`] for a `mode` other users could write;
+    /// [`ProducerError::Symlink`] or [`ProducerError::NotAFile`] for a path
+    /// that is not a regular file; [`ProducerError::NotOwner`] for another
+    /// user's ring; [`ProducerError::Open`] for a ring that cannot be used
+    /// (another producer holds it, another layout or version without
+    /// `recreate`, corruption, an invalid layout); [`ProducerError::Io`] and
+    /// [`ProducerError::Sidecar`] for a failed system call. A ring this call
+    /// created is removed again when it fails.
+    ///
+    /// ```
+    /// use slipstream_producer::{Layout, Producer, ProducerOptions};
+    /// let path = std::env::temp_dir().join(format!("doc-open-{}", std::process::id()));
+    /// let options = ProducerOptions { layout: Layout::new(1 << 16), ..Default::default() };
+    /// let mut p = Producer::open(&path, options.clone())?; // creates the ring
+    /// p.block_at(1, b"block one")?;
+    /// drop(p); // commits block 1
+    /// let p = Producer::open(&path, options)?; // resumes it
+    /// assert_eq!(p.next_seq(), 4); // after begin, block, commit
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open(
         path: impl AsRef<Path>,
         options: ProducerOptions,
@@ -342,8 +351,8 @@ impl Producer {
 
     fn apply_wake(&mut self) {
         self.writer.set_wake_mode(match self.wake {
-            Wake::EveryEvent => WakeMode::Immediate,
-            Wake::AtBlockEnd | Wake::Thread { .. } => WakeMode::Deferred,
+            Wake::EveryEvent => RingWake::Immediate,
+            Wake::AtBlockEnd | Wake::Thread { .. } => RingWake::Deferred,
         });
         self.waker = match self.wake {
             Wake::Thread { interval } => Some(WakerThread::spawn(self.writer.waker(), interval)),
@@ -358,32 +367,100 @@ impl Producer {
     }
 
     /// The ring's path.
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-path-{}", std::process::id()));
+    /// # let options = slipstream_producer::ProducerOptions { layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() };
+    /// # let mut p = slipstream_producer::Producer::open(&path, options)?;
+    /// assert_eq!(p.path(), path);
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn path(&self) -> &Path {
         &self.path
     }
 
     /// The sequence number the next event will carry.
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-next-seq-{}", std::process::id()));
+    /// # let options = slipstream_producer::ProducerOptions { layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() };
+    /// # let mut p = slipstream_producer::Producer::open(&path, options)?;
+    /// assert_eq!(p.next_seq(), 1); // a new ring starts at 1
+    /// p.begin_block(1)?;
+    /// assert_eq!(p.next_seq(), 2);
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn next_seq(&self) -> u64 {
         self.writer.next_seq()
     }
 
     /// This producer's epoch (how many producers have opened the ring).
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-epoch-{}", std::process::id()));
+    /// # let options = slipstream_producer::ProducerOptions { layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() };
+    /// # let mut p = slipstream_producer::Producer::open(&path, options)?;
+    /// assert_eq!(p.epoch(), 1);
+    /// # let options = slipstream_producer::ProducerOptions { layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() };
+    /// drop(p);
+    /// let p = slipstream_producer::Producer::open(&path, options)?;
+    /// assert_eq!(p.epoch(), 2); // the ring's second producer
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn epoch(&self) -> u64 {
         self.writer.epoch()
     }
 
     /// The kinds published.
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-kinds-{}", std::process::id()));
+    /// # let options = slipstream_producer::ProducerOptions { layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() };
+    /// # let mut p = slipstream_producer::Producer::open(&path, options)?;
+    /// assert_eq!(p.kinds(), slipstream_producer::KindSet::all()); // the default
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn kinds(&self) -> KindSet {
         self.kinds
     }
 
     /// Sets the kinds published; the others cost one branch and a counter
     /// update (`refused_switched_off`), nothing else.
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-set-kinds-{}", std::process::id()));
+    /// # let options = slipstream_producer::ProducerOptions { layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() };
+    /// # let mut p = slipstream_producer::Producer::open(&path, options)?;
+    /// use slipstream_producer::{EventKind, KindSet};
+    /// let mut kinds = KindSet::all();
+    /// kinds.remove(EventKind::StakingReward);
+    /// p.set_kinds(kinds);
+    /// p.begin_block(1)?;
+    /// assert_eq!(p.staking_reward(b"staker", b"validator", 1, 2)?, None); // not published
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn set_kinds(&mut self, kinds: KindSet) {
         self.kinds = kinds;
     }
 
     /// Whether events of `kind` are published.
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-enabled-{}", std::process::id()));
+    /// # let options = slipstream_producer::ProducerOptions { layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() };
+    /// # let mut p = slipstream_producer::Producer::open(&path, options)?;
+    /// use slipstream_producer::{EventKind, KindSet};
+    /// p.set_kinds(KindSet::none().with(EventKind::Block));
+    /// assert!(p.enabled(EventKind::Block));
+    /// assert!(!p.enabled(EventKind::MappingUpdate));
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline]
     pub fn enabled(&self, kind: EventKind) -> bool {
         self.kinds.contains(kind)
@@ -399,8 +476,92 @@ impl Producer {
     }
 
     /// The largest event payload the ring accepts.
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-max-event-len-{}", std::process::id()));
+    /// # let options = slipstream_producer::ProducerOptions { layout: slipstream_producer::Layout::new(1 << 16).max_payload(256), ..Default::default() };
+    /// # let mut p = slipstream_producer::Producer::open(&path, options)?;
+    /// assert_eq!(p.max_event_len(), 256);
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn max_event_len(&self) -> usize {
         self.writer.geometry().layout.max_payload as usize
+    }
+
+    /// Publishes one event in its block: the one path every event takes
+    /// from the node to the ring (the per-kind methods below and
+    /// [`on_broadcast`](crate::SlipstreamPlugin::on_broadcast) build an
+    /// [`EventRef`] and call this). Returns the event's sequence number, or
+    /// `None` if its kind is switched off ([`set_kinds`](Self::set_kinds)).
+    ///
+    /// The event's `block_height` names its block: the open block, or a
+    /// higher one, which is opened (the open block is committed first: an
+    /// implicit block, for hosts that only know each event's height, as the
+    /// node's plugin interface does). Its `ordinal` is the producer's to
+    /// assign: whatever the event says, it is numbered after the events
+    /// already in its block. A [`BlockBegin`](EventRef::BlockBegin) marker
+    /// is [`begin_block_with_count`](Self::begin_block_with_count), a
+    /// [`BlockCommit`](EventRef::BlockCommit) marker of the open block is
+    /// [`commit_block`](Self::commit_block) (the producer writes the count
+    /// it kept).
+    ///
+    /// Encoded straight into the ring: no allocation, no system call (but
+    /// the wake-up of [`Wake::EveryEvent`]).
+    ///
+    /// # Errors
+    ///
+    /// Nothing is published for a refused event.
+    /// - [`PublishError::HeightNotIncreasing`]: `block_height` is neither
+    ///   the open block's nor above the last block begun;
+    /// - [`PublishError::CommitNotOpen`]: a commit marker of a block that is
+    ///   not the open one;
+    /// - [`PublishError::TooLarge`]: the event does not fit the ring's
+    ///   maximum payload; its block is marked incomplete (`block: Some`).
+    ///
+    /// ```
+    /// use slipstream_producer::{EventRef, Layout, Producer, ProducerOptions};
+    /// let path = std::env::temp_dir().join(format!("doc-publish-{}", std::process::id()));
+    /// let mut p = Producer::open(&path, ProducerOptions { layout: Layout::new(1 << 16), ..Default::default() })?;
+    /// let event = EventRef::Block { block_height: 12, ordinal: 0, block: b"the block's bytes" };
+    /// // Opens block 12 (its begin marker is seq 1), numbers the event 1 in it.
+    /// assert_eq!(p.publish(&event)?, Some(2));
+    /// assert_eq!(p.open_block(), Some(12));
+    /// # drop(p); std::fs::remove_file(&path)?;
+    /// # slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[inline]
+    pub fn publish(&mut self, event: &EventRef<'_>) -> Result<Option<u64>, PublishError> {
+        let kind = event.kind();
+        match *event {
+            EventRef::BlockBegin {
+                block_height,
+                event_count,
+            } => return self.begin(block_height, event_count),
+            EventRef::BlockCommit { block_height, .. } => {
+                return match self.block {
+                    Some(b) if b.height == block_height => self.commit_block(),
+                    open => Err(PublishError::CommitNotOpen {
+                        height: block_height,
+                        open: open.map(|b| b.height),
+                    }),
+                }
+            }
+            _ => {}
+        }
+        if !self.kinds.contains(kind) {
+            return Ok(self.switched_off());
+        }
+        let height = event.block_height();
+        match self.block {
+            Some(b) if b.height == height => {}
+            _ => {
+                self.begin(height, UNKNOWN_COUNT)?;
+            }
+        }
+        let b = self.block.as_ref().expect("a block is open");
+        self.publish_counted(&numbered(event, b.count + 1))
     }
 
     /// Publishes one event as it is, encoded straight into the ring. Returns
@@ -408,27 +569,45 @@ impl Producer {
     ///
     /// Unchecked: the event's height and `ordinal` are written as given, and
     /// the block rules (one open block, increasing heights, counts) are the
-    /// caller's to keep; this is for replaying a stream recorded elsewhere
-    /// and for testing consumers against writers that break the rules. The
-    /// per-kind methods below (and
-    /// [`on_broadcast`](crate::SlipstreamPlugin::on_broadcast)) check the
-    /// rules and number events within their block for you.
+    /// caller's to keep, and the producer's own block state is left as it
+    /// is; this is for replaying a stream recorded elsewhere and for testing
+    /// consumers against writers that break the rules.
+    /// [`publish`](Self::publish) checks the rules and numbers events within
+    /// their block.
     ///
     /// # Errors
     ///
     /// [`PublishError::TooLarge`] (with `block: None`) or
     /// [`PublishError::ReservedKind`]; nothing is published.
+    ///
+    /// ```
+    /// use slipstream_producer::{EventRef, Layout, Producer, ProducerOptions};
+    /// let path = std::env::temp_dir().join(format!("doc-raw-{}", std::process::id()));
+    /// let mut p = Producer::open(&path, ProducerOptions { layout: Layout::new(1 << 16), ..Default::default() })?;
+    /// // An event outside any block, numbered 7: consumers must cope with it.
+    /// let seq = p.publish_raw(&EventRef::Block { block_height: 3, ordinal: 7, block: b"" })?;
+    /// assert_eq!(seq, Some(1));
+    /// assert_eq!(p.open_block(), None);
+    /// # drop(p); std::fs::remove_file(&path)?;
+    /// # slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline]
-    pub fn publish(&mut self, event: &EventRef<'_>) -> Result<Option<u64>, PublishError> {
+    pub fn publish_raw(&mut self, event: &EventRef<'_>) -> Result<Option<u64>, PublishError> {
         if !self.kinds.contains(event.kind()) {
             return Ok(self.switched_off());
         }
+        self.write(event).map(Some)
+    }
+
+    /// Encodes `event` into the ring as it is (its kind is enabled).
+    #[inline]
+    fn write(&mut self, event: &EventRef<'_>) -> Result<u64, PublishError> {
         let mut r = self
             .writer
             .reserve(event.kind().as_u16(), event.encoded_len())?;
         event.encode(r.payload_mut());
-        let seq = r.commit();
-        Ok(Some(seq))
+        Ok(r.commit())
     }
 
     /// Starts block `height`: publishes its begin marker (with the event count
@@ -454,6 +633,21 @@ impl Producer {
     }
 
     /// Starts block `height` whose event count is known in advance.
+    ///
+    /// # Errors
+    ///
+    /// As [`begin_block`](Self::begin_block).
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-begin-count-{}", std::process::id()));
+    /// # let options = slipstream_producer::ProducerOptions { layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() };
+    /// # let mut p = slipstream_producer::Producer::open(&path, options)?;
+    /// p.begin_block_with_count(3, 1)?; // block 3 will hold one event
+    /// p.block_at(3, b"the block")?;
+    /// p.commit_block()?;
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn begin_block_with_count(
         &mut self,
         height: u64,
@@ -469,7 +663,7 @@ impl Producer {
         }
         self.last_height = Some(height);
         self.block = Some(OpenBlock { height, count: 0 });
-        self.publish(&EventRef::BlockBegin {
+        self.publish_raw(&EventRef::BlockBegin {
             block_height: height,
             event_count,
         })
@@ -493,11 +687,22 @@ impl Producer {
     ///
     /// Only if the ring refuses the marker ([`PublishError::TooLarge`] for a
     /// ring whose maximum payload is below 16 bytes); the block is then closed.
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-commit-{}", std::process::id()));
+    /// # let options = slipstream_producer::ProducerOptions { layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() };
+    /// # let mut p = slipstream_producer::Producer::open(&path, options)?;
+    /// p.begin_block(1)?;
+    /// assert_eq!(p.commit_block()?, Some(2)); // the commit marker's sequence number
+    /// assert_eq!(p.commit_block()?, None);    // no block is open
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn commit_block(&mut self) -> Result<Option<u64>, PublishError> {
         let Some(block) = self.block.take() else {
             return Ok(None);
         };
-        let seq = self.publish(&EventRef::BlockCommit {
+        let seq = self.publish_raw(&EventRef::BlockCommit {
             block_height: block.height,
             event_count: block.count,
         })?;
@@ -528,58 +733,64 @@ impl Producer {
     }
 
     /// The height of the open block, if any.
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-open-block-{}", std::process::id()));
+    /// # let options = slipstream_producer::ProducerOptions { layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() };
+    /// # let mut p = slipstream_producer::Producer::open(&path, options)?;
+    /// assert_eq!(p.open_block(), None);
+    /// p.begin_block(4)?;
+    /// assert_eq!(p.open_block(), Some(4));
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open_block(&self) -> Option<u64> {
         self.block.map(|b| b.height)
     }
 
     /// Wakes sleeping consumers now if anything was published since the last
-    /// wake (one fence and one load when nobody sleeps).
+    /// wake; returns whether a wake system call was made (one `pread` of the
+    /// wake file when nobody sleeps).
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("doc-flush-{}", std::process::id()));
+    /// # let options = slipstream_producer::ProducerOptions { layout: slipstream_producer::Layout::new(1 << 16), ..Default::default() };
+    /// # let mut p = slipstream_producer::Producer::open(&path, options)?;
+    /// p.begin_block(1)?;
+    /// let _woke: bool = p.flush(); // a reader asleep sees the begin marker now
+    /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn flush(&mut self) -> bool {
         self.writer.flush()
     }
 
-    /// The ordinal the next event of block `height` gets (opening that block
-    /// if needed: an implicit block). The block counts the event once it is
-    /// published or refused ([`publish_counted`](Self::publish_counted)).
-    #[inline]
-    fn next_ordinal(&mut self, height: u64, kind: EventKind) -> Result<Option<u32>, PublishError> {
-        if !self.kinds.contains(kind) {
-            return Ok(self.switched_off());
-        }
-        match self.block {
-            Some(b) if b.height == height => {}
-            _ => {
-                self.begin(height, UNKNOWN_COUNT)?;
-            }
-        }
-        let b = self.block.as_ref().expect("a block is open");
-        Ok(Some(b.count + 1))
-    }
-
-    /// Publishes an event numbered by [`next_ordinal`](Self::next_ordinal),
-    /// and counts it in the open block. An event refused as too large counts
-    /// too: its ordinal is left out and the commit marker counts one event
-    /// more than the ring holds, so that no consumer takes the block for whole.
+    /// Publishes an event numbered in the open block, and counts it there.
+    /// An event refused as too large counts too: its ordinal is left out and
+    /// the commit marker counts one event more than the ring holds, so that
+    /// no consumer takes the block for whole.
     #[inline]
     fn publish_counted(&mut self, event: &EventRef<'_>) -> Result<Option<u64>, PublishError> {
-        let published = self.publish(event);
-        if let Some(b) = self.block.as_mut() {
-            b.count += 1;
-            if let Err(PublishError::TooLarge { len, max, .. }) = published {
+        let published = self.write(event);
+        let b = self.block.as_mut().expect("a block is open");
+        b.count += 1;
+        match published {
+            Ok(seq) => Ok(Some(seq)),
+            Err(PublishError::TooLarge { len, max, .. }) => {
                 tracing::warn!(
                     height = b.height,
                     len,
                     max,
                     "event refused as too large: its block is marked incomplete"
                 );
-                return Err(PublishError::TooLarge {
+                Err(PublishError::TooLarge {
                     len,
                     max,
                     block: Some(b.height),
-                });
+                })
             }
+            Err(e) => Err(e),
         }
-        published
     }
 
     /// The open block's height, for an event of `kind` that has none.
@@ -589,12 +800,25 @@ impl Producer {
             .ok_or(PublishError::NoOpenBlock { kind })
     }
 
-    /// Publishes a mapping update in the open block.
+    /// Publishes a mapping update in the open block: [`publish`](Self::publish)
+    /// of an [`EventRef::MappingUpdate`] at the open block's height.
     ///
     /// # Errors
     ///
     /// [`PublishError::NoOpenBlock`] if no block is open;
     /// [`PublishError::TooLarge`] (the block is marked incomplete).
+    ///
+    /// ```
+    /// use slipstream_producer::{Layout, Producer, ProducerOptions, PublishError};
+    /// let path = std::env::temp_dir().join(format!("doc-update-{}", std::process::id()));
+    /// let mut p = Producer::open(&path, ProducerOptions { layout: Layout::new(1 << 16), ..Default::default() })?;
+    /// assert!(matches!(p.mapping_update(b"credits.aleo", b"account", b"k", b"v"), Err(PublishError::NoOpenBlock { .. })));
+    /// p.begin_block(1)?;
+    /// assert_eq!(p.mapping_update(b"credits.aleo", b"account", b"k", b"v")?, Some(2));
+    /// # drop(p); std::fs::remove_file(&path)?;
+    /// # slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn mapping_update(
         &mut self,
         program_id: &[u8],
@@ -605,32 +829,10 @@ impl Producer {
         if !self.kinds.contains(EventKind::MappingUpdate) {
             return Ok(self.switched_off());
         }
-        let height = self.height_or_open(EventKind::MappingUpdate)?;
-        self.mapping_update_at(height, program_id, mapping_name, key, value)
-    }
-
-    /// Publishes a mapping update of block `height` (opening that block if it
-    /// is not the open one).
-    ///
-    /// # Errors
-    ///
-    /// [`PublishError::HeightNotIncreasing`] if `height` is neither the open
-    /// block's nor above the last block begun; [`PublishError::TooLarge`]
-    /// (the block is marked incomplete).
-    pub fn mapping_update_at(
-        &mut self,
-        block_height: u64,
-        program_id: &[u8],
-        mapping_name: &[u8],
-        key: &[u8],
-        value: &[u8],
-    ) -> Result<Option<u64>, PublishError> {
-        let Some(ordinal) = self.next_ordinal(block_height, EventKind::MappingUpdate)? else {
-            return Ok(None);
-        };
-        self.publish_counted(&EventRef::MappingUpdate {
+        let block_height = self.height_or_open(EventKind::MappingUpdate)?;
+        self.publish(&EventRef::MappingUpdate {
             block_height,
-            ordinal,
+            ordinal: 0,
             program_id,
             mapping_name,
             key,
@@ -638,35 +840,23 @@ impl Producer {
         })
     }
 
-    /// Publishes a mapping removal (`key: None`: the whole mapping) of block `height`.
-    ///
-    /// # Errors
-    ///
-    /// As [`mapping_update_at`](Self::mapping_update_at).
-    pub fn mapping_removal_at(
-        &mut self,
-        block_height: u64,
-        program_id: &[u8],
-        mapping_name: &[u8],
-        key: Option<&[u8]>,
-    ) -> Result<Option<u64>, PublishError> {
-        let Some(ordinal) = self.next_ordinal(block_height, EventKind::MappingRemoval)? else {
-            return Ok(None);
-        };
-        self.publish_counted(&EventRef::MappingRemoval {
-            block_height,
-            ordinal,
-            program_id,
-            mapping_name,
-            key,
-        })
-    }
-
-    /// Publishes a staking reward in the open block.
+    /// Publishes a staking reward in the open block: [`publish`](Self::publish)
+    /// of an [`EventRef::StakingReward`] at the open block's height.
     ///
     /// # Errors
     ///
     /// As [`mapping_update`](Self::mapping_update).
+    ///
+    /// ```
+    /// use slipstream_producer::{Layout, Producer, ProducerOptions};
+    /// let path = std::env::temp_dir().join(format!("doc-reward-{}", std::process::id()));
+    /// let mut p = Producer::open(&path, ProducerOptions { layout: Layout::new(1 << 16), ..Default::default() })?;
+    /// p.begin_block(1)?;
+    /// assert_eq!(p.staking_reward(b"aleo1staker", b"aleo1validator", 1_000, 2_000_000)?, Some(2));
+    /// # drop(p); std::fs::remove_file(&path)?;
+    /// # slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn staking_reward(
         &mut self,
         staker: &[u8],
@@ -677,15 +867,105 @@ impl Producer {
         if !self.kinds.contains(EventKind::StakingReward) {
             return Ok(self.switched_off());
         }
-        let height = self.height_or_open(EventKind::StakingReward)?;
-        self.staking_reward_at(height, staker, validator, reward, new_stake)
+        let block_height = self.height_or_open(EventKind::StakingReward)?;
+        self.publish(&EventRef::StakingReward {
+            block_height,
+            ordinal: 0,
+            staker,
+            validator,
+            reward,
+            new_stake,
+        })
     }
 
-    /// Publishes a staking reward of block `height`.
+    /// Publishes a mapping update of block `block_height`:
+    /// [`publish`](Self::publish) of an [`EventRef::MappingUpdate`] (opening
+    /// that block if it is not the open one).
+    ///
+    /// # Errors
+    ///
+    /// As [`publish`](Self::publish): [`PublishError::HeightNotIncreasing`]
+    /// if `block_height` is neither the open block's nor above the last
+    /// block begun; [`PublishError::TooLarge`] (the block is marked incomplete).
+    ///
+    /// ```
+    /// use slipstream_producer::{Layout, Producer, ProducerOptions};
+    /// let path = std::env::temp_dir().join(format!("doc-update-at-{}", std::process::id()));
+    /// let mut p = Producer::open(&path, ProducerOptions { layout: Layout::new(1 << 16), ..Default::default() })?;
+    /// assert_eq!(p.mapping_update_at(5, b"credits.aleo", b"account", b"k", b"v")?, Some(2));
+    /// assert_eq!(p.open_block(), Some(5)); // its begin marker is seq 1
+    /// # drop(p); std::fs::remove_file(&path)?;
+    /// # slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn mapping_update_at(
+        &mut self,
+        block_height: u64,
+        program_id: &[u8],
+        mapping_name: &[u8],
+        key: &[u8],
+        value: &[u8],
+    ) -> Result<Option<u64>, PublishError> {
+        self.publish(&EventRef::MappingUpdate {
+            block_height,
+            ordinal: 0,
+            program_id,
+            mapping_name,
+            key,
+            value,
+        })
+    }
+
+    /// Publishes a mapping removal (`key: None`: the whole mapping) of block
+    /// `block_height`: [`publish`](Self::publish) of an
+    /// [`EventRef::MappingRemoval`].
     ///
     /// # Errors
     ///
     /// As [`mapping_update_at`](Self::mapping_update_at).
+    ///
+    /// ```
+    /// use slipstream_producer::{Layout, Producer, ProducerOptions};
+    /// let path = std::env::temp_dir().join(format!("doc-removal-at-{}", std::process::id()));
+    /// let mut p = Producer::open(&path, ProducerOptions { layout: Layout::new(1 << 16), ..Default::default() })?;
+    /// p.mapping_removal_at(5, b"credits.aleo", b"bonded", Some(b"aleo1..."))?;
+    /// p.mapping_removal_at(5, b"credits.aleo", b"bonded", None)?; // the whole mapping
+    /// # drop(p); std::fs::remove_file(&path)?;
+    /// # slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn mapping_removal_at(
+        &mut self,
+        block_height: u64,
+        program_id: &[u8],
+        mapping_name: &[u8],
+        key: Option<&[u8]>,
+    ) -> Result<Option<u64>, PublishError> {
+        self.publish(&EventRef::MappingRemoval {
+            block_height,
+            ordinal: 0,
+            program_id,
+            mapping_name,
+            key,
+        })
+    }
+
+    /// Publishes a staking reward of block `block_height`:
+    /// [`publish`](Self::publish) of an [`EventRef::StakingReward`].
+    ///
+    /// # Errors
+    ///
+    /// As [`mapping_update_at`](Self::mapping_update_at).
+    ///
+    /// ```
+    /// use slipstream_producer::{Layout, Producer, ProducerOptions};
+    /// let path = std::env::temp_dir().join(format!("doc-reward-at-{}", std::process::id()));
+    /// let mut p = Producer::open(&path, ProducerOptions { layout: Layout::new(1 << 16), ..Default::default() })?;
+    /// p.staking_reward_at(5, b"aleo1staker", b"aleo1validator", 1_000, 2_000_000)?;
+    /// # drop(p); std::fs::remove_file(&path)?;
+    /// # slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn staking_reward_at(
         &mut self,
         block_height: u64,
@@ -694,12 +974,9 @@ impl Producer {
         reward: u64,
         new_stake: u64,
     ) -> Result<Option<u64>, PublishError> {
-        let Some(ordinal) = self.next_ordinal(block_height, EventKind::StakingReward)? else {
-            return Ok(None);
-        };
-        self.publish_counted(&EventRef::StakingReward {
+        self.publish(&EventRef::StakingReward {
             block_height,
-            ordinal,
+            ordinal: 0,
             staker,
             validator,
             reward,
@@ -707,25 +984,47 @@ impl Producer {
         })
     }
 
-    /// Publishes a finalized block (its bytes as the node encodes them) of block `height`.
+    /// Publishes a finalized block (its bytes as the node encodes them) of
+    /// block `block_height`: [`publish`](Self::publish) of an [`EventRef::Block`].
     ///
     /// # Errors
     ///
     /// As [`mapping_update_at`](Self::mapping_update_at).
+    ///
+    /// ```
+    /// use slipstream_producer::{Layout, Producer, ProducerOptions};
+    /// let path = std::env::temp_dir().join(format!("doc-block-at-{}", std::process::id()));
+    /// let mut p = Producer::open(&path, ProducerOptions { layout: Layout::new(1 << 16), ..Default::default() })?;
+    /// p.block_at(5, b"the block as the node encodes it")?;
+    /// # drop(p); std::fs::remove_file(&path)?;
+    /// # slipstream_ring::sidecar::remove_all(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn block_at(
         &mut self,
         block_height: u64,
         block: &[u8],
     ) -> Result<Option<u64>, PublishError> {
-        let Some(ordinal) = self.next_ordinal(block_height, EventKind::Block)? else {
-            return Ok(None);
-        };
-        self.publish_counted(&EventRef::Block {
+        self.publish(&EventRef::Block {
             block_height,
-            ordinal,
+            ordinal: 0,
             block,
         })
     }
+}
+
+/// `event`, numbered `ordinal` in its block (markers have no ordinal field).
+#[inline]
+fn numbered<'a>(event: &EventRef<'a>, ordinal: u32) -> EventRef<'a> {
+    let mut event = *event;
+    match &mut event {
+        EventRef::MappingUpdate { ordinal: o, .. }
+        | EventRef::MappingRemoval { ordinal: o, .. }
+        | EventRef::StakingReward { ordinal: o, .. }
+        | EventRef::Block { ordinal: o, .. } => *o = ordinal,
+        EventRef::BlockBegin { .. } | EventRef::BlockCommit { .. } => {}
+    }
+    event
 }
 
 impl Drop for Producer {
@@ -885,7 +1184,8 @@ impl Drop for WakerThread {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use slipstream_ring::{Item, Reader, StartAt};
+    use crate::ParseWakeError;
+    use slipstream_ring::{Item, Reader, Start};
 
     /// The one grammar of wake policies (see `impl FromStr for Wake`).
     #[test]
@@ -1035,7 +1335,7 @@ mod tests {
         p.commit_block().unwrap();
         // Outside a block the refusal names no block.
         let err = p
-            .publish(&EventRef::Block {
+            .publish_raw(&EventRef::Block {
                 block_height: 6,
                 ordinal: 1,
                 block: &[0; 300],
@@ -1046,7 +1346,7 @@ mod tests {
             "{err}"
         );
         let file = std::fs::File::open(&path).unwrap();
-        let mut r = Reader::attach(&file, StartAt::Oldest).unwrap();
+        let mut r = Reader::attach(&file, Start::Oldest).unwrap();
         let mut seen = vec![];
         while let Some(Item::Record(rec)) = r.try_next().unwrap() {
             let ev = EventRef::decode(rec.kind, rec.payload).unwrap();

@@ -15,9 +15,9 @@
 //! specified in `FORMAT.md`, and defined once in [`layout`].
 //!
 //! ```
-//! use slipstream_ring::{Item, Layout, StartAt, Writer};
+//! use slipstream_ring::{Item, Layout, Start, Writer};
 //! let mut writer = Writer::anonymous(Layout::new(1 << 16))?;
-//! let mut reader = writer.reader(StartAt::Oldest)?;
+//! let mut reader = writer.reader(Start::Oldest)?;
 //! let mut r = writer.reserve(1, 5)?;
 //! r.payload_mut().copy_from_slice(b"hello"); // encode in place
 //! r.commit();
@@ -85,11 +85,11 @@ pub use layout::{Geometry, Layout};
 pub use naming::{resolve_ring_path, SHM_DIR};
 #[cfg(not(loom))]
 pub use reader::{Access, AttachError, ProducerInfo, ProducerState};
-pub use reader::{Item, Lag, LapPolicy, Reader, Record, StartAt, Step};
+pub use reader::{Item, Lag, LapPolicy, Reader, Record, Start, Step};
 #[cfg(not(loom))]
 pub use sidecar::{FileMode, ParseModeError};
 #[cfg(not(loom))]
 pub use slots::{read_slots, remove_slot, SavedCursor, Slot, SlotError, SlotInfo};
 #[cfg(not(loom))]
 pub use writer::IfExists;
-pub use writer::{Reservation, WakeMode, Waker, Writer};
+pub use writer::{Reservation, Wake, Waker, Writer};

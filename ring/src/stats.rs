@@ -9,7 +9,7 @@
 use crate::file::producer_alive;
 use crate::layout::*;
 use crate::reader::{AttachError, ProducerInfo};
-use crate::reader::{Reader, StartAt};
+use crate::reader::{Reader, Start};
 use crate::slots::{read_slots, SlotError, SlotInfo};
 use crate::sync::Ordering;
 use std::fs::File;
@@ -151,7 +151,7 @@ impl StatsReader {
             source,
         };
         let (header, _) = crate::file::read_header(&file).map_err(|e| ring(e.into()))?;
-        let reader = Reader::attach(&file, StartAt::End).map_err(ring)?;
+        let reader = Reader::attach(&file, Start::End).map_err(ring)?;
         Ok(StatsReader {
             path: path.to_path_buf(),
             file,
@@ -172,12 +172,10 @@ impl StatsReader {
     /// cannot be probed, or the cursors cannot be listed.
     pub fn read(&mut self) -> Result<RingStats, StatsError> {
         let path = &self.path;
-        self.reader
-            .seek(StartAt::End)
-            .map_err(|e| StatsError::Ring {
-                path: path.clone(),
-                source: e.into(),
-            })?;
+        self.reader.seek(Start::End).map_err(|e| StatsError::Ring {
+            path: path.clone(),
+            source: e.into(),
+        })?;
         let next_seq = self.reader.next_seq();
         let tail = self.reader.position();
         let h = &self.reader.shared.header;
@@ -202,7 +200,7 @@ impl StatsReader {
         })?;
         // The oldest retained event, through a second reader on the same
         // mapping; `None` if the ring is empty or it cannot be found now.
-        let oldest_seq = Reader::new(self.reader.shared.clone(), StartAt::Oldest)
+        let oldest_seq = Reader::new(self.reader.shared.clone(), Start::Oldest)
             .ok()
             .map(|r| r.next_seq())
             .filter(|&s| s < next_seq);

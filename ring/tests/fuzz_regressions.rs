@@ -13,7 +13,7 @@ mod ring_targets;
 
 use ring_targets::{WalkInput, RAW_LATEST, RAW_TAIL, RAW_TAIL_INTENT};
 use slipstream_ring::layout::{header_word, KIND_PADDING};
-use slipstream_ring::{Item, Layout, ReadError, Reader, SeekError, StartAt, Writer};
+use slipstream_ring::{Item, Layout, ReadError, Reader, SeekError, Start, Writer};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 
@@ -61,7 +61,7 @@ fn sequence_number_2pow64_minus_1_is_corrupt() {
     // One 8-byte record at position 0 with seq u64::MAX; tail after it.
     let input = ring(24, 24, 0, record(8, 1, u64::MAX));
     let file = file_of(&input);
-    for start in [StartAt::Latest, StartAt::End, StartAt::Seq(u64::MAX)] {
+    for start in [Start::Newest, Start::End, Start::Seq(u64::MAX)] {
         match Reader::attach(&file, start) {
             Err(slipstream_ring::AttachError::Seek(SeekError::Corrupt(e))) => {
                 assert!(e.to_string().contains("never written"), "{start:?}: {e}")
@@ -73,7 +73,7 @@ fn sequence_number_2pow64_minus_1_is_corrupt() {
     // 2^64-1 next; when the producer writes it, the reader must not accept it
     // (the record after it would need 2^64).
     let file = file_of(&ring(24, 24, 0, record(8, 1, u64::MAX - 1)));
-    let mut r = Reader::attach(&file, StartAt::End).unwrap();
+    let mut r = Reader::attach(&file, Start::End).unwrap();
     assert_eq!(r.next_seq(), u64::MAX);
     let two = [record(8, 1, u64::MAX - 1), record(8, 1, u64::MAX)].concat();
     let (_, image) = ring(48, 48, 24, two).image();
@@ -91,7 +91,7 @@ fn sequence_number_2pow64_minus_1_is_corrupt() {
 #[test]
 fn batch_bytes_not_a_multiple_of_8() {
     let mut w = Writer::anonymous(Layout::new(4096)).unwrap();
-    let mut r = w.reader(StartAt::Oldest).unwrap();
+    let mut r = w.reader(Start::Oldest).unwrap();
     r.set_batch_bytes(207);
     for i in 0..20u8 {
         w.publish(1, &vec![i; usize::from(i) * 3]).unwrap();
@@ -110,7 +110,7 @@ fn batch_bytes_not_a_multiple_of_8() {
 #[test]
 fn batch_bytes_usize_max() {
     let mut w = Writer::anonymous(Layout::new(4096)).unwrap();
-    let mut r = w.reader(StartAt::Oldest).unwrap();
+    let mut r = w.reader(Start::Oldest).unwrap();
     r.set_batch_bytes(usize::MAX);
     for i in 0..3u64 {
         w.publish(1, &i.to_le_bytes()).unwrap();
@@ -132,7 +132,7 @@ fn padding_at_the_top_of_the_position_space() {
     let mut data = vec![0u8; 4096];
     data[4080..4088].copy_from_slice(&header_word(16, KIND_PADDING, 0).to_le_bytes());
     let file = file_of(&ring(tail, tail, latest, data));
-    for start in [StartAt::Latest, StartAt::End, StartAt::Oldest] {
+    for start in [Start::Newest, Start::End, Start::Oldest] {
         match Reader::attach(&file, start) {
             Err(slipstream_ring::AttachError::Seek(SeekError::Corrupt(_))) => {}
             other => panic!("{start:?}: {other:?}"),
@@ -143,7 +143,7 @@ fn padding_at_the_top_of_the_position_space() {
     let mut data = vec![0u8; 4096];
     data[4072..4096].copy_from_slice(&record(8, 1, 5));
     let file = file_of(&ring(tail, tail, latest, data));
-    match Reader::attach(&file, StartAt::Latest) {
+    match Reader::attach(&file, Start::Newest) {
         Err(slipstream_ring::AttachError::Seek(SeekError::Corrupt(_))) => {}
         other => panic!("{other:?}"),
     }

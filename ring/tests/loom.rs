@@ -12,7 +12,7 @@
 use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::sync::Arc;
 use loom::thread;
-use slipstream_ring::{Item, Layout, StartAt, WakeMode, Writer};
+use slipstream_ring::{Item, Layout, Start, Wake, Writer};
 use std::time::Duration;
 
 /// 64 bytes of data: the third 24-byte record (after 16 bytes of padding)
@@ -66,7 +66,7 @@ fn lap_model(batch: usize, calls: usize) {
 fn lap_model_with(batch: usize, calls: usize, receive: bool) {
     const LAST: u64 = 3;
     let mut w = Writer::anonymous(layout()).unwrap();
-    let mut r = w.reader(StartAt::Oldest).unwrap();
+    let mut r = w.reader(Start::Oldest).unwrap();
     r.set_batch_bytes(batch);
     let reader = thread::spawn(move || {
         let mut next = 1;
@@ -121,8 +121,8 @@ fn batched_receive_and_lap() {
 fn sleep_wake_immediate() {
     model(3, || {
         let mut w = Writer::anonymous(layout()).unwrap();
-        w.set_wake_mode(WakeMode::Immediate);
-        let mut r = w.reader(StartAt::End).unwrap();
+        w.set_wake_mode(Wake::Immediate);
+        let mut r = w.reader(Start::End).unwrap();
         let reader = thread::spawn(move || loop {
             if let Some(Item::Record(rec)) = r.try_next().unwrap() {
                 assert_eq!(rec.seq, 1);
@@ -140,7 +140,7 @@ fn sleep_wake_immediate() {
 fn sleep_wake_deferred_flush() {
     model(3, || {
         let mut w = Writer::anonymous(layout()).unwrap();
-        let mut r = w.reader(StartAt::End).unwrap();
+        let mut r = w.reader(Start::End).unwrap();
         let reader = thread::spawn(move || loop {
             if let Some(Item::Record(_)) = r.try_next().unwrap() {
                 return;
@@ -160,7 +160,7 @@ fn sleep_wake_from_a_waker_thread() {
     model(2, || {
         let mut w = Writer::anonymous(layout()).unwrap();
         let mut waker = w.waker();
-        let mut r = w.reader(StartAt::End).unwrap();
+        let mut r = w.reader(Start::End).unwrap();
         let published = Arc::new(AtomicBool::new(false));
         let reader = thread::spawn(move || loop {
             if let Some(Item::Record(_)) = r.try_next().unwrap() {

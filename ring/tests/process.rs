@@ -176,7 +176,7 @@ fn open_lock(path: &Path) -> File {
 
 /// A reader of the ring at `path`, through a read-only descriptor (as every
 /// consumer), announcing its sleep in the ring's wake file.
-fn attach_ro(path: &Path, start: StartAt) -> Reader {
+fn attach_ro(path: &Path, start: Start) -> Reader {
     let mut r = Reader::attach(&File::open(path).unwrap(), start).unwrap();
     if let Ok(w) = std::fs::OpenOptions::new()
         .write(true)
@@ -636,8 +636,8 @@ fn child_entry_writer() {
     slipstream_ring::sidecar::prepare(path.as_ref(), 0o600, None).unwrap();
     w.set_wake_file(open_rw(&slipstream_ring::sidecar::wake_path(path.as_ref())));
     w.set_wake_mode(match std::env::var("SLIPSTREAM_WAKE").as_deref() {
-        Ok("deferred") => WakeMode::Deferred,
-        _ => WakeMode::Immediate,
+        Ok("deferred") => Wake::Deferred,
+        _ => Wake::Immediate,
     });
     // The producer's waker thread: reads sleep announcements (the writer
     // itself never does) and wakes sleepers within a millisecond.
@@ -708,7 +708,7 @@ fn child_entry_writer() {
     report(format_args!("closed next_seq={next}"));
 }
 
-/// Child `reader`: attaches at `StartAt::Oldest`, reports `ready next_seq=`,
+/// Child `reader`: attaches at `Start::Oldest`, reports `ready next_seq=`,
 /// reads (`SLIPSTREAM_MODE` busy or sleep) and checks every item up to seq
 /// `SLIPSTREAM_COUNT`, then reports each `lag first= last=` and
 /// `result next= delivered= missed= lags= timeouts=`. With
@@ -723,7 +723,7 @@ fn child_entry_reader() {
     let mode = Mode::parse(&env_str("SLIPSTREAM_MODE"));
     let last = env_u64("SLIPSTREAM_COUNT", 0);
     let report_idle = env_u64("SLIPSTREAM_REPORT_IDLE", 0) == 1;
-    let mut r = attach_ro(path.as_ref(), StartAt::Oldest);
+    let mut r = attach_ro(path.as_ref(), Start::Oldest);
     report(format_args!("ready next_seq={}", r.next_seq()));
     let mut idle_at = 0;
     let t = consume(&mut r, last, mode, |next| {
@@ -764,7 +764,7 @@ fn child_entry_cursor() {
     let path = env_str("SLIPSTREAM_PATH");
     let name = env_str("SLIPSTREAM_NAME");
     let (slot, saved) = Slot::claim(path.as_ref(), &name).unwrap();
-    let mut r = attach_ro(path.as_ref(), StartAt::Oldest);
+    let mut r = attach_ro(path.as_ref(), Start::Oldest);
     let start = match saved {
         Some(c) => {
             r.resume(c.next_seq, c.position)
@@ -845,8 +845,8 @@ fn cross_process_stream() {
     let path = TempPath::new("stream");
     create_ring(&path);
     let file = path.open();
-    let mut busy = Reader::attach(&file, StartAt::Oldest).unwrap();
-    let mut sleepy = Reader::attach(&file, StartAt::Oldest).unwrap();
+    let mut busy = Reader::attach(&file, Start::Oldest).unwrap();
+    let mut sleepy = Reader::attach(&file, Start::Oldest).unwrap();
     let mut children: Vec<ChildProc> = [Mode::Busy, Mode::Sleep]
         .iter()
         .map(|m| {
@@ -1023,10 +1023,7 @@ fn kill_loop(test: &str, layout_name: &str, kills: u64) {
     let file = path.open();
     let stop = Arc::new(AtomicBool::new(false));
     let _stop = SetOnDrop(stop.clone());
-    let reader = spawn_checking_reader(
-        Reader::attach(&file, StartAt::Oldest).unwrap(),
-        stop.clone(),
-    );
+    let reader = spawn_checking_reader(Reader::attach(&file, Start::Oldest).unwrap(), stop.clone());
 
     let writer_env = |rng: &mut Rng, mode: &str| {
         vec![
@@ -1088,7 +1085,7 @@ fn kill_loop(test: &str, layout_name: &str, kills: u64) {
             break; // it failed: the join below reports why
         }
         // Nothing writes now: the end of the ring is where the next producer must go on.
-        let end = Reader::attach(&file, StartAt::End).unwrap().next_seq();
+        let end = Reader::attach(&file, Start::End).unwrap().next_seq();
         let env = writer_env(&mut rng, "forever");
         let mut w = ChildProc::spawn("writer", &env);
         let early = i > 0 && rng.below(10) == 0;
@@ -1142,7 +1139,7 @@ fn kill_loop(test: &str, layout_name: &str, kills: u64) {
     }
 
     // A last producer writes a known number of records and closes cleanly.
-    let end = Reader::attach(&file, StartAt::End).unwrap().next_seq();
+    let end = Reader::attach(&file, Start::End).unwrap().next_seq();
     let mut env = writer_env(&mut rng, "count");
     env.push(("SLIPSTREAM_COUNT", "5000".into()));
     env.push(("SLIPSTREAM_SEED", rng.next_u64().to_string()));
@@ -1217,7 +1214,7 @@ fn second_producer_in_another_process_is_refused() {
 
     let w = Writer::open(path.open(), path.lock(), layout(), IfExists::Resume).unwrap();
     assert_eq!((w.next_seq(), w.epoch()), (16, 3));
-    let mut r = w.reader(StartAt::Oldest).unwrap();
+    let mut r = w.reader(Start::Oldest).unwrap();
     let mut t = Tally::starting_at(1);
     while step(&mut r, &mut t).is_some() {}
     assert_eq!((t.next, t.delivered, t.missed), (16, 15, 0));
@@ -1273,7 +1270,7 @@ fn stopped_reader_costs_the_producer_nothing_and_learns_its_gap() {
         all_threads_stopped(r.pid().as_raw()),
         "the reader ran while the producer wrote"
     );
-    let oldest = Reader::attach(&path.open(), StartAt::Oldest)
+    let oldest = Reader::attach(&path.open(), Start::Oldest)
         .unwrap()
         .next_seq();
     r.signal(Signal::SIGCONT);
@@ -1325,7 +1322,7 @@ fn producer_death_is_visible_to_readers() {
     );
     let open = w.expect("open", DEADLINE);
     assert_eq!((open.get("next_seq"), open.get("epoch")), (1, 1));
-    let mut r = Reader::attach(&file, StartAt::Oldest).unwrap();
+    let mut r = Reader::attach(&file, Start::Oldest).unwrap();
     assert!(producer_alive(&file).unwrap());
     let p = r.producer();
     assert_eq!(
@@ -1350,7 +1347,7 @@ fn producer_death_is_visible_to_readers() {
         (ProducerState::Open, w.pid().as_raw(), 1)
     );
     while step(&mut r, &mut t).is_some() {}
-    let end = Reader::attach(&file, StartAt::End).unwrap().next_seq();
+    let end = Reader::attach(&file, Start::End).unwrap().next_seq();
     assert_eq!(t.next, end, "{t:?}");
 
     // A second producer resumes, writes, and exits cleanly.

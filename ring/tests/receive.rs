@@ -4,7 +4,7 @@
 
 mod common;
 
-use slipstream_ring::{Item, Layout, Reader, StartAt, Writer};
+use slipstream_ring::{Item, Layout, Reader, Start, Writer};
 
 #[derive(Debug, PartialEq, Eq)]
 enum Got {
@@ -56,9 +56,9 @@ fn size(i: u64) -> usize {
 #[test]
 fn receive_matches_try_next_in_steps_with_padding_and_laps() {
     let mut w = Writer::anonymous(Layout::new(1 << 16)).unwrap();
-    let mut a = w.reader(StartAt::Oldest).unwrap();
-    let mut b = w.reader(StartAt::Oldest).unwrap();
-    let mut c = w.reader(StartAt::Oldest).unwrap();
+    let mut a = w.reader(Start::Oldest).unwrap();
+    let mut b = w.reader(Start::Oldest).unwrap();
+    let mut c = w.reader(Start::Oldest).unwrap();
     c.set_batch_bytes(4096);
     let mut i = 0u64;
     let (mut records, mut laps) = (0, 0);
@@ -100,7 +100,7 @@ fn receive_matches_try_next_in_steps_with_padding_and_laps() {
 #[test]
 fn receive_zero_max_and_empty_ring() {
     let mut w = Writer::anonymous(Layout::new(4096)).unwrap();
-    let mut r = w.reader(StartAt::Oldest).unwrap();
+    let mut r = w.reader(Start::Oldest).unwrap();
     assert_eq!(
         r.receive(usize::MAX, |_| panic!("nothing to deliver"))
             .unwrap(),
@@ -187,8 +187,8 @@ fn receive_and_try_next_agree_on_corrupt_rings() {
             let n = 1 + (next() % 8) as usize;
             file.write_all_at(&bytes[..n], off).unwrap();
         }
-        let mut a = Reader::attach(&file, StartAt::Oldest);
-        let mut b = Reader::attach(&file, StartAt::Oldest);
+        let mut a = Reader::attach(&file, Start::Oldest);
+        let mut b = Reader::attach(&file, Start::Oldest);
         let (Ok(a), Ok(b)) = (a.as_mut(), b.as_mut()) else {
             assert_eq!(a.is_ok(), b.is_ok());
             continue;

@@ -31,7 +31,7 @@ fn drain(r: &mut Reader) -> (Vec<Owned>, Vec<Lag>) {
 #[test]
 fn records_arrive_in_order_with_their_payloads_across_many_wraps() {
     let mut w = Writer::anonymous(small()).unwrap();
-    let mut r = w.reader(StartAt::Oldest).unwrap();
+    let mut r = w.reader(Start::Oldest).unwrap();
     let mut next = 1;
     for seq in 1..=5000u64 {
         let p = payload(seq, 300);
@@ -55,7 +55,7 @@ fn records_arrive_in_order_with_their_payloads_across_many_wraps() {
 #[test]
 fn encode_in_place_and_abandon_a_reservation() {
     let mut w = Writer::anonymous(small()).unwrap();
-    let mut r = w.reader(StartAt::Oldest).unwrap();
+    let mut r = w.reader(Start::Oldest).unwrap();
     let mut res = w.reserve(2, 8).unwrap();
     assert_eq!(res.seq(), 1);
     res.payload_mut().copy_from_slice(&7u64.to_le_bytes());
@@ -90,7 +90,7 @@ fn oversized_and_reserved_kinds_are_typed_errors() {
 #[test]
 fn a_lapped_reader_learns_exactly_what_it_missed_and_goes_on() {
     let mut w = Writer::anonymous(small()).unwrap();
-    let mut r = w.reader(StartAt::Oldest).unwrap();
+    let mut r = w.reader(Start::Oldest).unwrap();
     for seq in 1..=10 {
         w.publish(kind_for(seq), &payload(seq, 100)).unwrap();
     }
@@ -141,7 +141,7 @@ fn a_lapped_reader_learns_exactly_what_it_missed_and_goes_on() {
 #[test]
 fn lap_policy_newest_skips_to_the_present() {
     let mut w = Writer::anonymous(small()).unwrap();
-    let mut r = w.reader(StartAt::End).unwrap();
+    let mut r = w.reader(Start::End).unwrap();
     r.set_lap_policy(LapPolicy::Newest);
     for seq in 1..=400 {
         w.publish(kind_for(seq), &payload(seq, 100)).unwrap();
@@ -161,16 +161,11 @@ fn lap_policy_newest_skips_to_the_present() {
 fn seek_to_oldest_latest_end_and_by_sequence() {
     let mut w = Writer::anonymous(small()).unwrap();
     // Empty ring: every start is the beginning.
-    for start in [
-        StartAt::Oldest,
-        StartAt::Latest,
-        StartAt::End,
-        StartAt::Seq(1),
-    ] {
+    for start in [Start::Oldest, Start::Newest, Start::End, Start::Seq(1)] {
         assert_eq!(w.reader(start).unwrap().next_seq(), 1, "{start:?}");
     }
     assert!(matches!(
-        w.reader(StartAt::Seq(2)),
+        w.reader(Start::Seq(2)),
         Err(SeekError::InFuture {
             requested: 2,
             next: 1
@@ -179,12 +174,12 @@ fn seek_to_oldest_latest_end_and_by_sequence() {
     for seq in 1..=300 {
         w.publish(kind_for(seq), &payload(seq, 60)).unwrap();
     }
-    let oldest = w.reader(StartAt::Oldest).unwrap().next_seq();
+    let oldest = w.reader(Start::Oldest).unwrap().next_seq();
     assert!(oldest > 1 && oldest < 300, "oldest {oldest}");
-    assert_eq!(w.reader(StartAt::Latest).unwrap().next_seq(), 300);
-    assert_eq!(w.reader(StartAt::End).unwrap().next_seq(), 301);
+    assert_eq!(w.reader(Start::Newest).unwrap().next_seq(), 300);
+    assert_eq!(w.reader(Start::End).unwrap().next_seq(), 301);
     for n in [oldest, oldest + 1, 250, 299, 300, 301] {
-        let mut r = w.reader(StartAt::Seq(n)).unwrap();
+        let mut r = w.reader(Start::Seq(n)).unwrap();
         assert_eq!(r.next_seq(), n);
         if n <= 300 {
             match r.try_next().unwrap() {
@@ -199,14 +194,14 @@ fn seek_to_oldest_latest_end_and_by_sequence() {
         }
     }
     assert_eq!(
-        w.reader(StartAt::Seq(oldest - 1)).unwrap_err(),
+        w.reader(Start::Seq(oldest - 1)).unwrap_err(),
         SeekError::NotRetained {
             requested: oldest - 1,
             oldest
         }
     );
     assert!(matches!(
-        w.reader(StartAt::Seq(302)),
+        w.reader(Start::Seq(302)),
         Err(SeekError::InFuture {
             requested: 302,
             next: 301
@@ -220,27 +215,27 @@ fn resume_from_a_saved_cursor_or_report_the_gap() {
     for seq in 1..=20 {
         w.publish(kind_for(seq), &payload(seq, 60)).unwrap();
     }
-    let mut r = w.reader(StartAt::Oldest).unwrap();
+    let mut r = w.reader(Start::Oldest).unwrap();
     for _ in 0..5 {
         r.try_next().unwrap().unwrap();
     }
     let (seq, pos) = (r.next_seq(), r.position());
     assert_eq!(seq, 6);
     // Still in the ring: resumes exactly.
-    let mut again = w.reader(StartAt::End).unwrap();
+    let mut again = w.reader(Start::End).unwrap();
     again.resume(seq, pos).unwrap();
     let (recs, laps) = drain(&mut again);
     assert!(laps.is_empty());
     assert_eq!(recs.first().unwrap().0, 6);
     // A wrong position hint is found again by sequence.
-    let mut hinted = w.reader(StartAt::End).unwrap();
+    let mut hinted = w.reader(Start::End).unwrap();
     hinted.resume(seq, pos + 8).unwrap();
     assert_eq!(hinted.next_seq(), 6);
     // Overwritten: the first item is the exact gap.
     for seq in 21..=500 {
         w.publish(kind_for(seq), &payload(seq, 60)).unwrap();
     }
-    let mut late = w.reader(StartAt::End).unwrap();
+    let mut late = w.reader(Start::End).unwrap();
     late.resume(seq, pos).unwrap();
     match late.try_next().unwrap() {
         Some(Item::Lagged(lag)) => {
@@ -259,8 +254,8 @@ fn resume_from_a_saved_cursor_or_report_the_gap() {
 #[test]
 fn wait_is_woken_by_an_immediate_commit() {
     let mut w = Writer::anonymous(small()).unwrap();
-    w.set_wake_mode(WakeMode::Immediate);
-    let mut r = w.reader(StartAt::End).unwrap();
+    w.set_wake_mode(Wake::Immediate);
+    let mut r = w.reader(Start::End).unwrap();
     let t = std::thread::spawn(move || {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -279,12 +274,12 @@ fn wait_is_woken_by_an_immediate_commit() {
 #[test]
 fn deferred_commits_wake_on_flush_and_from_a_waker_thread() {
     let mut w = Writer::anonymous(small()).unwrap();
-    assert_eq!(w.wake_mode(), WakeMode::Deferred);
+    assert_eq!(w.wake_mode(), Wake::Deferred);
     // Flush with nobody asleep makes no system call.
     w.publish(1, b"a").unwrap();
     assert!(!w.flush());
     assert!(!w.flush(), "nothing committed since the last flush");
-    let mut r = w.reader(StartAt::End).unwrap();
+    let mut r = w.reader(Start::End).unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     let t = std::thread::spawn(move || {
         tx.send(()).unwrap();
@@ -307,7 +302,7 @@ fn deferred_commits_wake_on_flush_and_from_a_waker_thread() {
     assert!(woke, "flush made the wake call for a sleeping reader");
 
     let mut waker = w.waker();
-    let mut r = w.reader(StartAt::End).unwrap();
+    let mut r = w.reader(Start::End).unwrap();
     let t = std::thread::spawn(move || {
         while !r.wait(Duration::from_secs(20)) {}
         r.try_next().unwrap().is_some()
@@ -329,7 +324,7 @@ fn stress_one_writer_three_readers_constant_laps() {
     let mut w = Writer::anonymous(Layout::new(8192).max_payload(MAX as u32).segments(32)).unwrap();
     let readers: Vec<_> = (0..3)
         .map(|i| {
-            let mut r = w.reader(StartAt::Oldest).unwrap();
+            let mut r = w.reader(Start::Oldest).unwrap();
             if i == 2 {
                 r.set_lap_policy(LapPolicy::Newest);
             }
@@ -395,7 +390,7 @@ mod files {
         for seq in 1..=50 {
             w.publish(kind_for(seq), &payload(seq, 100)).unwrap();
         }
-        let mut r = Reader::attach(&path.open(), StartAt::Oldest).unwrap();
+        let mut r = Reader::attach(&path.open(), Start::Oldest).unwrap();
         assert_eq!(r.access(), Access::ReadOnly);
         path.prepare();
         r.set_wake_file(
@@ -439,7 +434,7 @@ mod files {
         res.payload_mut()[..10].copy_from_slice(b"torn-torn-");
         let _ = res; // never committed: the record stays torn in the file
         drop(w);
-        let mut r = Reader::attach(&path.open(), StartAt::Oldest).unwrap();
+        let mut r = Reader::attach(&path.open(), Start::Oldest).unwrap();
         let w = Writer::open(path.open(), path.lock(), small(), IfExists::Resume).unwrap();
         assert_eq!(w.next_seq(), 2);
         let (recs, laps) = drain(&mut r);
@@ -465,9 +460,7 @@ mod files {
         let w = Writer::open(path.open(), path.lock(), small(), IfExists::Resume).unwrap();
         assert_eq!(w.next_seq(), 6);
         assert_eq!(
-            Reader::attach(&path.open(), StartAt::End)
-                .unwrap()
-                .next_seq(),
+            Reader::attach(&path.open(), Start::End).unwrap().next_seq(),
             6
         );
     }
@@ -567,28 +560,28 @@ mod files {
         // Empty.
         let f = path.open();
         assert!(matches!(
-            Reader::attach(&f, StartAt::Oldest),
+            Reader::attach(&f, Start::Oldest),
             Err(AttachError::Open(OpenError::NotInitialized))
         ));
         // Another format, even shorter than a ring header: not a ring (the
         // magic is checked before the length), not "a truncated ring".
         f.write_all_at(b"#!/bin/sh\necho not a ring\n", 0).unwrap();
         assert!(matches!(
-            Reader::attach(&f, StartAt::Oldest),
+            Reader::attach(&f, Start::Oldest),
             Err(AttachError::Open(OpenError::Layout(LayoutError::BadMagic(m)))) if &m == b"#!/bin/s"
         ));
         // A ring's first bytes and nothing more: truncated.
         f.set_len(0).unwrap();
         f.write_all_at(b"SLIPSTRM\x01\0\0\0", 0).unwrap();
         assert!(matches!(
-            Reader::attach(&f, StartAt::Oldest),
+            Reader::attach(&f, Start::Oldest),
             Err(AttachError::Open(OpenError::Truncated {
                 expected: 768,
                 actual: 12
             }))
         ));
         f.write_all_at(&[0x42; 4096], 0).unwrap();
-        let err = Reader::attach(&f, StartAt::Oldest).unwrap_err();
+        let err = Reader::attach(&f, Start::Oldest).unwrap_err();
         assert!(err.to_string().contains("not a Slipstream ring"), "{err}");
         assert!(matches!(
             Writer::open(path.open(), path.lock(), small(), IfExists::Resume),
@@ -601,7 +594,7 @@ mod files {
         let damage = |off: u64, bytes: &[u8]| {
             f.write_all_at(&good, 0).unwrap();
             f.write_all_at(bytes, off).unwrap();
-            Reader::attach(&f, StartAt::Oldest).unwrap_err().to_string()
+            Reader::attach(&f, Start::Oldest).unwrap_err().to_string()
         };
         assert!(damage(8, &9u32.to_le_bytes()).contains("version 9"));
         assert!(damage(24, &1000u64.to_le_bytes()).contains("capacity 1000"));
@@ -609,7 +602,7 @@ mod files {
         f.write_all_at(&good, 0).unwrap();
         f.set_len(good.len() as u64 - 1).unwrap();
         assert!(matches!(
-            Reader::attach(&f, StartAt::Oldest),
+            Reader::attach(&f, Start::Oldest),
             Err(AttachError::Open(OpenError::Truncated { .. }))
         ));
     }
@@ -627,7 +620,7 @@ mod files {
         let rec2 = g.data_offset + record_len(40);
         // Kind 0.
         f.write_all_at(&0u16.to_le_bytes(), rec2 + 4).unwrap();
-        let mut r = Reader::attach(&f, StartAt::Oldest).unwrap();
+        let mut r = Reader::attach(&f, Start::Oldest).unwrap();
         match r.try_next() {
             Ok(Some(Item::Record(rec))) => assert_eq!(rec.seq, 1),
             other => panic!("{other:?}"),
@@ -641,13 +634,13 @@ mod files {
         // Impossible length.
         f.write_all_at(&1u16.to_le_bytes(), rec2 + 4).unwrap();
         f.write_all_at(&100_000u32.to_le_bytes(), rec2).unwrap();
-        let mut r = Reader::attach(&f, StartAt::Oldest).unwrap();
+        let mut r = Reader::attach(&f, Start::Oldest).unwrap();
         r.try_next().unwrap();
         assert!(r.try_next().unwrap_err().to_string().contains("exceeds"));
         // A sequence that goes backwards.
         f.write_all_at(&40u32.to_le_bytes(), rec2).unwrap();
         f.write_all_at(&1u64.to_le_bytes(), rec2 + 8).unwrap();
-        let mut r = Reader::attach(&f, StartAt::Oldest).unwrap();
+        let mut r = Reader::attach(&f, Start::Oldest).unwrap();
         r.try_next().unwrap();
         assert!(matches!(
             r.try_next(),
@@ -661,7 +654,7 @@ mod files {
         f.write_all_at(&2u64.to_le_bytes(), rec2 + 8).unwrap();
         f.write_all_at(&8u64.to_le_bytes(), OFF_TAIL_INTENT as u64)
             .unwrap();
-        let err = Reader::attach(&f, StartAt::Oldest).unwrap_err();
+        let err = Reader::attach(&f, Start::Oldest).unwrap_err();
         assert!(err.to_string().contains("tail_intent"), "{err}");
         assert!(Writer::open(path.open(), path.lock(), small(), IfExists::Resume).is_err());
     }
@@ -672,7 +665,7 @@ mod files {
         let mut w = Writer::open(path.open(), path.lock(), small(), IfExists::Resume).unwrap();
         w.publish(1, b"x").unwrap();
         let ro = std::fs::File::open(&path.0).unwrap();
-        let mut r = Reader::attach(&ro, StartAt::Oldest).unwrap();
+        let mut r = Reader::attach(&ro, Start::Oldest).unwrap();
         assert_eq!(r.access(), Access::ReadOnly);
         assert!(r.try_next().unwrap().is_some());
         let t = Instant::now();
@@ -907,14 +900,14 @@ mod files {
             let path = TempPath::new("half");
             path.open().set_len(len).unwrap();
             assert!(matches!(
-                Reader::attach(&path.open(), StartAt::Oldest),
+                Reader::attach(&path.open(), Start::Oldest),
                 Err(AttachError::Open(
                     OpenError::NotInitialized | OpenError::Truncated { .. }
                 ))
             ));
             let mut w = Writer::open(path.open(), path.lock(), small(), IfExists::Resume).unwrap();
             assert_eq!(w.publish(1, b"x").unwrap(), 1);
-            let mut r = Reader::attach(&path.open(), StartAt::Oldest).unwrap();
+            let mut r = Reader::attach(&path.open(), Start::Oldest).unwrap();
             assert!(matches!(r.try_next().unwrap(), Some(Item::Record(rec)) if rec.seq == 1));
         }
     }
@@ -928,7 +921,7 @@ mod files {
         path.open().write_all_at(&1u32.to_le_bytes(), 8).unwrap();
         let err = Writer::open(path.open(), path.lock(), small(), IfExists::Resume).unwrap_err();
         assert!(err.to_string().contains("--recreate"), "{err}");
-        let err = Reader::attach(&path.open(), StartAt::Oldest).unwrap_err();
+        let err = Reader::attach(&path.open(), Start::Oldest).unwrap_err();
         assert!(err.to_string().contains("version 1"), "{err}");
     }
 
@@ -938,7 +931,7 @@ mod files {
     fn first_seq_is_set_at_creation_and_readers_start_there() {
         let path = TempPath::new("first");
         let mut w = Writer::create(path.open(), path.lock(), small(), 1_000_000).unwrap();
-        let mut r = Reader::attach(&path.open(), StartAt::End).unwrap();
+        let mut r = Reader::attach(&path.open(), Start::End).unwrap();
         assert_eq!((r.next_seq(), r.first_seq()), (1_000_000, 1_000_000));
         assert_eq!(w.publish(1, b"a").unwrap(), 1_000_000);
         assert!(matches!(r.try_next().unwrap(), Some(Item::Record(rec)) if rec.seq == 1_000_000));
@@ -980,7 +973,7 @@ fn tiny_ring_laps_exactly_like_the_loom_model() {
     let layout = Layout::new(128).max_payload(8).segments(4).page_size(64);
     for reads_before in 0..3 {
         let mut w = Writer::anonymous(layout).unwrap();
-        let mut r = w.reader(StartAt::Oldest).unwrap();
+        let mut r = w.reader(Start::Oldest).unwrap();
         r.set_batch_bytes(24);
         let mut next = 1;
         for seq in 1..=7u64 {
@@ -1019,7 +1012,7 @@ fn a_pending_lag_from_resume_is_available_at_once() {
     for seq in 1..=500 {
         w.publish(kind_for(seq), &payload(seq, 60)).unwrap();
     }
-    let mut r = w.reader(StartAt::End).unwrap();
+    let mut r = w.reader(Start::End).unwrap();
     r.resume(3, 0).unwrap(); // long overwritten
     assert!(r.available(), "the lag report is ready without waiting");
     let t = Instant::now();
@@ -1033,7 +1026,7 @@ fn a_whole_block_of_4_mib_round_trips_and_one_byte_more_is_refused() {
     // A suitably sized ring: a record takes at most a quarter of its 32 MiB.
     let layout = Layout::new(32 << 20).max_payload(4 << 20);
     let mut w = Writer::anonymous(layout).unwrap();
-    let mut r = w.reader(StartAt::Oldest).unwrap();
+    let mut r = w.reader(Start::Oldest).unwrap();
     let mut block = vec![0u8; 4 << 20];
     fill(7, &mut block);
     for round in 0..6u64 {

@@ -7,7 +7,7 @@
 use serde_json::Value;
 use slipstream_consumer::{Consumer, Item, Start};
 use slipstream_producer::{Producer, ProducerOptions};
-use slipstream_ring::{read_slots, Geometry, Layout, Reader, SlotInfo, StartAt};
+use slipstream_ring::{read_slots, Geometry, Layout, Reader, SlotInfo, Start as RingStart};
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
@@ -123,7 +123,7 @@ pub struct Head {
 /// The head of the ring at `path`.
 pub fn head(path: &Path) -> Head {
     let file = File::open(path).expect("open ring");
-    let r = Reader::attach(&file, StartAt::End).expect("attach at the end");
+    let r = Reader::attach(&file, RingStart::End).expect("attach at the end");
     Head {
         next_seq: r.next_seq(),
         tail: r.position(),
@@ -133,7 +133,7 @@ pub fn head(path: &Path) -> Head {
 /// The oldest sequence number the ring holds (a quiescent ring).
 pub fn oldest(path: &Path) -> u64 {
     let file = File::open(path).expect("open ring");
-    Reader::attach(&file, StartAt::Oldest)
+    Reader::attach(&file, RingStart::Oldest)
         .expect("attach at the oldest")
         .next_seq()
 }
@@ -141,7 +141,7 @@ pub fn oldest(path: &Path) -> u64 {
 /// The geometry of the ring at `path`.
 pub fn geometry(path: &Path) -> Geometry {
     let file = File::open(path).expect("open ring");
-    *Reader::attach(&file, StartAt::End)
+    *Reader::attach(&file, RingStart::End)
         .expect("attach")
         .geometry()
 }

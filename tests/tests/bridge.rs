@@ -15,7 +15,7 @@ use futures_util::StreamExt;
 use nix::sys::signal::Signal;
 use slipstream_consumer::remote::{parse_headers, Header, RemoteConsumer};
 use slipstream_consumer::{
-    BlockItem, Consumer, EventKind, Item, Owned, OwnedEvent, ProducerChange, Start,
+    BlockItem, Consumer, EventKind, Item, OwnedEvent, OwnedItem, ProducerChange, Start,
 };
 use slipstream_tests::rng::Rng;
 use slipstream_tests::{wait_for_ring, workspace_bin, ChildGuard, NatsServer, TempRing};
@@ -85,7 +85,7 @@ fn ring_events(ring: &Path) -> Vec<OwnedEvent> {
     let mut out = Vec::new();
     while let Some(item) = c.try_next().expect("read the ring") {
         match item {
-            Item::Event(e) => out.push(OwnedEvent::new(e.seq, &e.event)),
+            Item::Event(e) => out.push(OwnedEvent::from(&e)),
             Item::Lagged(l) => panic!("the ring lapped the checker: {l:?}"),
             Item::Producer(_) => {}
         }
@@ -463,11 +463,11 @@ fn bridged(tag: &str, blocks: &str) -> (NatsServer, TempRing) {
     (server, ring)
 }
 
-fn remote_items(c: &mut RemoteConsumer, n: usize) -> Vec<Owned> {
+fn remote_items(c: &mut RemoteConsumer, n: usize) -> Vec<OwnedItem> {
     let mut out = Vec::new();
     while out.len() < n {
         match c.next(Duration::from_secs(10)).expect("remote read") {
-            Some(item) => out.push(Owned::from_item(&item)),
+            Some(item) => out.push(OwnedItem::from_item(&item)),
             None => panic!("only {} of {n} items came", out.len()),
         }
     }
@@ -483,7 +483,7 @@ fn remote_consumer_yields_the_ring_consumers_items_blocks_and_starts() {
         .unwrap();
     let mut want = Vec::new();
     while let Some(item) = local.try_next().unwrap() {
-        want.push(Owned::from_item(&item));
+        want.push(OwnedItem::from_item(&item));
     }
     let mut remote = RemoteConsumer::builder(server.url(), "EVENTS")
         .start(Start::Oldest)
@@ -495,7 +495,7 @@ fn remote_consumer_yields_the_ring_consumers_items_blocks_and_starts() {
     assert!(
         matches!(
             got.pop(),
-            Some(Owned::Producer(ProducerChange::Closed { .. }))
+            Some(OwnedItem::Producer(ProducerChange::Closed { .. }))
         ),
         "the producer's close travels last"
     );
@@ -628,7 +628,7 @@ fn named_remote_consumer_resumes_after_what_it_committed() {
     first.commit();
     drop(first);
     let last = match &items[99] {
-        Owned::Event(e) => e.seq,
+        OwnedItem::Event(e) => e.seq,
         other => panic!("{other:?}"),
     };
     let mut again = RemoteConsumer::builder(server.url(), "EVENTS")
@@ -675,7 +675,7 @@ fn named_remote_consumer_resumes_after_what_it_committed() {
     // begin marker and hands it out whole.
     let part = remote_items(&mut c, 2);
     match &part[0] {
-        Owned::Event(e) => assert_eq!(e.seq, got[2].commit_seq + 1),
+        OwnedItem::Event(e) => assert_eq!(e.seq, got[2].commit_seq + 1),
         other => panic!("{other:?}"),
     }
     let fourth = match c.next_block(Duration::from_secs(5)).unwrap() {
@@ -705,7 +705,7 @@ fn named_remote_consumer_resumes_after_what_it_committed() {
     c.commit();
     drop(c);
     let third = match &part[2] {
-        Owned::Event(e) => e.seq,
+        OwnedItem::Event(e) => e.seq,
         other => panic!("{other:?}"),
     };
     let mut c = RemoteConsumer::builder(server.url(), "EVENTS")
@@ -1017,7 +1017,7 @@ fn json_format_payloads_are_the_lines_tail_json_prints_and_read_back() {
     let mut got = Vec::new();
     while got.len() < want.len() {
         match remote.next(Duration::from_secs(5)).unwrap() {
-            Some(Item::Event(e)) => got.push(OwnedEvent::new(e.seq, &e.event)),
+            Some(Item::Event(e)) => got.push(OwnedEvent::from(&e)),
             Some(_) => {}
             None => panic!("only {} of {} events", got.len(), want.len()),
         }

@@ -22,7 +22,7 @@
 use nix::sys::signal::Signal;
 use slipstream_consumer::{BlockItem, Consumer, ConsumerError, EventRef, Start};
 use slipstream_producer::{Producer, ProducerError};
-use slipstream_ring::{Geometry, Item as RingItem, Layout, OpenError, Reader, StartAt};
+use slipstream_ring::{Geometry, Item as RingItem, Layout, OpenError, Reader, Start as RingStart};
 use slipstream_tests::faults::*;
 use slipstream_tests::process::{bounded, run, wait_until, Spawned};
 use slipstream_tests::rng::Rng;
@@ -77,7 +77,7 @@ struct Rec {
 /// Every record the ring holds, by sequence number.
 fn baseline(path: &Path) -> BTreeMap<u64, Rec> {
     let file = File::open(path).unwrap();
-    let mut r = Reader::attach(&file, StartAt::Oldest).unwrap();
+    let mut r = Reader::attach(&file, RingStart::Oldest).unwrap();
     let mut out = BTreeMap::new();
     loop {
         let from = r.position();
@@ -185,7 +185,7 @@ fn check_flipped_reader(
     geo: &Geometry,
 ) -> (String, u64) {
     let file = File::open(path).unwrap();
-    let mut r = match Reader::attach(&file, StartAt::Oldest) {
+    let mut r = match Reader::attach(&file, RingStart::Oldest) {
         Ok(r) => r,
         Err(e) => return (format!("attach refused: {}", category(&e.to_string())), 0),
     };

@@ -246,7 +246,7 @@ fn child_entry_hostile() {
         let ring = ring.to_path_buf();
         thread::spawn(move || {
             let f = File::open(&ring).unwrap();
-            let mut r = slipstream_ring::Reader::attach(&f, slipstream_ring::StartAt::End).unwrap();
+            let mut r = slipstream_ring::Reader::attach(&f, slipstream_ring::Start::End).unwrap();
             r.set_wake_file(
                 OpenOptions::new()
                     .write(true)
@@ -255,7 +255,7 @@ fn child_entry_hostile() {
             );
             loop {
                 // Asleep until the producer wakes it, then asleep again.
-                let _ = r.seek(slipstream_ring::StartAt::End);
+                let _ = r.seek(slipstream_ring::Start::End);
                 r.wait(Duration::from_secs(10));
             }
         });

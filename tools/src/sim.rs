@@ -151,7 +151,9 @@ impl FromStr for ReportEvery {
         match s.trim().parse::<u64>() {
             Ok(0) => Err("report every 0 blocks? use --quiet for no reports".into()),
             Ok(n) => Ok(ReportEvery::Blocks(n)),
-            Err(_) => parse_duration(s).map(ReportEvery::Time),
+            Err(_) => parse_duration(s)
+                .map(ReportEvery::Time)
+                .map_err(|e| e.to_string()),
         }
     }
 }
@@ -613,7 +615,7 @@ fn continue_height(path: &std::path::Path) -> Option<u64> {
     if !path.exists() {
         return None;
     }
-    let mut c = Consumer::builder(path).start(Start::Latest).open().ok()?;
+    let mut c = Consumer::builder(path).start(Start::Newest).open().ok()?;
     match c.try_next() {
         Ok(Some(Item::Event(ev))) => Some(ev.event.block_height() + 1),
         _ => None,
@@ -772,22 +774,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
             let ev = generator.mapping_event(height, ordinal);
             let bytes = record_bytes(&ev);
             let t = Instant::now();
-            let published = match ev {
-                EventRef::MappingUpdate {
-                    program_id,
-                    mapping_name,
-                    key,
-                    value,
-                    ..
-                } => producer.mapping_update_at(height, program_id, mapping_name, key, value),
-                EventRef::MappingRemoval {
-                    program_id,
-                    mapping_name,
-                    key,
-                    ..
-                } => producer.mapping_removal_at(height, program_id, mapping_name, key),
-                _ => unreachable!("mapping_event yields mapping events"),
-            };
+            let published = producer.publish(&ev);
             let ns = t.elapsed().as_nanos() as u64;
             if published.context("publish a mapping event")?.is_some() {
                 period.latency.saturating_record(ns.max(1));
@@ -801,17 +788,17 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
                 break 'blocks;
             }
             let (staker, validator, reward, new_stake) = generator.staking_reward(height);
-            let bytes = record_bytes(&EventRef::StakingReward {
+            let ev = EventRef::StakingReward {
                 block_height: height,
                 ordinal: 0,
                 staker: &staker,
                 validator: &validator,
                 reward,
                 new_stake,
-            });
+            };
+            let bytes = record_bytes(&ev);
             let t = Instant::now();
-            let published =
-                producer.staking_reward_at(height, &staker, &validator, reward, new_stake);
+            let published = producer.publish(&ev);
             let ns = t.elapsed().as_nanos() as u64;
             if published.context("publish a staking reward")?.is_some() {
                 period.latency.saturating_record(ns.max(1));
@@ -822,7 +809,11 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
         let block = generator.block(block_len);
         let bytes = slipstream_ring::layout::record_len(block_overhead + block.len() as u64);
         let t = Instant::now();
-        let published = producer.block_at(height, block);
+        let published = producer.publish(&EventRef::Block {
+            block_height: height,
+            ordinal: 0,
+            block,
+        });
         let ns = t.elapsed().as_nanos() as u64;
         if published.context("publish a block")?.is_some() {
             period.latency.saturating_record(ns.max(1));

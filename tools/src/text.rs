@@ -197,7 +197,9 @@ impl Range {
 
     /// Parses a range of sizes, each with an optional unit (`KiB`, `MiB`, ...).
     pub fn parse_sizes(s: &str) -> Result<Range, String> {
-        Range::parse_with(s, slipstream_producer::parse_size)
+        Range::parse_with(s, |n| {
+            slipstream_producer::parse_size(n).map_err(|e| e.to_string())
+        })
     }
 }
 

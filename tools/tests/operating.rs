@@ -483,7 +483,7 @@ fn exporter_serves_a_rings_journal() {
             .unwrap();
     // The first 4 records, as a recorder would have appended them.
     let file = std::fs::File::open(&ring.0).unwrap();
-    let mut r = slipstream_ring::Reader::attach(&file, slipstream_ring::StartAt::Oldest).unwrap();
+    let mut r = slipstream_ring::Reader::attach(&file, slipstream_ring::Start::Oldest).unwrap();
     while let Some(slipstream_ring::Item::Record(x)) = r.try_next().unwrap() {
         if x.seq <= 4 {
             w.append(x.seq, x.kind, x.payload).unwrap();

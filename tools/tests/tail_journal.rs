@@ -6,7 +6,7 @@ use std::process::Command;
 
 use slipstream_journal::{JournalWriter, WriterOptions};
 use slipstream_producer::{Layout, Producer, ProducerOptions};
-use slipstream_ring::{Item, Reader, StartAt};
+use slipstream_ring::{Item, Reader, Start};
 
 struct Scratch {
     ring: PathBuf,
@@ -40,7 +40,7 @@ fn setup(tag: &str, journal_from: u64) -> (Scratch, u64) {
     .unwrap();
     let (mut w, _) = JournalWriter::open(&s.dir, WriterOptions::default()).unwrap();
     let file = std::fs::File::open(&s.ring).unwrap();
-    let mut r = Reader::attach(&file, StartAt::Oldest).unwrap();
+    let mut r = Reader::attach(&file, Start::Oldest).unwrap();
     for h in 1..=200u64 {
         p.begin_block(h).unwrap();
         for _ in 0..10 {
@@ -87,7 +87,7 @@ fn from_reaches_back_to_the_journals_first_event() {
     let (s, last) = setup("back", 1);
     let ring_oldest = {
         let file = std::fs::File::open(&s.ring).unwrap();
-        Reader::attach(&file, StartAt::Oldest).unwrap().next_seq()
+        Reader::attach(&file, Start::Oldest).unwrap().next_seq()
     };
     assert!(ring_oldest > 1000, "the ring was overwritten");
     let all: Vec<u64> = (1..=last).collect();

@@ -23,7 +23,7 @@
 //! missing (install it with `bash tests/install-deps.sh`).
 
 use serde_json::{json, Value};
-use slipstream_ring::{Item, Layout, StartAt, Writer};
+use slipstream_ring::{Item, Layout, Start, Writer};
 use std::hint::black_box;
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
@@ -44,7 +44,7 @@ fn figures_path() -> PathBuf {
 /// Runs one workload of `n` records in this process.
 fn work(mode: &str, n: u64) -> Result<(), String> {
     let mut w = Writer::anonymous(Layout::new(16 << 20)).map_err(|e| e.to_string())?;
-    let mut r = w.reader(StartAt::End).map_err(|e| e.to_string())?;
+    let mut r = w.reader(Start::End).map_err(|e| e.to_string())?;
     let payload = [0x5Au8; PAYLOAD];
     let mut sum = 0u64;
     let mut done = 0u64;

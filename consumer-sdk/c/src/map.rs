@@ -349,7 +349,7 @@ pub(crate) unsafe fn builder(
     o: &slipstream_options_t,
 ) -> Result<ConsumerBuilder, Failure> {
     let start = match o.start {
-        SLIPSTREAM_START_NEWEST => Start::Latest,
+        SLIPSTREAM_START_NEWEST => Start::Newest,
         SLIPSTREAM_START_OLDEST => Start::Oldest,
         SLIPSTREAM_START_END => Start::End,
         SLIPSTREAM_START_SEQ => Start::Seq(o.start_at),

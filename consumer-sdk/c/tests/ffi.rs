@@ -790,7 +790,7 @@ fn a_start_older_than_the_ring_is_served_from_the_journal() {
     let mut p = producer(&ring, 4096);
     let (mut w, _) = slipstream_journal::JournalWriter::open(&dir, Default::default()).unwrap();
     let file = std::fs::File::open(ring.path()).unwrap();
-    let mut r = slipstream_ring::Reader::attach(&file, slipstream_ring::StartAt::Oldest).unwrap();
+    let mut r = slipstream_ring::Reader::attach(&file, slipstream_ring::Start::Oldest).unwrap();
     // Many rings' worth, recorded block by block (never lapped).
     for h in 1..=300 {
         block(&mut p, h, 3);

@@ -134,7 +134,7 @@ impl Consumer {
         journal: Option<std::path::PathBuf>,
     ) -> PyResult<Self> {
         let start = match start {
-            None => slipstream_consumer::Start::Latest,
+            None => slipstream_consumer::Start::Newest,
             Some(s) => map::start(s)?,
         };
         let lap = match on_lag {

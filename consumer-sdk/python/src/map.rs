@@ -8,8 +8,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
 
 use slipstream_consumer::{
-    BlockItem, ConsumerBuilder, ConsumerError, EventKind, EventRef, KindSet, Missed, Owned,
-    OwnedEvent, ProducerChange as SdkProducerChange, Start,
+    BlockItem, ConsumerBuilder, ConsumerError, EventKind, EventRef, KindSet, Missed, OwnedEvent,
+    OwnedItem, ProducerChange as SdkProducerChange, Start,
 };
 
 pyo3::create_exception!(
@@ -83,7 +83,8 @@ pub(crate) fn start(value: &Bound<'_, PyAny>) -> PyResult<Start> {
     let text: String = value.extract().map_err(|_| {
         PyTypeError::new_err("start must be a str (\"oldest\", \"newest\", \"end\", \"height:H\") or an int (a sequence number)")
     })?;
-    text.parse::<Start>().map_err(PyValueError::new_err)
+    text.parse::<Start>()
+        .map_err(|e| PyValueError::new_err(e.to_string()))
 }
 
 /// Kinds from names: an iterable of str, or one comma-separated str.
@@ -428,7 +429,7 @@ impl IncompleteBlock {
 
 /// What a read returned, owned, before it becomes a Python object.
 pub(crate) enum Got {
-    Item(Owned),
+    Item(OwnedItem),
     Undecodable { seq: u64, kind: u16, error: String },
 }
 
@@ -437,7 +438,7 @@ pub(crate) fn got(
     r: Result<Option<slipstream_consumer::Item<'_>>, ConsumerError>,
 ) -> Result<Option<Got>, ConsumerError> {
     match r {
-        Ok(Some(item)) => Ok(Some(Got::Item(Owned::from_item(&item)))),
+        Ok(Some(item)) => Ok(Some(Got::Item(OwnedItem::from_item(&item)))),
         Ok(None) => Ok(None),
         Err(ConsumerError::Decode { seq, kind, source }) => Ok(Some(Got::Undecodable {
             seq,
@@ -482,9 +483,9 @@ fn lagged(lag: Missed) -> Lagged {
 /// The Python object of an item.
 pub(crate) fn to_py(py: Python<'_>, g: Got) -> PyResult<Py<PyAny>> {
     Ok(match g {
-        Got::Item(Owned::Event(inner)) => Py::new(py, Event { inner })?.into_any(),
-        Got::Item(Owned::Lagged(lag)) => Py::new(py, lagged(lag))?.into_any(),
-        Got::Item(Owned::Producer(change)) => Py::new(py, producer(change))?.into_any(),
+        Got::Item(OwnedItem::Event(inner)) => Py::new(py, Event { inner })?.into_any(),
+        Got::Item(OwnedItem::Lagged(lag)) => Py::new(py, lagged(lag))?.into_any(),
+        Got::Item(OwnedItem::Producer(change)) => Py::new(py, producer(change))?.into_any(),
         Got::Undecodable { seq, kind, error } => {
             Py::new(py, Undecodable { seq, kind, error })?.into_any()
         }

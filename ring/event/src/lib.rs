@@ -42,10 +42,10 @@
 //!
 //! ```
 //! use slipstream_event::{EventKind, EventRef};
-//! use slipstream_ring::{Item, Layout, StartAt, Writer};
+//! use slipstream_ring::{Item, Layout, Start, Writer};
 //!
 //! let mut writer = Writer::anonymous(Layout::new(1 << 16))?;
-//! let mut reader = writer.reader(StartAt::Oldest)?;
+//! let mut reader = writer.reader(Start::Oldest)?;
 //!
 //! let event = EventRef::MappingUpdate {
 //!     block_height: 7,

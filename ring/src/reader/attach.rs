@@ -6,7 +6,7 @@ use crate::file::read_header;
 use crate::layout::*;
 use crate::shared::{Keep, Shared};
 use crate::sync::{Arc, Ordering, Region};
-use crate::{Reader, SeekError, StartAt};
+use crate::{Reader, SeekError, Start};
 use std::fs::File;
 
 /// How a reader attached to a file.
@@ -33,17 +33,17 @@ impl Reader {
     /// `start` is not in the ring.
     ///
     /// ```
-    /// # use slipstream_ring::{IfExists, Item, Layout, Reader, StartAt, Writer};
+    /// # use slipstream_ring::{IfExists, Item, Layout, Reader, Start, Writer};
     /// let path = std::env::temp_dir().join(format!("doc-attach-{}", std::process::id()));
     /// let lock = slipstream_ring::sidecar::lock_path(&path);
     /// let rw = |p: &std::path::Path| std::fs::OpenOptions::new().read(true).write(true).create(true).open(p).unwrap();
     /// let mut w = Writer::open(rw(&path), rw(&lock), Layout::new(1 << 16), IfExists::Resume).unwrap();
     /// w.publish(9, b"event").unwrap();
-    /// let mut r = Reader::attach(&std::fs::File::open(&path).unwrap(), StartAt::Oldest).unwrap();
+    /// let mut r = Reader::attach(&std::fs::File::open(&path).unwrap(), Start::Oldest).unwrap();
     /// assert!(matches!(r.try_next().unwrap(), Some(Item::Record(rec)) if rec.kind == 9));
     /// # drop(w); std::fs::remove_file(path).unwrap(); std::fs::remove_file(lock).unwrap();
     /// ```
-    pub fn attach(file: &File, start: StartAt) -> Result<Reader, AttachError> {
+    pub fn attach(file: &File, start: Start) -> Result<Reader, AttachError> {
         let (_, geo) = read_header(file)?;
         // SAFETY: a read-only shared mapping; the producer modifies it
         // concurrently, which is why every access goes through atomics and

@@ -28,11 +28,11 @@ impl Reader {
     /// consumers, and for loops that decide whether to return after looking.
     ///
     /// ```
-    /// # use slipstream_ring::{Layout, StartAt, Step, Writer};
+    /// # use slipstream_ring::{Layout, Start, Step, Writer};
     /// let mut w = Writer::anonymous(Layout::new(4096)).unwrap();
     /// w.publish(1, b"skip me").unwrap();
     /// w.publish(2, b"keep me").unwrap();
-    /// let mut r = w.reader(StartAt::Oldest).unwrap();
+    /// let mut r = w.reader(Start::Oldest).unwrap();
     /// assert_eq!(r.advance(|kind, _| kind == 2).unwrap(), Some(Step::Record));
     /// assert_eq!(r.current().unwrap().payload, b"keep me");
     /// ```
@@ -87,9 +87,9 @@ impl Reader {
     /// them); the error comes at the next call.
     ///
     /// ```
-    /// # use slipstream_ring::{Item, Layout, StartAt, Writer};
+    /// # use slipstream_ring::{Item, Layout, Start, Writer};
     /// let mut w = Writer::anonymous(Layout::new(1 << 16)).unwrap();
-    /// let mut r = w.reader(StartAt::Oldest).unwrap();
+    /// let mut r = w.reader(Start::Oldest).unwrap();
     /// for i in 0..10u8 { w.publish(1, &[i]).unwrap(); }
     /// let mut got = Vec::new();
     /// let n = r.receive(usize::MAX, |item| match item {

@@ -10,7 +10,7 @@
 //! The files of this module, one idea each: this one holds the reader's types
 //! and its primitives on the shared counters; [`delivery`] hands records out
 //! (`try_next`, `advance`, `receive`, and the lap handling of a fill);
-//! [`seek`] finds where to start (`StartAt`, `resume`, the segment-table
+//! [`seek`] finds where to start (`Start`, `resume`, the segment-table
 //! search); [`checks`] holds the format's rules for a record header.
 //! [`attach`] attaches a reader to a ring in a file.
 
@@ -31,11 +31,11 @@ use std::time::Duration;
 
 /// Where a reader starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StartAt {
+pub enum Start {
     /// The oldest record the ring still holds.
     Oldest,
     /// The newest committed record (it is the first one read).
-    Latest,
+    Newest,
     /// After the newest record: only records committed from now on.
     End,
     /// The record with this sequence number; an error if it is not in the ring.
@@ -128,9 +128,9 @@ const DEFAULT_BATCH: usize = 64 * 1024;
 /// A cursor over a ring: reads records in order, and reports laps exactly.
 ///
 /// ```
-/// use slipstream_ring::{Item, Layout, StartAt, Writer};
+/// use slipstream_ring::{Item, Layout, Start, Writer};
 /// let mut w = Writer::anonymous(Layout::new(4096)).unwrap();
-/// let mut r = w.reader(StartAt::Oldest).unwrap();
+/// let mut r = w.reader(Start::Oldest).unwrap();
 /// assert!(r.try_next().unwrap().is_none()); // nothing yet
 /// for i in 0..1000u32 { w.publish(1, &i.to_le_bytes()).unwrap(); }
 /// match r.try_next().unwrap() {
@@ -164,7 +164,7 @@ pub struct Reader {
 }
 
 impl Reader {
-    pub(crate) fn new(shared: Arc<Shared>, start: StartAt) -> Result<Reader, SeekError> {
+    pub(crate) fn new(shared: Arc<Shared>, start: Start) -> Result<Reader, SeekError> {
         let first_seq = shared.first_seq;
         let mut r = Reader {
             shared,
@@ -240,7 +240,7 @@ impl Reader {
     /// that want to spin first do so around [`try_next`](Reader::try_next).
     ///
     /// A reader sleeps on the ring's futex word; the producer wakes it (see
-    /// [`WakeMode`](crate::WakeMode)). A reader without the ring's wake file
+    /// [`Wake`](crate::Wake)). A reader without the ring's wake file
     /// (see `Reader::set_wake_file`) cannot announce itself, and polls
     /// instead, at most every millisecond.
     pub fn wait(&self, timeout: Duration) -> bool {

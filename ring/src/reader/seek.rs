@@ -1,4 +1,4 @@
-//! Seeking: where a reader starts (`StartAt`), resuming a saved cursor, and
+//! Seeking: where a reader starts (`Start`), resuming a saved cursor, and
 //! the segment-table search that finds exact record boundaries.
 
 use crate::error::{CorruptError, SeekError};
@@ -6,7 +6,7 @@ use crate::layout::*;
 use crate::sync::{retry_hint, Ordering};
 
 use super::checks::{check_header, corrupt, seq_never, Header, SEQ_NEVER};
-use super::{Lag, LapPolicy, Reader, StartAt};
+use super::{Lag, LapPolicy, Reader, Start};
 
 /// How many times a reader retries finding a start position while the producer
 /// keeps overwriting it, before it gives up with [`SeekError::Contended`].
@@ -18,22 +18,22 @@ impl Reader {
     /// Moves the reader. Drops any records copied and not yet delivered.
     ///
     /// ```
-    /// # use slipstream_ring::{Item, Layout, StartAt, Writer, SeekError};
+    /// # use slipstream_ring::{Item, Layout, Start, Writer, SeekError};
     /// let mut w = Writer::anonymous(Layout::new(4096)).unwrap();
     /// for i in 0..5u8 { w.publish(1, &[i]).unwrap(); }
-    /// let mut r = w.reader(StartAt::Seq(3)).unwrap();
+    /// let mut r = w.reader(Start::Seq(3)).unwrap();
     /// assert!(matches!(r.try_next().unwrap(), Some(Item::Record(rec)) if rec.seq == 3));
-    /// assert!(matches!(r.seek(StartAt::Seq(9)), Err(SeekError::InFuture { requested: 9, next: 6 })));
+    /// assert!(matches!(r.seek(Start::Seq(9)), Err(SeekError::InFuture { requested: 9, next: 6 })));
     /// ```
-    pub fn seek(&mut self, start: StartAt) -> Result<(), SeekError> {
+    pub fn seek(&mut self, start: Start) -> Result<(), SeekError> {
         let (pos, seq) = match start {
-            StartAt::Oldest => self.locate_oldest(0)?,
-            StartAt::Latest => match self.locate_latest()? {
+            Start::Oldest => self.locate_oldest(0)?,
+            Start::Newest => match self.locate_latest()? {
                 Some(at) => at,
                 None => self.locate_end()?,
             },
-            StartAt::End => self.locate_end()?,
-            StartAt::Seq(n) => self.locate_seq(n)?,
+            Start::End => self.locate_end()?,
+            Start::Seq(n) => self.locate_seq(n)?,
         };
         self.set_position(pos, seq);
         Ok(())
@@ -49,14 +49,14 @@ impl Reader {
     /// (a stale position hint) is found again by its sequence number.
     ///
     /// ```
-    /// # use slipstream_ring::{Item, Layout, StartAt, Writer};
+    /// # use slipstream_ring::{Item, Layout, Start, Writer};
     /// let mut w = Writer::anonymous(Layout::new(4096)).unwrap();
     /// w.publish(1, b"a").unwrap();
     /// w.publish(1, b"b").unwrap();
-    /// let mut r = w.reader(StartAt::Oldest).unwrap();
+    /// let mut r = w.reader(Start::Oldest).unwrap();
     /// r.try_next().unwrap();
     /// let (seq, pos) = (r.next_seq(), r.position());
-    /// let mut again = w.reader(StartAt::End).unwrap();
+    /// let mut again = w.reader(Start::End).unwrap();
     /// again.resume(seq, pos).unwrap();
     /// assert!(matches!(again.try_next().unwrap(), Some(Item::Record(rec)) if rec.payload == b"b"));
     /// ```

@@ -17,7 +17,7 @@ use crate::sync::{fence, Arc, Ordering};
 /// consumer can write: for a ring in a file, sleep announcements live in the
 /// wake file, which only [`Writer::flush`] and a [`Waker`] read (`pread`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum WakeMode {
+pub enum Wake {
     /// Every commit checks for sleepers and wakes them at once. Lowest latency
     /// for sleeping readers; the first commit after a reader falls asleep pays
     /// the `FUTEX_WAKE` system call (tens of microseconds on a virtual machine).
@@ -44,9 +44,9 @@ pub enum WakeMode {
 /// `tail`.
 ///
 /// ```
-/// use slipstream_ring::{Layout, Writer, StartAt, Item};
+/// use slipstream_ring::{Layout, Writer, Start, Item};
 /// let mut writer = Writer::anonymous(Layout::new(1 << 16)).unwrap();
-/// let mut reader = writer.reader(StartAt::Oldest).unwrap();
+/// let mut reader = writer.reader(Start::Oldest).unwrap();
 /// let seq = writer.publish(1, b"hello").unwrap();
 /// match reader.try_next().unwrap() {
 ///     Some(Item::Record(r)) => { assert_eq!(r.seq, seq); assert_eq!(r.payload, b"hello"); }
@@ -62,7 +62,7 @@ pub struct Writer {
     next_seq: u64,
     /// Absolute segment index (`pos >> segment_shift`) of the last record written.
     last_segment: u64,
-    mode: WakeMode,
+    mode: Wake,
     /// A commit happened since the last wake check (Deferred mode).
     unflushed: bool,
     /// The ring's wake file, if it has one (read by `flush` and wakers only).
@@ -111,7 +111,7 @@ impl Writer {
             } else {
                 latest >> shift
             },
-            mode: WakeMode::default(),
+            mode: Wake::default(),
             unflushed: false,
             wake_file: None,
             #[cfg(not(loom))]
@@ -160,13 +160,13 @@ impl Writer {
         c.store(c.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
     }
 
-    /// Sets when readers asleep on the futex are woken (default: [`WakeMode::Deferred`]).
-    pub fn set_wake_mode(&mut self, mode: WakeMode) {
+    /// Sets when readers asleep on the futex are woken (default: [`Wake::Deferred`]).
+    pub fn set_wake_mode(&mut self, mode: Wake) {
         self.mode = mode;
     }
 
     /// The wake mode in force.
-    pub fn wake_mode(&self) -> WakeMode {
+    pub fn wake_mode(&self) -> Wake {
         self.mode
     }
 
@@ -317,7 +317,7 @@ impl Writer {
             self.shared.count(OFF_BLOCKS, 1);
         }
         match self.mode {
-            WakeMode::Immediate => {
+            Wake::Immediate => {
                 if self.wake_file.is_none() {
                     self.shared.wake_sleepers(None);
                 } else if self.shared.hint.load(Ordering::Relaxed) != 0
@@ -327,7 +327,7 @@ impl Writer {
                     self.shared.notify_and_wake();
                 }
             }
-            WakeMode::Deferred => self.unflushed = true,
+            Wake::Deferred => self.unflushed = true,
         }
         seq
     }
@@ -373,12 +373,12 @@ impl Writer {
     /// A reader of this ring in this process, starting at `start`.
     ///
     /// ```
-    /// # use slipstream_ring::{Layout, Writer, StartAt};
+    /// # use slipstream_ring::{Layout, Writer, Start};
     /// let w = Writer::anonymous(Layout::new(4096)).unwrap();
-    /// let r = w.reader(StartAt::End).unwrap();
+    /// let r = w.reader(Start::End).unwrap();
     /// assert_eq!(r.next_seq(), 1);
     /// ```
-    pub fn reader(&self, start: crate::StartAt) -> Result<crate::Reader, crate::SeekError> {
+    pub fn reader(&self, start: crate::Start) -> Result<crate::Reader, crate::SeekError> {
         crate::Reader::new(self.shared.clone(), start)
     }
 }

@@ -161,7 +161,7 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
             return Ok(Duration::from_secs(n * secs));
         }
     }
-    slipstream_producer::parse_duration(t)
+    slipstream_producer::parse_duration(t).map_err(|e| e.to_string())
 }
 
 fn parse_storage(s: &str) -> Result<StorageType, String> {

@@ -84,7 +84,7 @@ struct RunArgs {
 }
 
 fn slipstream_producer_duration(s: &str) -> Result<Duration, String> {
-    slipstream_producer::parse_duration(s)
+    slipstream_producer::parse_duration(s).map_err(|e| e.to_string())
 }
 
 #[derive(Args)]

@@ -11,7 +11,7 @@ use slipstream_journal::{
     parse_duration, parse_size, summary, verify, Fsync, JournalItem, JournalReader, JournalStart,
     JournalWriter, Retention, WriterOptions,
 };
-use slipstream_ring::{resolve_ring_path, Item, LapPolicy, Reader, SeekError, Slot, StartAt};
+use slipstream_ring::{resolve_ring_path, Item, LapPolicy, Reader, SeekError, Slot, Start};
 use slipstream_tools::cli;
 
 #[derive(Parser)]
@@ -234,7 +234,7 @@ fn attach(
     let file =
         std::fs::File::open(path).with_context(|| format!("open ring {}", path.display()))?;
     let ino = file.metadata().map(|m| m.ino()).unwrap_or(0);
-    let mut reader = Reader::attach(&file, StartAt::End)
+    let mut reader = Reader::attach(&file, Start::End)
         .with_context(|| format!("attach to ring {}", path.display()))?;
     reader.set_lap_policy(LapPolicy::Oldest);
     reader.set_batch_bytes(1 << 20);
@@ -248,10 +248,10 @@ fn attach(
     }
     match journal.next_seq() {
         None => reader.seek(match from {
-            From::Oldest => StartAt::Oldest,
-            From::End => StartAt::End,
+            From::Oldest => Start::Oldest,
+            From::End => Start::End,
         })?,
-        Some(n) => match reader.seek(StartAt::Seq(n)) {
+        Some(n) => match reader.seek(Start::Seq(n)) {
             Ok(()) => {}
             // Older than the ring: resume reports the exact gap as its first item.
             Err(SeekError::NotRetained { .. }) => reader.resume(n, u64::MAX)?,
