@@ -177,8 +177,22 @@ fn node(
     })
 }
 
+/// The histograms of one delay run, per block (nanoseconds).
+struct Delays {
+    /// Commit marker published -> the transaction holding the block committed.
+    total: Histogram<u64>,
+    /// Published -> the indexer had read the block whole.
+    seen: Histogram<u64>,
+    /// Read -> the transaction began (folding the block into a batch).
+    fold: Histogram<u64>,
+    /// BEGIN -> just before COMMIT (rows and position).
+    rows: Histogram<u64>,
+    /// The COMMIT.
+    commit: Histogram<u64>,
+}
+
 /// One delay run: the indexer follows a live node; per block, commit marker to DB commit.
-fn delay(url: &str, ring: &Path, blocks: u64, rate: f64, events: &str) -> (Histogram<u64>, u64) {
+fn delay(url: &str, ring: &Path, blocks: u64, rate: f64, events: &str) -> (Delays, u64) {
     let _ = std::fs::remove_file(ring);
     let stamps = Arc::new(Mutex::new(HashMap::new()));
     let node = node(
@@ -191,7 +205,15 @@ fn delay(url: &str, ring: &Path, blocks: u64, rate: f64, events: &str) -> (Histo
     let mut store = db::open(url, &OPTIONS).expect("open the database");
     let mut cfg = Config::new(ring);
     cfg.wait_for_ring = Duration::from_secs(10);
-    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("histogram");
+    let h = || Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("histogram");
+    let mut d = Delays {
+        total: h(),
+        seen: h(),
+        fold: h(),
+        rows: h(),
+        commit: h(),
+    };
+    let ns = |d: Duration| d.as_nanos().max(1) as u64;
     let seen = std::cell::Cell::new(0u64);
     let mut multi = 0u64;
     run(&mut *store, &cfg, &mut || seen.get() >= blocks, &mut |b| {
@@ -205,16 +227,27 @@ fn delay(url: &str, ring: &Path, blocks: u64, rate: f64, events: &str) -> (Histo
             // Skip warm-up: the first 10 blocks.
             if seen.get() > 10 {
                 if let Some(t) = stamps.get(&k.height) {
-                    hist.saturating_record(
-                        now.saturating_duration_since(*t).as_nanos().max(1) as u64
-                    );
+                    d.total
+                        .saturating_record(ns(now.saturating_duration_since(*t)));
+                    if b.blocks.len() == 1 {
+                        let t = b.timing;
+                        let read = t.last_block_read.expect("a block was read");
+                        let begun = t.write_begun.expect("written");
+                        d.seen.saturating_record(ns(
+                            read.saturating_duration_since(*stamps.get(&k.height).expect("stamp"))
+                        ));
+                        d.fold
+                            .saturating_record(ns(begun.saturating_duration_since(read)));
+                        d.rows.saturating_record(ns(t.rows));
+                        d.commit.saturating_record(ns(t.commit));
+                    }
                 }
             }
         }
     })
     .expect("index");
     node.join().expect("node");
-    (hist, multi)
+    (d, multi)
 }
 
 /// Makes a fresh, empty database for run `i`; returns its URL.
@@ -305,7 +338,8 @@ fn main() {
     for (name, fresh) in &backends {
         let url = fresh(100);
         let ring = slipstream_tests::TempRing::new("index-bench-live");
-        let (h, multi) = delay(&url, ring.path(), o.latency_blocks, o.rate, &o.events);
+        let (d, multi) = delay(&url, ring.path(), o.latency_blocks, o.rate, &o.events);
+        let h = &d.total;
         println!(
             "caught up {name}: commit marker -> DB commit over {} blocks of {} events at {} blocks/s: p50 {}, p90 {}, p99 {}, max {} ({} transactions held more than one block)",
             h.len(),
@@ -317,6 +351,21 @@ fn main() {
             us(h.max()),
             multi
         );
+        for (part, h) in [
+            ("published -> block read", &d.seen),
+            ("read -> BEGIN (fold)", &d.fold),
+            ("BEGIN -> before COMMIT (rows)", &d.rows),
+            ("COMMIT", &d.commit),
+        ] {
+            println!(
+                "caught up {name}:   {part}: p50 {}, p90 {}, p99 {}, max {} ({} one-block transactions)",
+                us(h.value_at_quantile(0.5)),
+                us(h.value_at_quantile(0.9)),
+                us(h.value_at_quantile(0.99)),
+                us(h.max()),
+                h.len()
+            );
+        }
     }
     let _ = std::fs::remove_dir_all(&tmp);
 }

@@ -359,7 +359,23 @@ pub struct Batch {
     pub mapping_events: u64,
     /// All events folded in.
     pub events: u64,
+    /// Where the time of this batch went (filled by the indexer as it goes).
+    pub timing: Timing,
     last_mapping: usize,
+}
+
+/// Where a batch's time went: for benchmarks and progress lines.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Timing {
+    /// When the indexer had read the batch's last block whole (its commit
+    /// marker seen), if it holds a block.
+    pub last_block_read: Option<std::time::Instant>,
+    /// When the transaction began.
+    pub write_begun: Option<std::time::Instant>,
+    /// From `BEGIN` to just before `COMMIT` (the rows and the position).
+    pub rows: std::time::Duration,
+    /// The `COMMIT` alone.
+    pub commit: std::time::Duration,
 }
 
 impl Batch {
@@ -379,6 +395,7 @@ impl Batch {
             gaps: Vec::new(),
             mapping_events: 0,
             events: 0,
+            timing: Timing::default(),
             last_mapping: 0,
         }
     }
@@ -490,12 +507,13 @@ pub trait Store {
     /// The database's error.
     fn position(&mut self) -> Result<Option<Position>, DbError>;
     /// Applies `batch` and moves the position from `batch.from` to
-    /// `batch.to`, atomically.
+    /// `batch.to`, atomically; returns how long the rows and the `COMMIT`
+    /// took.
     ///
     /// # Errors
     /// The database's error, or [`DbError::PositionMoved`] if the stored
     /// position is not `batch.from`; then nothing was written.
-    fn write(&mut self, batch: &Batch) -> Result<(), DbError>;
+    fn write(&mut self, batch: &Batch) -> Result<WriteTimes, DbError>;
     /// The current value of a key: (value, height, seq).
     ///
     /// # Errors
@@ -516,6 +534,15 @@ pub trait Store {
     /// # Errors
     /// The database's error.
     fn dump(&mut self) -> Result<Dump, DbError>;
+}
+
+/// How long a [`Store::write`] took, in two parts.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WriteTimes {
+    /// From `BEGIN` to just before `COMMIT`.
+    pub rows: std::time::Duration,
+    /// The `COMMIT`.
+    pub commit: std::time::Duration,
 }
 
 /// Opens (and creates or migrates) the database `url` names.
@@ -739,7 +766,8 @@ impl Store for Sqlite {
         .transpose()
     }
 
-    fn write(&mut self, b: &Batch) -> Result<(), DbError> {
+    fn write(&mut self, b: &Batch) -> Result<WriteTimes, DbError> {
+        let begun = std::time::Instant::now();
         use rusqlite::params;
         let tx = self
             .conn
@@ -854,7 +882,12 @@ impl Store for Sqlite {
                 });
             }
         }
-        tx.commit().map_err(sq("commit"))
+        let rows = begun.elapsed();
+        tx.commit().map_err(sq("commit"))?;
+        Ok(WriteTimes {
+            rows,
+            commit: begun.elapsed() - rows,
+        })
     }
 
     fn get(
@@ -1102,7 +1135,8 @@ impl Store for Postgres {
         .transpose()
     }
 
-    fn write(&mut self, b: &Batch) -> Result<(), DbError> {
+    fn write(&mut self, b: &Batch) -> Result<WriteTimes, DbError> {
+        let begun = std::time::Instant::now();
         self.statements()?;
         let st = self.statements.as_ref().expect("prepared");
         let mut tx = self
@@ -1241,7 +1275,12 @@ impl Store for Postgres {
                 expected: format!("{:?}", b.from),
             });
         }
-        tx.commit().map_err(pg("commit"))
+        let rows = begun.elapsed();
+        tx.commit().map_err(pg("commit"))?;
+        Ok(WriteTimes {
+            rows,
+            commit: begun.elapsed() - rows,
+        })
     }
 
     fn get(

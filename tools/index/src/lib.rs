@@ -399,6 +399,7 @@ pub fn run(
                         });
                     }
                 }
+                batch.timing.last_block_read = Some(Instant::now());
                 apply(&mut batch, &block, ring_id, &mut stats);
                 batch.blocks.len() >= cfg.batch_blocks
                     || batch.mapping_events >= cfg.batch_events
@@ -560,7 +561,10 @@ fn flush(
     if batch.is_empty() {
         return Ok(());
     }
-    store.write(batch)?;
+    batch.timing.write_begun = Some(Instant::now());
+    let times = store.write(batch)?;
+    batch.timing.rows = times.rows;
+    batch.timing.commit = times.commit;
     stats.transactions += 1;
     stats.gaps += batch.gaps.len() as u64;
     on_commit(batch);
