@@ -573,15 +573,18 @@ pub struct WriteTimes {
     pub commit: std::time::Duration,
 }
 
+/// A (program, mapping) pair's names.
+type MappingName = (Vec<u8>, Vec<u8>);
+
 /// The integer ids of (program, mapping) pairs (table `mappings`), as the
 /// database holds them, and those a transaction adds until it commits.
 #[derive(Debug, Default)]
 struct MappingIds {
     /// Loaded from the database: `None` until the first write, and again
     /// after a failed one (read afresh: nothing of it was kept).
-    known: Option<HashMap<(Vec<u8>, Vec<u8>), i64>>,
+    known: Option<HashMap<MappingName, i64>>,
     /// Added by the open transaction.
-    pending: Vec<((Vec<u8>, Vec<u8>), i64)>,
+    pending: Vec<(MappingName, i64)>,
     /// The next id to hand out.
     next: i64,
 }
