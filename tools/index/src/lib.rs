@@ -79,9 +79,10 @@
 //! commit waits for a checkpoint's fsyncs. What the tool promises: with
 //! `normal`, a killed indexer (kill -9, a crash) loses nothing committed
 //! (tested by the kill loops); a power cut or an OS crash may roll back the
-//! last commits, position included, which are then applied again from the
-//! ring (or the journal) on restart, so the database still holds each block
-//! once, as long as the ring still holds them. `--sqlite-sync full` fsyncs
+//! last commits, position included, which are then applied again on restart
+//! if the ring still holds them (a ring in /dev/shm does not survive a power
+//! cut: the indexer then stops on the replaced ring, as under "Exactly
+//! once"); the database never holds a block twice. `--sqlite-sync full` fsyncs
 //! the WAL at every commit (SQLite's strongest setting in WAL mode): a
 //! committed block survives a power cut too, at the cost of one fsync per
 //! transaction (~4 ms on the benchmark VM's disk).
