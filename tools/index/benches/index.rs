@@ -4,6 +4,7 @@
 //! ```text
 //! cargo bench -p slipstream-index --bench index -- [--blocks 1000] [--reps 5]
 //!     [--latency-blocks 300] [--rate 20] [--only sqlite|postgres]
+//!     [--latency-events 200..2000] [--sqlite-full-sync]
 //! ```
 //!
 //! - Catch-up: `slipstream-sim --flat-out` (its default, realistic mix: 200 to
@@ -18,7 +19,13 @@
 //!   difference per block goes into an HDR histogram.
 //!
 //! PostgreSQL runs with its default durability (fsync on, synchronous_commit
-//! on); SQLite in WAL mode with synchronous=NORMAL (the tool's default).
+//! on); SQLite in WAL mode with synchronous=NORMAL (the tool's default), or
+//! FULL with `--sqlite-full-sync`.
+//!
+//! The caught-up delay is also printed in parts, per one-block transaction:
+//! published -> the block read whole by the indexer (the wake and the read),
+//! read -> BEGIN (folding it into a batch), BEGIN -> before COMMIT (the rows
+//! and the position), and the COMMIT.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -29,12 +36,14 @@ use clap::Parser;
 use hdrhistogram::Histogram;
 use slipstream_index::{db, run, Config};
 
-/// As the binary opens it.
-const OPTIONS: db::Options = db::Options {
-    sqlite_full_sync: false,
-    sqlite_checkpointer: true,
-    must_exist: false,
-};
+/// As the binary opens it (`--sqlite-full-sync`: as with `--sqlite-sync full`).
+fn options() -> db::Options {
+    db::Options {
+        sqlite_full_sync: std::env::args().any(|a| a == "--sqlite-full-sync"),
+        sqlite_checkpointer: true,
+        must_exist: false,
+    }
+}
 use slipstream_producer::{Layout, Producer, ProducerOptions};
 use slipstream_ring::event::EventRef;
 use slipstream_tools::sim::{Generator, SimArgs};
@@ -97,7 +106,7 @@ fn median_range(mut v: Vec<f64>) -> String {
 
 /// One catch-up run: a fresh database indexes the ring to `end`.
 fn catch_up(url: &str, ring: &Path, end: u64) -> (Duration, slipstream_index::Stats) {
-    let mut store = db::open(url, &OPTIONS).expect("open the database");
+    let mut store = db::open(url, &options()).expect("open the database");
     let cfg = Config::new(ring);
     let done = std::cell::Cell::new(false);
     let t = Instant::now();
@@ -202,7 +211,7 @@ fn delay(url: &str, ring: &Path, blocks: u64, rate: f64, events: &str) -> (Delay
         events.parse().expect("--latency-events MIN..MAX"),
         stamps.clone(),
     );
-    let mut store = db::open(url, &OPTIONS).expect("open the database");
+    let mut store = db::open(url, &options()).expect("open the database");
     let mut cfg = Config::new(ring);
     cfg.wait_for_ring = Duration::from_secs(10);
     let h = || Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("histogram");
