@@ -1566,45 +1566,31 @@ impl Store for Postgres {
 mod tests {
     use super::*;
 
-    /// A version-1 database (program and mapping names in every row) is
-    /// migrated to version 2 (integer mapping ids) with every row kept, and
-    /// indexing goes on into it.
-    #[test]
-    fn sqlite_v1_database_migrates_to_v2_with_its_rows() {
-        let dir =
-            std::env::temp_dir().join(format!("slipstream-index-migrate-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let path = dir.join("v1.db");
-        let path = path.to_str().expect("utf-8 path");
-        {
-            let c = rusqlite::Connection::open(path).expect("open");
-            c.execute_batch(&Dialect::Sqlite.ddl(MIGRATIONS[0]))
-                .expect("v1 schema");
-            c.execute_batch(
-                "CREATE TABLE schema_version (version BIGINT NOT NULL);
-                 INSERT INTO schema_version VALUES (1);
-                 INSERT INTO position VALUES (1, '00000000000000aa', 10, 3, 0);
-                 INSERT INTO mapping_values VALUES (x'6372656469747301', x'6163', x'01', x'0a', 2, 7);
-                 INSERT INTO mapping_values VALUES (x'6372656469747301', x'6163', x'02', x'0b', 3, 9);
-                 INSERT INTO mapping_values VALUES (x'74', x'62', x'01', x'0c', 1, 4);",
-            )
-            .expect("v1 rows");
-        }
-        let mut s = Sqlite::open(path, &Options::default()).expect("migrate");
-        let version: i64 = s
-            .conn
-            .query_row("SELECT version FROM schema_version", [], |r| r.get(0))
-            .expect("version");
-        assert_eq!(version, SCHEMA_VERSION);
-        let row = |p: &[u8], m: &[u8], k: &[u8], v: &[u8], h, q| ValueRow {
+    const V1_ROWS: &str = "CREATE TABLE schema_version (version BIGINT NOT NULL);
+         INSERT INTO schema_version VALUES (1);
+         INSERT INTO position VALUES (1, '00000000000000aa', 10, 3, 0);
+         INSERT INTO mapping_values VALUES ({b}'6372656469747301', {b}'6163', {b}'01', {b}'0a', 2, 7);
+         INSERT INTO mapping_values VALUES ({b}'6372656469747301', {b}'6163', {b}'02', {b}'0b', 3, 9);
+         INSERT INTO mapping_values VALUES ({b}'74', {b}'62', {b}'01', {b}'0c', 1, 4);";
+
+    fn row(p: &[u8], m: &[u8], k: &[u8], v: &[u8], height: u64, seq: u64) -> ValueRow {
+        ValueRow {
             program: p.to_vec(),
             mapping: m.to_vec(),
             key: k.to_vec(),
             value: v.to_vec(),
-            height: h,
-            seq: q,
-        };
+            height,
+            seq,
+        }
+    }
+
+    /// A version-1 database, just migrated by `open` into `s`: every row
+    /// kept; then writes into it, and (after `reopen`) again.
+    fn migrated_v1_keeps_rows_and_takes_writes(
+        mut s: Box<dyn Store>,
+        count_view: &mut dyn FnMut() -> i64,
+        reopen: &mut dyn FnMut() -> Box<dyn Store>,
+    ) {
         let before = vec![
             row(b"credits\x01", b"ac", b"\x01", b"\x0a", 2, 7),
             row(b"credits\x01", b"ac", b"\x02", b"\x0b", 3, 9),
@@ -1634,17 +1620,10 @@ mod tests {
             row(b"new", b"m", b"\x05", b"\x0e", 4, 12),
         ];
         assert_eq!(s.dump().expect("dump").values, after);
-        // The named view shows the same rows.
-        let n: i64 = s
-            .conn
-            .query_row("SELECT COUNT(*) FROM mapping_values_named", [], |r| {
-                r.get(0)
-            })
-            .expect("view");
-        assert_eq!(n, 3);
+        assert_eq!(count_view(), 3, "mapping_values_named shows the rows");
         drop(s);
         // Reopened: the ids are read back and the next write still works.
-        let mut s = Sqlite::open(path, &Options::default()).expect("reopen");
+        let mut s = reopen();
         let from = s.position().expect("position");
         let mut b = Batch::new(from, 0xaa);
         b.set(b"new", b"m", b"\x06", b"\x0f", 5, 14);
@@ -1654,8 +1633,76 @@ mod tests {
             height: 5,
         };
         s.write(&b).expect("write after reopen");
-        assert_eq!(s.dump().expect("dump").values.len(), 4);
-        drop(s);
+        let mut want = after;
+        want.push(row(b"new", b"m", b"\x06", b"\x0f", 5, 14));
+        assert_eq!(s.dump().expect("dump").values, want);
+    }
+
+    /// A version-1 SQLite database (program and mapping names in every row)
+    /// is migrated to version 2 (integer mapping ids) with every row kept,
+    /// and indexing goes on into it.
+    #[test]
+    fn sqlite_v1_database_migrates_to_v2_with_its_rows() {
+        let dir =
+            std::env::temp_dir().join(format!("slipstream-index-migrate-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("v1.db");
+        let path = path.to_str().expect("utf-8 path").to_string();
+        {
+            let c = rusqlite::Connection::open(&path).expect("open");
+            c.execute_batch(&Dialect::Sqlite.ddl(MIGRATIONS[0]))
+                .expect("v1 schema");
+            c.execute_batch(&V1_ROWS.replace("{b}", "x"))
+                .expect("v1 rows");
+        }
+        let s = Sqlite::open(&path, &Options::default()).expect("migrate");
+        let version: i64 = s
+            .conn
+            .query_row("SELECT version FROM schema_version", [], |r| r.get(0))
+            .expect("version");
+        assert_eq!(version, SCHEMA_VERSION);
+        let view = rusqlite::Connection::open(&path).expect("open");
+        migrated_v1_keeps_rows_and_takes_writes(
+            Box::new(s),
+            &mut || {
+                view.query_row("SELECT COUNT(*) FROM mapping_values_named", [], |r| {
+                    r.get(0)
+                })
+                .expect("view")
+            },
+            &mut || Box::new(Sqlite::open(&path, &Options::default()).expect("reopen")),
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// The same migration on a real PostgreSQL server (started by the test).
+    #[test]
+    fn postgres_v1_database_migrates_to_v2_with_its_rows() {
+        let pg = slipstream_tests::PgServer::start("migrate", &[("fsync", "off")]);
+        let url = pg.url("postgres");
+        {
+            let mut c = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
+            c.batch_execute(&Dialect::Postgres.ddl(MIGRATIONS[0]))
+                .expect("v1 schema");
+            c.batch_execute(&V1_ROWS.replace("{b}'", "'\\x"))
+                .expect("v1 rows");
+        }
+        let s = Postgres::connect(&url).expect("migrate");
+        let mut view = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
+        let version: i64 = view
+            .query_one("SELECT version FROM schema_version", &[])
+            .expect("version")
+            .get(0);
+        assert_eq!(version, SCHEMA_VERSION);
+        migrated_v1_keeps_rows_and_takes_writes(
+            Box::new(s),
+            &mut || {
+                view.query_one("SELECT COUNT(*) FROM mapping_values_named", &[])
+                    .expect("view")
+                    .get(0)
+            },
+            &mut || Box::new(Postgres::connect(&url).expect("reconnect")),
+        );
     }
 }

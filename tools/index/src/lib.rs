@@ -57,7 +57,8 @@
 //! Created by the tool on first use and migrated by it (`schema_version`
 //! holds the version; a newer database is refused; version 1, which named
 //! the program and mapping in every `mapping_values` row, is migrated in
-//! place). Integers are `BIGINT`;
+//! place, by the first run of this version that opens it, `get` and
+//! `status` included, which then need write access once). Integers are `BIGINT`;
 //! byte strings `BLOB` (SQLite) or `BYTEA` (PostgreSQL), exactly the node's
 //! bytes; `*_unix_ns` are wall-clock nanoseconds.
 //!
