@@ -4,6 +4,7 @@
 //! ```text
 //! cargo bench -p slipstream-index --bench index -- [--blocks 1000] [--reps 5]
 //!     [--latency-blocks 300] [--rate 20] [--only sqlite|postgres]
+//!     [--latency-events 200..2000] [--sqlite-full-sync]
 //! ```
 //!
 //! - Catch-up: `slipstream-sim --flat-out` (its default, realistic mix: 200 to
@@ -18,7 +19,13 @@
 //!   difference per block goes into an HDR histogram.
 //!
 //! PostgreSQL runs with its default durability (fsync on, synchronous_commit
-//! on); SQLite in WAL mode with synchronous=NORMAL (the tool's default).
+//! on); SQLite in WAL mode with synchronous=NORMAL (the tool's default), or
+//! FULL with `--sqlite-full-sync`.
+//!
+//! The caught-up delay is also printed in parts, per one-block transaction:
+//! published -> the block read whole by the indexer (the wake and the read),
+//! read -> BEGIN (folding it into a batch), BEGIN -> before COMMIT (the rows
+//! and the position), and the COMMIT.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -29,12 +36,14 @@ use clap::Parser;
 use hdrhistogram::Histogram;
 use slipstream_index::{db, run, Config};
 
-/// As the binary opens it.
-const OPTIONS: db::Options = db::Options {
-    sqlite_full_sync: false,
-    sqlite_checkpointer: true,
-    must_exist: false,
-};
+/// As the binary opens it (`--sqlite-full-sync`: as with `--sqlite-sync full`).
+fn options() -> db::Options {
+    db::Options {
+        sqlite_full_sync: std::env::args().any(|a| a == "--sqlite-full-sync"),
+        sqlite_checkpointer: true,
+        must_exist: false,
+    }
+}
 use slipstream_event::EventRef;
 use slipstream_producer::{Layout, Producer, ProducerOptions};
 use slipstream_tools::sim::{Generator, SimArgs};
@@ -97,7 +106,7 @@ fn median_range(mut v: Vec<f64>) -> String {
 
 /// One catch-up run: a fresh database indexes the ring to `end`.
 fn catch_up(url: &str, ring: &Path, end: u64) -> (Duration, slipstream_index::Stats) {
-    let mut store = db::open(url, &OPTIONS).expect("open the database");
+    let mut store = db::open(url, &options()).expect("open the database");
     let cfg = Config::new(ring);
     let done = std::cell::Cell::new(false);
     let t = Instant::now();
@@ -177,8 +186,22 @@ fn node(
     })
 }
 
+/// The histograms of one delay run, per block (nanoseconds).
+struct Delays {
+    /// Commit marker published -> the transaction holding the block committed.
+    total: Histogram<u64>,
+    /// Published -> the indexer had read the block whole.
+    seen: Histogram<u64>,
+    /// Read -> the transaction began (folding the block into a batch).
+    fold: Histogram<u64>,
+    /// BEGIN -> just before COMMIT (rows and position).
+    rows: Histogram<u64>,
+    /// The COMMIT.
+    commit: Histogram<u64>,
+}
+
 /// One delay run: the indexer follows a live node; per block, commit marker to DB commit.
-fn delay(url: &str, ring: &Path, blocks: u64, rate: f64, events: &str) -> (Histogram<u64>, u64) {
+fn delay(url: &str, ring: &Path, blocks: u64, rate: f64, events: &str) -> (Delays, u64) {
     let _ = std::fs::remove_file(ring);
     let stamps = Arc::new(Mutex::new(HashMap::new()));
     let node = node(
@@ -188,10 +211,18 @@ fn delay(url: &str, ring: &Path, blocks: u64, rate: f64, events: &str) -> (Histo
         events.parse().expect("--latency-events MIN..MAX"),
         stamps.clone(),
     );
-    let mut store = db::open(url, &OPTIONS).expect("open the database");
+    let mut store = db::open(url, &options()).expect("open the database");
     let mut cfg = Config::new(ring);
     cfg.wait_for_ring = Duration::from_secs(10);
-    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("histogram");
+    let h = || Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("histogram");
+    let mut d = Delays {
+        total: h(),
+        seen: h(),
+        fold: h(),
+        rows: h(),
+        commit: h(),
+    };
+    let ns = |d: Duration| d.as_nanos().max(1) as u64;
     let seen = std::cell::Cell::new(0u64);
     let mut multi = 0u64;
     run(&mut *store, &cfg, &mut || seen.get() >= blocks, &mut |b| {
@@ -205,16 +236,27 @@ fn delay(url: &str, ring: &Path, blocks: u64, rate: f64, events: &str) -> (Histo
             // Skip warm-up: the first 10 blocks.
             if seen.get() > 10 {
                 if let Some(t) = stamps.get(&k.height) {
-                    hist.saturating_record(
-                        now.saturating_duration_since(*t).as_nanos().max(1) as u64
-                    );
+                    d.total
+                        .saturating_record(ns(now.saturating_duration_since(*t)));
+                    if b.blocks.len() == 1 {
+                        let t = b.timing;
+                        let read = t.last_block_read.expect("a block was read");
+                        let begun = t.write_begun.expect("written");
+                        d.seen.saturating_record(ns(
+                            read.saturating_duration_since(*stamps.get(&k.height).expect("stamp"))
+                        ));
+                        d.fold
+                            .saturating_record(ns(begun.saturating_duration_since(read)));
+                        d.rows.saturating_record(ns(t.rows));
+                        d.commit.saturating_record(ns(t.commit));
+                    }
                 }
             }
         }
     })
     .expect("index");
     node.join().expect("node");
-    (hist, multi)
+    (d, multi)
 }
 
 /// Makes a fresh, empty database for run `i`; returns its URL.
@@ -305,7 +347,8 @@ fn main() {
     for (name, fresh) in &backends {
         let url = fresh(100);
         let ring = slipstream_tests::TempRing::new("index-bench-live");
-        let (h, multi) = delay(&url, ring.path(), o.latency_blocks, o.rate, &o.events);
+        let (d, multi) = delay(&url, ring.path(), o.latency_blocks, o.rate, &o.events);
+        let h = &d.total;
         println!(
             "caught up {name}: commit marker -> DB commit over {} blocks of {} events at {} blocks/s: p50 {}, p90 {}, p99 {}, max {} ({} transactions held more than one block)",
             h.len(),
@@ -317,6 +360,21 @@ fn main() {
             us(h.max()),
             multi
         );
+        for (part, h) in [
+            ("published -> block read", &d.seen),
+            ("read -> BEGIN (fold)", &d.fold),
+            ("BEGIN -> before COMMIT (rows)", &d.rows),
+            ("COMMIT", &d.commit),
+        ] {
+            println!(
+                "caught up {name}:   {part}: p50 {}, p90 {}, p99 {}, max {} ({} one-block transactions)",
+                us(h.value_at_quantile(0.5)),
+                us(h.value_at_quantile(0.9)),
+                us(h.value_at_quantile(0.99)),
+                us(h.max()),
+                h.len()
+            );
+        }
     }
     let _ = std::fs::remove_dir_all(&tmp);
 }

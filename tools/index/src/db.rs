@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The schema version this build creates and understands.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Migrations, in order: `MIGRATIONS[i]` takes a database from version `i` to
 /// `i + 1`. `{blob}` is the dialect's byte-string type, `{norowid}` SQLite's
@@ -65,6 +65,34 @@ const MIGRATIONS: &[&str] = &[
         detected_unix_ns BIGINT NOT NULL,
         PRIMARY KEY (ring_id, first_seq)
     );",
+    // 1 -> 2: (program, mapping) named once, in `mappings`; `mapping_values`
+    // keyed by its integer id. Shorter rows and keys: fewer B-tree pages,
+    // so fewer pages dirtied (and written to SQLite's WAL) per block.
+    "CREATE TABLE mappings (
+        id BIGINT PRIMARY KEY,
+        program {blob} NOT NULL,
+        mapping {blob} NOT NULL,
+        UNIQUE (program, mapping)
+    );
+    INSERT INTO mappings (id, program, mapping)
+        SELECT ROW_NUMBER() OVER (ORDER BY program, mapping), program, mapping
+        FROM (SELECT DISTINCT program, mapping FROM mapping_values) AS d;
+    CREATE TABLE mapping_values_v2 (
+        mapping_id BIGINT NOT NULL,
+        key {blob} NOT NULL,
+        value {blob} NOT NULL,
+        height BIGINT NOT NULL,
+        seq BIGINT NOT NULL,
+        PRIMARY KEY (mapping_id, key)
+    ) {norowid};
+    INSERT INTO mapping_values_v2 (mapping_id, key, value, height, seq)
+        SELECT m.id, v.key, v.value, v.height, v.seq
+        FROM mapping_values v JOIN mappings m ON m.program = v.program AND m.mapping = v.mapping;
+    DROP TABLE mapping_values;
+    ALTER TABLE mapping_values_v2 RENAME TO mapping_values;
+    CREATE VIEW mapping_values_named AS
+        SELECT m.program, m.mapping, v.key, v.value, v.height, v.seq
+        FROM mapping_values v JOIN mappings m ON m.id = v.mapping_id;",
 ];
 
 /// Which SQL dialect a store speaks.
@@ -89,25 +117,25 @@ impl Dialect {
 const SQL_POSITION: &str = "SELECT ring_id, next_seq, height FROM position WHERE id = 1";
 const SQL_POSITION_INSERT: &str = "INSERT INTO position (id, ring_id, next_seq, height, updated_unix_ns) VALUES (1, $1, $2, $3, $4)";
 const SQL_POSITION_UPDATE: &str = "UPDATE position SET ring_id = $1, next_seq = $2, height = $3, updated_unix_ns = $4 WHERE id = 1 AND ring_id = $5 AND next_seq = $6";
-const SQL_CLEAR_MAPPING: &str = "DELETE FROM mapping_values WHERE program = $1 AND mapping = $2";
-const SQL_UPSERT: &str = "INSERT INTO mapping_values (program, mapping, key, value, height, seq) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (program, mapping, key) DO UPDATE SET value = excluded.value, height = excluded.height, seq = excluded.seq";
-const SQL_DELETE_KEY: &str =
-    "DELETE FROM mapping_values WHERE program = $1 AND mapping = $2 AND key = $3";
+const SQL_MAPPINGS: &str = "SELECT id, program, mapping FROM mappings";
+const SQL_MAPPING_INSERT: &str = "INSERT INTO mappings (id, program, mapping) VALUES ($1, $2, $3)";
+const SQL_CLEAR_MAPPING: &str = "DELETE FROM mapping_values WHERE mapping_id = $1";
+const SQL_UPSERT: &str = "INSERT INTO mapping_values (mapping_id, key, value, height, seq) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (mapping_id, key) DO UPDATE SET value = excluded.value, height = excluded.height, seq = excluded.seq";
+const SQL_DELETE_KEY: &str = "DELETE FROM mapping_values WHERE mapping_id = $1 AND key = $2";
 const SQL_REWARD: &str = "INSERT INTO staking_rewards (height, ordinal, seq, staker, validator, reward, new_stake) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (height, ordinal) DO UPDATE SET seq = excluded.seq, staker = excluded.staker, validator = excluded.validator, reward = excluded.reward, new_stake = excluded.new_stake";
 const SQL_BLOCK: &str = "INSERT INTO blocks (height, begin_seq, commit_seq, events, mapping_updates, mapping_removals, staking_rewards, block_bytes, indexed_unix_ns) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (height) DO UPDATE SET begin_seq = excluded.begin_seq, commit_seq = excluded.commit_seq, events = excluded.events, mapping_updates = excluded.mapping_updates, mapping_removals = excluded.mapping_removals, staking_rewards = excluded.staking_rewards, block_bytes = excluded.block_bytes, indexed_unix_ns = excluded.indexed_unix_ns";
 const SQL_GAP: &str = "INSERT INTO gaps (ring_id, first_seq, last_seq, reason, detected_unix_ns) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (ring_id, first_seq) DO UPDATE SET last_seq = excluded.last_seq, reason = excluded.reason";
-const SQL_GET: &str =
-    "SELECT value, height, seq FROM mapping_values WHERE program = $1 AND mapping = $2 AND key = $3";
+const SQL_GET: &str = "SELECT v.value, v.height, v.seq FROM mapping_values v JOIN mappings m ON m.id = v.mapping_id WHERE m.program = $1 AND m.mapping = $2 AND v.key = $3";
 const SQL_COUNTS: &str = "SELECT (SELECT COUNT(*) FROM mapping_values), (SELECT COUNT(*) FROM staking_rewards), (SELECT COUNT(*) FROM blocks), (SELECT COUNT(*) FROM gaps), (SELECT MAX(height) FROM blocks)";
-const SQL_DUMP_VALUES: &str = "SELECT program, mapping, key, value, height, seq FROM mapping_values ORDER BY program, mapping, key";
+const SQL_DUMP_VALUES: &str = "SELECT m.program, m.mapping, v.key, v.value, v.height, v.seq FROM mapping_values v JOIN mappings m ON m.id = v.mapping_id ORDER BY m.program, m.mapping, v.key";
 const SQL_DUMP_REWARDS: &str = "SELECT height, ordinal, seq, staker, validator, reward, new_stake FROM staking_rewards ORDER BY height, ordinal";
 const SQL_DUMP_BLOCKS: &str = "SELECT height, begin_seq, commit_seq, events, mapping_updates, mapping_removals, staking_rewards, block_bytes FROM blocks ORDER BY height";
 const SQL_DUMP_GAPS: &str =
     "SELECT ring_id, first_seq, last_seq, reason FROM gaps ORDER BY detected_unix_ns, first_seq";
 
 // PostgreSQL's bulk forms: one statement per table and batch.
-const PG_UPSERT_MANY: &str = "INSERT INTO mapping_values (program, mapping, key, value, height, seq) SELECT * FROM UNNEST($1::bytea[], $2::bytea[], $3::bytea[], $4::bytea[], $5::int8[], $6::int8[]) ON CONFLICT (program, mapping, key) DO UPDATE SET value = excluded.value, height = excluded.height, seq = excluded.seq";
-const PG_DELETE_MANY: &str = "DELETE FROM mapping_values m USING UNNEST($1::bytea[], $2::bytea[], $3::bytea[]) AS d(program, mapping, key) WHERE m.program = d.program AND m.mapping = d.mapping AND m.key = d.key";
+const PG_UPSERT_MANY: &str = "INSERT INTO mapping_values (mapping_id, key, value, height, seq) SELECT * FROM UNNEST($1::int8[], $2::bytea[], $3::bytea[], $4::int8[], $5::int8[]) ON CONFLICT (mapping_id, key) DO UPDATE SET value = excluded.value, height = excluded.height, seq = excluded.seq";
+const PG_DELETE_MANY: &str = "DELETE FROM mapping_values m USING UNNEST($1::int8[], $2::bytea[]) AS d(mapping_id, key) WHERE m.mapping_id = d.mapping_id AND m.key = d.key";
 const PG_REWARD_MANY: &str = "INSERT INTO staking_rewards (height, ordinal, seq, staker, validator, reward, new_stake) SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::int8[], $4::bytea[], $5::bytea[], $6::int8[], $7::int8[]) ON CONFLICT (height, ordinal) DO UPDATE SET seq = excluded.seq, staker = excluded.staker, validator = excluded.validator, reward = excluded.reward, new_stake = excluded.new_stake";
 
 /// An error from the database.
@@ -359,7 +387,23 @@ pub struct Batch {
     pub mapping_events: u64,
     /// All events folded in.
     pub events: u64,
+    /// Where the time of this batch went (filled by the indexer as it goes).
+    pub timing: Timing,
     last_mapping: usize,
+}
+
+/// Where a batch's time went: for benchmarks and progress lines.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Timing {
+    /// When the indexer had read the batch's last block whole (its commit
+    /// marker seen), if it holds a block.
+    pub last_block_read: Option<std::time::Instant>,
+    /// When the transaction began.
+    pub write_begun: Option<std::time::Instant>,
+    /// From `BEGIN` to just before `COMMIT` (the rows and the position).
+    pub rows: std::time::Duration,
+    /// The `COMMIT` alone.
+    pub commit: std::time::Duration,
 }
 
 impl Batch {
@@ -379,6 +423,7 @@ impl Batch {
             gaps: Vec::new(),
             mapping_events: 0,
             events: 0,
+            timing: Timing::default(),
             last_mapping: 0,
         }
     }
@@ -490,12 +535,13 @@ pub trait Store {
     /// The database's error.
     fn position(&mut self) -> Result<Option<Position>, DbError>;
     /// Applies `batch` and moves the position from `batch.from` to
-    /// `batch.to`, atomically.
+    /// `batch.to`, atomically; returns how long the rows and the `COMMIT`
+    /// took.
     ///
     /// # Errors
     /// The database's error, or [`DbError::PositionMoved`] if the stored
     /// position is not `batch.from`; then nothing was written.
-    fn write(&mut self, batch: &Batch) -> Result<(), DbError>;
+    fn write(&mut self, batch: &Batch) -> Result<WriteTimes, DbError>;
     /// The current value of a key: (value, height, seq).
     ///
     /// # Errors
@@ -516,6 +562,78 @@ pub trait Store {
     /// # Errors
     /// The database's error.
     fn dump(&mut self) -> Result<Dump, DbError>;
+}
+
+/// How long a [`Store::write`] took, in two parts.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WriteTimes {
+    /// From `BEGIN` to just before `COMMIT`.
+    pub rows: std::time::Duration,
+    /// The `COMMIT`.
+    pub commit: std::time::Duration,
+}
+
+/// A (program, mapping) pair's names.
+type MappingName = (Vec<u8>, Vec<u8>);
+
+/// The integer ids of (program, mapping) pairs (table `mappings`), as the
+/// database holds them, and those a transaction adds until it commits.
+#[derive(Debug, Default)]
+struct MappingIds {
+    /// Loaded from the database: `None` until the first write, and again
+    /// after a failed one (read afresh: nothing of it was kept).
+    known: Option<HashMap<MappingName, i64>>,
+    /// Added by the open transaction.
+    pending: Vec<(MappingName, i64)>,
+    /// The next id to hand out.
+    next: i64,
+}
+
+impl MappingIds {
+    /// Loads the ids from `rows` if not loaded.
+    fn load(
+        &mut self,
+        rows: impl FnOnce() -> Result<Vec<(i64, Vec<u8>, Vec<u8>)>, DbError>,
+    ) -> Result<(), DbError> {
+        if self.known.is_none() {
+            let rows = rows()?;
+            self.next = rows.iter().map(|r| r.0).max().unwrap_or(0) + 1;
+            self.known = Some(rows.into_iter().map(|(id, p, m)| ((p, m), id)).collect());
+        }
+        self.pending.clear();
+        Ok(())
+    }
+
+    /// The id of (`program`, `mapping`), and whether it is new (to insert).
+    fn id(&mut self, program: &[u8], mapping: &[u8]) -> (i64, bool) {
+        let known = self.known.as_ref().expect("loaded");
+        if let Some(id) = known.get(&(program.to_vec(), mapping.to_vec())) {
+            return (*id, false);
+        }
+        if let Some((_, id)) = self
+            .pending
+            .iter()
+            .find(|((p, m), _)| p == program && m == mapping)
+        {
+            return (*id, false);
+        }
+        let id = self.next;
+        self.next += 1;
+        self.pending
+            .push(((program.to_vec(), mapping.to_vec()), id));
+        (id, true)
+    }
+
+    /// The transaction committed: its ids are the database's.
+    fn committed(&mut self) {
+        let known = self.known.as_mut().expect("loaded");
+        known.extend(self.pending.drain(..));
+    }
+
+    /// The transaction failed: forget everything, read it again next time.
+    fn failed(&mut self) {
+        *self = MappingIds::default();
+    }
 }
 
 /// Opens (and creates or migrates) the database `url` names.
@@ -575,15 +693,33 @@ pub struct Options {
 pub struct Sqlite {
     conn: rusqlite::Connection,
     checkpointer: Option<Checkpointer>,
+    ids: MappingIds,
 }
 
 /// Checkpoints the WAL from a connection of its own, so that the writer's
 /// commits never wait for a checkpoint's fsyncs (SQLite would otherwise run
 /// one inside the commit that crosses 1000 WAL pages).
+///
+/// A checkpoint alone is not enough: SQLite starts the WAL over (writes its
+/// frames from the file's beginning again) only when a write transaction
+/// begins with *every* frame copied back, and a writer that commits while a
+/// `PASSIVE` checkpoint runs leaves frames behind it. Checkpointing every 2 s
+/// once let the WAL grow without end (500 MB in 10 s of a caught-up run, a
+/// 10 MB database), every frame a fresh file page to allocate and zero,
+/// which made the commit the slowest part of a block. So each round repeats
+/// `PASSIVE` until it has copied every frame (or a few passes), which takes
+/// one pass more than the commits it overlapped, and the WAL file is cut
+/// back to [`WAL_KEEP_BYTES`] when it restarts (`journal_size_limit`).
 struct Checkpointer {
     stop: std::sync::Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
+
+/// How often the checkpointer copies the WAL back into the database.
+pub const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// The WAL's size kept when SQLite starts it over (`journal_size_limit`).
+pub const WAL_KEEP_BYTES: i64 = 64 << 20;
 
 impl Checkpointer {
     fn start(path: &str) -> Result<Checkpointer, DbError> {
@@ -600,11 +736,23 @@ impl Checkpointer {
                 let mut stopped = lock.lock().unwrap_or_else(|e| e.into_inner());
                 while !*stopped {
                     stopped = cv
-                        .wait_timeout(stopped, std::time::Duration::from_millis(2000))
+                        .wait_timeout(stopped, CHECKPOINT_EVERY)
                         .unwrap_or_else(|e| e.into_inner())
                         .0;
-                    // PASSIVE: copies what it can without blocking the writer.
-                    let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                    drop(stopped);
+                    // PASSIVE: copies what it can without blocking the
+                    // writer; again while the writer left frames behind.
+                    for _ in 0..4 {
+                        let r: Result<(i64, i64, i64), _> =
+                            conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                            });
+                        match r {
+                            Ok((0, log, copied)) if copied < log => continue,
+                            _ => break,
+                        }
+                    }
+                    stopped = lock.lock().unwrap_or_else(|e| e.into_inner());
                 }
             })
             .expect("spawn the checkpointer");
@@ -656,11 +804,14 @@ impl Sqlite {
         let mut s = Sqlite {
             conn,
             checkpointer: None,
+            ids: MappingIds::default(),
         };
         s.migrate()?;
         if options.sqlite_checkpointer {
             s.conn
-                .execute_batch("PRAGMA wal_autocheckpoint = 0")
+                .execute_batch(&format!(
+                    "PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = {WAL_KEEP_BYTES}"
+                ))
                 .map_err(sq("hand checkpoints to the checkpointer"))?;
             s.checkpointer = Some(Checkpointer::start(path)?);
         }
@@ -739,122 +890,13 @@ impl Store for Sqlite {
         .transpose()
     }
 
-    fn write(&mut self, b: &Batch) -> Result<(), DbError> {
-        use rusqlite::params;
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(sq("begin a transaction"))?;
-        {
-            let mut clear = tx
-                .prepare_cached(SQL_CLEAR_MAPPING)
-                .map_err(sq("prepare"))?;
-            let mut upsert = tx.prepare_cached(SQL_UPSERT).map_err(sq("prepare"))?;
-            let mut delete = tx.prepare_cached(SQL_DELETE_KEY).map_err(sq("prepare"))?;
-            let mut mappings: Vec<_> = b.mappings.iter().collect();
-            mappings
-                .sort_unstable_by(|a, b| (&a.program, &a.mapping).cmp(&(&b.program, &b.mapping)));
-            for m in mappings {
-                if m.cleared {
-                    clear
-                        .execute(params![m.program, m.mapping])
-                        .map_err(sq("remove a mapping"))?;
-                }
-                // In key order: neighbouring rows share B-tree pages.
-                let mut keys: Vec<_> = m.keys.iter().collect();
-                keys.sort_unstable_by(|a, b| a.0.cmp(b.0));
-                for (key, change) in keys {
-                    match change {
-                        Change::Set { value, height, seq } => upsert
-                            .execute(params![
-                                m.program,
-                                m.mapping,
-                                key,
-                                value,
-                                big("height", *height)?,
-                                big("seq", *seq)?
-                            ])
-                            .map_err(sq("write a mapping value"))?,
-                        Change::Removed => delete
-                            .execute(params![m.program, m.mapping, key])
-                            .map_err(sq("remove a key"))?,
-                    };
-                }
-            }
-            let mut reward = tx.prepare_cached(SQL_REWARD).map_err(sq("prepare"))?;
-            for r in &b.rewards {
-                reward
-                    .execute(params![
-                        big("height", r.height)?,
-                        big("ordinal", r.ordinal)?,
-                        big("seq", r.seq)?,
-                        r.staker,
-                        r.validator,
-                        big("reward", r.reward)?,
-                        big("new_stake", r.new_stake)?
-                    ])
-                    .map_err(sq("write a staking reward"))?;
-            }
-            let now = now_ns();
-            let mut block = tx.prepare_cached(SQL_BLOCK).map_err(sq("prepare"))?;
-            for k in &b.blocks {
-                block
-                    .execute(params![
-                        big("height", k.height)?,
-                        big("seq", k.begin_seq)?,
-                        big("seq", k.commit_seq)?,
-                        big("events", k.events)?,
-                        big("events", k.mapping_updates)?,
-                        big("events", k.mapping_removals)?,
-                        big("events", k.staking_rewards)?,
-                        big("block_bytes", k.block_bytes)?,
-                        now
-                    ])
-                    .map_err(sq("write a block"))?;
-            }
-            let mut gap = tx.prepare_cached(SQL_GAP).map_err(sq("prepare"))?;
-            for g in &b.gaps {
-                gap.execute(params![
-                    g.ring_id,
-                    big("seq", g.first_seq)?,
-                    g.last_seq.map(|s| big("seq", s)).transpose()?,
-                    g.reason,
-                    now
-                ])
-                .map_err(sq("record a gap"))?;
-            }
-            let to = b.to;
-            let moved = match b.from {
-                None => tx
-                    .prepare_cached(SQL_POSITION_INSERT)
-                    .map_err(sq("prepare"))?
-                    .execute(params![
-                        ring_id_text(to.ring_id),
-                        big("seq", to.next_seq)?,
-                        big("height", to.height)?,
-                        now
-                    ])
-                    .map_err(sq("store the position"))?,
-                Some(from) => tx
-                    .prepare_cached(SQL_POSITION_UPDATE)
-                    .map_err(sq("prepare"))?
-                    .execute(params![
-                        ring_id_text(to.ring_id),
-                        big("seq", to.next_seq)?,
-                        big("height", to.height)?,
-                        now,
-                        ring_id_text(from.ring_id),
-                        big("seq", from.next_seq)?
-                    ])
-                    .map_err(sq("store the position"))?,
-            };
-            if moved != 1 {
-                return Err(DbError::PositionMoved {
-                    expected: format!("{:?}", b.from),
-                });
-            }
+    fn write(&mut self, b: &Batch) -> Result<WriteTimes, DbError> {
+        let r = self.write_tx(b);
+        match r {
+            Ok(_) => self.ids.committed(),
+            Err(_) => self.ids.failed(),
         }
-        tx.commit().map_err(sq("commit"))
+        r
     }
 
     fn get(
@@ -970,12 +1012,153 @@ impl Store for Sqlite {
     }
 }
 
+impl Sqlite {
+    fn write_tx(&mut self, b: &Batch) -> Result<WriteTimes, DbError> {
+        use rusqlite::params;
+        let begun = std::time::Instant::now();
+        let Sqlite { conn, ids, .. } = self;
+        ids.load(|| {
+            let mut st = conn.prepare_cached(SQL_MAPPINGS).map_err(sq("prepare"))?;
+            let rows = st
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+                .map_err(sq("read mappings"));
+            rows
+        })?;
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(sq("begin a transaction"))?;
+        {
+            let mut clear = tx
+                .prepare_cached(SQL_CLEAR_MAPPING)
+                .map_err(sq("prepare"))?;
+            let mut upsert = tx.prepare_cached(SQL_UPSERT).map_err(sq("prepare"))?;
+            let mut delete = tx.prepare_cached(SQL_DELETE_KEY).map_err(sq("prepare"))?;
+            let mut mappings = Vec::with_capacity(b.mappings.len());
+            for m in &b.mappings {
+                let (id, new) = ids.id(&m.program, &m.mapping);
+                if new {
+                    tx.prepare_cached(SQL_MAPPING_INSERT)
+                        .map_err(sq("prepare"))?
+                        .execute(params![id, m.program, m.mapping])
+                        .map_err(sq("name a mapping"))?;
+                }
+                mappings.push((id, m));
+            }
+            // In (mapping id, key) order: neighbouring rows share B-tree pages.
+            mappings.sort_unstable_by_key(|(id, _)| *id);
+            for (id, m) in mappings {
+                if m.cleared {
+                    clear.execute(params![id]).map_err(sq("remove a mapping"))?;
+                }
+                let mut keys: Vec<_> = m.keys.iter().collect();
+                keys.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                for (key, change) in keys {
+                    match change {
+                        Change::Set { value, height, seq } => upsert
+                            .execute(params![
+                                id,
+                                key,
+                                value,
+                                big("height", *height)?,
+                                big("seq", *seq)?
+                            ])
+                            .map_err(sq("write a mapping value"))?,
+                        Change::Removed => delete
+                            .execute(params![id, key])
+                            .map_err(sq("remove a key"))?,
+                    };
+                }
+            }
+            let mut reward = tx.prepare_cached(SQL_REWARD).map_err(sq("prepare"))?;
+            for r in &b.rewards {
+                reward
+                    .execute(params![
+                        big("height", r.height)?,
+                        big("ordinal", r.ordinal)?,
+                        big("seq", r.seq)?,
+                        r.staker,
+                        r.validator,
+                        big("reward", r.reward)?,
+                        big("new_stake", r.new_stake)?
+                    ])
+                    .map_err(sq("write a staking reward"))?;
+            }
+            let now = now_ns();
+            let mut block = tx.prepare_cached(SQL_BLOCK).map_err(sq("prepare"))?;
+            for k in &b.blocks {
+                block
+                    .execute(params![
+                        big("height", k.height)?,
+                        big("seq", k.begin_seq)?,
+                        big("seq", k.commit_seq)?,
+                        big("events", k.events)?,
+                        big("events", k.mapping_updates)?,
+                        big("events", k.mapping_removals)?,
+                        big("events", k.staking_rewards)?,
+                        big("block_bytes", k.block_bytes)?,
+                        now
+                    ])
+                    .map_err(sq("write a block"))?;
+            }
+            let mut gap = tx.prepare_cached(SQL_GAP).map_err(sq("prepare"))?;
+            for g in &b.gaps {
+                gap.execute(params![
+                    g.ring_id,
+                    big("seq", g.first_seq)?,
+                    g.last_seq.map(|s| big("seq", s)).transpose()?,
+                    g.reason,
+                    now
+                ])
+                .map_err(sq("record a gap"))?;
+            }
+            let to = b.to;
+            let moved = match b.from {
+                None => tx
+                    .prepare_cached(SQL_POSITION_INSERT)
+                    .map_err(sq("prepare"))?
+                    .execute(params![
+                        ring_id_text(to.ring_id),
+                        big("seq", to.next_seq)?,
+                        big("height", to.height)?,
+                        now
+                    ])
+                    .map_err(sq("store the position"))?,
+                Some(from) => tx
+                    .prepare_cached(SQL_POSITION_UPDATE)
+                    .map_err(sq("prepare"))?
+                    .execute(params![
+                        ring_id_text(to.ring_id),
+                        big("seq", to.next_seq)?,
+                        big("height", to.height)?,
+                        now,
+                        ring_id_text(from.ring_id),
+                        big("seq", from.next_seq)?
+                    ])
+                    .map_err(sq("store the position"))?,
+            };
+            if moved != 1 {
+                return Err(DbError::PositionMoved {
+                    expected: format!("{:?}", b.from),
+                });
+            }
+        }
+        let rows = begun.elapsed();
+        tx.commit().map_err(sq("commit"))?;
+        Ok(WriteTimes {
+            rows,
+            commit: begun.elapsed() - rows,
+        })
+    }
+}
+
 // ------------------------------------------------------------ PostgreSQL
 
 /// The PostgreSQL backend (the synchronous `postgres` crate).
 pub struct Postgres {
     client: postgres::Client,
     statements: Option<PgStatements>,
+    ids: MappingIds,
 }
 
 struct PgStatements {
@@ -1010,6 +1193,7 @@ impl Postgres {
         let mut p = Postgres {
             client,
             statements: None,
+            ids: MappingIds::default(),
         };
         p.migrate()?;
         Ok(p)
@@ -1082,73 +1266,73 @@ impl Postgres {
     }
 }
 
-impl Store for Postgres {
-    fn dialect(&self) -> Dialect {
-        Dialect::Postgres
-    }
-
-    fn position(&mut self) -> Result<Option<Position>, DbError> {
-        let row = self
-            .client
-            .query_opt(SQL_POSITION, &[])
-            .map_err(pg("read the position"))?;
-        row.map(|r| {
-            Ok(Position {
-                ring_id: parse_ring_id(r.get(0))?,
-                next_seq: unbig("position.next_seq", r.get(1))?,
-                height: unbig("position.height", r.get(2))?,
-            })
-        })
-        .transpose()
-    }
-
-    fn write(&mut self, b: &Batch) -> Result<(), DbError> {
+impl Postgres {
+    fn write_tx(&mut self, b: &Batch) -> Result<WriteTimes, DbError> {
+        let begun = std::time::Instant::now();
         self.statements()?;
-        let st = self.statements.as_ref().expect("prepared");
-        let mut tx = self
-            .client
-            .transaction()
-            .map_err(pg("begin a transaction"))?;
+        let Postgres {
+            client,
+            statements,
+            ids,
+        } = self;
+        let st = statements.as_ref().expect("prepared");
+        ids.load(|| {
+            Ok(client
+                .query(SQL_MAPPINGS, &[])
+                .map_err(pg("read mappings"))?
+                .iter()
+                .map(|r| (r.get(0), r.get(1), r.get(2)))
+                .collect())
+        })?;
+        let mut tx = client.transaction().map_err(pg("begin a transaction"))?;
+        let mut mapping_ids = Vec::with_capacity(b.mappings.len());
+        for m in &b.mappings {
+            let (id, new) = ids.id(&m.program, &m.mapping);
+            if new {
+                tx.execute(SQL_MAPPING_INSERT, &[&id, &m.program, &m.mapping])
+                    .map_err(pg("name a mapping"))?;
+            }
+            mapping_ids.push(id);
+        }
         // Clears first: a batch's changes of a cleared mapping all come after its clear.
-        for m in b.mappings.iter().filter(|m| m.cleared) {
-            tx.execute(&st.clear, &[&m.program, &m.mapping])
-                .map_err(pg("remove a mapping"))?;
+        for (m, id) in b.mappings.iter().zip(&mapping_ids) {
+            if m.cleared {
+                tx.execute(&st.clear, &[id])
+                    .map_err(pg("remove a mapping"))?;
+            }
         }
         let rows = b.mapping_rows();
-        let (mut up_p, mut up_m, mut up_k, mut up_v, mut up_h, mut up_s) = (
-            Vec::with_capacity(rows),
+        let (mut up_i, mut up_k, mut up_v, mut up_h, mut up_s) = (
             Vec::with_capacity(rows),
             Vec::with_capacity(rows),
             Vec::with_capacity(rows),
             Vec::with_capacity(rows),
             Vec::with_capacity(rows),
         );
-        let (mut del_p, mut del_m, mut del_k) = (Vec::new(), Vec::new(), Vec::new());
-        for m in &b.mappings {
+        let (mut del_i, mut del_k) = (Vec::new(), Vec::new());
+        for (m, id) in b.mappings.iter().zip(&mapping_ids) {
             for (key, change) in &m.keys {
                 match change {
                     Change::Set { value, height, seq } => {
-                        up_p.push(&m.program[..]);
-                        up_m.push(&m.mapping[..]);
+                        up_i.push(*id);
                         up_k.push(&key[..]);
                         up_v.push(&value[..]);
                         up_h.push(big("height", *height)?);
                         up_s.push(big("seq", *seq)?);
                     }
                     Change::Removed => {
-                        del_p.push(&m.program[..]);
-                        del_m.push(&m.mapping[..]);
+                        del_i.push(*id);
                         del_k.push(&key[..]);
                     }
                 }
             }
         }
         if !del_k.is_empty() {
-            tx.execute(&st.delete_many, &[&del_p, &del_m, &del_k])
+            tx.execute(&st.delete_many, &[&del_i, &del_k])
                 .map_err(pg("remove keys"))?;
         }
         if !up_k.is_empty() {
-            tx.execute(&st.upsert_many, &[&up_p, &up_m, &up_k, &up_v, &up_h, &up_s])
+            tx.execute(&st.upsert_many, &[&up_i, &up_k, &up_v, &up_h, &up_s])
                 .map_err(pg("write mapping values"))?;
         }
         if !b.rewards.is_empty() {
@@ -1241,7 +1425,42 @@ impl Store for Postgres {
                 expected: format!("{:?}", b.from),
             });
         }
-        tx.commit().map_err(pg("commit"))
+        let rows = begun.elapsed();
+        tx.commit().map_err(pg("commit"))?;
+        Ok(WriteTimes {
+            rows,
+            commit: begun.elapsed() - rows,
+        })
+    }
+}
+
+impl Store for Postgres {
+    fn dialect(&self) -> Dialect {
+        Dialect::Postgres
+    }
+
+    fn position(&mut self) -> Result<Option<Position>, DbError> {
+        let row = self
+            .client
+            .query_opt(SQL_POSITION, &[])
+            .map_err(pg("read the position"))?;
+        row.map(|r| {
+            Ok(Position {
+                ring_id: parse_ring_id(r.get(0))?,
+                next_seq: unbig("position.next_seq", r.get(1))?,
+                height: unbig("position.height", r.get(2))?,
+            })
+        })
+        .transpose()
+    }
+
+    fn write(&mut self, b: &Batch) -> Result<WriteTimes, DbError> {
+        let r = self.write_tx(b);
+        match r {
+            Ok(_) => self.ids.committed(),
+            Err(_) => self.ids.failed(),
+        }
+        r
     }
 
     fn get(
@@ -1340,5 +1559,150 @@ impl Store for Postgres {
             blocks,
             gaps,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const V1_ROWS: &str = "CREATE TABLE schema_version (version BIGINT NOT NULL);
+         INSERT INTO schema_version VALUES (1);
+         INSERT INTO position VALUES (1, '00000000000000aa', 10, 3, 0);
+         INSERT INTO mapping_values VALUES ({b}'6372656469747301', {b}'6163', {b}'01', {b}'0a', 2, 7);
+         INSERT INTO mapping_values VALUES ({b}'6372656469747301', {b}'6163', {b}'02', {b}'0b', 3, 9);
+         INSERT INTO mapping_values VALUES ({b}'74', {b}'62', {b}'01', {b}'0c', 1, 4);";
+
+    fn row(p: &[u8], m: &[u8], k: &[u8], v: &[u8], height: u64, seq: u64) -> ValueRow {
+        ValueRow {
+            program: p.to_vec(),
+            mapping: m.to_vec(),
+            key: k.to_vec(),
+            value: v.to_vec(),
+            height,
+            seq,
+        }
+    }
+
+    /// A version-1 database, just migrated by `open` into `s`: every row
+    /// kept; then writes into it, and (after `reopen`) again.
+    fn migrated_v1_keeps_rows_and_takes_writes(
+        mut s: Box<dyn Store>,
+        count_view: &mut dyn FnMut() -> i64,
+        reopen: &mut dyn FnMut() -> Box<dyn Store>,
+    ) {
+        let before = vec![
+            row(b"credits\x01", b"ac", b"\x01", b"\x0a", 2, 7),
+            row(b"credits\x01", b"ac", b"\x02", b"\x0b", 3, 9),
+            row(b"t", b"b", b"\x01", b"\x0c", 1, 4),
+        ];
+        assert_eq!(s.dump().expect("dump").values, before);
+        assert_eq!(
+            s.get(b"credits\x01", b"ac", b"\x02").expect("get"),
+            Some((vec![0x0b], 3, 9))
+        );
+        // Writes after the migration: a new mapping, an update of a migrated
+        // key, a migrated mapping removed whole.
+        let from = s.position().expect("position");
+        let mut b = Batch::new(from, 0xaa);
+        b.set(b"credits\x01", b"ac", b"\x01", b"\x0d", 4, 11);
+        b.set(b"new", b"m", b"\x05", b"\x0e", 4, 12);
+        b.remove(b"t", b"b", None);
+        b.to = Position {
+            ring_id: 0xaa,
+            next_seq: 13,
+            height: 4,
+        };
+        s.write(&b).expect("write");
+        let after = vec![
+            row(b"credits\x01", b"ac", b"\x01", b"\x0d", 4, 11),
+            row(b"credits\x01", b"ac", b"\x02", b"\x0b", 3, 9),
+            row(b"new", b"m", b"\x05", b"\x0e", 4, 12),
+        ];
+        assert_eq!(s.dump().expect("dump").values, after);
+        assert_eq!(count_view(), 3, "mapping_values_named shows the rows");
+        drop(s);
+        // Reopened: the ids are read back and the next write still works.
+        let mut s = reopen();
+        let from = s.position().expect("position");
+        let mut b = Batch::new(from, 0xaa);
+        b.set(b"new", b"m", b"\x06", b"\x0f", 5, 14);
+        b.to = Position {
+            ring_id: 0xaa,
+            next_seq: 15,
+            height: 5,
+        };
+        s.write(&b).expect("write after reopen");
+        let mut want = after;
+        want.push(row(b"new", b"m", b"\x06", b"\x0f", 5, 14));
+        assert_eq!(s.dump().expect("dump").values, want);
+    }
+
+    /// A version-1 SQLite database (program and mapping names in every row)
+    /// is migrated to version 2 (integer mapping ids) with every row kept,
+    /// and indexing goes on into it.
+    #[test]
+    fn sqlite_v1_database_migrates_to_v2_with_its_rows() {
+        let dir =
+            std::env::temp_dir().join(format!("slipstream-index-migrate-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("v1.db");
+        let path = path.to_str().expect("utf-8 path").to_string();
+        {
+            let c = rusqlite::Connection::open(&path).expect("open");
+            c.execute_batch(&Dialect::Sqlite.ddl(MIGRATIONS[0]))
+                .expect("v1 schema");
+            c.execute_batch(&V1_ROWS.replace("{b}", "x"))
+                .expect("v1 rows");
+        }
+        let s = Sqlite::open(&path, &Options::default()).expect("migrate");
+        let version: i64 = s
+            .conn
+            .query_row("SELECT version FROM schema_version", [], |r| r.get(0))
+            .expect("version");
+        assert_eq!(version, SCHEMA_VERSION);
+        let view = rusqlite::Connection::open(&path).expect("open");
+        migrated_v1_keeps_rows_and_takes_writes(
+            Box::new(s),
+            &mut || {
+                view.query_row("SELECT COUNT(*) FROM mapping_values_named", [], |r| {
+                    r.get(0)
+                })
+                .expect("view")
+            },
+            &mut || Box::new(Sqlite::open(&path, &Options::default()).expect("reopen")),
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// The same migration on a real PostgreSQL server (started by the test).
+    #[test]
+    fn postgres_v1_database_migrates_to_v2_with_its_rows() {
+        let pg = slipstream_tests::PgServer::start("migrate", &[("fsync", "off")]);
+        let url = pg.url("postgres");
+        {
+            let mut c = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
+            c.batch_execute(&Dialect::Postgres.ddl(MIGRATIONS[0]))
+                .expect("v1 schema");
+            c.batch_execute(&V1_ROWS.replace("{b}'", "'\\x"))
+                .expect("v1 rows");
+        }
+        let s = Postgres::connect(&url).expect("migrate");
+        let mut view = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
+        let version: i64 = view
+            .query_one("SELECT version FROM schema_version", &[])
+            .expect("version")
+            .get(0);
+        assert_eq!(version, SCHEMA_VERSION);
+        migrated_v1_keeps_rows_and_takes_writes(
+            Box::new(s),
+            &mut || {
+                view.query_one("SELECT COUNT(*) FROM mapping_values_named", &[])
+                    .expect("view")
+                    .get(0)
+            },
+            &mut || Box::new(Postgres::connect(&url).expect("reconnect")),
+        );
     }
 }
