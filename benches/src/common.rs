@@ -2,6 +2,7 @@
 //! checking and recording, and the sender's pacing loop.
 
 use crate::payload;
+use crate::proc::ChildGuard;
 use anyhow::{bail, Result};
 use hdrhistogram::Histogram;
 use serde::Serialize;
@@ -217,6 +218,28 @@ impl Verifier {
         self.lost += n;
         self.lag_events += 1;
     }
+
+    /// What the run measured: every message this verifier saw, the receiver's
+    /// time from `go` to the last one, and the sender's own time.
+    pub fn into_run(self, elapsed_ns: u64, sender_ns: u64) -> TputRun {
+        TputRun {
+            received: self.verified,
+            verified: self.verified,
+            lost: self.lost,
+            lag_events: self.lag_events,
+            elapsed_ns,
+            sender_ns,
+        }
+    }
+}
+
+/// The end of every two-process throughput run: the receiver's time since
+/// `t0` (taken just before `go`), then the child's `done` (its own sending
+/// time) and its exit, then the result.
+pub fn end_of_run(t0_ns: u64, child: ChildGuard, v: Verifier) -> Result<TputRun> {
+    let elapsed_ns = payload::now_ns() - t0_ns;
+    let report = child.finish()?;
+    Ok(v.into_run(elapsed_ns, report.sender_ns))
 }
 
 /// Checks and times the messages of a latency run.

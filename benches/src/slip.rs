@@ -7,8 +7,8 @@
 //! records are kind 1, and message `i` carries ring sequence number `base + i`.
 
 use crate::common::{
-    send_loop, LatRecorder, LatRun, LatSpec, Pacing, RecvMode, TputRun, TputSpec, Verifier,
-    Watchdog,
+    end_of_run, send_loop, LatRecorder, LatRun, LatSpec, Pacing, RecvMode, TputRun, TputSpec,
+    Verifier, Watchdog,
 };
 use crate::payload;
 use crate::proc::{ChildArgs, ChildGuard, Control, TempPath};
@@ -110,16 +110,7 @@ pub fn throughput(spec: &TputSpec) -> Result<TputRun> {
             dog.idle(|| child.check().map(drop))?;
         }
     }
-    let elapsed_ns = payload::now_ns() - t0;
-    let report = child.finish()?;
-    Ok(TputRun {
-        received: v.verified,
-        verified: v.verified,
-        lost: v.lost,
-        lag_events: v.lag_events,
-        elapsed_ns,
-        sender_ns: report.sender_ns,
-    })
+    end_of_run(t0, child, v)
 }
 
 /// Checks one item of a throughput run against what the sender sent.

@@ -7,8 +7,8 @@
 //! `EAGAIN`, a sleeping one blocks in `read(2)`.
 
 use crate::common::{
-    send_loop, LatRecorder, LatRun, LatSpec, Pacing, RecvMode, TputRun, TputSpec, Transport,
-    Verifier,
+    end_of_run, send_loop, LatRecorder, LatRun, LatSpec, Pacing, RecvMode, TputRun, TputSpec,
+    Transport, Verifier,
 };
 use crate::payload;
 use crate::proc::{ChildArgs, ChildGuard, Control, TempPath};
@@ -141,16 +141,7 @@ pub fn throughput(t: Transport, dir: &Path, spec: &TputSpec) -> Result<TputRun> 
         }
         v.take(&msg)?;
     }
-    let elapsed_ns = payload::now_ns() - t0;
-    let report = child.finish()?;
-    Ok(TputRun {
-        received: v.verified,
-        verified: v.verified,
-        lost: 0,
-        lag_events: 0,
-        elapsed_ns,
-        sender_ns: report.sender_ns,
-    })
+    end_of_run(t0, child, v)
 }
 
 /// Parent side of a latency run.

@@ -155,14 +155,7 @@ fn tput<M: Msg>(spec: &TputSpec) -> Result<TputRun> {
     drop(rx); // unblocks the sender if we stopped early
     let sender_ns = join(h);
     res?;
-    Ok(TputRun {
-        received: v.verified,
-        verified: v.verified,
-        lost: 0,
-        lag_events: 0,
-        elapsed_ns,
-        sender_ns: sender_ns?,
-    })
+    Ok(v.into_run(elapsed_ns, sender_ns?))
 }
 
 fn lat<M: Msg>(spec: &LatSpec) -> Result<LatRun> {
