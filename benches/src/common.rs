@@ -24,17 +24,21 @@ pub enum Transport {
     Iceoryx2,
     /// crossbeam-channel between two threads of one process.
     Crossbeam,
+    /// A raw futex wake between two processes (latency only): the floor under
+    /// every sleeping receiver.
+    Futex,
 }
 
 impl Transport {
     /// Every transport, Slipstream first.
-    pub const ALL: [Transport; 6] = [
+    pub const ALL: [Transport; 7] = [
         Transport::Slipstream,
         Transport::UdsBuf,
         Transport::UdsWrite,
         Transport::Pipe,
         Transport::Iceoryx2,
         Transport::Crossbeam,
+        Transport::Futex,
     ];
 
     /// The name used on the command line, in tables and between processes.
@@ -46,6 +50,7 @@ impl Transport {
             Transport::Pipe => "pipe",
             Transport::Iceoryx2 => "iceoryx2",
             Transport::Crossbeam => "crossbeam",
+            Transport::Futex => "futex",
         }
     }
 
@@ -59,7 +64,13 @@ impl Transport {
         match self {
             Transport::Slipstream | Transport::Iceoryx2 | Transport::Crossbeam => "busy-poll",
             Transport::UdsBuf | Transport::UdsWrite | Transport::Pipe => "blocking read",
+            Transport::Futex => "-",
         }
+    }
+
+    /// Whether it has a throughput workload (the raw futex cell has none).
+    pub fn has_throughput(self) -> bool {
+        self != Transport::Futex
     }
 }
 
@@ -121,6 +132,12 @@ pub struct LatSpec {
     pub iox_queue: usize,
     /// A run that has not finished by then fails.
     pub timeout: Duration,
+    /// The CPU the sender pins itself to, if any (the receiver is pinned by
+    /// the caller).
+    pub sender_cpu: Option<usize>,
+    /// Microseconds between two polls of Slipstream's waker thread (it reads
+    /// the sleep announcements the publishing thread never reads).
+    pub waker_us: u64,
 }
 
 impl LatSpec {
@@ -137,15 +154,19 @@ impl LatSpec {
         }
     }
 
-    /// The pacing as child arguments.
-    pub fn pacing_args(&self) -> [(&'static str, String); 2] {
-        [
+    /// The pacing and the sender's CPU as child arguments.
+    pub fn child_args(&self) -> Vec<(&'static str, String)> {
+        let mut args = vec![
             ("interval", self.interval_ns.to_string()),
             (
                 "pace",
                 if self.sleep_pacing { "sleep" } else { "spin" }.to_string(),
             ),
-        ]
+        ];
+        if let Some(cpu) = self.sender_cpu {
+            args.push(("cpu", cpu.to_string()));
+        }
+        args
     }
 }
 

@@ -146,10 +146,10 @@ pub fn latency(spec: &LatSpec) -> Result<LatRun> {
         spec.total(),
         spec.iox_queue,
         &[
-            spec.pacing_args()[0].clone(),
-            spec.pacing_args()[1].clone(),
-            ("notify", (spec.mode == RecvMode::Sleep).to_string()),
-        ],
+            spec.child_args(),
+            vec![("notify", (spec.mode == RecvMode::Sleep).to_string())],
+        ]
+        .concat(),
     )?;
     let svc = service(&node.0, &name, spec.iox_queue)?;
     let sub = svc

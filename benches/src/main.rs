@@ -15,8 +15,10 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 mod common;
+mod futex;
 mod iox;
 mod payload;
+mod pin;
 mod proc;
 mod report;
 mod slip;
@@ -50,6 +52,15 @@ enum Pace {
     Sleep,
     /// Spin until the next slot.
     Spin,
+}
+
+/// Whether latency cells are pinned to CPUs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum PinMode {
+    /// Receiver and sender on two distinct allowed CPUs, if there are two.
+    Auto,
+    /// No pinning.
+    Off,
 }
 
 /// Cross-process benchmark: Slipstream against Unix sockets, pipes, iceoryx2
@@ -90,6 +101,21 @@ struct Cli {
     /// both cores of a 2-core machine).
     #[arg(long, value_enum, default_value = "sleep")]
     pace: Pace,
+    /// Runs of each latency cell, each with fresh processes; the report gives
+    /// the median of the runs' p50 and p99 with their range. Runs are the
+    /// outer loop, cells the inner one.
+    #[arg(long, default_value_t = 5)]
+    latency_reps: usize,
+    /// Pin each latency cell's receiver and sender to two distinct allowed
+    /// CPUs (`auto`: if at least two are allowed) or not (`off`).
+    #[arg(long, value_enum, default_value = "auto")]
+    pin: PinMode,
+    /// Microseconds between two polls of the Slipstream latency producer's
+    /// waker thread, which reads the consumers' sleep announcements (the
+    /// publishing thread never does): a sleeping consumer waits up to about
+    /// this long after a commit when its announcement came after the last poll.
+    #[arg(long, default_value_t = 50)]
+    waker_us: u64,
     /// Latency message size, bytes (at least 16).
     #[arg(long, default_value_t = 64)]
     latency_size: usize,
@@ -150,6 +176,9 @@ fn child_main() -> ExitCode {
     let result = (|| -> Result<()> {
         let args = proc::ChildArgs::parse(args)?;
         proc::die_with_parent(args.num("parent")?)?;
+        if let Ok(cpu) = args.num::<usize>("cpu") {
+            pin::pin_current(cpu)?;
+        }
         let name = args.str("transport")?;
         let t =
             Transport::from_name(name).with_context(|| format!("unknown transport `{name}`"))?;
@@ -161,6 +190,7 @@ fn child_main() -> ExitCode {
             }
             Transport::Iceoryx2 => iox::child(&args, &mut ctl),
             Transport::Crossbeam => bail!("crossbeam runs in one process"),
+            Transport::Futex => futex::child(&args, &mut ctl),
         }
     })();
     match result {
@@ -192,6 +222,9 @@ fn settings(cli: &Cli) -> Result<Settings> {
         reps: cli.reps.unwrap_or(if q { 3 } else { 5 }),
         rate: cli.rate,
         latency_samples,
+        latency_reps: cli.latency_reps,
+        waker_us: cli.waker_us,
+        pinning: String::new(),
         latency_warmup: (latency_samples / 10).max(100),
         latency_size: cli.latency_size,
         interval_ns: (cli.interval_us * 1000.0).round() as u64,
@@ -227,8 +260,8 @@ fn settings(cli: &Cli) -> Result<Settings> {
     {
         bail!("message size {big} exceeds the ring's maximum payload {max_payload}: use a larger --ring-mib");
     }
-    if s.reps == 0 || s.messages == 0 || s.latency_samples == 0 {
-        bail!("--reps, --messages and --latency-samples must be positive");
+    if s.reps == 0 || s.messages == 0 || s.latency_samples == 0 || s.latency_reps == 0 {
+        bail!("--reps, --messages, --latency-samples and --latency-reps must be positive");
     }
     if s.iox_queue == 0 {
         bail!("--iox-queue must be positive");
@@ -240,7 +273,7 @@ fn settings(cli: &Cli) -> Result<Settings> {
 }
 
 fn run(cli: Cli) -> Result<bool> {
-    let s = settings(&cli)?;
+    let mut s = settings(&cli)?;
     let timeout = Duration::from_secs(cli.timeout_s);
     let tmp = proc::TempPath::new(std::env::temp_dir().join(proc::unique("slipstream-bench")));
     std::fs::create_dir(tmp.path())
@@ -279,8 +312,11 @@ fn run(cli: Cli) -> Result<bool> {
     }
     let mut latency = Vec::new();
     if cli.workloads.contains(&Workload::Latency) {
+        let plan = pin::plan(cli.pin == PinMode::Auto);
+        eprintln!("slipstream-bench: latency cells: {}", plan.said);
+        s.pinning = plan.said.clone();
         let before = CpuSnapshot::take();
-        latency = run_latency(&s, tmp.path(), timeout, &mut notes);
+        latency = run_latency(&s, &plan, tmp.path(), timeout, &mut notes);
         if let (Some(a), Some(b)) = (before, CpuSnapshot::take()) {
             cpu.push(a.until(&b, "latency"));
         }
@@ -311,7 +347,7 @@ fn run(cli: Cli) -> Result<bool> {
         .throughput
         .iter()
         .all(|r| r.errors.is_empty() && r.verified + r.lost == r.sent)
-        && report.latency.iter().all(|l| l.error.is_none());
+        && report.latency.iter().all(|l| l.errors.is_empty());
     Ok(ok)
 }
 
@@ -330,6 +366,7 @@ fn run_throughput(s: &Settings, dir: &Path, timeout: Duration) -> Vec<TputResult
         let mut results: Vec<TputResult> = s
             .transports
             .iter()
+            .filter(|t| t.has_throughput())
             .map(|&t| TputResult::new(t, size, count))
             .collect();
         // Repetitions outermost, transports inside: slow drifts of the machine
@@ -469,6 +506,7 @@ fn throughput_once(t: Transport, dir: &Path, spec: &TputSpec) -> Result<TputRun>
         }
         Transport::Iceoryx2 => iox::throughput(spec),
         Transport::Crossbeam => xbeam::throughput(spec),
+        Transport::Futex => bail!("the futex cell has no throughput workload"),
     }?;
     if run.verified + run.lost != spec.count {
         bail!(
@@ -495,16 +533,19 @@ fn receiver_name(t: Transport, mode: RecvMode) -> &'static str {
         (Transport::Iceoryx2, RecvMode::Sleep) => "sleeping (event listener, notify per message)",
         (Transport::Crossbeam, RecvMode::Busy) => "busy-poll (try_recv)",
         (Transport::Crossbeam, RecvMode::Sleep) => "sleeping (recv: spins briefly, then parks)",
+        (Transport::Futex, RecvMode::Busy) => "busy-poll (spin on the shared word)",
+        (Transport::Futex, RecvMode::Sleep) => "sleeping (FUTEX_WAIT; FUTEX_WAKE every message)",
     }
 }
 
 fn run_latency(
     s: &Settings,
+    plan: &pin::Plan,
     dir: &Path,
     timeout: Duration,
     notes: &mut Vec<String>,
 ) -> Vec<LatResult> {
-    let mut out = Vec::new();
+    let mut cells = Vec::new();
     for &t in &s.transports {
         if t == Transport::UdsBuf && s.transports.contains(&Transport::UdsWrite) {
             notes.push(
@@ -513,6 +554,22 @@ fn run_latency(
             continue;
         }
         for mode in [RecvMode::Busy, RecvMode::Sleep] {
+            cells.push(LatResult::new(t, mode, receiver_name(t, mode), s));
+        }
+    }
+    // The receiver's pin holds for the whole phase; each sender pins itself.
+    let _restore = match pin::Restore::pin(plan.receiver) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            notes.push(format!("pinning the receiver failed: {e:#}"));
+            None
+        }
+    };
+    // Runs outermost, cells inside: a slow drift of the machine spreads over
+    // every cell alike, and run k of two cells ran close together in time.
+    for rep in 1..=s.latency_reps {
+        for r in cells.iter_mut() {
+            let (t, mode) = (r.transport, r.mode);
             let spec = LatSpec {
                 size: s.latency_size,
                 samples: s.latency_samples,
@@ -523,6 +580,8 @@ fn run_latency(
                 ring_bytes: s.ring_bytes,
                 iox_queue: s.iox_queue,
                 timeout,
+                sender_cpu: plan.sender,
+                waker_us: s.waker_us,
             };
             let res = match t {
                 Transport::Slipstream => slip::latency(&spec),
@@ -531,59 +590,37 @@ fn run_latency(
                 }
                 Transport::Iceoryx2 => iox::latency(&spec),
                 Transport::Crossbeam => xbeam::latency(&spec),
-            };
-            let mut r = LatResult {
-                transport: t,
-                mode,
-                receiver: receiver_name(t, mode).to_string(),
-                size: s.latency_size,
-                interval_ns: s.interval_ns,
-                samples: 0,
-                p50_ns: 0,
-                p99_ns: 0,
-                p999_ns: 0,
-                max_ns: 0,
-                mean_ns: 0.0,
-                verified: 0,
-                lost: 0,
-                error: None,
+                Transport::Futex => futex::latency(&spec),
             };
             match res.and_then(|run| check_latency(run, &spec)) {
                 Ok(run) => {
-                    let h = &run.hist;
-                    r.samples = h.len();
-                    r.p50_ns = h.value_at_quantile(0.5);
-                    r.p99_ns = h.value_at_quantile(0.99);
-                    r.p999_ns = h.value_at_quantile(0.999);
-                    r.max_ns = h.max();
-                    r.mean_ns = h.mean();
-                    r.verified = run.verified;
-                    r.lost = run.lost;
+                    let c = r.add(rep, &run);
                     eprintln!(
-                        "[latency] {:<10} {:<5} p50 {} p99 {} p99.9 {} max {} ({} samples, lost {})",
+                        "[latency rep {rep}/{}] {:<10} {:<5} p50 {} p99 {} p99.9 {} max {} ({} samples, lost {})",
+                        s.latency_reps,
                         t.name(),
                         mode.name(),
-                        fmt_ns(r.p50_ns as f64),
-                        fmt_ns(r.p99_ns as f64),
-                        fmt_ns(r.p999_ns as f64),
-                        fmt_ns(r.max_ns as f64),
-                        r.samples,
-                        r.lost
+                        fmt_ns(c.p50_ns as f64),
+                        fmt_ns(c.p99_ns as f64),
+                        fmt_ns(c.p999_ns as f64),
+                        fmt_ns(c.max_ns as f64),
+                        c.samples,
+                        c.lost
                     );
                 }
                 Err(e) => {
                     eprintln!(
-                        "[latency] {:<10} {:<5} FAILED: {e:#}",
+                        "[latency rep {rep}/{}] {:<10} {:<5} FAILED: {e:#}",
+                        s.latency_reps,
                         t.name(),
                         mode.name()
                     );
-                    r.error = Some(format!("{e:#}"));
+                    r.errors.push(format!("rep {rep}: {e:#}"));
                 }
             }
-            out.push(r);
         }
     }
-    out
+    cells
 }
 
 fn check_latency(run: LatRun, spec: &LatSpec) -> Result<LatRun> {

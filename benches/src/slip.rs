@@ -157,10 +157,13 @@ pub fn latency(spec: &LatSpec) -> Result<LatRun> {
         spec.total(),
         spec.ring_bytes,
         &[
-            spec.pacing_args()[0].clone(),
-            spec.pacing_args()[1].clone(),
-            ("wake", wake.to_string()),
-        ],
+            spec.child_args(),
+            vec![
+                ("wake", wake.to_string()),
+                ("waker_us", spec.waker_us.to_string()),
+            ],
+        ]
+        .concat(),
     )?;
     if spec.mode == RecvMode::Sleep && reader.access() != Access::ReadWrite {
         bail!("the reader cannot use the futex (read-only wake page)");
@@ -247,8 +250,9 @@ pub fn child(args: &ChildArgs, ctl: &mut Control) -> Result<()> {
         // announcements (the publishing thread never does) and flags a
         // sleeper for the next commit to wake.
         let mut waker = w.waker();
+        let period = std::time::Duration::from_micros(args.num("waker_us")?);
         std::thread::spawn(move || loop {
-            std::thread::sleep(std::time::Duration::from_micros(50));
+            std::thread::sleep(period);
             waker.wake_if_needed();
         });
     }

@@ -147,7 +147,7 @@ pub fn throughput(t: Transport, dir: &Path, spec: &TputSpec) -> Result<TputRun> 
 /// Parent side of a latency run.
 pub fn latency(t: Transport, dir: &Path, spec: &LatSpec) -> Result<LatRun> {
     let (_path, mut child, mut end) =
-        start(t, dir, "lat", spec.size, spec.total(), &spec.pacing_args())?;
+        start(t, dir, "lat", spec.size, spec.total(), &spec.child_args())?;
     end.set_nonblocking(spec.mode == RecvMode::Busy)?;
     let mut msg = vec![0u8; spec.size];
     let mut rec = LatRecorder::new(spec);
