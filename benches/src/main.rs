@@ -17,6 +17,7 @@
 mod common;
 mod futex;
 mod iox;
+mod machine_bw;
 mod payload;
 mod pin;
 mod proc;
@@ -43,6 +44,9 @@ enum Workload {
     Throughput,
     /// One-way latency, busy-polling and sleeping receivers.
     Latency,
+    /// Publish latency over the first and second lap of a fresh ring (no
+    /// reader, one process).
+    FirstLap,
 }
 
 /// How latency senders wait between messages.
@@ -85,7 +89,7 @@ struct Cli {
         long,
         value_delimiter = ',',
         value_enum,
-        default_value = "throughput,latency"
+        default_value = "throughput,latency,first-lap"
     )]
     workloads: Vec<Workload>,
     /// Latency samples recorded per run, after a warm-up of a tenth as many
@@ -116,6 +120,9 @@ struct Cli {
     /// this long after a commit when its announcement came after the last poll.
     #[arg(long, default_value_t = 50)]
     waker_us: u64,
+    /// Record size of the first-lap workload, bytes.
+    #[arg(long, default_value_t = 128)]
+    first_lap_size: usize,
     /// Latency message size, bytes (at least 16).
     #[arg(long, default_value_t = 64)]
     latency_size: usize,
@@ -310,6 +317,14 @@ fn run(cli: Cli) -> Result<bool> {
             ));
         }
     }
+    let mut memcpy = Vec::new();
+    if cli.workloads.contains(&Workload::Throughput) {
+        memcpy = std::mem::take(&mut MEMCPY.lock().expect("not poisoned"));
+    }
+    let mut first_lap = None;
+    if cli.workloads.contains(&Workload::FirstLap) {
+        first_lap = Some(run_first_lap(&s, cli.first_lap_size));
+    }
     let mut latency = Vec::new();
     if cli.workloads.contains(&Workload::Latency) {
         let plan = pin::plan(cli.pin == PinMode::Auto);
@@ -329,6 +344,8 @@ fn run(cli: Cli) -> Result<bool> {
         settings: s,
         throughput,
         latency,
+        memcpy,
+        first_lap,
         notes,
         cpu,
     };
@@ -347,7 +364,11 @@ fn run(cli: Cli) -> Result<bool> {
         .throughput
         .iter()
         .all(|r| r.errors.is_empty() && r.verified + r.lost == r.sent)
-        && report.latency.iter().all(|l| l.errors.is_empty());
+        && report.latency.iter().all(|l| l.errors.is_empty())
+        && report
+            .first_lap
+            .as_ref()
+            .is_none_or(|f| f.errors.is_empty());
     Ok(ok)
 }
 
@@ -372,6 +393,9 @@ fn run_throughput(s: &Settings, dir: &Path, timeout: Duration) -> Vec<TputResult
         // Repetitions outermost, transports inside: slow drifts of the machine
         // (other tasks, thermal) spread over every transport alike.
         for rep in 1..=s.reps {
+            if size == *s.sizes.last().expect("sizes not empty") {
+                measure_memcpy(s, rep);
+            }
             for r in results.iter_mut() {
                 let t = r.transport;
                 match throughput_once(t, dir, &spec) {
@@ -404,6 +428,67 @@ fn run_throughput(s: &Settings, dir: &Path, timeout: Duration) -> Vec<TputResult
         all.extend(results);
     }
     all
+}
+
+/// memcpy bandwidth measured between throughput runs (filled by
+/// `measure_memcpy`, taken by `run`).
+static MEMCPY: std::sync::Mutex<Vec<report::MemcpyResult>> = std::sync::Mutex::new(Vec::new());
+
+/// The spans a consumer copies: a 4 KiB message, and the reader's batch.
+const MEMCPY_SPANS: [usize; 2] = [4096, 64 << 10];
+
+/// One memcpy measurement per span, before repetition `rep` of the last size.
+fn measure_memcpy(s: &Settings, rep: usize) {
+    let mut all = MEMCPY.lock().expect("not poisoned");
+    for span in MEMCPY_SPANS {
+        let (cache, stream) = machine_bw::memcpy(span, s.ring_bytes as usize, 30_000_000);
+        eprintln!(
+            "[memcpy rep {rep}/{}] {}: in cache {}, from a {} MiB buffer {}",
+            s.reps,
+            fmt_size(span),
+            fmt_bytes(cache),
+            s.ring_bytes >> 20,
+            fmt_bytes(stream)
+        );
+        match all.iter_mut().find(|m| m.span == span) {
+            Some(m) => m.add(cache, stream),
+            None => {
+                let mut m = report::MemcpyResult::new(span, s.ring_bytes);
+                m.add(cache, stream);
+                all.push(m);
+            }
+        }
+    }
+}
+
+/// Publish latency over the first laps of fresh rings, `--reps` of them.
+fn run_first_lap(s: &Settings, size: usize) -> report::FirstLapResult {
+    let mut r = report::FirstLapResult::new(size, s.ring_bytes);
+    for rep in 1..=s.reps {
+        match machine_bw::first_lap(s.ring_bytes, size) {
+            Ok((a, b)) => {
+                eprintln!(
+                    "[first lap rep {rep}/{}] {} B into a fresh {} MiB ring: first lap p50 {} p99 {} p99.9 {} max {}; second lap p99.9 {} max {}",
+                    s.reps,
+                    size,
+                    s.ring_bytes >> 20,
+                    fmt_ns(a.p50_ns as f64),
+                    fmt_ns(a.p99_ns as f64),
+                    fmt_ns(a.p999_ns as f64),
+                    fmt_ns(a.max_ns as f64),
+                    fmt_ns(b.p999_ns as f64),
+                    fmt_ns(b.max_ns as f64)
+                );
+                r.first.push(a);
+                r.second.push(b);
+            }
+            Err(e) => {
+                eprintln!("[first lap rep {rep}/{}] FAILED: {e:#}", s.reps);
+                r.errors.push(format!("rep {rep}: {e:#}"));
+            }
+        }
+    }
+    r
 }
 
 /// The highest paced rate at which the Slipstream consumer loses nothing, per

@@ -222,6 +222,73 @@ impl LatResult {
     }
 }
 
+/// memcpy bandwidth for one span, over the throughput repetitions.
+#[derive(Debug, Serialize)]
+pub struct MemcpyResult {
+    /// Bytes per copy.
+    pub span: usize,
+    /// Size of the buffer the streaming copies walk through (the ring's).
+    pub source_bytes: u64,
+    /// Bytes/s, one source that stays in cache, each repetition.
+    pub in_cache: Vec<f64>,
+    /// Bytes/s, consecutive spans of the large buffer, each repetition.
+    pub streaming: Vec<f64>,
+    /// Summary of `in_cache`.
+    pub in_cache_bps: Option<Summary>,
+    /// Summary of `streaming`.
+    pub streaming_bps: Option<Summary>,
+}
+
+impl MemcpyResult {
+    /// No measurement yet.
+    pub fn new(span: usize, source_bytes: u64) -> MemcpyResult {
+        MemcpyResult {
+            span,
+            source_bytes,
+            in_cache: Vec::new(),
+            streaming: Vec::new(),
+            in_cache_bps: None,
+            streaming_bps: None,
+        }
+    }
+
+    /// Adds one measurement.
+    pub fn add(&mut self, in_cache: f64, streaming: f64) {
+        self.in_cache.push(in_cache);
+        self.streaming.push(streaming);
+        self.in_cache_bps = Summary::of(&self.in_cache);
+        self.streaming_bps = Summary::of(&self.streaming);
+    }
+}
+
+/// Publish latency over the first and second laps of fresh rings.
+#[derive(Debug, Serialize)]
+pub struct FirstLapResult {
+    /// Record payload size.
+    pub size: usize,
+    /// Ring capacity.
+    pub ring_bytes: u64,
+    /// The first lap of each fresh ring.
+    pub first: Vec<crate::machine_bw::LapLatency>,
+    /// The second lap of the same rings.
+    pub second: Vec<crate::machine_bw::LapLatency>,
+    /// Runs that failed.
+    pub errors: Vec<String>,
+}
+
+impl FirstLapResult {
+    /// No runs yet.
+    pub fn new(size: usize, ring_bytes: u64) -> FirstLapResult {
+        FirstLapResult {
+            size,
+            ring_bytes,
+            first: Vec::new(),
+            second: Vec::new(),
+            errors: Vec::new(),
+        }
+    }
+}
+
 /// The machine the benchmark ran on.
 #[derive(Debug, Serialize)]
 pub struct Machine {
@@ -358,6 +425,10 @@ pub struct Report {
     pub throughput: Vec<TputResult>,
     /// Latency results.
     pub latency: Vec<LatResult>,
+    /// memcpy bandwidth, measured once per throughput repetition.
+    pub memcpy: Vec<MemcpyResult>,
+    /// Publish latency over the first lap of fresh rings.
+    pub first_lap: Option<FirstLapResult>,
     /// Notes on what was not measured, and why.
     pub notes: Vec<String>,
     /// How busy the machine was with other work, per phase.
@@ -547,6 +618,12 @@ impl Report {
         if !self.throughput.is_empty() {
             self.throughput_table(&mut o);
         }
+        if !self.memcpy.is_empty() {
+            self.memcpy_table(&mut o);
+        }
+        if let Some(f) = &self.first_lap {
+            first_lap_table(f, &mut o);
+        }
         if !self.latency.is_empty() {
             self.latency_table(&mut o);
         }
@@ -587,6 +664,11 @@ impl Report {
                     l.mode.name(),
                     l.lost
                 ));
+            }
+        }
+        if let Some(f) = &self.first_lap {
+            for e in &f.errors {
+                problems.push(format!("first lap: {e}"));
             }
         }
         for c in &self.cpu {
@@ -670,6 +752,56 @@ impl Report {
                 r.messages,
                 r.receiver
             );
+        }
+        let _ = writeln!(o);
+    }
+
+    fn memcpy_table(&self, o: &mut String) {
+        let _ = writeln!(
+            o,
+            "## memcpy bandwidth (same run)\n\nOne process, `copy_nonoverlapping` for 30 ms per figure, once before each throughput repetition of the last size: from one buffer that stays in cache, and from consecutive spans of a {} MiB buffer (the ring's size, which does not fit in cache). Median of {} [min - max].\n",
+            self.settings.ring_bytes >> 20,
+            self.memcpy.first().map_or(0, |m| m.in_cache.len())
+        );
+        let _ = writeln!(o, "| span | in cache | range | from a ring-sized buffer | range |\n|---:|---:|---|---:|---|");
+        for m in &self.memcpy {
+            let (Some(c), Some(st)) = (m.in_cache_bps, m.streaming_bps) else {
+                continue;
+            };
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} - {} | {} | {} - {} |",
+                fmt_size(m.span),
+                fmt_bytes(c.median),
+                fmt_bytes(c.min),
+                fmt_bytes(c.max),
+                fmt_bytes(st.median),
+                fmt_bytes(st.min),
+                fmt_bytes(st.max)
+            );
+        }
+        let slip4k = self
+            .throughput
+            .iter()
+            .find(|r| r.transport == Transport::Slipstream && r.size == 4096)
+            .and_then(|r| r.bytes_per_s.map(|b| (b, r.lost)));
+        let mem4k = self.memcpy.iter().find(|m| m.span == 4096);
+        if let (Some((b, lost)), Some(m)) = (slip4k, mem4k) {
+            if let (Some(c), Some(st)) = (m.in_cache_bps, m.streaming_bps) {
+                let _ = writeln!(
+                    o,
+                    "\nSlipstream 4 KiB delivery, median {} [{} - {}]{}: **{:.2} [{:.2} - {:.2}] of memcpy from a ring-sized buffer** (target >= 0.6: {}), {:.2} of memcpy in cache.",
+                    fmt_bytes(b.median),
+                    fmt_bytes(b.min),
+                    fmt_bytes(b.max),
+                    if lost > 0 { " (with LOSS)" } else { "" },
+                    b.median / st.median,
+                    b.min / st.median,
+                    b.max / st.median,
+                    if b.median / st.median >= 0.6 { "met" } else { "NOT met" },
+                    b.median / c.median
+                );
+            }
         }
         let _ = writeln!(o);
     }
@@ -891,4 +1023,50 @@ impl Report {
         }
         let _ = writeln!(o);
     }
+}
+
+fn first_lap_table(f: &FirstLapResult, o: &mut String) {
+    let _ = writeln!(
+        o,
+        "## Publish latency over the first lap of a fresh ring\n\n{} B records, `Writer::publish` into a fresh {} MiB ring file in /dev/shm (mapped with MAP_POPULATE at creation), no reader; each publish timed with two clock_gettime calls (their cost is in every figure), HDR histogram. The first lap, then the second lap of the same ring. Median of {} rings [min - max].\n",
+        f.size,
+        f.ring_bytes >> 20,
+        f.first.len()
+    );
+    let _ = writeln!(
+        o,
+        "| lap | records/lap | p50 | p99 | p99.9 | p99.9 range | max (largest) |\n|---|---:|---:|---:|---:|---|---:|"
+    );
+    for (name, laps) in [("first", &f.first), ("second", &f.second)] {
+        let of = |g: fn(&crate::machine_bw::LapLatency) -> u64| {
+            Summary::of(&laps.iter().map(|l| g(l) as f64).collect::<Vec<_>>())
+        };
+        let (Some(p50), Some(p99), Some(p999)) =
+            (of(|l| l.p50_ns), of(|l| l.p99_ns), of(|l| l.p999_ns))
+        else {
+            continue;
+        };
+        let max = laps.iter().map(|l| l.max_ns).max().unwrap_or(0);
+        let _ = writeln!(
+            o,
+            "| {name} | {} | {} | {} | {} | {} - {} | {} |",
+            laps[0].records,
+            fmt_ns(p50.median),
+            fmt_ns(p99.median),
+            fmt_ns(p999.median),
+            fmt_ns(p999.min),
+            fmt_ns(p999.max),
+            fmt_ns(max as f64)
+        );
+    }
+    if let Some(worst) = f.first.iter().map(|l| l.p999_ns).max() {
+        let n = f.first.iter().filter(|l| l.p999_ns < 1000).count();
+        let _ = writeln!(
+            o,
+            "\nFirst-lap p99.9 under 1 us (issue 16's target) in {n} of {} rings (worst {}).",
+            f.first.len(),
+            fmt_ns(worst as f64)
+        );
+    }
+    let _ = writeln!(o);
 }
