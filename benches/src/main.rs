@@ -22,6 +22,7 @@ mod payload;
 mod pin;
 mod proc;
 mod report;
+mod scaling;
 mod slip;
 mod stream;
 mod xbeam;
@@ -47,6 +48,9 @@ enum Workload {
     /// Publish latency over the first and second lap of a fresh ring (no
     /// reader, one process).
     FirstLap,
+    /// One producer, 0 to 8 consumer processes, rings of 64 KiB to 1 GiB
+    /// (not in the default list: a few minutes).
+    Scaling,
 }
 
 /// How latency senders wait between messages.
@@ -120,6 +124,24 @@ struct Cli {
     /// this long after a commit when its announcement came after the last poll.
     #[arg(long, default_value_t = 50)]
     waker_us: u64,
+    /// Scaling: consumer process counts.
+    #[arg(long, value_delimiter = ',', default_value = "0,1,2,4,8")]
+    scaling_consumers: Vec<usize>,
+    /// Scaling: ring sizes (K, M, G suffixes; powers of two).
+    #[arg(long, value_delimiter = ',', default_value = "64K,1M,16M,256M,1G")]
+    scaling_rings: Vec<String>,
+    /// Scaling: message size, bytes.
+    #[arg(long, default_value_t = 64)]
+    scaling_size: usize,
+    /// Scaling: messages per run.
+    #[arg(long, default_value_t = 10_000_000)]
+    scaling_messages: u64,
+    /// Scaling: runs per cell.
+    #[arg(long, default_value_t = 3)]
+    scaling_reps: usize,
+    /// Scaling: also draw the table as a PNG here.
+    #[arg(long)]
+    plot: Option<PathBuf>,
     /// Record size of the first-lap workload, bytes.
     #[arg(long, default_value_t = 128)]
     first_lap_size: usize,
@@ -353,6 +375,46 @@ fn run(cli: Cli) -> Result<bool> {
     if cli.lossless_search {
         print!("{}", lossless_search(&report.settings, timeout));
     }
+    let mut scaling_ok = true;
+    if cli.workloads.contains(&Workload::Scaling) {
+        let rings = cli
+            .scaling_rings
+            .iter()
+            .map(|r| scaling::parse_size(r))
+            .collect::<Result<Vec<_>>>()?;
+        if cli.scaling_size < payload::MIN_LEN || cli.scaling_reps == 0 || cli.scaling_messages == 0
+        {
+            bail!("--scaling-size must be at least {} and --scaling-reps, --scaling-messages positive", payload::MIN_LEN);
+        }
+        let cells = scaling::run(
+            &rings,
+            &cli.scaling_consumers,
+            cli.scaling_size,
+            cli.scaling_messages,
+            cli.scaling_reps,
+            timeout,
+        );
+        scaling_ok = cells
+            .iter()
+            .all(|c| c.problems.iter().all(|p| p.starts_with("skipped")));
+        print!(
+            "{}",
+            scaling::markdown(&cells, cli.scaling_size, cli.scaling_reps)
+        );
+        if let Some(path) = &cli.plot {
+            scaling::plot(&cells, cli.scaling_size, path)
+                .with_context(|| format!("plotting into {}", path.display()))?;
+            eprintln!(
+                "slipstream-bench: scaling plot written to {}",
+                path.display()
+            );
+        }
+        if let Some(path) = &cli.json {
+            let path = path.with_extension("scaling.json");
+            std::fs::write(&path, serde_json::to_vec_pretty(&cells)?)
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+    }
     if let Some(path) = &cli.json {
         let f =
             std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
@@ -368,7 +430,8 @@ fn run(cli: Cli) -> Result<bool> {
         && report
             .first_lap
             .as_ref()
-            .is_none_or(|f| f.errors.is_empty());
+            .is_none_or(|f| f.errors.is_empty())
+        && scaling_ok;
     Ok(ok)
 }
 

@@ -20,7 +20,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 const KIND_MSG: u16 = 1;
-const KIND_WARMUP: u16 = 2;
+/// Kind of the producer's warm-up records.
+pub const KIND_WARMUP: u16 = 2;
 
 fn ring_path() -> PathBuf {
     PathBuf::from("/dev/shm").join(crate::proc::unique("slipstream-bench"))
@@ -114,7 +115,7 @@ pub fn throughput(spec: &TputSpec) -> Result<TputRun> {
 }
 
 /// Checks one item of a throughput run against what the sender sent.
-fn take_item(v: &mut Verifier, item: Item<'_>, base: u64, count: u64) -> Result<()> {
+pub fn take_item(v: &mut Verifier, item: Item<'_>, base: u64, count: u64) -> Result<()> {
     match item {
         Item::Record(r) => {
             if r.kind != KIND_MSG || r.seq != base + v.next {
@@ -208,8 +209,11 @@ pub fn latency(spec: &LatSpec) -> Result<LatRun> {
     Ok(rec.finish())
 }
 
-/// Child side: the producer.
+/// Child side: the producer (or, in mode `consume`, a scaling consumer).
 pub fn child(args: &ChildArgs, ctl: &mut Control) -> Result<()> {
+    if args.str("mode")? == "consume" {
+        return crate::scaling::consumer_child(args, ctl);
+    }
     let path: String = args.str("path")?.to_string();
     let size: usize = args.num("size")?;
     let count: u64 = args.num("count")?;
