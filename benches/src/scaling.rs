@@ -18,7 +18,7 @@ use crate::proc::{ChildArgs, ChildGuard, Control, TempPath};
 use crate::report::{fmt_rate, Summary};
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Serialize;
-use slipstream_ring::{Item, Reader, StartAt};
+use slipstream_ring::{Item, ReadError, Reader, SeekError, StartAt};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs::File;
@@ -34,6 +34,9 @@ pub struct ScaleRun {
     pub delivered: Vec<f64>,
     /// Each consumer's records lost to laps.
     pub lost: Vec<u64>,
+    /// Times a consumer's reader gave up finding a resume position after a
+    /// lap (`SeekError::Contended`) and tried again, over all consumers.
+    pub contended: u64,
 }
 
 /// One cell: a ring size and a number of consumers, over its runs.
@@ -134,6 +137,7 @@ fn run_once(
         publish_ns: 0.0,
         delivered: Vec::new(),
         lost: Vec::new(),
+        contended: 0,
     };
     for mut c in kids {
         let line = c.expect("result")?;
@@ -151,6 +155,7 @@ fn run_once(
         }
         run.delivered.push(received as f64 * 1e9 / ns.max(1) as f64);
         run.lost.push(lost);
+        run.contended += field("contended")?;
         c.finish()?;
     }
     let report = producer.finish()?;
@@ -189,16 +194,26 @@ pub fn consumer_child(args: &ChildArgs, ctl: &mut Control) -> Result<()> {
     let mut dog = Watchdog::new(timeout, "slipstream consumer");
     let t0 = payload::now_ns();
     let mut failed: Option<anyhow::Error> = None;
+    let mut contended = 0u64;
     while v.next < count {
-        let n = reader
-            .receive(usize::MAX, |item| {
-                if failed.is_none() {
-                    if let Err(e) = crate::slip::take_item(&mut v, item, base, count) {
-                        failed = Some(e);
-                    }
+        let got = reader.receive(usize::MAX, |item| {
+            if failed.is_none() {
+                if let Err(e) = crate::slip::take_item(&mut v, item, base, count) {
+                    failed = Some(e);
                 }
-            })
-            .context("slipstream reader")?;
+            }
+        });
+        let n = match got {
+            Ok(n) => n,
+            // A consumer starved of CPU on a small ring can be lapped again
+            // and again while it looks for where to resume: the reader says
+            // so, and the next call tries again (and reports the lap). Counted.
+            Err(ReadError::Seek(SeekError::Contended { .. })) if contended < 100_000 => {
+                contended += 1;
+                0
+            }
+            Err(e) => return Err(anyhow::Error::new(e).context("slipstream reader")),
+        };
         if let Some(e) = failed.take() {
             return Err(e);
         }
@@ -208,7 +223,7 @@ pub fn consumer_child(args: &ChildArgs, ctl: &mut Control) -> Result<()> {
     }
     let end = payload::now_ns();
     ctl.say(&format!(
-        "result received={} lost={} end_ns={end}",
+        "result received={} lost={} end_ns={end} contended={contended}",
         v.verified, v.lost
     ))?;
     let ns = end - t0;
@@ -314,7 +329,14 @@ pub fn markdown(cells: &[ScaleCell], size: usize, reps: usize) -> String {
         "| ring | consumers | publish ns/msg | range | producer msg/s | delivered per consumer | range | lost | note |\n|---:|---:|---:|---|---:|---:|---|---:|---|"
     );
     for c in cells {
-        let note = c.problems.join("; ").replace('|', "/");
+        let mut notes = c.problems.clone();
+        let contended: u64 = c.runs.iter().map(|r| r.contended).sum();
+        if contended > 0 {
+            notes.push(format!(
+                "{contended} lap resyncs gave up (SeekError::Contended) and were retried"
+            ));
+        }
+        let note = notes.join("; ").replace('|', "/");
         let Some(p) = c.publish() else {
             let _ = writeln!(
                 o,
