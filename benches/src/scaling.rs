@@ -459,7 +459,7 @@ pub fn plot(cells: &[ScaleCell], size: usize, path: &Path) -> Result<()> {
     let dmin = cells.iter().filter_map(delivered).fold(dmax, f64::min) / 1.5;
     let mut chart = ChartBuilder::on(&right)
         .caption(
-            "delivered per consumer (median, M msg/s)",
+            "delivered per consumer (median, M msg/s; laps excluded)",
             ("sans-serif", 22),
         )
         .margin(12)
@@ -490,7 +490,7 @@ pub fn plot(cells: &[ScaleCell], size: usize, path: &Path) -> Result<()> {
         .configure_series_labels()
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
-        .position(SeriesLabelPosition::LowerLeft)
+        .position(SeriesLabelPosition::LowerRight)
         .label_font(("sans-serif", 14))
         .draw()
         .map_err(|e| anyhow!("{e:?}"))?;
