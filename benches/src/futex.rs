@@ -15,7 +15,12 @@
 //! loads `published` (acquire, pairs with that store); while it equals the
 //! count it has, it sleeps in `FUTEX_WAIT` on that value (sleeping cell) or
 //! spins (busy cell). It copies the slot out with atomic loads, takes its
-//! clock, and checks and records the copy like every other receiver.
+//! clock, and checks and records the copy like every other receiver. The
+//! slots are a seqlock: after its copy the receiver loads `published` again
+//! (behind an acquire fence that pairs with a release fence before the
+//! sender's slot stores), and a slot the sender may have begun to reuse
+//! counts as lost, not corrupt (a receiver descheduled for 4096 messages,
+//! 100 ms at the default pace, on a loaded machine).
 //!
 //! That is the least a futex-based wake-up can cost between two processes,
 //! the same one-way path the Slipstream sleeping cell measures (producer
@@ -29,7 +34,7 @@ use memmap2::MmapMut;
 use rustix::thread::futex;
 use std::collections::BTreeMap;
 use std::fs::OpenOptions;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 
 /// Message slots: the sender laps a slot only `SLOTS` messages later.
 pub const SLOTS: usize = 4096;
@@ -133,6 +138,16 @@ pub fn latency(spec: &LatSpec) -> Result<LatRun> {
                 chunk.copy_from_slice(&shared.word(slot, j).load(Ordering::Relaxed).to_le_bytes());
             }
             let now = payload::now_ns();
+            // As a seqlock reader: the slot loads above happen before this
+            // load of `published` (acquire fence); if the sender had reached
+            // the slot's next use by then, the copy may be torn: count the
+            // message lost rather than fail its check.
+            fence(Ordering::Acquire);
+            let after = u64::from(word.load(Ordering::Relaxed));
+            if after - rec.next > SLOTS as u64 - 1 {
+                rec.skip(1);
+                continue;
+            }
             rec.take(&msg[..spec.size], now)?;
             continue;
         }
@@ -171,6 +186,10 @@ pub fn child(args: &ChildArgs, ctl: &mut Control) -> Result<()> {
         payload::fill(&mut msg[..size], i);
         payload::stamp(&mut msg[..size], payload::now_ns());
         let slot = (i % SLOTS as u64) as usize;
+        // Seqlock writer: `published = i` (stored last time) is ordered before
+        // these slot stores; pairs with the receiver's acquire fence after its
+        // copy, so a receiver that read any of them then sees `published >= i`.
+        fence(Ordering::Release);
         for (j, chunk) in msg.chunks_exact(8).enumerate() {
             let w = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
             shared.word(slot, j).store(w, Ordering::Relaxed);

@@ -14,7 +14,7 @@
 
 use crate::common::{Verifier, Watchdog};
 use crate::payload;
-use crate::proc::{ChildArgs, ChildGuard, Control, TempPath};
+use crate::proc::{ChildArgs, ChildGuard, Control};
 use crate::report::{fmt_rate, Summary};
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Serialize;
@@ -95,15 +95,7 @@ fn run_once(
     count: u64,
     timeout: Duration,
 ) -> Result<ScaleRun> {
-    let path = TempPath::new(
-        std::path::PathBuf::from("/dev/shm").join(crate::proc::unique("slipstream-bench-scale")),
-    );
-    File::options()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(path.path())
-        .with_context(|| format!("creating {}", path.path().display()))?;
+    let path = crate::slip::empty_ring_file()?;
     let common = |mode: &str| {
         BTreeMap::from([
             ("transport", "slipstream".to_string()),
@@ -385,28 +377,47 @@ pub fn plot(cells: &[ScaleCell], size: usize, path: &Path) -> Result<()> {
     let root = BitMapBackend::new(path, (1400, 560)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| anyhow!("{e:?}"))?;
     let (left, right) = root.split_horizontally(700);
+    panel(
+        &left,
+        cells,
+        &format!("publish cost, {size} B (median of runs)"),
+        "ns per publish",
+        SeriesLabelPosition::UpperLeft,
+        |c| c.publish().map(|s| s.median),
+    )?;
+    panel(
+        &right,
+        cells,
+        "delivered per consumer (median, M msg/s; laps excluded)",
+        "M msg/s",
+        SeriesLabelPosition::LowerRight,
+        |c| c.delivered().map(|s| s.median / 1e6),
+    )?;
+    root.present()
+        .map_err(|e| anyhow!("writing {}: {e:?}", path.display()))?;
+    Ok(())
+}
+
+/// One panel: `value` of each cell (log scale) against log2 of its ring
+/// size, one line per consumer count (counts without values are left out).
+fn panel<DB: plotters::prelude::DrawingBackend>(
+    area: &plotters::prelude::DrawingArea<DB, plotters::coord::Shift>,
+    cells: &[ScaleCell],
+    title: &str,
+    y_desc: &str,
+    legend: plotters::prelude::SeriesLabelPosition,
+    value: impl Fn(&ScaleCell) -> Option<f64>,
+) -> Result<()> {
+    use plotters::prelude::*;
+    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("{e:?}");
     let mut counts: Vec<usize> = cells.iter().map(|c| c.consumers).collect();
     counts.sort_unstable();
     counts.dedup();
-    let rings: Vec<u64> = {
-        let mut r: Vec<u64> = cells.iter().map(|c| c.ring_bytes).collect();
-        r.sort_unstable();
-        r.dedup();
-        r
-    };
-    // x is log2 of the ring size, labelled as sizes.
-    let (lo, hi) = (
-        (*rings.first().unwrap_or(&1) as f64).log2() - 0.5,
-        (*rings.last().unwrap_or(&1) as f64).log2() + 0.5,
-    );
-    let colour = |i: usize| Palette99::pick(i).to_rgba();
-    let series = |n: usize, f: &dyn Fn(&ScaleCell) -> Option<f64>| -> Vec<(f64, f64)> {
-        cells
-            .iter()
-            .filter(|c| c.consumers == n)
-            .filter_map(|c| f(c).map(|y| ((c.ring_bytes as f64).log2(), y)))
-            .collect()
-    };
+    let log2 = |c: &ScaleCell| (c.ring_bytes as f64).log2();
+    let lo = cells.iter().map(log2).fold(f64::INFINITY, f64::min) - 0.5;
+    let hi = cells.iter().map(log2).fold(f64::NEG_INFINITY, f64::max) + 0.5;
+    let ymax = cells.iter().filter_map(&value).fold(1.0f64, f64::max) * 1.5;
+    let ymin = cells.iter().filter_map(&value).fold(ymax, f64::min) / 1.5;
     let ring_label = |x: &f64| {
         if (x - x.round()).abs() < 1e-9 && *x >= 0.0 {
             fmt_size(1usize << (x.round() as u32))
@@ -414,88 +425,48 @@ pub fn plot(cells: &[ScaleCell], size: usize, path: &Path) -> Result<()> {
             String::new()
         }
     };
-    let publish = |c: &ScaleCell| c.publish().map(|s| s.median);
-    let ymax = cells.iter().filter_map(publish).fold(1.0f64, f64::max) * 1.5;
-    let ymin = cells.iter().filter_map(publish).fold(ymax, f64::min) / 1.5;
-    let mut chart = ChartBuilder::on(&left)
-        .caption(
-            format!("publish cost, {size} B (median of runs)"),
-            ("sans-serif", 22),
-        )
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, ("sans-serif", 22))
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(60)
         .build_cartesian_2d(lo..hi, (ymin..ymax).log_scale())
-        .map_err(|e| anyhow!("{e:?}"))?;
+        .map_err(err)?;
     chart
         .configure_mesh()
         .x_desc("ring size")
         .x_labels(((hi - lo) as usize).max(2))
-        .y_desc("ns per publish")
+        .y_desc(y_desc)
         .x_label_formatter(&ring_label)
         .draw()
-        .map_err(|e| anyhow!("{e:?}"))?;
+        .map_err(err)?;
     for (i, &n) in counts.iter().enumerate() {
-        let pts = series(n, &publish);
+        let pts: Vec<(f64, f64)> = cells
+            .iter()
+            .filter(|c| c.consumers == n)
+            .filter_map(|c| value(c).map(|y| (log2(c), y)))
+            .collect();
+        if pts.is_empty() {
+            continue;
+        }
+        let colour = Palette99::pick(i).to_rgba();
         chart
-            .draw_series(LineSeries::new(pts.clone(), colour(i).stroke_width(2)))
-            .map_err(|e| anyhow!("{e:?}"))?
+            .draw_series(LineSeries::new(pts.clone(), colour.stroke_width(2)))
+            .map_err(err)?
             .label(format!("{n} consumers"))
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], colour(i)));
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], colour));
         chart
-            .draw_series(pts.iter().map(|&p| Circle::new(p, 3, colour(i).filled())))
-            .map_err(|e| anyhow!("{e:?}"))?;
+            .draw_series(pts.iter().map(|&p| Circle::new(p, 3, colour.filled())))
+            .map_err(err)?;
     }
     chart
         .configure_series_labels()
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
-        .position(SeriesLabelPosition::UpperLeft)
+        .position(legend)
         .label_font(("sans-serif", 14))
         .draw()
-        .map_err(|e| anyhow!("{e:?}"))?;
-    let delivered = |c: &ScaleCell| c.delivered().map(|s| s.median / 1e6);
-    let dmax = cells.iter().filter_map(delivered).fold(1.0f64, f64::max) * 1.5;
-    let dmin = cells.iter().filter_map(delivered).fold(dmax, f64::min) / 1.5;
-    let mut chart = ChartBuilder::on(&right)
-        .caption(
-            "delivered per consumer (median, M msg/s; laps excluded)",
-            ("sans-serif", 22),
-        )
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(60)
-        .build_cartesian_2d(lo..hi, (dmin..dmax).log_scale())
-        .map_err(|e| anyhow!("{e:?}"))?;
-    chart
-        .configure_mesh()
-        .x_desc("ring size")
-        .x_labels(((hi - lo) as usize).max(2))
-        .y_desc("M msg/s")
-        .x_label_formatter(&ring_label)
-        .draw()
-        .map_err(|e| anyhow!("{e:?}"))?;
-    for (i, &n) in counts.iter().enumerate().filter(|(_, &n)| n > 0) {
-        let pts = series(n, &delivered);
-        chart
-            .draw_series(LineSeries::new(pts.clone(), colour(i).stroke_width(2)))
-            .map_err(|e| anyhow!("{e:?}"))?
-            .label(format!("{n} consumers"))
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], colour(i)));
-        chart
-            .draw_series(pts.iter().map(|&p| Circle::new(p, 3, colour(i).filled())))
-            .map_err(|e| anyhow!("{e:?}"))?;
-    }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .position(SeriesLabelPosition::LowerRight)
-        .label_font(("sans-serif", 14))
-        .draw()
-        .map_err(|e| anyhow!("{e:?}"))?;
-    root.present()
-        .map_err(|e| anyhow!("writing {}: {e:?}", path.display()))?;
+        .map_err(err)?;
     Ok(())
 }
 

@@ -27,6 +27,19 @@ fn ring_path() -> PathBuf {
     PathBuf::from("/dev/shm").join(crate::proc::unique("slipstream-bench"))
 }
 
+/// A new empty file in /dev/shm for a producer child to make its ring in,
+/// removed (with the ring's sidecars) when dropped.
+pub fn empty_ring_file() -> Result<TempPath> {
+    let path = TempPath::new(ring_path());
+    File::options()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(path.path())
+        .with_context(|| format!("creating {}", path.path().display()))?;
+    Ok(path)
+}
+
 /// Creates the empty ring file, starts the producer, and attaches a reader
 /// after the producer's warm-up lap. Returns the reader and the sequence
 /// number of message 0.
@@ -37,13 +50,7 @@ fn start(
     ring_bytes: u64,
     extra: &[(&'static str, String)],
 ) -> Result<(TempPath, ChildGuard, Reader, u64)> {
-    let path = TempPath::new(ring_path());
-    File::options()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(path.path())
-        .with_context(|| format!("creating {}", path.path().display()))?;
+    let path = empty_ring_file()?;
     let mut args = BTreeMap::from([
         ("transport", "slipstream".to_string()),
         ("mode", mode.to_string()),
