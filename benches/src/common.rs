@@ -2,6 +2,7 @@
 //! checking and recording, and the sender's pacing loop.
 
 use crate::payload;
+use crate::proc::ChildGuard;
 use anyhow::{bail, Result};
 use hdrhistogram::Histogram;
 use serde::Serialize;
@@ -23,17 +24,21 @@ pub enum Transport {
     Iceoryx2,
     /// crossbeam-channel between two threads of one process.
     Crossbeam,
+    /// A raw futex wake between two processes (latency only): the floor under
+    /// every sleeping receiver.
+    Futex,
 }
 
 impl Transport {
     /// Every transport, Slipstream first.
-    pub const ALL: [Transport; 6] = [
+    pub const ALL: [Transport; 7] = [
         Transport::Slipstream,
         Transport::UdsBuf,
         Transport::UdsWrite,
         Transport::Pipe,
         Transport::Iceoryx2,
         Transport::Crossbeam,
+        Transport::Futex,
     ];
 
     /// The name used on the command line, in tables and between processes.
@@ -45,6 +50,7 @@ impl Transport {
             Transport::Pipe => "pipe",
             Transport::Iceoryx2 => "iceoryx2",
             Transport::Crossbeam => "crossbeam",
+            Transport::Futex => "futex",
         }
     }
 
@@ -58,7 +64,13 @@ impl Transport {
         match self {
             Transport::Slipstream | Transport::Iceoryx2 | Transport::Crossbeam => "busy-poll",
             Transport::UdsBuf | Transport::UdsWrite | Transport::Pipe => "blocking read",
+            Transport::Futex => "-",
         }
+    }
+
+    /// Whether it has a throughput workload (the raw futex cell has none).
+    pub fn has_throughput(self) -> bool {
+        self != Transport::Futex
     }
 }
 
@@ -120,6 +132,12 @@ pub struct LatSpec {
     pub iox_queue: usize,
     /// A run that has not finished by then fails.
     pub timeout: Duration,
+    /// The CPU the sender pins itself to, if any (the receiver is pinned by
+    /// the caller).
+    pub sender_cpu: Option<usize>,
+    /// Microseconds between two polls of Slipstream's waker thread (it reads
+    /// the sleep announcements the publishing thread never reads).
+    pub waker_us: u64,
 }
 
 impl LatSpec {
@@ -136,15 +154,19 @@ impl LatSpec {
         }
     }
 
-    /// The pacing as child arguments.
-    pub fn pacing_args(&self) -> [(&'static str, String); 2] {
-        [
+    /// The pacing and the sender's CPU as child arguments.
+    pub fn child_args(&self) -> Vec<(&'static str, String)> {
+        let mut args = vec![
             ("interval", self.interval_ns.to_string()),
             (
                 "pace",
                 if self.sleep_pacing { "sleep" } else { "spin" }.to_string(),
             ),
-        ]
+        ];
+        if let Some(cpu) = self.sender_cpu {
+            args.push(("cpu", cpu.to_string()));
+        }
+        args
     }
 }
 
@@ -217,6 +239,28 @@ impl Verifier {
         self.lost += n;
         self.lag_events += 1;
     }
+
+    /// What the run measured: every message this verifier saw, the receiver's
+    /// time from `go` to the last one, and the sender's own time.
+    pub fn into_run(self, elapsed_ns: u64, sender_ns: u64) -> TputRun {
+        TputRun {
+            received: self.verified,
+            verified: self.verified,
+            lost: self.lost,
+            lag_events: self.lag_events,
+            elapsed_ns,
+            sender_ns,
+        }
+    }
+}
+
+/// The end of every two-process throughput run: the receiver's time since
+/// `t0` (taken just before `go`), then the child's `done` (its own sending
+/// time) and its exit, then the result.
+pub fn end_of_run(t0_ns: u64, child: ChildGuard, v: Verifier) -> Result<TputRun> {
+    let elapsed_ns = payload::now_ns() - t0_ns;
+    let report = child.finish()?;
+    Ok(v.into_run(elapsed_ns, report.sender_ns))
 }
 
 /// Checks and times the messages of a latency run.

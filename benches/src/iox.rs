@@ -15,8 +15,8 @@
 //! its subscriber.
 
 use crate::common::{
-    send_loop, LatRecorder, LatRun, LatSpec, Pacing, RecvMode, TputRun, TputSpec, Verifier,
-    Watchdog,
+    end_of_run, send_loop, LatRecorder, LatRun, LatSpec, Pacing, RecvMode, TputRun, TputSpec,
+    Verifier, Watchdog,
 };
 use crate::payload;
 use crate::proc::{ChildArgs, ChildGuard, Control};
@@ -134,16 +134,7 @@ pub fn throughput(spec: &TputSpec) -> Result<TputRun> {
             None => dog.idle(|| child.check().map(drop))?,
         }
     }
-    let elapsed_ns = payload::now_ns() - t0;
-    let report = child.finish()?;
-    Ok(TputRun {
-        received: v.verified,
-        verified: v.verified,
-        lost: 0,
-        lag_events: 0,
-        elapsed_ns,
-        sender_ns: report.sender_ns,
-    })
+    end_of_run(t0, child, v)
 }
 
 /// Parent side of a latency run.
@@ -155,10 +146,10 @@ pub fn latency(spec: &LatSpec) -> Result<LatRun> {
         spec.total(),
         spec.iox_queue,
         &[
-            spec.pacing_args()[0].clone(),
-            spec.pacing_args()[1].clone(),
-            ("notify", (spec.mode == RecvMode::Sleep).to_string()),
-        ],
+            spec.child_args(),
+            vec![("notify", (spec.mode == RecvMode::Sleep).to_string())],
+        ]
+        .concat(),
     )?;
     let svc = service(&node.0, &name, spec.iox_queue)?;
     let sub = svc

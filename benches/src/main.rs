@@ -13,10 +13,14 @@
 //! JSON file with `--json`). See `benches/README.md`.
 
 mod common;
+mod futex;
 mod iox;
+mod machine_bw;
 mod payload;
+mod pin;
 mod proc;
 mod report;
+mod scaling;
 mod slip;
 mod stream;
 mod xbeam;
@@ -39,6 +43,12 @@ enum Workload {
     Throughput,
     /// One-way latency, busy-polling and sleeping receivers.
     Latency,
+    /// Publish latency over the first and second lap of a fresh ring (no
+    /// reader, one process).
+    FirstLap,
+    /// One producer, 0 to 8 consumer processes, rings of 64 KiB to 1 GiB
+    /// (not in the default list: a few minutes).
+    Scaling,
 }
 
 /// How latency senders wait between messages.
@@ -48,6 +58,15 @@ enum Pace {
     Sleep,
     /// Spin until the next slot.
     Spin,
+}
+
+/// Whether latency cells are pinned to CPUs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum PinMode {
+    /// Receiver and sender on two distinct allowed CPUs, if there are two.
+    Auto,
+    /// No pinning.
+    Off,
 }
 
 /// Cross-process benchmark: Slipstream against Unix sockets, pipes, iceoryx2
@@ -72,7 +91,7 @@ struct Cli {
         long,
         value_delimiter = ',',
         value_enum,
-        default_value = "throughput,latency"
+        default_value = "throughput,latency,first-lap"
     )]
     workloads: Vec<Workload>,
     /// Latency samples recorded per run, after a warm-up of a tenth as many
@@ -88,6 +107,42 @@ struct Cli {
     /// both cores of a 2-core machine).
     #[arg(long, value_enum, default_value = "sleep")]
     pace: Pace,
+    /// Runs of each latency cell, each with fresh processes; the report gives
+    /// the median of the runs' p50 and p99 with their range. Runs are the
+    /// outer loop, cells the inner one.
+    #[arg(long, default_value_t = 5)]
+    latency_reps: usize,
+    /// Pin each latency cell's receiver and sender to two distinct allowed
+    /// CPUs (`auto`: if at least two are allowed) or not (`off`).
+    #[arg(long, value_enum, default_value = "auto")]
+    pin: PinMode,
+    /// Microseconds between two polls of the Slipstream latency producer's
+    /// waker thread, which reads the consumers' sleep announcements (the
+    /// publishing thread never does): a sleeping consumer waits up to about
+    /// this long after a commit when its announcement came after the last poll.
+    #[arg(long, default_value_t = 50)]
+    waker_us: u64,
+    /// Scaling: consumer process counts.
+    #[arg(long, value_delimiter = ',', default_value = "0,1,2,4,8")]
+    scaling_consumers: Vec<usize>,
+    /// Scaling: ring sizes (K, M, G suffixes; powers of two).
+    #[arg(long, value_delimiter = ',', default_value = "64K,1M,16M,256M,1G")]
+    scaling_rings: Vec<String>,
+    /// Scaling: message size, bytes.
+    #[arg(long, default_value_t = 64)]
+    scaling_size: usize,
+    /// Scaling: messages per run.
+    #[arg(long, default_value_t = 10_000_000)]
+    scaling_messages: u64,
+    /// Scaling: runs per cell.
+    #[arg(long, default_value_t = 3)]
+    scaling_reps: usize,
+    /// Scaling: also draw the table as a PNG here.
+    #[arg(long)]
+    plot: Option<PathBuf>,
+    /// Record size of the first-lap workload, bytes.
+    #[arg(long, default_value_t = 128)]
+    first_lap_size: usize,
     /// Latency message size, bytes (at least 16).
     #[arg(long, default_value_t = 64)]
     latency_size: usize,
@@ -148,6 +203,9 @@ fn child_main() -> ExitCode {
     let result = (|| -> Result<()> {
         let args = proc::ChildArgs::parse(args)?;
         proc::die_with_parent(args.num("parent")?)?;
+        if let Ok(cpu) = args.num::<usize>("cpu") {
+            pin::pin_current(cpu)?;
+        }
         let name = args.str("transport")?;
         let t =
             Transport::from_name(name).with_context(|| format!("unknown transport `{name}`"))?;
@@ -159,6 +217,7 @@ fn child_main() -> ExitCode {
             }
             Transport::Iceoryx2 => iox::child(&args, &mut ctl),
             Transport::Crossbeam => bail!("crossbeam runs in one process"),
+            Transport::Futex => futex::child(&args, &mut ctl),
         }
     })();
     match result {
@@ -190,6 +249,9 @@ fn settings(cli: &Cli) -> Result<Settings> {
         reps: cli.reps.unwrap_or(if q { 3 } else { 5 }),
         rate: cli.rate,
         latency_samples,
+        latency_reps: cli.latency_reps,
+        waker_us: cli.waker_us,
+        pinning: String::new(),
         latency_warmup: (latency_samples / 10).max(100),
         latency_size: cli.latency_size,
         interval_ns: (cli.interval_us * 1000.0).round() as u64,
@@ -225,8 +287,8 @@ fn settings(cli: &Cli) -> Result<Settings> {
     {
         bail!("message size {big} exceeds the ring's maximum payload {max_payload}: use a larger --ring-mib");
     }
-    if s.reps == 0 || s.messages == 0 || s.latency_samples == 0 {
-        bail!("--reps, --messages and --latency-samples must be positive");
+    if s.reps == 0 || s.messages == 0 || s.latency_samples == 0 || s.latency_reps == 0 {
+        bail!("--reps, --messages, --latency-samples and --latency-reps must be positive");
     }
     if s.iox_queue == 0 {
         bail!("--iox-queue must be positive");
@@ -238,7 +300,7 @@ fn settings(cli: &Cli) -> Result<Settings> {
 }
 
 fn run(cli: Cli) -> Result<bool> {
-    let s = settings(&cli)?;
+    let mut s = settings(&cli)?;
     let timeout = Duration::from_secs(cli.timeout_s);
     let tmp = proc::TempPath::new(std::env::temp_dir().join(proc::unique("slipstream-bench")));
     std::fs::create_dir(tmp.path())
@@ -275,10 +337,21 @@ fn run(cli: Cli) -> Result<bool> {
             ));
         }
     }
+    let mut memcpy = Vec::new();
+    if cli.workloads.contains(&Workload::Throughput) {
+        memcpy = std::mem::take(&mut MEMCPY.lock().expect("not poisoned"));
+    }
+    let mut first_lap = None;
+    if cli.workloads.contains(&Workload::FirstLap) {
+        first_lap = Some(run_first_lap(&s, cli.first_lap_size));
+    }
     let mut latency = Vec::new();
     if cli.workloads.contains(&Workload::Latency) {
+        let plan = pin::plan(cli.pin == PinMode::Auto);
+        eprintln!("slipstream-bench: latency cells: {}", plan.said);
+        s.pinning = plan.said.clone();
         let before = CpuSnapshot::take();
-        latency = run_latency(&s, tmp.path(), timeout, &mut notes);
+        latency = run_latency(&s, &plan, tmp.path(), timeout, &mut notes);
         if let (Some(a), Some(b)) = (before, CpuSnapshot::take()) {
             cpu.push(a.until(&b, "latency"));
         }
@@ -291,12 +364,54 @@ fn run(cli: Cli) -> Result<bool> {
         settings: s,
         throughput,
         latency,
+        memcpy,
+        first_lap,
         notes,
         cpu,
     };
     print!("{}", report.markdown());
     if cli.lossless_search {
         print!("{}", lossless_search(&report.settings, timeout));
+    }
+    let mut scaling_ok = true;
+    if cli.workloads.contains(&Workload::Scaling) {
+        let rings = cli
+            .scaling_rings
+            .iter()
+            .map(|r| scaling::parse_size(r))
+            .collect::<Result<Vec<_>>>()?;
+        if cli.scaling_size < payload::MIN_LEN || cli.scaling_reps == 0 || cli.scaling_messages == 0
+        {
+            bail!("--scaling-size must be at least {} and --scaling-reps, --scaling-messages positive", payload::MIN_LEN);
+        }
+        let cells = scaling::run(
+            &rings,
+            &cli.scaling_consumers,
+            cli.scaling_size,
+            cli.scaling_messages,
+            cli.scaling_reps,
+            timeout,
+        );
+        scaling_ok = cells
+            .iter()
+            .all(|c| c.problems.iter().all(|p| p.starts_with("skipped")));
+        print!(
+            "{}",
+            scaling::markdown(&cells, cli.scaling_size, cli.scaling_reps)
+        );
+        if let Some(path) = &cli.plot {
+            scaling::plot(&cells, cli.scaling_size, path)
+                .with_context(|| format!("plotting into {}", path.display()))?;
+            eprintln!(
+                "slipstream-bench: scaling plot written to {}",
+                path.display()
+            );
+        }
+        if let Some(path) = &cli.json {
+            let path = path.with_extension("scaling.json");
+            std::fs::write(&path, serde_json::to_vec_pretty(&cells)?)
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
     }
     if let Some(path) = &cli.json {
         let f =
@@ -309,7 +424,12 @@ fn run(cli: Cli) -> Result<bool> {
         .throughput
         .iter()
         .all(|r| r.errors.is_empty() && r.verified + r.lost == r.sent)
-        && report.latency.iter().all(|l| l.error.is_none());
+        && report.latency.iter().all(|l| l.errors.is_empty())
+        && report
+            .first_lap
+            .as_ref()
+            .is_none_or(|f| f.errors.is_empty())
+        && scaling_ok;
     Ok(ok)
 }
 
@@ -328,11 +448,15 @@ fn run_throughput(s: &Settings, dir: &Path, timeout: Duration) -> Vec<TputResult
         let mut results: Vec<TputResult> = s
             .transports
             .iter()
+            .filter(|t| t.has_throughput())
             .map(|&t| TputResult::new(t, size, count))
             .collect();
         // Repetitions outermost, transports inside: slow drifts of the machine
         // (other tasks, thermal) spread over every transport alike.
         for rep in 1..=s.reps {
+            if size == *s.sizes.last().expect("sizes not empty") {
+                measure_memcpy(s, rep);
+            }
             for r in results.iter_mut() {
                 let t = r.transport;
                 match throughput_once(t, dir, &spec) {
@@ -365,6 +489,67 @@ fn run_throughput(s: &Settings, dir: &Path, timeout: Duration) -> Vec<TputResult
         all.extend(results);
     }
     all
+}
+
+/// memcpy bandwidth measured between throughput runs (filled by
+/// `measure_memcpy`, taken by `run`).
+static MEMCPY: std::sync::Mutex<Vec<report::MemcpyResult>> = std::sync::Mutex::new(Vec::new());
+
+/// The spans a consumer copies: a 4 KiB message, and the reader's batch.
+const MEMCPY_SPANS: [usize; 2] = [4096, 64 << 10];
+
+/// One memcpy measurement per span, before repetition `rep` of the last size.
+fn measure_memcpy(s: &Settings, rep: usize) {
+    let mut all = MEMCPY.lock().expect("not poisoned");
+    for span in MEMCPY_SPANS {
+        let (cache, stream) = machine_bw::memcpy(span, s.ring_bytes as usize, 30_000_000);
+        eprintln!(
+            "[memcpy rep {rep}/{}] {}: in cache {}, from a {} MiB buffer {}",
+            s.reps,
+            fmt_size(span),
+            fmt_bytes(cache),
+            s.ring_bytes >> 20,
+            fmt_bytes(stream)
+        );
+        match all.iter_mut().find(|m| m.span == span) {
+            Some(m) => m.add(cache, stream),
+            None => {
+                let mut m = report::MemcpyResult::new(span, s.ring_bytes);
+                m.add(cache, stream);
+                all.push(m);
+            }
+        }
+    }
+}
+
+/// Publish latency over the first laps of fresh rings, `--reps` of them.
+fn run_first_lap(s: &Settings, size: usize) -> report::FirstLapResult {
+    let mut r = report::FirstLapResult::new(size, s.ring_bytes);
+    for rep in 1..=s.reps {
+        match machine_bw::first_lap(s.ring_bytes, size) {
+            Ok((a, b)) => {
+                eprintln!(
+                    "[first lap rep {rep}/{}] {} B into a fresh {} MiB ring: first lap p50 {} p99 {} p99.9 {} max {}; second lap p99.9 {} max {}",
+                    s.reps,
+                    size,
+                    s.ring_bytes >> 20,
+                    fmt_ns(a.p50_ns as f64),
+                    fmt_ns(a.p99_ns as f64),
+                    fmt_ns(a.p999_ns as f64),
+                    fmt_ns(a.max_ns as f64),
+                    fmt_ns(b.p999_ns as f64),
+                    fmt_ns(b.max_ns as f64)
+                );
+                r.first.push(a);
+                r.second.push(b);
+            }
+            Err(e) => {
+                eprintln!("[first lap rep {rep}/{}] FAILED: {e:#}", s.reps);
+                r.errors.push(format!("rep {rep}: {e:#}"));
+            }
+        }
+    }
+    r
 }
 
 /// The highest paced rate at which the Slipstream consumer loses nothing, per
@@ -467,6 +652,7 @@ fn throughput_once(t: Transport, dir: &Path, spec: &TputSpec) -> Result<TputRun>
         }
         Transport::Iceoryx2 => iox::throughput(spec),
         Transport::Crossbeam => xbeam::throughput(spec),
+        Transport::Futex => bail!("the futex cell has no throughput workload"),
     }?;
     if run.verified + run.lost != spec.count {
         bail!(
@@ -493,16 +679,19 @@ fn receiver_name(t: Transport, mode: RecvMode) -> &'static str {
         (Transport::Iceoryx2, RecvMode::Sleep) => "sleeping (event listener, notify per message)",
         (Transport::Crossbeam, RecvMode::Busy) => "busy-poll (try_recv)",
         (Transport::Crossbeam, RecvMode::Sleep) => "sleeping (recv: spins briefly, then parks)",
+        (Transport::Futex, RecvMode::Busy) => "busy-poll (spin on the shared word)",
+        (Transport::Futex, RecvMode::Sleep) => "sleeping (FUTEX_WAIT; FUTEX_WAKE every message)",
     }
 }
 
 fn run_latency(
     s: &Settings,
+    plan: &pin::Plan,
     dir: &Path,
     timeout: Duration,
     notes: &mut Vec<String>,
 ) -> Vec<LatResult> {
-    let mut out = Vec::new();
+    let mut cells = Vec::new();
     for &t in &s.transports {
         if t == Transport::UdsBuf && s.transports.contains(&Transport::UdsWrite) {
             notes.push(
@@ -511,6 +700,22 @@ fn run_latency(
             continue;
         }
         for mode in [RecvMode::Busy, RecvMode::Sleep] {
+            cells.push(LatResult::new(t, mode, receiver_name(t, mode), s));
+        }
+    }
+    // The receiver's pin holds for the whole phase; each sender pins itself.
+    let _restore = match pin::Restore::pin(plan.receiver) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            notes.push(format!("pinning the receiver failed: {e:#}"));
+            None
+        }
+    };
+    // Runs outermost, cells inside: a slow drift of the machine spreads over
+    // every cell alike, and run k of two cells ran close together in time.
+    for rep in 1..=s.latency_reps {
+        for r in cells.iter_mut() {
+            let (t, mode) = (r.transport, r.mode);
             let spec = LatSpec {
                 size: s.latency_size,
                 samples: s.latency_samples,
@@ -521,6 +726,8 @@ fn run_latency(
                 ring_bytes: s.ring_bytes,
                 iox_queue: s.iox_queue,
                 timeout,
+                sender_cpu: plan.sender,
+                waker_us: s.waker_us,
             };
             let res = match t {
                 Transport::Slipstream => slip::latency(&spec),
@@ -529,59 +736,37 @@ fn run_latency(
                 }
                 Transport::Iceoryx2 => iox::latency(&spec),
                 Transport::Crossbeam => xbeam::latency(&spec),
-            };
-            let mut r = LatResult {
-                transport: t,
-                mode,
-                receiver: receiver_name(t, mode).to_string(),
-                size: s.latency_size,
-                interval_ns: s.interval_ns,
-                samples: 0,
-                p50_ns: 0,
-                p99_ns: 0,
-                p999_ns: 0,
-                max_ns: 0,
-                mean_ns: 0.0,
-                verified: 0,
-                lost: 0,
-                error: None,
+                Transport::Futex => futex::latency(&spec),
             };
             match res.and_then(|run| check_latency(run, &spec)) {
                 Ok(run) => {
-                    let h = &run.hist;
-                    r.samples = h.len();
-                    r.p50_ns = h.value_at_quantile(0.5);
-                    r.p99_ns = h.value_at_quantile(0.99);
-                    r.p999_ns = h.value_at_quantile(0.999);
-                    r.max_ns = h.max();
-                    r.mean_ns = h.mean();
-                    r.verified = run.verified;
-                    r.lost = run.lost;
+                    let c = r.add(rep, &run);
                     eprintln!(
-                        "[latency] {:<10} {:<5} p50 {} p99 {} p99.9 {} max {} ({} samples, lost {})",
+                        "[latency rep {rep}/{}] {:<10} {:<5} p50 {} p99 {} p99.9 {} max {} ({} samples, lost {})",
+                        s.latency_reps,
                         t.name(),
                         mode.name(),
-                        fmt_ns(r.p50_ns as f64),
-                        fmt_ns(r.p99_ns as f64),
-                        fmt_ns(r.p999_ns as f64),
-                        fmt_ns(r.max_ns as f64),
-                        r.samples,
-                        r.lost
+                        fmt_ns(c.p50_ns as f64),
+                        fmt_ns(c.p99_ns as f64),
+                        fmt_ns(c.p999_ns as f64),
+                        fmt_ns(c.max_ns as f64),
+                        c.samples,
+                        c.lost
                     );
                 }
                 Err(e) => {
                     eprintln!(
-                        "[latency] {:<10} {:<5} FAILED: {e:#}",
+                        "[latency rep {rep}/{}] {:<10} {:<5} FAILED: {e:#}",
+                        s.latency_reps,
                         t.name(),
                         mode.name()
                     );
-                    r.error = Some(format!("{e:#}"));
+                    r.errors.push(format!("rep {rep}: {e:#}"));
                 }
             }
-            out.push(r);
         }
     }
-    out
+    cells
 }
 
 fn check_latency(run: LatRun, spec: &LatSpec) -> Result<LatRun> {

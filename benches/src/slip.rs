@@ -7,8 +7,8 @@
 //! records are kind 1, and message `i` carries ring sequence number `base + i`.
 
 use crate::common::{
-    send_loop, LatRecorder, LatRun, LatSpec, Pacing, RecvMode, TputRun, TputSpec, Verifier,
-    Watchdog,
+    end_of_run, send_loop, LatRecorder, LatRun, LatSpec, Pacing, RecvMode, TputRun, TputSpec,
+    Verifier, Watchdog,
 };
 use crate::payload;
 use crate::proc::{ChildArgs, ChildGuard, Control, TempPath};
@@ -20,10 +20,24 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 const KIND_MSG: u16 = 1;
-const KIND_WARMUP: u16 = 2;
+/// Kind of the producer's warm-up records.
+pub const KIND_WARMUP: u16 = 2;
 
 fn ring_path() -> PathBuf {
     PathBuf::from("/dev/shm").join(crate::proc::unique("slipstream-bench"))
+}
+
+/// A new empty file in /dev/shm for a producer child to make its ring in,
+/// removed (with the ring's sidecars) when dropped.
+pub fn empty_ring_file() -> Result<TempPath> {
+    let path = TempPath::new(ring_path());
+    File::options()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(path.path())
+        .with_context(|| format!("creating {}", path.path().display()))?;
+    Ok(path)
 }
 
 /// Creates the empty ring file, starts the producer, and attaches a reader
@@ -36,13 +50,7 @@ fn start(
     ring_bytes: u64,
     extra: &[(&'static str, String)],
 ) -> Result<(TempPath, ChildGuard, Reader, u64)> {
-    let path = TempPath::new(ring_path());
-    File::options()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(path.path())
-        .with_context(|| format!("creating {}", path.path().display()))?;
+    let path = empty_ring_file()?;
     let mut args = BTreeMap::from([
         ("transport", "slipstream".to_string()),
         ("mode", mode.to_string()),
@@ -110,20 +118,11 @@ pub fn throughput(spec: &TputSpec) -> Result<TputRun> {
             dog.idle(|| child.check().map(drop))?;
         }
     }
-    let elapsed_ns = payload::now_ns() - t0;
-    let report = child.finish()?;
-    Ok(TputRun {
-        received: v.verified,
-        verified: v.verified,
-        lost: v.lost,
-        lag_events: v.lag_events,
-        elapsed_ns,
-        sender_ns: report.sender_ns,
-    })
+    end_of_run(t0, child, v)
 }
 
 /// Checks one item of a throughput run against what the sender sent.
-fn take_item(v: &mut Verifier, item: Item<'_>, base: u64, count: u64) -> Result<()> {
+pub fn take_item(v: &mut Verifier, item: Item<'_>, base: u64, count: u64) -> Result<()> {
     match item {
         Item::Record(r) => {
             if r.kind != KIND_MSG || r.seq != base + v.next {
@@ -166,10 +165,13 @@ pub fn latency(spec: &LatSpec) -> Result<LatRun> {
         spec.total(),
         spec.ring_bytes,
         &[
-            spec.pacing_args()[0].clone(),
-            spec.pacing_args()[1].clone(),
-            ("wake", wake.to_string()),
-        ],
+            spec.child_args(),
+            vec![
+                ("wake", wake.to_string()),
+                ("waker_us", spec.waker_us.to_string()),
+            ],
+        ]
+        .concat(),
     )?;
     if spec.mode == RecvMode::Sleep && reader.access() != Access::ReadWrite {
         bail!("the reader cannot use the futex (read-only wake page)");
@@ -214,8 +216,11 @@ pub fn latency(spec: &LatSpec) -> Result<LatRun> {
     Ok(rec.finish())
 }
 
-/// Child side: the producer.
+/// Child side: the producer (or, in mode `consume`, a scaling consumer).
 pub fn child(args: &ChildArgs, ctl: &mut Control) -> Result<()> {
+    if args.str("mode")? == "consume" {
+        return crate::scaling::consumer_child(args, ctl);
+    }
     let path: String = args.str("path")?.to_string();
     let size: usize = args.num("size")?;
     let count: u64 = args.num("count")?;
@@ -256,8 +261,9 @@ pub fn child(args: &ChildArgs, ctl: &mut Control) -> Result<()> {
         // announcements (the publishing thread never does) and flags a
         // sleeper for the next commit to wake.
         let mut waker = w.waker();
+        let period = std::time::Duration::from_micros(args.num("waker_us")?);
         std::thread::spawn(move || loop {
-            std::thread::sleep(std::time::Duration::from_micros(50));
+            std::thread::sleep(period);
             waker.wake_if_needed();
         });
     }

@@ -7,8 +7,8 @@
 //! `EAGAIN`, a sleeping one blocks in `read(2)`.
 
 use crate::common::{
-    send_loop, LatRecorder, LatRun, LatSpec, Pacing, RecvMode, TputRun, TputSpec, Transport,
-    Verifier,
+    end_of_run, send_loop, LatRecorder, LatRun, LatSpec, Pacing, RecvMode, TputRun, TputSpec,
+    Transport, Verifier,
 };
 use crate::payload;
 use crate::proc::{ChildArgs, ChildGuard, Control, TempPath};
@@ -141,22 +141,13 @@ pub fn throughput(t: Transport, dir: &Path, spec: &TputSpec) -> Result<TputRun> 
         }
         v.take(&msg)?;
     }
-    let elapsed_ns = payload::now_ns() - t0;
-    let report = child.finish()?;
-    Ok(TputRun {
-        received: v.verified,
-        verified: v.verified,
-        lost: 0,
-        lag_events: 0,
-        elapsed_ns,
-        sender_ns: report.sender_ns,
-    })
+    end_of_run(t0, child, v)
 }
 
 /// Parent side of a latency run.
 pub fn latency(t: Transport, dir: &Path, spec: &LatSpec) -> Result<LatRun> {
     let (_path, mut child, mut end) =
-        start(t, dir, "lat", spec.size, spec.total(), &spec.pacing_args())?;
+        start(t, dir, "lat", spec.size, spec.total(), &spec.child_args())?;
     end.set_nonblocking(spec.mode == RecvMode::Busy)?;
     let mut msg = vec![0u8; spec.size];
     let mut rec = LatRecorder::new(spec);

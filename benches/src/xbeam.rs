@@ -98,12 +98,16 @@ fn sender<M: Msg>(
     size: usize,
     count: u64,
     pacing: Pacing,
+    cpu: Option<usize>,
 ) -> (Sender<()>, Receiver<M>, thread::JoinHandle<Result<u64>>) {
     let (go_tx, go_rx) = bounded::<()>(1);
     let (tx, rx) = bounded::<M>(capacity(size));
     let h = thread::Builder::new()
         .name("crossbeam-sender".into())
         .spawn(move || -> Result<u64> {
+            if let Some(cpu) = cpu {
+                crate::pin::pin_current(cpu)?;
+            }
             go_rx.recv().map_err(|_| anyhow!("no go"))?;
             let latency = matches!(pacing, Pacing::Interval { .. });
             send_loop(count, pacing, |i| {
@@ -132,7 +136,7 @@ fn tput<M: Msg>(spec: &TputSpec) -> Result<TputRun> {
     } else {
         Pacing::Flat
     };
-    let (go, rx, h) = sender::<M>(spec.size, spec.count, pacing);
+    let (go, rx, h) = sender::<M>(spec.size, spec.count, pacing, None);
     let mut v = Verifier::new(spec.size);
     let t0 = payload::now_ns();
     go.send(())
@@ -155,18 +159,11 @@ fn tput<M: Msg>(spec: &TputSpec) -> Result<TputRun> {
     drop(rx); // unblocks the sender if we stopped early
     let sender_ns = join(h);
     res?;
-    Ok(TputRun {
-        received: v.verified,
-        verified: v.verified,
-        lost: 0,
-        lag_events: 0,
-        elapsed_ns,
-        sender_ns: sender_ns?,
-    })
+    Ok(v.into_run(elapsed_ns, sender_ns?))
 }
 
 fn lat<M: Msg>(spec: &LatSpec) -> Result<LatRun> {
-    let (go, rx, h) = sender::<M>(spec.size, spec.total(), spec.pacing());
+    let (go, rx, h) = sender::<M>(spec.size, spec.total(), spec.pacing(), spec.sender_cpu);
     let mut rec = LatRecorder::new(spec);
     let mut dog = Watchdog::new(spec.timeout, "crossbeam latency");
     go.send(())

@@ -1,6 +1,8 @@
 //! Runs the benchmark binary end to end with tiny counts and checks, from its
 //! JSON report, that every transport delivered every message and that every
-//! message passed the sequence and content check. Nothing here looks at timings.
+//! message passed the sequence and content check (latency cells run twice
+//! each), that the memcpy, first-lap and scaling workloads produced their
+//! figures and the plot. Nothing here looks at timings.
 
 use std::process::Command;
 
@@ -8,6 +10,8 @@ use std::process::Command;
 fn every_message_is_checked_on_every_transport() {
     let json =
         std::env::temp_dir().join(format!("slipstream-bench-e2e-{}.json", std::process::id()));
+    let png = json.with_extension("png");
+    let scaling_json = json.with_extension("scaling.json");
     let out = Command::new(env!("CARGO_BIN_EXE_slipstream-bench"))
         .args([
             "--messages",
@@ -20,14 +24,28 @@ fn every_message_is_checked_on_every_transport() {
             "2",
             "--latency-samples",
             "200",
+            "--latency-reps",
+            "2",
+            "--workloads",
+            "throughput,latency,first-lap,scaling",
+            "--scaling-rings",
+            "64K,1M",
+            "--scaling-consumers",
+            "0,2",
+            "--scaling-messages",
+            "3000",
+            "--scaling-reps",
+            "1",
             "--interval-us",
             "20",
             "--ring-mib",
             "1",
             "--timeout-s",
             "60",
-            "--json",
+            "--plot",
         ])
+        .arg(&png)
+        .arg("--json")
         .arg(&json)
         .output()
         .expect("running slipstream-bench");
@@ -35,6 +53,27 @@ fn every_message_is_checked_on_every_transport() {
     assert!(out.status.success(), "slipstream-bench failed:\n{stderr}");
     let text = std::fs::read_to_string(&json).expect("reading the JSON report");
     let _ = std::fs::remove_file(&json);
+    let plot = std::fs::read(&png).expect("reading the scaling plot");
+    let _ = std::fs::remove_file(&png);
+    let scaling = std::fs::read_to_string(&scaling_json).expect("reading the scaling JSON");
+    let _ = std::fs::remove_file(&scaling_json);
+    assert!(plot.starts_with(b"\x89PNG"), "the plot is a PNG");
+    let scaling: serde_json::Value =
+        serde_json::from_str(&scaling).expect("parsing the scaling JSON");
+    let cells = scaling.as_array().expect("scaling cells");
+    assert_eq!(cells.len(), 2 * 2, "two rings, two consumer counts");
+    for c in cells {
+        assert_eq!(c["problems"].as_array().map(Vec::len), Some(0), "{c}");
+        let runs = c["runs"].as_array().expect("runs");
+        assert_eq!(runs.len(), 1, "{c}");
+        let n = c["consumers"].as_u64().unwrap() as usize;
+        assert_eq!(
+            runs[0]["delivered"].as_array().map(Vec::len),
+            Some(n),
+            "{c}"
+        );
+        assert!(runs[0]["publish_ns"].as_f64().unwrap() > 0.0, "{c}");
+    }
     let report: serde_json::Value = serde_json::from_str(&text).expect("parsing the JSON report");
 
     let tput = report["throughput"].as_array().expect("throughput array");
@@ -63,20 +102,49 @@ fn every_message_is_checked_on_every_transport() {
     }
 
     let lat = report["latency"].as_array().expect("latency array");
-    // uds-buf has no latency rows (same as uds-write), so five transports, two modes.
-    assert_eq!(lat.len(), 5 * 2);
+    // uds-buf has no latency rows (same as uds-write); the raw futex cell has
+    // only latency rows: six transports, two modes.
+    assert_eq!(lat.len(), 6 * 2);
     let warmup = report["settings"]["latency_warmup"].as_u64().unwrap();
     for l in lat {
         let name = format!("{} {}", l["transport"], l["mode"]);
-        assert!(l["error"].is_null(), "{name}: {}", l["error"]);
-        assert_eq!(l["samples"].as_u64(), Some(200), "{name}: samples recorded");
+        assert_eq!(
+            l["errors"].as_array().map(Vec::len),
+            Some(0),
+            "{name}: {}",
+            l["errors"]
+        );
+        assert_eq!(
+            l["runs"].as_array().map(Vec::len),
+            Some(2),
+            "{name}: two runs"
+        );
+        assert_eq!(
+            l["samples"].as_u64(),
+            Some(2 * 200),
+            "{name}: samples recorded"
+        );
         let verified = l["verified"].as_u64().unwrap();
         let lost = l["lost"].as_u64().unwrap();
         assert_eq!(
             verified + lost,
-            200 + warmup,
+            2 * (200 + warmup),
             "{name}: every message checked"
         );
         assert_eq!(lost, 0, "{name}: nothing lost at this pace");
+        assert!(l["p50"]["median"].as_f64().unwrap() > 0.0, "{name}: p50");
     }
+
+    let memcpy = report["memcpy"].as_array().expect("memcpy array");
+    assert_eq!(memcpy.len(), 2, "4 KiB and 64 KiB spans");
+    for m in memcpy {
+        assert_eq!(m["streaming"].as_array().map(Vec::len), Some(2), "{m}");
+        assert!(m["in_cache_bps"]["median"].as_f64().unwrap() > 0.0, "{m}");
+    }
+    let lap = &report["first_lap"];
+    assert_eq!(lap["errors"].as_array().map(Vec::len), Some(0), "{lap}");
+    let first = lap["first"].as_array().expect("first laps");
+    assert_eq!(first.len(), 2, "one fresh ring per rep");
+    // A 1 MiB ring of 128 B records (144 B with the header): 7281 or so a lap.
+    assert!(first[0]["records"].as_u64().unwrap() > 7000, "{lap}");
 }
