@@ -18,7 +18,7 @@ use crate::proc::{ChildArgs, ChildGuard, Control};
 use crate::report::{fmt_rate, Summary};
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Serialize;
-use slipstream_ring::{Item, ReadError, Reader, SeekError, StartAt};
+use slipstream_ring::{Item, ReadError, Reader, SeekError, Start};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs::File;
@@ -162,7 +162,7 @@ pub fn consumer_child(args: &ChildArgs, ctl: &mut Control) -> Result<()> {
     let count: u64 = args.num("count")?;
     let timeout = Duration::from_secs(args.num("timeout")?);
     let file = File::open(&path).with_context(|| format!("opening {path}"))?;
-    let mut reader = Reader::attach(&file, StartAt::Oldest)
+    let mut reader = Reader::attach(&file, Start::Oldest)
         .with_context(|| format!("attaching a reader to {path}"))?;
     // Drain the producer's warm-up lap (it is idle until `go`).
     let mut bad = None;
