@@ -16,11 +16,12 @@
 //! parent dies (`PR_SET_PDEATHSIG`).
 
 use anyhow::{anyhow, bail, Context, Result};
+use slipstream_testkit::process::wait_deadline;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The hidden first argument that makes the binary play a child's role.
 pub const CHILD_ROLE: &str = "__slipstream-bench-child";
@@ -126,39 +127,26 @@ impl ChildGuard {
         let _ = self.say("exit");
         self.stdin = None;
         let mut child = self.child.take().expect("child present until finish");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = child.try_wait().context("waiting for the child")? {
-                if !status.success() {
-                    bail!(
-                        "the {} child failed after sending: {}",
-                        self.label,
-                        describe_status(Some(status))
-                    );
-                }
-                return Ok(ChildReport { sender_ns });
-            }
-            if Instant::now() > deadline {
+        match wait_deadline(&mut child, Duration::from_secs(10)) {
+            Some(status) if status.success() => Ok(ChildReport { sender_ns }),
+            Some(status) => bail!(
+                "the {} child failed after sending: {}",
+                self.label,
+                describe_status(Some(status))
+            ),
+            None => {
                 let _ = child.kill();
                 let _ = child.wait();
                 bail!(
                     "the {} child did not exit within 10 s of `exit`; killed",
                     self.label
-                );
+                )
             }
-            std::thread::sleep(Duration::from_millis(1));
         }
     }
 
     fn wait_briefly(&mut self) -> Option<ExitStatus> {
-        let child = self.child.as_mut()?;
-        for _ in 0..200 {
-            if let Ok(Some(s)) = child.try_wait() {
-                return Some(s);
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        None
+        wait_deadline(self.child.as_mut()?, Duration::from_secs(1))
     }
 }
 
