@@ -116,11 +116,14 @@ struct Cli {
     /// CPUs (`auto`: if at least two are allowed) or not (`off`).
     #[arg(long, value_enum, default_value = "auto")]
     pin: PinMode,
-    /// Microseconds between two polls of the Slipstream latency producer's
-    /// waker thread, which reads the consumers' sleep announcements (the
-    /// publishing thread never does): a sleeping consumer waits up to about
-    /// this long after a commit when its announcement came after the last poll.
-    #[arg(long, default_value_t = 50)]
+    /// How the Slipstream latency producer wakes a sleeping consumer. 0 (the
+    /// default): as a node does by default (`Wake::AtBlockEnd`), each message
+    /// a block of its own, so the publishing thread flushes after every
+    /// commit (`pread` of the wake file, `FUTEX_WAKE` if a reader sleeps).
+    /// N > 0: `Wake::Immediate` with a waker thread polling the sleep
+    /// announcements every N microseconds (the publishing thread never reads
+    /// them); a sleeping consumer then waits up to about N after a commit.
+    #[arg(long, default_value_t = 0)]
     waker_us: u64,
     /// Scaling: consumer process counts.
     #[arg(long, value_delimiter = ',', default_value = "0,1,2,4,8")]
@@ -668,7 +671,9 @@ fn throughput_once(t: Transport, dir: &Path, spec: &TputSpec) -> Result<TputRun>
 fn receiver_name(t: Transport, mode: RecvMode) -> &'static str {
     match (t, mode) {
         (Transport::Slipstream, RecvMode::Busy) => "busy-poll (try_next)",
-        (Transport::Slipstream, RecvMode::Sleep) => "sleeping (futex wait, Wake::Immediate)",
+        (Transport::Slipstream, RecvMode::Sleep) => {
+            "sleeping (futex wait; woken at block end, or by the waker with --waker-us)"
+        }
         (Transport::UdsBuf | Transport::UdsWrite | Transport::Pipe, RecvMode::Busy) => {
             "busy-poll (non-blocking read)"
         }

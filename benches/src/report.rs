@@ -810,12 +810,16 @@ impl Report {
         let s = &self.settings;
         let _ = writeln!(
             o,
-            "## One-way latency\n\n{} messages, one every {}; the sender stamps CLOCK_MONOTONIC just before sending, the receiver subtracts it from its own reading once the message is in hand and checked. Each cell ran {} times with fresh processes (runs the outer loop, cells the inner one): p50, p99 and p99.9 are the median of the runs' figures [min - max], max the largest of any run. CPUs: {}. Slipstream's sleeping producer runs a waker thread polling the sleep announcements every {} us.\n",
+            "## One-way latency\n\n{} messages, one every {}; the sender stamps CLOCK_MONOTONIC just before sending, the receiver subtracts it from its own reading once the message is in hand and checked. Each cell ran {} times with fresh processes (runs the outer loop, cells the inner one): p50, p99 and p99.9 are the median of the runs' figures [min - max], max the largest of any run. CPUs: {}. {}\n",
             fmt_size(s.latency_size),
             fmt_ns(s.interval_ns as f64),
             s.latency_reps,
             s.pinning,
-            s.waker_us
+            if s.waker_us == 0 {
+                "Slipstream's sleeping producer wakes as a node does by default (`Wake::AtBlockEnd`), each message a block: it flushes after every commit.".to_string()
+            } else {
+                format!("Slipstream's sleeping producer runs `Wake::Immediate` with a waker thread polling the sleep announcements every {} us.", s.waker_us)
+            }
         );
         let _ = writeln!(
             o,

@@ -157,6 +157,11 @@ pub fn take_item(v: &mut Verifier, item: Item<'_>, base: u64, count: u64) -> Res
 pub fn latency(spec: &LatSpec) -> Result<LatRun> {
     let wake = match spec.mode {
         RecvMode::Busy => "deferred",
+        // `--waker-us 0`: the node's default policy (`Wake::AtBlockEnd`), each
+        // message a block of its own: the publishing thread flushes after every
+        // commit (a `pread` of the wake file, and a `FUTEX_WAKE` when a reader
+        // announced its sleep). Otherwise `Wake::Immediate` with a waker thread.
+        RecvMode::Sleep if spec.waker_us == 0 => "block",
         RecvMode::Sleep => "immediate",
     };
     let (_path, mut child, mut reader, base) = start(
@@ -267,6 +272,7 @@ pub fn child(args: &ChildArgs, ctl: &mut Control) -> Result<()> {
             waker.wake_if_needed();
         });
     }
+    let flush_each = latency && args.str("wake")? == "block";
     ctl.ready()?;
     let ns = if latency {
         send_loop(count, Pacing::from_args(args)?, |i| {
@@ -275,6 +281,9 @@ pub fn child(args: &ChildArgs, ctl: &mut Control) -> Result<()> {
             payload::fill(p, i);
             payload::stamp(p, payload::now_ns());
             r.commit();
+            if flush_each {
+                w.flush();
+            }
             Ok(())
         })?
     } else {
