@@ -522,7 +522,7 @@ impl Consumer {
     fn block_record(&mut self, pos: u64) -> Result<Option<BlockItem>, ConsumerError> {
         // Borrows only the record's source, not the whole consumer: the block
         // state below changes while the record is still read.
-        let rec = crate::record_of(self.from_journal, &self.journal, &self.reader)
+        let rec = crate::consumer::record_of(self.from_journal, &self.journal, &self.reader)
             .expect("advance moved to a record");
         let (seq, kind) = (rec.seq, rec.kind);
         // The one decode of the record (the filter and the block take it).
