@@ -95,6 +95,7 @@ mod item;
 mod iter;
 mod journal;
 mod read;
+mod read_block;
 #[cfg(feature = "nats")]
 pub mod remote;
 mod seek;
