@@ -1,103 +1,14 @@
 //! The producer a node's finalize hook holds.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
 
 use slipstream_event::{EventKind, EventRef, KindSet, UNKNOWN_COUNT};
-use slipstream_ring::{IfExists, Layout, OpenError, Wake as RingWake, Writer};
+use slipstream_ring::{IfExists, OpenError, Wake as RingWake, Writer};
 
 use crate::path::{open_lock_file, open_ring_file};
-use crate::ProducerError;
+use crate::waker::{WakerThread, EVERY_EVENT_WAKER_INTERVAL};
+use crate::{ProducerError, ProducerOptions, PublishError, Wake};
 use slipstream_ring::resolve_ring_path;
-
-/// When readers asleep on the ring's futex are woken.
-///
-/// ```
-/// use slipstream_producer::{Layout, Producer, ProducerOptions, Wake};
-/// use std::time::Duration;
-/// let path = std::env::temp_dir().join(format!("doc-wake-{}", std::process::id()));
-/// let wake = Wake::Thread { interval: Duration::from_millis(1) };
-/// let p = Producer::open(&path, ProducerOptions { layout: Layout::new(1 << 16), wake, ..Default::default() })?;
-/// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Wake {
-    /// At the end of each block (the commit marker) and on
-    /// [`Producer::flush`]: publishing an event never makes a system call.
-    /// The default: a node's finalize thread pays one wake per block at most.
-    AtBlockEnd,
-    /// After every event: lowest latency for sleeping consumers; the first
-    /// event after a consumer fell asleep pays the wake system call.
-    EveryEvent,
-    /// From a background thread that checks every `interval`: the publishing
-    /// thread never makes a system call, and sleepers wait at most about
-    /// `interval` longer (plus the scheduler's delay).
-    Thread {
-        /// How often the thread checks.
-        interval: Duration,
-    },
-}
-
-/// How to open a ring for producing.
-///
-/// ```
-/// use slipstream_producer::{EventKind, KindSet, Layout, Producer, ProducerOptions};
-/// let path = std::env::temp_dir().join(format!("doc-options-{}", std::process::id()));
-/// let mut kinds = KindSet::all();
-/// kinds.remove(EventKind::Block);
-/// let options = ProducerOptions {
-///     layout: Layout::new(1 << 20), // 1 MiB of events
-///     mode: 0o600,                  // no group access
-///     kinds,
-///     ..Default::default()
-/// };
-/// let p = Producer::open(&path, options)?;
-/// assert!(!p.enabled(EventKind::Block));
-/// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Clone, Debug)]
-pub struct ProducerOptions {
-    /// The ring's layout: used to create it, and required of an existing ring.
-    pub layout: Layout,
-    /// Permission bits of a ring this producer creates (default `0o640`: the
-    /// file's group may read it). Never group- or other-writable (refused):
-    /// consumers open the ring read-only. The sidecars follow it: the wake
-    /// file and readers directory are group-writable exactly when the ring is
-    /// group-readable (see `slipstream_ring::sidecar`).
-    pub mode: u32,
-    /// The group to give the ring and its sidecars (`None`: the process's own).
-    pub group: Option<u32>,
-    /// The sequence number of the first event of a ring this producer
-    /// creates (default 1; a journal that recreates a ring after a reboot
-    /// continues its sequence with it). Ignored when resuming a ring.
-    pub first_seq: u64,
-    /// Replace an existing ring of another layout or version, or one that
-    /// cannot be read, with a new file renamed over it (readers still mapping
-    /// the old one are not hurt). Default: refuse it.
-    pub recreate: bool,
-    /// When sleeping readers are woken.
-    pub wake: Wake,
-    /// The event kinds published; others cost nothing (default: all).
-    pub kinds: KindSet,
-}
-
-impl Default for ProducerOptions {
-    fn default() -> Self {
-        ProducerOptions {
-            layout: Layout::default(),
-            mode: 0o640,
-            group: None,
-            first_seq: slipstream_ring::layout::FIRST_SEQ,
-            recreate: false,
-            wake: Wake::AtBlockEnd,
-            kinds: KindSet::all(),
-        }
-    }
-}
 
 /// The state of the block being published.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -105,89 +16,6 @@ struct OpenBlock {
     height: u64,
     /// Events of the block, published or refused: what its commit marker says.
     count: u32,
-}
-
-/// An event the producer refused. Nothing was published for it, and
-/// consumers are never misled by the refusal: see each variant.
-///
-/// ```
-/// # let path = std::env::temp_dir().join(format!("doc-publish-error-{}", std::process::id()));
-/// # let options = slipstream_producer::ProducerOptions { layout: slipstream_producer::Layout::new(1 << 16).max_payload(256), ..Default::default() };
-/// # let mut p = slipstream_producer::Producer::open(&path, options)?;
-/// use slipstream_producer::PublishError;
-/// p.begin_block(1)?;
-/// let too_big = vec![0; 300];
-/// assert_eq!(p.block_at(1, &too_big), Err(PublishError::TooLarge { len: 316, max: 256, block: Some(1) }));
-/// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Debug, thiserror::Error, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum PublishError {
-    /// The event is larger than the ring's maximum payload. If a block is
-    /// open, the event still counts in it: its commit marker announces one
-    /// event more than the ring holds, so every consumer sees the block as
-    /// incomplete ([`next_block`] reports it as `Incomplete`), never as whole.
-    ///
-    /// [`next_block`]: https://docs.rs/slipstream-consumer/latest/slipstream_consumer/struct.Consumer.html#method.next_block
-    #[error("event of {len} bytes is larger than this ring's maximum payload of {max} bytes{}",
-        match block { Some(h) => format!(" (block {h} is marked incomplete)"), None => String::new() })]
-    TooLarge {
-        /// Payload bytes asked for.
-        len: usize,
-        /// The ring's maximum payload.
-        max: u32,
-        /// The open block, now marked incomplete.
-        block: Option<u64>,
-    },
-    /// The kind is 0 or 0xFFFF, which are reserved.
-    #[error("record kind {0:#06x} is reserved (0 and 0xffff are not event kinds)")]
-    ReservedKind(u16),
-    /// An event without a height ([`Producer::mapping_update`],
-    /// [`Producer::staking_reward`]) while no block is open: it would belong
-    /// to no block. Begin one ([`Producer::begin_block`]), or give the height
-    /// ([`Producer::publish`] and the `*_at` methods open its block).
-    #[error("a {kind} event without a height was published while no block is open (begin a block, or give its height)")]
-    NoOpenBlock {
-        /// The event's kind.
-        kind: EventKind,
-    },
-    /// A block at or below the height of the last block begun: heights only
-    /// increase (consumers apply blocks in height order, and resume by height).
-    #[error("block height {height} does not increase: the last block begun was at height {last}")]
-    HeightNotIncreasing {
-        /// The height asked for.
-        height: u64,
-        /// The height of the last block begun.
-        last: u64,
-    },
-    /// A commit marker ([`EventRef::BlockCommit`] given to
-    /// [`Producer::publish`]) of a block that is not the open one; nothing
-    /// was published.
-    #[error("a commit marker of block {height} was published while {}", match open { Some(h) => format!("block {h} is open"), None => "no block is open".to_string() })]
-    CommitNotOpen {
-        /// The commit marker's height.
-        height: u64,
-        /// The open block's height, if one is open.
-        open: Option<u64>,
-    },
-    /// Another refusal by the ring.
-    #[error(transparent)]
-    Ring(slipstream_ring::PublishError),
-}
-
-impl From<slipstream_ring::PublishError> for PublishError {
-    fn from(e: slipstream_ring::PublishError) -> Self {
-        match e {
-            slipstream_ring::PublishError::TooLarge { len, max } => PublishError::TooLarge {
-                len,
-                max,
-                block: None,
-            },
-            slipstream_ring::PublishError::ReservedKind(k) => PublishError::ReservedKind(k),
-            other => PublishError::Ring(other),
-        }
-    }
 }
 
 /// Publishes a node's finalize events into a ring.
@@ -1133,94 +961,16 @@ fn recreate(path: &Path, options: &ProducerOptions) -> Result<Writer, ProducerEr
     Ok(writer)
 }
 
-/// How often the waker thread of [`Wake::EveryEvent`] reads the wake file:
-/// the longest a consumer that fell asleep waits for an event published
-/// meanwhile (the next event after the flag is set wakes it sooner).
-const EVERY_EVENT_WAKER_INTERVAL: Duration = Duration::from_micros(200);
-
 /// Gives `file` the group `gid`.
 fn set_group(file: &std::fs::File, gid: u32) -> std::io::Result<()> {
     rustix::fs::fchown(file, None, Some(rustix::fs::Gid::from_raw(gid)))?;
     Ok(())
 }
 
-/// A thread that wakes sleeping consumers on behalf of the producer.
-struct WakerThread {
-    stop: Arc<AtomicBool>,
-    handle: Option<std::thread::JoinHandle<()>>,
-}
-
-impl WakerThread {
-    fn spawn(mut waker: slipstream_ring::Waker, interval: Duration) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let handle = std::thread::Builder::new()
-            .name("slipstream-waker".into())
-            .spawn(move || {
-                while !flag.load(Ordering::Relaxed) {
-                    std::thread::park_timeout(interval);
-                    waker.wake_if_needed();
-                }
-                waker.wake_if_needed();
-            })
-            .expect("spawn the waker thread");
-        WakerThread {
-            stop,
-            handle: Some(handle),
-        }
-    }
-}
-
-impl Drop for WakerThread {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(h) = self.handle.take() {
-            h.thread().unpark();
-            let _ = h.join();
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ParseWakeError;
-    use slipstream_ring::{Item, Reader, Start};
-
-    /// The one grammar of wake policies (see `impl FromStr for Wake`).
-    #[test]
-    fn wake_policies_parse() {
-        let thread = |us| Wake::Thread {
-            interval: Duration::from_micros(us),
-        };
-        for (text, wake) in [
-            ("block", Wake::AtBlockEnd),
-            (" event\n", Wake::EveryEvent),
-            ("thread", thread(200)),
-            ("thread:1ms", thread(1000)),
-            ("thread:250us", thread(250)),
-        ] {
-            assert_eq!(text.parse::<Wake>(), Ok(wake), "{text:?}");
-        }
-        for text in [
-            "",
-            "Block",
-            "sometimes",
-            "thread:",
-            "thread:soon",
-            "thread 1ms",
-        ] {
-            let err = text.parse::<Wake>().unwrap_err();
-            let shown = err.to_string();
-            assert!(shown.contains(&format!("{text:?}")), "{shown}");
-            match err {
-                ParseWakeError::Unknown { .. } => {
-                    assert!(shown.contains("block, event, thread or thread:INTERVAL"))
-                }
-                ParseWakeError::Interval { reason, .. } => assert!(shown.contains(&reason)),
-            }
-        }
-    }
+    use slipstream_ring::{Item, Layout, Reader, Start};
 
     /// Every counter FORMAT.md section 2 defines is maintained by the
     /// producer and readable from the ring alone (`slipstream_ring::stats`).
