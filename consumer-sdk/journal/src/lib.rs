@@ -49,6 +49,6 @@ pub use error::JournalError;
 pub use reader::{Gap, GapCause, JournalItem, JournalReader, JournalStart};
 pub use slipstream_ring::Record;
 pub use writer::{
-    parse_duration, parse_size, Fsync, JournalWriter, Recovery, Retention, WriterOptions,
-    WRITE_CHUNK,
+    parse_duration, parse_size, Fsync, JournalWriter, ParseError, Recovery, Retention,
+    WriterOptions, WRITE_CHUNK,
 };

@@ -43,20 +43,76 @@ pub enum Fsync {
 }
 
 impl FromStr for Fsync {
-    type Err = String;
+    type Err = ParseError;
     /// `never`, `segment`, or `interval:DURATION` (`interval:100ms`, `interval:1s`).
-    fn from_str(s: &str) -> Result<Self, String> {
+    fn from_str(s: &str) -> Result<Self, ParseError> {
         match s {
             "never" => Ok(Fsync::Never),
             "segment" => Ok(Fsync::Segment),
             _ => {
                 let Some(d) = s.strip_prefix("interval:") else {
-                    return Err(format!("{s:?} is not never, segment or interval:DURATION"));
+                    return Err(ParseError::Fsync { text: s.to_owned() });
                 };
                 parse_duration(d).map(Fsync::Interval)
             }
         }
     }
+}
+
+/// Text that is not a duration, a size, a retention or an fsync policy;
+/// each variant names the text and what would have been accepted.
+///
+/// ```
+/// use slipstream_journal::{parse_size, ParseError};
+/// assert!(matches!(parse_size("2 parsecs"), Err(ParseError::NotANumber { what: "size", .. })));
+/// assert_eq!(
+///     parse_size("2XiB").unwrap_err().to_string(),
+///     r#""2XiB": unit "XiB" must be B, KiB, MiB, GiB or TiB"#
+/// );
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ParseError {
+    /// The text does not start with a number.
+    #[error("{text:?} is not a {what} such as {example}")]
+    NotANumber {
+        /// `"duration"` or `"size"`.
+        what: &'static str,
+        /// The text given.
+        text: String,
+        /// Examples of what is accepted.
+        example: &'static str,
+    },
+    /// The unit after the number is not one of `valid`.
+    #[error("{text:?}: unit {unit:?} must be {valid}")]
+    UnknownUnit {
+        /// The text given.
+        text: String,
+        /// The unit given.
+        unit: String,
+        /// The units accepted.
+        valid: &'static str,
+    },
+    /// The value does not fit in 64 bits (of nanoseconds or bytes).
+    #[error("{text:?} is too {what}")]
+    TooLarge {
+        /// `"long"` (a duration) or `"large"` (a size).
+        what: &'static str,
+        /// The text given.
+        text: String,
+    },
+    /// A retention that is neither a size nor an age.
+    #[error("{text:?} is neither a size (50GiB) nor an age (7d)")]
+    Retention {
+        /// The text given.
+        text: String,
+    },
+    /// An fsync policy that is not `never`, `segment` or `interval:DURATION`.
+    #[error("{text:?} is not never, segment or interval:DURATION")]
+    Fsync {
+        /// The text given.
+        text: String,
+    },
 }
 
 /// Parses `500ms`, `2s`, `10us`, `5m`, `7d` (units ns, us, ms, s, m, h, d).
@@ -68,13 +124,16 @@ impl FromStr for Fsync {
 /// ```
 ///
 /// # Errors
-/// A message naming what is wrong.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
+/// [`ParseError::NotANumber`], [`ParseError::UnknownUnit`] or
+/// [`ParseError::TooLarge`].
+pub fn parse_duration(s: &str) -> Result<Duration, ParseError> {
     let digits = s.trim_end_matches(|c: char| c.is_ascii_alphabetic());
     let unit = &s[digits.len()..];
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration such as 100ms, 2s, 7d"))?;
+    let n: u64 = digits.parse().map_err(|_| ParseError::NotANumber {
+        what: "duration",
+        text: s.to_owned(),
+        example: "100ms, 2s, 7d",
+    })?;
     let ns = match unit {
         "ns" => 1,
         "us" => 1_000,
@@ -83,11 +142,20 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "m" => 60_000_000_000,
         "h" => 3_600_000_000_000,
         "d" => 86_400_000_000_000u64,
-        _ => return Err(format!("{s:?}: unit must be ns, us, ms, s, m, h or d")),
+        _ => {
+            return Err(ParseError::UnknownUnit {
+                text: s.to_owned(),
+                unit: unit.to_owned(),
+                valid: "ns, us, ms, s, m, h or d",
+            })
+        }
     };
     n.checked_mul(ns)
         .map(Duration::from_nanos)
-        .ok_or_else(|| format!("{s:?} is too long"))
+        .ok_or_else(|| ParseError::TooLarge {
+            what: "long",
+            text: s.to_owned(),
+        })
 }
 
 /// Parses `50GiB`, `512MiB`, `4096` (units B, KiB, MiB, GiB, TiB).
@@ -97,22 +165,33 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 /// ```
 ///
 /// # Errors
-/// A message naming what is wrong.
-pub fn parse_size(s: &str) -> Result<u64, String> {
+/// [`ParseError::NotANumber`], [`ParseError::UnknownUnit`] or
+/// [`ParseError::TooLarge`].
+pub fn parse_size(s: &str) -> Result<u64, ParseError> {
     let digits = s.trim_end_matches(|c: char| c.is_ascii_alphabetic());
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("{s:?} is not a size such as 512MiB or 50GiB"))?;
+    let n: u64 = digits.parse().map_err(|_| ParseError::NotANumber {
+        what: "size",
+        text: s.to_owned(),
+        example: "512MiB or 50GiB",
+    })?;
     let mul: u64 = match &s[digits.len()..] {
         "" | "B" => 1,
         "KiB" => 1 << 10,
         "MiB" => 1 << 20,
         "GiB" => 1 << 30,
         "TiB" => 1 << 40,
-        u => return Err(format!("{s:?}: unit {u:?} must be B, KiB, MiB, GiB or TiB")),
+        u => {
+            return Err(ParseError::UnknownUnit {
+                text: s.to_owned(),
+                unit: u.to_owned(),
+                valid: "B, KiB, MiB, GiB or TiB",
+            })
+        }
     };
-    n.checked_mul(mul)
-        .ok_or_else(|| format!("{s:?} is too large"))
+    n.checked_mul(mul).ok_or_else(|| ParseError::TooLarge {
+        what: "large",
+        text: s.to_owned(),
+    })
 }
 
 /// What the journal keeps. Whole segments are deleted, oldest first, never
@@ -126,9 +205,9 @@ pub struct Retention {
 }
 
 impl FromStr for Retention {
-    type Err = String;
+    type Err = ParseError;
     /// A size (`50GiB`) or an age (`7d`, `12h`).
-    fn from_str(s: &str) -> Result<Self, String> {
+    fn from_str(s: &str) -> Result<Self, ParseError> {
         if let Ok(b) = parse_size(s) {
             return Ok(Retention {
                 max_bytes: Some(b),
@@ -140,7 +219,7 @@ impl FromStr for Retention {
                 max_bytes: None,
                 max_age: Some(d),
             })
-            .map_err(|_| format!("{s:?} is neither a size (50GiB) nor an age (7d)"))
+            .map_err(|_| ParseError::Retention { text: s.to_owned() })
     }
 }
 

@@ -9,7 +9,7 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand, ValueEnum};
 use slipstream_journal::{
     parse_duration, parse_size, summary, verify, Fsync, JournalItem, JournalReader, JournalStart,
-    JournalWriter, Retention, WriterOptions,
+    JournalWriter, ParseError, Retention, WriterOptions,
 };
 use slipstream_ring::{resolve_ring_path, Item, LapPolicy, Reader, SeekError, Slot, Start};
 use slipstream_tools::cli;
@@ -109,11 +109,11 @@ enum From {
     End,
 }
 
-fn parse_retention(s: &str) -> Result<Retention, String> {
+fn parse_retention(s: &str) -> Result<Retention, ParseError> {
     s.parse()
 }
 
-fn parse_fsync(s: &str) -> Result<Fsync, String> {
+fn parse_fsync(s: &str) -> Result<Fsync, ParseError> {
     s.parse()
 }
 
