@@ -6,7 +6,7 @@
 pub mod scenarios;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -255,39 +255,18 @@ pub fn position(url: &str) -> Option<db::Position> {
         .expect("position")
 }
 
-/// A temp dir removed on drop.
-pub struct TempDir(pub PathBuf);
+/// A temp dir removed on drop: the tests' one (`slipstream_testkit`).
+pub use slipstream_tests::TempDir;
 
-impl TempDir {
-    pub fn new(tag: &str) -> TempDir {
-        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let p =
-            std::env::temp_dir().join(format!("slipstream-index-{tag}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).expect("create a temp dir");
-        TempDir(p)
-    }
-    pub fn sqlite_url(&self) -> String {
-        format!("sqlite:{}", self.0.join("index.db").display())
-    }
+/// Where a test's SQLite database lives in its temp dir.
+pub trait SqliteIn {
+    /// `sqlite:DIR/index.db`.
+    fn sqlite_url(&self) -> String;
 }
 
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A small deterministic generator for kill times.
-pub struct Rng(pub u64);
-
-impl Rng {
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
+impl SqliteIn for TempDir {
+    fn sqlite_url(&self) -> String {
+        format!("sqlite:{}", self.path().join("index.db").display())
     }
 }
 
@@ -301,7 +280,7 @@ pub fn kill_loop(
     node: std::thread::JoinHandle<()>,
     seed: u64,
 ) -> (u32, u32) {
-    let mut rng = Rng(seed | 1);
+    let mut rng = slipstream_testkit::rng::Rng::new(seed);
     let mut while_writing = 0;
     for _ in 0..kills {
         let child = indexer()
