@@ -17,6 +17,7 @@ use slipstream_consumer::remote::{parse_headers, Header, RemoteConsumer};
 use slipstream_consumer::{
     BlockItem, Consumer, EventKind, Item, OwnedEvent, OwnedItem, ProducerChange, Start,
 };
+use slipstream_tests::process::wait_until;
 use slipstream_tests::rng::Rng;
 use slipstream_tests::{wait_for_ring, workspace_bin, ChildGuard, NatsServer, TempRing};
 use std::path::Path;
@@ -143,6 +144,9 @@ fn read_stream(url: &str, stream: &str) -> Vec<Msg> {
     })
 }
 
+/// How long the lapped-bridge test waits for each step it waits on.
+const WAIT: Duration = Duration::from_secs(60);
+
 /// How many messages the stream holds (0 if it does not exist yet).
 fn stream_len(url: &str, stream: &str) -> u64 {
     runtime().block_on(async {
@@ -154,15 +158,6 @@ fn stream_len(url: &str, stream: &str) -> u64 {
             Err(_) => 0,
         }
     })
-}
-
-/// Polls `done` every 100 ms; panics naming `what` after 60 s.
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// Checks that the stream holds every event of the ring exactly once, in
@@ -766,7 +761,7 @@ fn a_lapped_bridge_publishes_the_exact_gap_and_remote_consumers_see_it() {
     // Stopped only once it has published: a bridge stopped before it read
     // anything would resume into a gap whose first height it cannot know
     // (`Missed::first_height` is `None` then, as documented).
-    wait_until("the bridge publishes its first message", || {
+    wait_until("the bridge publishes its first message", WAIT, || {
         stream_len(&server.url(), "EVENTS") > 0
     });
     b.signal(Signal::SIGSTOP);
@@ -778,6 +773,7 @@ fn a_lapped_bridge_publishes_the_exact_gap_and_remote_consumers_see_it() {
     // ran again, and the drain's gap had no heights to give).
     wait_until(
         "the resumed bridge publishes its lap and an event after it",
+        WAIT,
         || {
             let msgs = read_stream(&server.url(), "EVENTS");
             msgs.iter()
