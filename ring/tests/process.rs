@@ -940,8 +940,9 @@ impl Epochs {
     }
 }
 
-/// If the producer left a record announced in `tail_intent` but not committed
-/// in `tail` (it was killed while writing it), the bytes between them.
+/// If the producer left `tail_intent` ahead of `tail` (it was killed while
+/// writing a record, or it had announced ahead in chunks, FORMAT.md section
+/// 5 step 2), the bytes between them.
 fn uncommitted(file: &File) -> Option<u64> {
     use slipstream_ring::layout::{OFF_TAIL, OFF_TAIL_INTENT};
     use std::os::unix::fs::FileExt;
@@ -1162,8 +1163,8 @@ fn kill_loop(test: &str, layout_name: &str, kills: u64) {
     let done = c.expect("done", DEADLINE);
     assert_eq!(done.get("next"), last + 1, "{done:?}");
     eprintln!(
-        "{layout_name} layout: {kills} producer kills ({early_kills} early, {torn_kills} left a torn record of up to \
-         {max_torn} bytes), {cursor_kills} consumer kills, {last} records, final epoch {}; parent reader delivered {} missed {} in {} laps; {:?}",
+        "{layout_name} layout: {kills} producer kills ({early_kills} early, {torn_kills} left tail_intent ahead of tail, a \
+         record being written or announced ahead, by up to {max_torn} bytes), {cursor_kills} consumer kills, {last} records, final epoch {}; parent reader delivered {} missed {} in {} laps; {:?}",
         epochs.epoch,
         t.delivered,
         t.missed,

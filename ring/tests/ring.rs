@@ -659,6 +659,62 @@ mod files {
         assert!(Writer::open(path.open(), path.lock(), small(), IfExists::Resume).is_err());
     }
 
+    /// A caught-up reader learns of a new record from its sequence word, not
+    /// from `tail` (so that polling readers do not take the commit line from
+    /// the writer). A committed record whose sequence word is wrong must still
+    /// be reported, not waited for forever: at once after a `wait` that saw
+    /// the tail move, and within a bounded number of polls without one.
+    #[test]
+    fn a_wrong_sequence_word_at_a_caught_up_reader_is_reported_not_waited_for() {
+        let path = TempPath::new("seqword");
+        let mut w = Writer::open(path.open(), path.lock(), small(), IfExists::Resume).unwrap();
+        w.publish(1, &[1; 40]).unwrap();
+        let g = *w.geometry();
+        let f = path.open();
+        let mut polled = Reader::attach(&f, Start::Oldest).unwrap();
+        let mut waited = Reader::attach(&f, Start::Oldest).unwrap();
+        for r in [&mut polled, &mut waited] {
+            assert!(matches!(r.try_next(), Ok(Some(Item::Record(_)))));
+            assert!(r.try_next().unwrap().is_none(), "caught up");
+        }
+        w.publish(1, &[2; 40]).unwrap();
+        // The second record's sequence word says 7, not 2.
+        let rec2 = g.data_offset + record_len(40);
+        f.write_all_at(&7u64.to_le_bytes(), rec2 + 8).unwrap();
+        let is_sequence_error = |r: &Result<Option<Item<'_>>, ReadError>| {
+            matches!(
+                r,
+                Err(ReadError::Corrupt(CorruptError::Sequence {
+                    expected: 2,
+                    found: 7,
+                    ..
+                }))
+            )
+        };
+        // Polling alone: an error within the recheck bound (1024 polls).
+        let mut polls = 0;
+        loop {
+            polls += 1;
+            let got = polled.try_next();
+            if is_sequence_error(&got) {
+                break;
+            }
+            assert!(matches!(got, Ok(None)), "{got:?}");
+            assert!(polls <= 1025, "still waiting after {polls} polls");
+        }
+        // Waiting: the wait sees the tail past the cursor, and the next read
+        // reports the record.
+        // (`available` may say no: it trusts the record's words too.)
+        let t = Instant::now();
+        assert!(waited.wait(Duration::from_secs(5)));
+        assert!(
+            t.elapsed() < Duration::from_secs(4),
+            "wait returned at once"
+        );
+        assert!(waited.available(), "after that wait, the reader knows");
+        assert!(is_sequence_error(&waited.try_next()));
+    }
+
     #[test]
     fn a_read_only_file_gives_a_polling_reader() {
         let path = TempPath::new("ro");

@@ -314,6 +314,12 @@ impl Reader {
         let cap = self.shared.geo.capacity;
         // At most a padding record, then the record after it.
         for _ in 0..2 {
+            // Waiting at the cursor without loading the commit line (see
+            // `discovered`): only a record that may be there (or a bounded
+            // recheck) costs the loads of tail and tail_intent below.
+            if self.nothing_new() {
+                return Ok(None);
+            }
             let (tail, _) = self.counters()?;
             if tail == self.pos {
                 return Ok(None);

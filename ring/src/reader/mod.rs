@@ -161,7 +161,20 @@ pub struct Reader {
     batch: usize,
     /// The ring's wake file, to announce sleeping in (see `set_wake_file`).
     pub(crate) wake_file: Option<crate::shared::WakeFile>,
+    /// Fills in a row that `discovered` answered without loading tail.
+    idle: u32,
+    /// Set by `wait` when it saw the tail past the cursor: the next fill
+    /// loads tail whatever the record's words say (this thread's own state;
+    /// atomic only because `wait` takes `&self`).
+    tail_moved: std::sync::atomic::AtomicBool,
 }
+
+/// After this many fills in a row that found nothing new from the record's
+/// own words, a fill loads tail anyway: bytes at the cursor that will never
+/// show the expected record (a corrupt ring) are then reported within a
+/// bounded number of polls, while a polling reader still loads the commit
+/// line only once per this many polls.
+const RECHECK_TAIL_EVERY: u32 = 1024;
 
 impl Reader {
     pub(crate) fn new(shared: Arc<Shared>, start: Start) -> Result<Reader, SeekError> {
@@ -178,6 +191,8 @@ impl Reader {
             current: None,
             batch: DEFAULT_BATCH,
             wake_file: None,
+            idle: 0,
+            tail_moved: std::sync::atomic::AtomicBool::new(false),
         };
         // A batch must be small against the ring: a lapped reader resumes an
         // eighth of the ring ahead of the writer, and a copy as long as the
@@ -232,7 +247,67 @@ impl Reader {
     pub fn available(&self) -> bool {
         self.pending_lag.is_some()
             || self.at < self.buf.len()
-            || self.shared.tail().load(Ordering::Acquire) != self.pos
+            || self.pos < self.fill_tail
+            || self.tail_moved.load(std::sync::atomic::Ordering::Relaxed)
+            || (self.discovered() && self.shared.tail().load(Ordering::Acquire) != self.pos)
+    }
+
+    /// Whether a fill may return "nothing new" without loading tail: the
+    /// last tail loaded is at the cursor, `wait` did not see it move, the
+    /// record's own words say it is not there (`discovered`), and fewer than
+    /// [`RECHECK_TAIL_EVERY`] fills in a row have answered so.
+    #[inline]
+    fn nothing_new(&mut self) -> bool {
+        if self.pos < self.fill_tail
+            || std::mem::take(self.tail_moved.get_mut())
+            || self.idle >= RECHECK_TAIL_EVERY
+            || self.discovered()
+        {
+            self.idle = 0;
+            return false;
+        }
+        self.idle += 1;
+        true
+    }
+
+    /// Whether the producer may have committed the record at the cursor (or
+    /// lapped the reader): `false` means it certainly had not, as of the
+    /// loads made here. Learnt from the record's own words (FORMAT.md
+    /// section 6, "Waiting"), which only the writer of that record stores
+    /// to, instead of from `tail`, whose line the writer stores to at every
+    /// commit: a reader polling `tail` takes that line from the writer at
+    /// every publish. Only a `true` is followed by a load of `tail`, which
+    /// alone says what is committed (its Acquire is what makes the record's
+    /// bytes visible); this is a filter in front of it.
+    ///
+    /// `false` needs all of: the sequence word at the cursor is not the one
+    /// expected (the writer stores it last of the record's bytes, before the
+    /// tail: a committed record at the cursor has it); the header word there
+    /// is not a padding record's (padding has no sequence word: the record
+    /// after it lies at offset 0); and the cursor's bytes are not being
+    /// overwritten (`intact`: the writer lapping us may have written anything
+    /// there). Whatever the loads see (stale, torn, or another lap's bytes),
+    /// a wrong `false` only delays the reader until the stores reach it, and
+    /// a wrong `true` costs a load of `tail`.
+    #[inline]
+    pub(crate) fn discovered(&self) -> bool {
+        let geo = &self.shared.geo;
+        let off = (self.pos & geo.mask) as usize;
+        if geo.capacity as usize - off < RECORD_HEADER_LEN || off % RECORD_ALIGN != 0 {
+            // Only a padding record fits here (or the position is corrupt,
+            // which the tail path reports).
+            return true;
+        }
+        let data = &self.shared.data;
+        // SAFETY: off and off + 8 are 8-aligned and off + 16 <= capacity
+        // (checked above), inside the data region.
+        let (head, seq) = unsafe {
+            (
+                data.u64_unchecked(off).load(Ordering::Relaxed),
+                data.u64_unchecked(off + 8).load(Ordering::Relaxed),
+            )
+        };
+        seq == self.seq || split_header_word(head).1 == KIND_PADDING || !self.intact(self.pos)
     }
 
     /// Sleeps until a record is available, a wake arrives, or `timeout`
@@ -247,8 +322,16 @@ impl Reader {
         if self.pending_lag.is_some() || self.at < self.buf.len() {
             return true;
         }
-        self.shared
-            .wait_past(self.pos, timeout, self.wake_file.as_ref())
+        let moved = self
+            .shared
+            .wait_past(self.pos, timeout, self.wake_file.as_ref());
+        if moved {
+            // The tail is past the cursor: the next fill must load it, even
+            // if the record's words do not show the record (`nothing_new`).
+            self.tail_moved
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        moved
     }
 
     fn set_position(&mut self, pos: u64, seq: u64) {

@@ -59,6 +59,10 @@ pub struct Writer {
     tail: u64,
     /// Highest `tail_intent` published; never decreases.
     intent: u64,
+    /// How far past a record's end `tail_intent` is announced (see
+    /// [`intent_chunk`]): one store to its line per chunk of records, not one
+    /// per record.
+    chunk: u64,
     next_seq: u64,
     /// Absolute segment index (`pos >> segment_shift`) of the last record written.
     last_segment: u64,
@@ -101,10 +105,12 @@ impl Writer {
         latest: u64,
     ) -> Self {
         let shift = shared.geo.segment_shift;
+        let chunk = intent_chunk(shared.geo.capacity);
         Writer {
             shared,
             tail,
             intent,
+            chunk,
             next_seq,
             last_segment: if latest == NO_RECORD {
                 u64::MAX
@@ -218,13 +224,22 @@ impl Writer {
         let pos = self.tail + pad;
         let end = pos + rec;
         if end > self.intent {
-            self.intent = end;
+            // Announce ahead, in chunks (FORMAT.md section 5, step 2): readers
+            // load tail_intent after every copy and while they wait, so a
+            // store per record would take its line from every polling reader
+            // at every publish. Never more than a lap past the committed tail.
+            self.intent = end.max(
+                end.saturating_add(self.chunk)
+                    .min(self.tail.saturating_add(geo.capacity)),
+            );
             // Announce, before touching any byte of [tail, end), that the bytes
             // one lap back are about to be overwritten.
             // Release: a reader that Acquire-loads this value also sees the
             // tail committed before it (pairs with the Acquire load in
             // `Reader::counters`, whose corruption check relies on it).
-            self.shared.tail_intent().store(end, Ordering::Release);
+            self.shared
+                .tail_intent()
+                .store(self.intent, Ordering::Release);
             // Orders the store above before every store of the record below.
             // Pairs with the fence(Acquire) in `Reader::fill` (and the other
             // validations) between a reader's copy and its load of tail_intent:
@@ -244,10 +259,10 @@ impl Writer {
         // since len <= max_payload), rec >= 16, and roff is 8-aligned.
         // SAFETY: roff + 8 <= roff + rec <= capacity, 8-aligned (above).
         let head = unsafe { data.u64_unchecked(roff) };
-        // SAFETY: roff + 16 <= roff + rec <= capacity, 8-aligned (above).
-        let seq_word = unsafe { data.u64_unchecked(roff + 8) };
         head.store(header_word(len as u32, kind, 0), Ordering::Relaxed);
-        seq_word.store(self.next_seq, Ordering::Relaxed);
+        // The sequence word is stored at the commit, after the payload: a
+        // reader waiting on it (`Reader::discovered`) then sees it change
+        // when the record is complete, not while it is being written.
         Ok(Reservation {
             writer: self,
             kind,
@@ -282,6 +297,14 @@ impl Writer {
     fn commit(&mut self, kind: u16, pos: u64, end: u64) -> u64 {
         let seq = self.next_seq;
         let geo = &self.shared.geo;
+        let roff = (pos & geo.mask) as usize;
+        // The record's sequence word, last of its bytes: readers watch it to
+        // learn that a record may have been committed without loading the
+        // commit line (FORMAT.md section 6, "Waiting"); they believe it only
+        // after the Release store of tail below.
+        // SAFETY: `reserve` placed the record [roff, roff + record_len) in the
+        // data region, and record_len >= 16, roff 8-aligned.
+        unsafe { self.shared.data.u64_unchecked(roff + 8) }.store(seq, Ordering::Relaxed);
         // The commit slot for `seq + 1`, before the tail it belongs to: a
         // producer killed at any point leaves one slot whose `end` is the
         // committed tail (the other holds an older or a half-written end,
@@ -381,6 +404,14 @@ impl Writer {
     pub fn reader(&self, start: crate::Start) -> Result<crate::Reader, crate::SeekError> {
         crate::Reader::new(self.shared.clone(), start)
     }
+}
+
+/// How far ahead of a record's end the writer announces `tail_intent`: a
+/// 32nd of the ring, at most 64 KiB, a multiple of 8 (0 for rings under
+/// 256 bytes). A reader is then told it was lapped when it is within a lap
+/// less this chunk of the writer, never later than it really was.
+pub(crate) fn intent_chunk(capacity: u64) -> u64 {
+    (capacity / 32).min(64 * 1024) & !(RECORD_ALIGN as u64 - 1)
 }
 
 impl<'a> Reservation<'a> {
