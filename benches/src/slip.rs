@@ -72,6 +72,12 @@ fn start(
         .open(slipstream_ring::sidecar::wake_path(path.path()))
         .with_context(|| format!("opening the wake file of {}", path.path().display()))?;
     reader.set_wake_file(wake);
+    if let Some(b) = std::env::var("SLIPSTREAM_BENCH_BATCH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        reader.set_batch_bytes(b);
+    }
     // Drain the warm-up lap (the producer is idle until `go`).
     while let Some(item) = reader.try_next().context("reading the warm-up lap")? {
         if let Item::Record(r) = item {
