@@ -10,7 +10,8 @@
 //! - `decode_event/SIZE`: consume plus decoding the event payload.
 //! - `round_trip/128`: publish one 128-byte record, then read it.
 //! - `publish_readers/...`: publish of 128 bytes with readers attached (threads
-//!   that drain the ring every 50 µs), an attached reader that never reads
+//!   that drain the ring every 50 µs; `1_spinning`: one that spins on
+//!   `try_next` without a pause), an attached reader that never reads
 //!   (what a stopped consumer is to the producer), and one asleep on the
 //!   futex (deferred wake-ups; and immediate ones, which pay the wake call).
 //!
@@ -152,6 +153,10 @@ struct Readers {
 enum Behaviour {
     /// Drains the ring every 50 µs.
     Polling,
+    /// Spins on `try_next` without ever sleeping: a busy-polling consumer,
+    /// caught up most of the time, which polls the ring at every instant the
+    /// writer commits (what loads the lines the writer stores to).
+    Spinning,
     /// Attached, never reads: to the producer, what a stopped consumer is.
     Idle,
     /// Sleeps on the futex until woken, then drains.
@@ -172,6 +177,11 @@ impl Readers {
                             Behaviour::Polling => {
                                 while let Ok(Some(_)) = r.try_next() {}
                                 std::thread::sleep(Duration::from_micros(50));
+                            }
+                            Behaviour::Spinning => {
+                                for _ in 0..1024 {
+                                    let _ = black_box(r.try_next().map(|i| i.is_some()));
+                                }
                             }
                             Behaviour::Sleeping => {
                                 while let Ok(Some(_)) = r.try_next() {}
@@ -198,10 +208,11 @@ impl Drop for Readers {
 fn publish_readers(c: &mut Criterion) {
     let mut g = c.benchmark_group("publish_readers");
     let payload = [0x5Au8; 128];
-    let cases: [(&str, usize, Behaviour, Wake); 6] = [
+    let cases: [(&str, usize, Behaviour, Wake); 7] = [
         ("0_readers", 0, Behaviour::Idle, Wake::Deferred),
         ("1_polling", 1, Behaviour::Polling, Wake::Deferred),
         ("8_polling", 8, Behaviour::Polling, Wake::Deferred),
+        ("1_spinning", 1, Behaviour::Spinning, Wake::Deferred),
         ("1_idle", 1, Behaviour::Idle, Wake::Deferred),
         (
             "1_sleeping_deferred",
