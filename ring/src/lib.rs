@@ -9,6 +9,9 @@
 //!
 //! The algorithm is Agrona's broadcast buffer (Martin Thompson et al.:
 //! `tail_intent`, `tail`, copy-then-validate readers, padding records), with
+//! readers that wait on the next record's own sequence word instead of on
+//! the commit line (Aeron's discovery; `tail` still confirms what is
+//! committed), `tail_intent` announced a chunk ahead,
 //! Aeron-style crash handling, a 64-bit sequence number in every record, a
 //! segment table that lets a lapped or resuming reader find exact record
 //! boundaries, and a futex that sleeping readers wait on. The bytes are
