@@ -16,7 +16,9 @@ use slipstream_ring::{Item, Layout, Start, Wake, Writer};
 use std::time::Duration;
 
 /// 64 bytes of data: the third 24-byte record (after 16 bytes of padding)
-/// overwrites the first.
+/// overwrites the first. Under loom the writer announces `tail_intent` a word
+/// past each record's end (`intent_chunk`), so the models also cover readers
+/// told they were lapped by an intent that runs ahead.
 fn layout() -> Layout {
     Layout::new(64).max_payload(8).segments(4).page_size(64)
 }
