@@ -72,6 +72,9 @@ fn start(
         .open(slipstream_ring::sidecar::wake_path(path.path()))
         .with_context(|| format!("opening the wake file of {}", path.path().display()))?;
     reader.set_wake_file(wake);
+    // `SLIPSTREAM_BENCH_BATCH=BYTES`: the consumer's batch (bytes copied
+    // per validation, `Reader::set_batch_bytes`); the reader's default
+    // (64 KiB, at most a 16th of the ring) without it.
     if let Some(b) = std::env::var("SLIPSTREAM_BENCH_BATCH")
         .ok()
         .and_then(|v| v.parse().ok())
