@@ -13,6 +13,7 @@ impl Reader {
     ///
     /// A [`Lag`] is an item, not an error: the reader has already moved past
     /// the missed records, and the next call goes on from there.
+    #[inline]
     pub fn try_next(&mut self) -> Result<Option<Item<'_>>, ReadError> {
         Ok(match self.advance(|_, _| true)? {
             None => None,
@@ -36,11 +37,49 @@ impl Reader {
     /// assert_eq!(r.advance(|kind, _| kind == 2).unwrap(), Some(Step::Record));
     /// assert_eq!(r.current().unwrap().payload, b"keep me");
     /// ```
+    #[inline]
     pub fn advance(
         &mut self,
         mut keep: impl FnMut(u16, &[u8]) -> bool,
     ) -> Result<Option<Step>, ReadError> {
         self.current = None;
+        // The common case, inlined into the caller: ordinary records one
+        // after the other in the validated copy (as in `receive`). Everything
+        // else (a lap to report, the end of the copy, padding, errors) is
+        // `advance_slow`, out of line.
+        if self.pending_lag.is_none() {
+            while let Some((len, kind, rl)) =
+                parse_fast(&self.buf, self.at, self.pos, self.seq, &self.shared.geo)
+            {
+                let cur = Cur {
+                    start: self.at + RECORD_HEADER_LEN,
+                    len,
+                    kind,
+                    seq: self.seq,
+                };
+                self.at += rl;
+                self.pos += rl as u64;
+                self.seq += 1;
+                // SAFETY: `parse_fast` checked that the record lies in `buf`.
+                let payload = unsafe {
+                    self.buf
+                        .get_unchecked(cur.start..cur.start + cur.len as usize)
+                };
+                if keep(kind, payload) {
+                    self.current = Some(cur);
+                    return Ok(Some(Step::Record));
+                }
+            }
+        }
+        self.advance_slow(keep)
+    }
+
+    /// [`advance`](Reader::advance) past its fast path.
+    #[inline(never)]
+    fn advance_slow(
+        &mut self,
+        mut keep: impl FnMut(u16, &[u8]) -> bool,
+    ) -> Result<Option<Step>, ReadError> {
         loop {
             if let Some(lag) = self.pending_lag.take() {
                 return Ok(Some(Step::Lagged(lag)));
