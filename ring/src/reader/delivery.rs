@@ -318,6 +318,7 @@ impl Reader {
     }
 
     /// The record the last [`advance`](Reader::advance) moved to, if it moved to one.
+    #[inline]
     pub fn current(&self) -> Option<Record<'_>> {
         self.current.map(|c| Record {
             seq: c.seq,
