@@ -70,6 +70,11 @@ impl Reader {
                     return Ok(Some(Step::Record));
                 }
             }
+            // A poll that finds nothing, inlined too: the copy is used up
+            // and the record's own words say the next one is not there yet.
+            if self.idle_poll() {
+                return Ok(None);
+            }
         }
         self.advance_slow(keep)
     }
@@ -151,6 +156,10 @@ impl Reader {
         if let Some(lag) = self.pending_lag.take() {
             handler(Item::Lagged(lag));
             return Ok(1);
+        }
+        // A poll that finds nothing (see `advance`).
+        if self.idle_poll() {
+            return Ok(0);
         }
         let mut n = 0;
         let mut filled = false;

@@ -252,6 +252,24 @@ impl Reader {
             || (self.discovered() && self.shared.tail().load(Ordering::Acquire) != self.pos)
     }
 
+    /// The check of [`nothing_new`](Reader::nothing_new) for a poll that
+    /// has not started a fill: `true` (and one more idle poll counted) if
+    /// nothing is new; `false` changes nothing, and the fill that follows
+    /// decides (it alone resets the count, so a recheck is never skipped).
+    #[inline]
+    pub(super) fn idle_poll(&mut self) -> bool {
+        if self.at < self.buf.len()
+            || self.pos < self.fill_tail
+            || *self.tail_moved.get_mut()
+            || self.idle >= RECHECK_TAIL_EVERY
+            || self.discovered()
+        {
+            return false;
+        }
+        self.idle += 1;
+        true
+    }
+
     /// Whether a fill may return "nothing new" without loading tail: the
     /// last tail loaded is at the cursor, `wait` did not see it move, the
     /// record's own words say it is not there (`discovered`), and fewer than
