@@ -198,6 +198,10 @@ struct Delays {
     rows: Histogram<u64>,
     /// The COMMIT.
     commit: Histogram<u64>,
+    /// SQLite: pages (WAL frames) the transaction wrote.
+    pages: Histogram<u64>,
+    /// Rows of `mapping_values` the transaction wrote (keys after folding).
+    keys: Histogram<u64>,
 }
 
 /// One delay run: the indexer follows a live node; per block, commit marker to DB commit.
@@ -221,6 +225,8 @@ fn delay(url: &str, ring: &Path, blocks: u64, rate: f64, events: &str) -> (Delay
         fold: h(),
         rows: h(),
         commit: h(),
+        pages: h(),
+        keys: h(),
     };
     let ns = |d: Duration| d.as_nanos().max(1) as u64;
     let seen = std::cell::Cell::new(0u64);
@@ -249,6 +255,10 @@ fn delay(url: &str, ring: &Path, blocks: u64, rate: f64, events: &str) -> (Delay
                             .saturating_record(ns(begun.saturating_duration_since(read)));
                         d.rows.saturating_record(ns(t.rows));
                         d.commit.saturating_record(ns(t.commit));
+                        if let Some(p) = t.pages_written {
+                            d.pages.saturating_record(p.max(1));
+                        }
+                        d.keys.saturating_record(b.mapping_rows().max(1) as u64);
                     }
                 }
             }
@@ -374,6 +384,21 @@ fn main() {
                 us(h.max()),
                 h.len()
             );
+        }
+        for (what, h) in [
+            ("mapping_values rows written per block", &d.keys),
+            ("pages (WAL frames) written per block", &d.pages),
+        ] {
+            if !h.is_empty() {
+                println!(
+                    "caught up {name}:   {what}: mean {:.0}, p50 {}, p90 {}, p99 {}, max {}",
+                    h.mean(),
+                    h.value_at_quantile(0.5),
+                    h.value_at_quantile(0.9),
+                    h.value_at_quantile(0.99),
+                    h.max()
+                );
+            }
         }
     }
     let _ = std::fs::remove_dir_all(&tmp);

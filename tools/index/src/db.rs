@@ -404,6 +404,8 @@ pub struct Timing {
     pub rows: std::time::Duration,
     /// The `COMMIT` alone.
     pub commit: std::time::Duration,
+    /// SQLite: the pages the transaction wrote to the WAL.
+    pub pages_written: Option<u64>,
 }
 
 impl Batch {
@@ -571,6 +573,9 @@ pub struct WriteTimes {
     pub rows: std::time::Duration,
     /// The `COMMIT`.
     pub commit: std::time::Duration,
+    /// SQLite: the pages the transaction wrote to the WAL (one frame each,
+    /// `SQLITE_DBSTATUS_CACHE_WRITE`); `None` for PostgreSQL.
+    pub pages_written: Option<u64>,
 }
 
 /// A (program, mapping) pair's names.
@@ -1012,11 +1017,37 @@ impl Store for Sqlite {
     }
 }
 
+/// The pages `conn` wrote to the database (in WAL mode: to the WAL, one frame
+/// each) since the last call, which resets the counter.
+fn pages_written(conn: &rusqlite::Connection) -> u64 {
+    use rusqlite::ffi;
+    let (mut cur, mut hi) = (0, 0);
+    // SAFETY: `conn.handle()` is the open connection's handle, valid while
+    // `conn` is borrowed; sqlite3_db_status only writes the two ints it is
+    // given; the connection is not shared with another thread (`Connection`
+    // is not `Sync`).
+    let rc = unsafe {
+        ffi::sqlite3_db_status(
+            conn.handle(),
+            ffi::SQLITE_DBSTATUS_CACHE_WRITE,
+            &mut cur,
+            &mut hi,
+            1,
+        )
+    };
+    if rc == ffi::SQLITE_OK {
+        cur.max(0) as u64
+    } else {
+        0
+    }
+}
+
 impl Sqlite {
     fn write_tx(&mut self, b: &Batch) -> Result<WriteTimes, DbError> {
         use rusqlite::params;
         let begun = std::time::Instant::now();
         let Sqlite { conn, ids, .. } = self;
+        pages_written(conn); // resets the count
         ids.load(|| {
             let mut st = conn.prepare_cached(SQL_MAPPINGS).map_err(sq("prepare"))?;
             let rows = st
@@ -1145,9 +1176,11 @@ impl Sqlite {
         }
         let rows = begun.elapsed();
         tx.commit().map_err(sq("commit"))?;
+        let commit = begun.elapsed() - rows;
         Ok(WriteTimes {
             rows,
-            commit: begun.elapsed() - rows,
+            commit,
+            pages_written: Some(pages_written(&self.conn)),
         })
     }
 }
@@ -1430,6 +1463,7 @@ impl Postgres {
         Ok(WriteTimes {
             rows,
             commit: begun.elapsed() - rows,
+            pages_written: None,
         })
     }
 }

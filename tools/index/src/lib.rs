@@ -576,6 +576,7 @@ fn flush(
     let times = store.write(batch)?;
     batch.timing.rows = times.rows;
     batch.timing.commit = times.commit;
+    batch.timing.pages_written = times.pages_written;
     stats.transactions += 1;
     stats.gaps += batch.gaps.len() as u64;
     on_commit(batch);
