@@ -400,6 +400,39 @@ fn main() {
                 );
             }
         }
+        if let Some(path) = url.strip_prefix("sqlite:") {
+            table_shapes(path);
+        }
     }
     let _ = std::fs::remove_dir_all(&tmp);
+}
+
+/// How the mapping tables of the SQLite file at `path` lie on pages (leaf
+/// pages, rows, rows per leaf), from SQLite's `dbstat` table.
+fn table_shapes(path: &str) {
+    let c = rusqlite::Connection::open(path).expect("open the bench database");
+    let mut st = c
+        .prepare(
+            "SELECT name, SUM(pagetype = 'leaf'), SUM(pagetype = 'internal'), SUM(ncell * (pagetype = 'leaf'))
+             FROM dbstat WHERE name LIKE 'mapping_values%' GROUP BY name ORDER BY name",
+        )
+        .expect("dbstat");
+    let rows = st
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, i64>(3)?,
+            ))
+        })
+        .expect("dbstat")
+        .collect::<Result<Vec<_>, _>>()
+        .expect("dbstat rows");
+    for (name, leaves, internal, cells) in rows {
+        println!(
+            "after the run: {name}: {cells} rows on {leaves} leaf pages ({:.1} rows a leaf), {internal} interior pages",
+            cells as f64 / leaves.max(1) as f64
+        );
+    }
 }
