@@ -242,6 +242,8 @@ pub struct Stats {
     pub transactions: u64,
     /// Gaps recorded.
     pub gaps: u64,
+    /// Settles of SQLite's recent rows into the base table (see [`db::Store::settle`]).
+    pub settles: u64,
 }
 
 /// Where a gap being recorded began (it ends before the next block applied).
@@ -377,7 +379,9 @@ pub fn run(
 
     loop {
         let pending = !batch.is_empty();
-        let timeout = if pending {
+        // Unsettled recent rows: look (without waiting) whether the ring is
+        // idle, and settle them then.
+        let timeout = if pending || store.unsettled() {
             Duration::ZERO
         } else {
             Duration::from_millis(100)
@@ -394,6 +398,10 @@ pub fn run(
         let flush_now = match next {
             None => {
                 flush(store, &mut batch, &mut stats, on_commit)?;
+                if store.unsettled() {
+                    store.settle()?;
+                    stats.settles += 1;
+                }
                 return Ok(stats);
             }
             Some(Next::Block(block)) => {
@@ -417,6 +425,10 @@ pub fn run(
                     || batch_started.elapsed() >= cfg.batch_age
             }
             Some(Next::Idle) => {
+                if !pending && store.unsettled() {
+                    store.settle()?;
+                    stats.settles += 1;
+                }
                 if !pending && last_check.elapsed() >= Duration::from_secs(1) {
                     last_check = Instant::now();
                     check_current(&src, &batch, cfg)?;
