@@ -775,8 +775,17 @@ pub const RECENT_MAX_ROWS: u64 = 10_000;
 /// one pass more than the commits it overlapped, and the WAL file is cut
 /// back to [`WAL_KEEP_BYTES`] when it restarts (`journal_size_limit`).
 struct Checkpointer {
-    stop: std::sync::Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
+    state: std::sync::Arc<(std::sync::Mutex<CheckpointerState>, std::sync::Condvar)>,
     thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// What the writer tells the checkpointer.
+#[derive(Default)]
+struct CheckpointerState {
+    /// Stop (the store is dropped).
+    stop: bool,
+    /// Checkpoint now (the writer has just gone idle), not at the next tick.
+    kicked: bool,
 }
 
 /// How often the checkpointer copies the WAL back into the database.
@@ -791,19 +800,31 @@ impl Checkpointer {
             rusqlite::Connection::open(path).map_err(sq("open the checkpointer's connection"))?;
         conn.busy_timeout(std::time::Duration::from_millis(100))
             .map_err(sq("set the busy timeout"))?;
-        let stop = std::sync::Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
-        let flag = stop.clone();
+        let state = std::sync::Arc::new((
+            std::sync::Mutex::new(CheckpointerState::default()),
+            std::sync::Condvar::new(),
+        ));
+        let shared = state.clone();
         let thread = std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
             .spawn(move || {
-                let (lock, cv) = &*flag;
-                let mut stopped = lock.lock().unwrap_or_else(|e| e.into_inner());
-                while !*stopped {
-                    stopped = cv
-                        .wait_timeout(stopped, CHECKPOINT_EVERY)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0;
-                    drop(stopped);
+                let (lock, cv) = &*shared;
+                let mut st = lock.lock().unwrap_or_else(|e| e.into_inner());
+                while !st.stop {
+                    if !st.kicked {
+                        // A kick restarts the period: while the writer kicks
+                        // after every settle (caught up), the tick never
+                        // lands inside its next commit.
+                        st = cv
+                            .wait_timeout(st, CHECKPOINT_EVERY)
+                            .unwrap_or_else(|e| e.into_inner())
+                            .0;
+                    }
+                    if st.stop {
+                        break;
+                    }
+                    st.kicked = false;
+                    drop(st);
                     // PASSIVE: copies what it can without blocking the
                     // writer; again while the writer left frames behind.
                     for _ in 0..4 {
@@ -816,21 +837,29 @@ impl Checkpointer {
                             _ => break,
                         }
                     }
-                    stopped = lock.lock().unwrap_or_else(|e| e.into_inner());
+                    st = lock.lock().unwrap_or_else(|e| e.into_inner());
                 }
             })
             .expect("spawn the checkpointer");
         Ok(Checkpointer {
-            stop,
+            state,
             thread: Some(thread),
         })
+    }
+
+    /// Checkpoints now: the writer has gone idle (settled), so the copy and
+    /// its fsyncs run before the next block more likely than during it.
+    fn kick(&self) {
+        let (lock, cv) = &*self.state;
+        lock.lock().unwrap_or_else(|e| e.into_inner()).kicked = true;
+        cv.notify_all();
     }
 }
 
 impl Drop for Checkpointer {
     fn drop(&mut self) {
-        let (lock, cv) = &*self.stop;
-        *lock.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        let (lock, cv) = &*self.state;
+        lock.lock().unwrap_or_else(|e| e.into_inner()).stop = true;
         cv.notify_all();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
@@ -1006,6 +1035,9 @@ impl Store for Sqlite {
         settle_in(&tx)?;
         tx.commit().map_err(sq("commit"))?;
         self.recent_rows = 0;
+        if let Some(c) = &self.checkpointer {
+            c.kick();
+        }
         Ok(())
     }
 
@@ -1817,10 +1849,11 @@ mod tests {
     }
 
     /// A version-1 SQLite database (program and mapping names in every row)
-    /// is migrated to version 2 (integer mapping ids) with every row kept,
-    /// and indexing goes on into it.
+    /// is migrated to version 2 (integer mapping ids) and on to 3 (base and
+    /// recent tables behind the view) with every row kept, and indexing goes
+    /// on into it.
     #[test]
-    fn sqlite_v1_database_migrates_to_v2_with_its_rows() {
+    fn sqlite_v1_database_migrates_to_v3_with_its_rows() {
         let dir =
             std::env::temp_dir().join(format!("slipstream-index-migrate-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -1981,7 +2014,7 @@ mod tests {
 
     /// The same migration on a real PostgreSQL server (started by the test).
     #[test]
-    fn postgres_v1_database_migrates_to_v2_with_its_rows() {
+    fn postgres_v1_database_migrates_to_v3_with_its_rows() {
         let pg = slipstream_tests::PgServer::start("migrate", &[("fsync", "off")]);
         let url = pg.url("postgres");
         {
