@@ -244,7 +244,8 @@ fn delay(url: &str, ring: &Path, blocks: u64, rate: f64, events: &str) -> (Delay
     // transaction's timing and row count). Matched with the node's stamps
     // after the run: the indexer can commit a block before the node thread
     // has noted its stamp.
-    let mut commits: Vec<(u64, Instant, Option<(db::Timing, usize)>)> = Vec::new();
+    type Commit = (u64, Instant, Option<(db::Timing, usize)>);
+    let mut commits: Vec<Commit> = Vec::new();
     run(&mut *store, &cfg, &mut || seen.get() >= blocks, &mut |b| {
         let now = Instant::now();
         if b.blocks.len() > 1 {

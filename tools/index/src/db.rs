@@ -1923,7 +1923,8 @@ mod tests {
         use std::collections::BTreeMap;
         let mut rng = slipstream_testkit::rng::Rng::new(seed);
         let mut s = reopen();
-        let mut model: BTreeMap<(Vec<u8>, Vec<u8>, Vec<u8>), (Vec<u8>, u64, u64)> = BTreeMap::new();
+        type Key = (Vec<u8>, Vec<u8>, Vec<u8>);
+        let mut model: BTreeMap<Key, (Vec<u8>, u64, u64)> = BTreeMap::new();
         let progs: [&[u8]; 3] = [b"credits.aleo", b"token.aleo", b"dex.aleo"];
         let (mut seq, mut height, mut from) = (1u64, 0u64, None);
         let (mut recent_seen, mut settles, mut reopens) = (0, 0, 0);
