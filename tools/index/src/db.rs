@@ -751,6 +751,8 @@ pub struct Sqlite {
     ids: MappingIds,
     /// At most this many rows in `mapping_values_recent` (0: none).
     recent_rows: u64,
+    /// WAL frames written since the checkpointer was last kicked.
+    frames_since_kick: u64,
 }
 
 /// A one-block transaction writes its mapping rows into
@@ -777,12 +779,16 @@ pub const RECENT_MAX_ROWS: u64 = 10_000;
 ///
 /// Caught up, a block's commit and its settle come every 50 ms (20 blocks/s)
 /// and the 200 ms tick still rarely found every frame copied: the WAL grew
-/// to 275 MB in a 15 s run. So the writer kicks the checkpointer after each
-/// settle (the idle gap before the next block), which then copies every
-/// frame in one pass, and itself makes the write that restarts the WAL (one
-/// page, `user_version`): the restart's fsync of the WAL header
-/// (`synchronous=NORMAL` does one at each restart) then happens here, not in
-/// the next block's COMMIT, where it put the COMMIT's p90 at 4-6 ms.
+/// to 275 MB in a 15 s run. So, caught up, the writer postpones the tick at
+/// each settle and kicks the checkpointer after the settle that brings the
+/// WAL past [`KICK_FRAMES`] (the idle gap before the next block); the
+/// checkpointer then copies every frame in one pass, and itself makes the
+/// write that restarts the WAL (one page, `user_version`): the restart's
+/// fsync of the WAL header (`synchronous=NORMAL` does one at each restart)
+/// then happens here, not in the next block's COMMIT, where it put the
+/// COMMIT's p90 at 4-6 ms; and once every dozen blocks, not at each, since
+/// that fsync holds SQLite's write lock (a block that arrives during one
+/// waits for it: 37 to 78 ms on this VM's disk at times).
 struct Checkpointer {
     state: std::sync::Arc<(std::sync::Mutex<CheckpointerState>, std::sync::Condvar)>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -795,7 +801,16 @@ struct CheckpointerState {
     stop: bool,
     /// Checkpoint now (the writer has just gone idle), not at the next tick.
     kicked: bool,
+    /// Skip the next tick: the writer is caught up and kicks when the WAL is
+    /// long enough (a tick would copy every frame, and the WAL's restart,
+    /// with its fsync, would then fall in the next block's COMMIT).
+    postponed: bool,
 }
+
+/// Caught up, the writer kicks the checkpointer once this many WAL frames
+/// (pages) were written since its last kick (32 MiB of 4 KiB pages: about a
+/// dozen blocks of 200..2000 events and their settles).
+pub const KICK_FRAMES: u64 = 8192;
 
 /// How often the checkpointer copies the WAL back into the database.
 pub const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
@@ -821,9 +836,6 @@ impl Checkpointer {
                 let mut st = lock.lock().unwrap_or_else(|e| e.into_inner());
                 while !st.stop {
                     if !st.kicked {
-                        // A kick restarts the period: while the writer kicks
-                        // after every settle (caught up), the tick never
-                        // lands inside its next commit.
                         st = cv
                             .wait_timeout(st, CHECKPOINT_EVERY)
                             .unwrap_or_else(|e| e.into_inner())
@@ -833,6 +845,9 @@ impl Checkpointer {
                         break;
                     }
                     let kicked = std::mem::take(&mut st.kicked);
+                    if std::mem::take(&mut st.postponed) && !kicked {
+                        continue;
+                    }
                     drop(st);
                     // PASSIVE: copies what it can without blocking the
                     // writer; again while the writer left frames behind.
@@ -880,6 +895,12 @@ impl Checkpointer {
         lock.lock().unwrap_or_else(|e| e.into_inner()).kicked = true;
         cv.notify_all();
     }
+
+    /// Skips the next tick.
+    fn postpone(&self) {
+        let (lock, _) = &*self.state;
+        lock.lock().unwrap_or_else(|e| e.into_inner()).postponed = true;
+    }
 }
 
 impl Drop for Checkpointer {
@@ -925,6 +946,7 @@ impl Sqlite {
             checkpointer: None,
             ids: MappingIds::default(),
             recent_rows: 0,
+            frames_since_kick: 0,
         };
         s.migrate()?;
         let n: i64 = s
@@ -1061,8 +1083,14 @@ impl Store for Sqlite {
         settle_in(&tx)?;
         tx.commit().map_err(sq("commit"))?;
         self.recent_rows = 0;
+        self.frames_since_kick += pages_written(&self.conn);
         if let Some(c) = &self.checkpointer {
-            c.kick();
+            if self.frames_since_kick >= KICK_FRAMES {
+                self.frames_since_kick = 0;
+                c.kick();
+            } else {
+                c.postpone();
+            }
         }
         Ok(())
     }
@@ -1378,10 +1406,12 @@ impl Sqlite {
         tx.commit().map_err(sq("commit"))?;
         let commit = begun.elapsed() - rows;
         *recent_rows = if recent { *recent_rows + new_rows } else { 0 };
+        let pages = pages_written(&self.conn);
+        self.frames_since_kick += pages;
         Ok(WriteTimes {
             rows,
             commit,
-            pages_written: Some(pages_written(&self.conn)),
+            pages_written: Some(pages),
         })
     }
 }
