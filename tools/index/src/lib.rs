@@ -90,10 +90,13 @@
 //! | `gaps` | `ring_id`, `first_seq` (primary key), `last_seq` (null: unknown, the ring was replaced), `reason`, `detected_unix_ns` | events never applied (`--on-gap mark`) |
 //!
 //! SQLite runs in WAL mode with `synchronous=NORMAL` by default, a 64 MiB
-//! page cache, and WAL checkpoints from a thread of their own (every 200 ms,
-//! repeated until every frame is copied back so that SQLite can start the
-//! WAL over; the WAL file is cut back to 64 MiB when it does), so that no
-//! commit waits for a checkpoint's fsyncs. What the tool promises: with
+//! page cache, and WAL checkpoints from a thread of their own (every 200 ms
+//! while catching up, repeated until every frame is copied back so that
+//! SQLite can start the WAL over; the WAL file is cut back to 64 MiB when it
+//! does; caught up, after the settle that brings the WAL past 32 MiB, the
+//! checkpointer also making the write that restarts the WAL, whose header
+//! fsync would otherwise fall in a block's COMMIT), so that no commit waits
+//! for a checkpoint's fsyncs. What the tool promises: with
 //! `normal`, a killed indexer (kill -9, a crash) loses nothing committed
 //! (tested by the kill loops); a power cut or an OS crash may roll back the
 //! last commits, position included, which are then applied again on restart
