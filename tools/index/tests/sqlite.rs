@@ -240,3 +240,103 @@ fn lapped_or_replaced_while_running_sqlite() {
     );
     eprintln!("replaced while running: {}", err.trim());
 }
+
+/// A store that never settles: what a crash right after each commit leaves
+/// (the block committed into `mapping_values_recent`, its settle not run).
+struct NeverSettles(Box<dyn slipstream_index::db::Store>);
+
+impl slipstream_index::db::Store for NeverSettles {
+    fn dialect(&self) -> slipstream_index::db::Dialect {
+        self.0.dialect()
+    }
+    fn position(
+        &mut self,
+    ) -> Result<Option<slipstream_index::db::Position>, slipstream_index::db::DbError> {
+        self.0.position()
+    }
+    fn write(
+        &mut self,
+        b: &slipstream_index::db::Batch,
+    ) -> Result<slipstream_index::db::WriteTimes, slipstream_index::db::DbError> {
+        self.0.write(b)
+    }
+    fn get(
+        &mut self,
+        p: &[u8],
+        m: &[u8],
+        k: &[u8],
+    ) -> Result<Option<(Vec<u8>, u64, u64)>, slipstream_index::db::DbError> {
+        self.0.get(p, m, k)
+    }
+    fn counts(&mut self) -> Result<slipstream_index::db::Counts, slipstream_index::db::DbError> {
+        self.0.counts()
+    }
+    fn dump(&mut self) -> Result<slipstream_index::db::Dump, slipstream_index::db::DbError> {
+        self.0.dump()
+    }
+}
+
+/// Blocks committed one by one into the recent table and never settled (as
+/// a crash after each commit leaves them: some in `mapping_values_recent`,
+/// some settled into the base table by the one-block transactions that
+/// found the recent table full), then the indexer binary restarted on that
+/// database: it equals the reference, every row, and its recent table was
+/// settled.
+#[test]
+fn restart_with_unsettled_recent_rows_sqlite() {
+    let dir = TempDir::new("unsettled");
+    let url = dir.sqlite_url();
+    let ring = slipstream_tests::TempRing::new("index-unsettled");
+    let mut a = scenarios::SMALL.to_vec();
+    a.extend([
+        "--flat-out",
+        "--blocks",
+        "120",
+        "--capacity",
+        "64MiB",
+        "--seed",
+        "3",
+    ]);
+    sim(ring.path(), &a);
+    let end = slipstream_tests::next_seq(ring.path());
+    let path = url
+        .strip_prefix("sqlite:")
+        .expect("a sqlite: URL")
+        .to_string();
+    let recent = || -> i64 {
+        rusqlite::Connection::open(&path)
+            .expect("open")
+            .query_row("SELECT COUNT(*) FROM mapping_values_recent", [], |r| {
+                r.get(0)
+            })
+            .expect("count mapping_values_recent")
+    };
+    {
+        let store = slipstream_index::db::open(&url, &Default::default()).expect("open");
+        let mut store = NeverSettles(store);
+        let mut cfg = slipstream_index::Config::new(ring.path());
+        cfg.batch_blocks = 1;
+        let committed = std::cell::Cell::new(0u64);
+        let stats = slipstream_index::run(
+            &mut store,
+            &cfg,
+            &mut || committed.get() >= end / 2,
+            &mut |b| {
+                committed.set(b.to.next_seq);
+            },
+        )
+        .expect("index half the ring");
+        assert!(stats.transactions > 20, "{stats:?}");
+        assert_eq!(stats.settles, 0, "NeverSettles settles nothing");
+    }
+    let left = recent();
+    assert!(left > 0, "the recent table holds unsettled rows");
+    let (ok, err) = index_until_idle(ring.path(), &url, &[]);
+    assert!(ok, "the restarted indexer failed: {err}");
+    let mut want = Reference::default();
+    want.read_ring(ring.path(), None, None);
+    assert_same(&dump(&url), &want.dump());
+    assert_eq!(position(&url).expect("a position").next_seq, want.next_seq);
+    assert_eq!(recent(), 0, "the restarted indexer settled the recent rows");
+    eprintln!("{left} unsettled recent rows at the restart: database == reference");
+}

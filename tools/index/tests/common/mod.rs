@@ -270,18 +270,31 @@ impl SqliteIn for TempDir {
     }
 }
 
+/// Rows left in SQLite's `mapping_values_recent` (blocks committed and not
+/// yet settled); `None` for PostgreSQL.
+pub fn unsettled_rows(url: &str) -> Option<i64> {
+    let path = url.strip_prefix("sqlite:")?;
+    let c = rusqlite::Connection::open(path).ok()?;
+    c.query_row("SELECT COUNT(*) FROM mapping_values_recent", [], |r| {
+        r.get(0)
+    })
+    .ok()
+}
+
 /// The kill loop: starts the indexer, SIGKILLs it after a random 20..180 ms,
 /// `kills` times, while `node` (the simulator's thread) runs; then lets it
-/// finish and catch up. Returns (kills, kills while the node was writing).
+/// finish and catch up. Returns (kills, kills while the node was writing,
+/// kills that left unsettled recent rows (SQLite)).
 pub fn kill_loop(
     ring: &Path,
     url: &str,
     kills: u32,
     node: std::thread::JoinHandle<()>,
     seed: u64,
-) -> (u32, u32) {
+) -> (u32, u32, u32) {
     let mut rng = slipstream_testkit::rng::Rng::new(seed);
     let mut while_writing = 0;
+    let mut unsettled = 0;
     for _ in 0..kills {
         let child = indexer()
             .arg(ring)
@@ -296,11 +309,14 @@ pub fn kill_loop(
             while_writing += 1;
         }
         drop(guard); // SIGKILL, reap
+        if unsettled_rows(url).is_some_and(|n| n > 0) {
+            unsettled += 1;
+        }
     }
     let t = Instant::now();
     node.join().expect("the simulator");
     assert!(t.elapsed() < Duration::from_secs(60));
-    (kills, while_writing)
+    (kills, while_writing, unsettled)
 }
 
 /// How many kills a kill-loop test makes: `SLIPSTREAM_INDEX_KILLS`, default 30.

@@ -48,7 +48,8 @@ pub fn kill_loop_matches_reference(url: &str, tag: &str) {
             &["--rate", "100", "--duration", &duration, "--seed", "7"],
         ),
     );
-    let (n, while_writing) = kill_loop(ring.path(), url, kills, node, 0x5eed ^ kills as u64);
+    let (n, while_writing, unsettled) =
+        kill_loop(ring.path(), url, kills, node, 0x5eed ^ kills as u64);
     let (ok, err) = index_until_idle(ring.path(), url, &[]);
     assert!(ok, "the final indexer run failed: {err}");
     let mut want = Reference::default();
@@ -57,7 +58,7 @@ pub fn kill_loop_matches_reference(url: &str, tag: &str) {
     assert_same(&got, &want.dump());
     assert_eq!(position(url).expect("a position").next_seq, want.next_seq);
     eprintln!(
-        "kill loop ({tag}): {n} SIGKILLs, {while_writing} while the node was writing; {} blocks, {} mapping rows, {} rewards: database == reference",
+        "kill loop ({tag}): {n} SIGKILLs, {while_writing} while the node was writing, {unsettled} left unsettled recent rows; {} blocks, {} mapping rows, {} rewards: database == reference",
         got.blocks.len(),
         got.values.len(),
         got.rewards.len()
