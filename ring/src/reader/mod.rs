@@ -273,19 +273,16 @@ impl Reader {
     /// Whether a fill may return "nothing new" without loading tail: the
     /// last tail loaded is at the cursor, `wait` did not see it move, the
     /// record's own words say it is not there (`discovered`), and fewer than
-    /// [`RECHECK_TAIL_EVERY`] fills in a row have answered so.
+    /// [`RECHECK_TAIL_EVERY`] fills in a row have answered so. `false` means
+    /// the fill loads tail, which settles the recheck and the wait's news.
     #[inline]
     fn nothing_new(&mut self) -> bool {
-        if self.pos < self.fill_tail
-            || std::mem::take(self.tail_moved.get_mut())
-            || self.idle >= RECHECK_TAIL_EVERY
-            || self.discovered()
-        {
-            self.idle = 0;
-            return false;
+        if self.idle_poll() {
+            return true;
         }
-        self.idle += 1;
-        true
+        self.idle = 0;
+        *self.tail_moved.get_mut() = false;
+        false
     }
 
     /// Whether the producer may have committed the record at the cursor (or
@@ -308,7 +305,7 @@ impl Reader {
     /// a wrong `false` only delays the reader until the stores reach it, and
     /// a wrong `true` costs a load of `tail`.
     #[inline]
-    pub(crate) fn discovered(&self) -> bool {
+    fn discovered(&self) -> bool {
         let geo = &self.shared.geo;
         let off = (self.pos & geo.mask) as usize;
         if geo.capacity as usize - off < RECORD_HEADER_LEN || off % RECORD_ALIGN != 0 {
