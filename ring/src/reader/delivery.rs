@@ -48,24 +48,13 @@ impl Reader {
         // else (a lap to report, the end of the copy, padding, errors) is
         // `advance_slow`, out of line.
         if self.pending_lag.is_none() {
-            while let Some((len, kind, rl)) =
-                parse_fast(&self.buf, self.at, self.pos, self.seq, &self.shared.geo)
-            {
-                let cur = Cur {
-                    start: self.at + RECORD_HEADER_LEN,
-                    len,
-                    kind,
-                    seq: self.seq,
-                };
-                self.at += rl;
-                self.pos += rl as u64;
-                self.seq += 1;
+            while let Some(cur) = self.take_fast() {
                 // SAFETY: `parse_fast` checked that the record lies in `buf`.
                 let payload = unsafe {
                     self.buf
                         .get_unchecked(cur.start..cur.start + cur.len as usize)
                 };
-                if keep(kind, payload) {
+                if keep(cur.kind, payload) {
                     self.current = Some(cur);
                     return Ok(Some(Step::Record));
                 }
@@ -229,21 +218,27 @@ impl Reader {
     /// repeats at every call, since the cursor does not move.
     #[inline(always)]
     fn next_buffered(&mut self) -> Result<Option<Cur>, ReadError> {
-        if let Some((len, kind, rl)) =
-            parse_fast(&self.buf, self.at, self.pos, self.seq, &self.shared.geo)
-        {
-            let cur = Cur {
-                start: self.at + RECORD_HEADER_LEN,
-                len,
-                kind,
-                seq: self.seq,
-            };
-            self.at += rl;
-            self.pos += rl as u64;
-            self.seq += 1;
-            return Ok(Some(cur));
+        match self.take_fast() {
+            Some(cur) => Ok(Some(cur)),
+            None => self.next_buffered_slow(),
         }
-        self.next_buffered_slow()
+    }
+
+    /// The ordinary record at the cursor of the validated copy, if that is
+    /// what is there (`parse_fast`), with the cursor moved past it.
+    #[inline(always)]
+    fn take_fast(&mut self) -> Option<Cur> {
+        let (len, kind, rl) = parse_fast(&self.buf, self.at, self.pos, self.seq, &self.shared.geo)?;
+        let cur = Cur {
+            start: self.at + RECORD_HEADER_LEN,
+            len,
+            kind,
+            seq: self.seq,
+        };
+        self.at += rl;
+        self.pos += rl as u64;
+        self.seq += 1;
+        Some(cur)
     }
 
     /// [`next_buffered`](Reader::next_buffered) for everything but an
