@@ -49,12 +49,7 @@ impl Reader {
         // `advance_slow`, out of line.
         if self.pending_lag.is_none() {
             while let Some(cur) = self.take_fast() {
-                // SAFETY: `parse_fast` checked that the record lies in `buf`.
-                let payload = unsafe {
-                    self.buf
-                        .get_unchecked(cur.start..cur.start + cur.len as usize)
-                };
-                if keep(cur.kind, payload) {
+                if keep(cur.kind, self.payload_of(&cur)) {
                     self.current = Some(cur);
                     return Ok(Some(Step::Record));
                 }
@@ -80,12 +75,7 @@ impl Reader {
             }
             match self.next_buffered()? {
                 Some(rec) => {
-                    // SAFETY: `next_buffered` checked that the payload lies in `buf`.
-                    let payload = unsafe {
-                        self.buf
-                            .get_unchecked(rec.start..rec.start + rec.len as usize)
-                    };
-                    if keep(rec.kind, payload) {
+                    if keep(rec.kind, self.payload_of(&rec)) {
                         self.current = Some(rec);
                         return Ok(Some(Step::Record));
                     }
@@ -191,15 +181,10 @@ impl Reader {
                 Err(e) if n == 0 => return Err(e),
                 Err(_) => break,
             };
-            // SAFETY: `next_buffered` checked that the payload lies in `buf`.
-            let payload = unsafe {
-                self.buf
-                    .get_unchecked(rec.start..rec.start + rec.len as usize)
-            };
             handler(Item::Record(Record {
                 seq: rec.seq,
                 kind: rec.kind,
-                payload,
+                payload: self.payload_of(&rec),
             }));
             n += 1;
         }
@@ -221,6 +206,19 @@ impl Reader {
         match self.take_fast() {
             Some(cur) => Ok(Some(cur)),
             None => self.next_buffered_slow(),
+        }
+    }
+
+    /// The payload of a record just parsed from the validated copy.
+    #[inline(always)]
+    fn payload_of(&self, cur: &Cur) -> &[u8] {
+        debug_assert!(cur.start + cur.len as usize <= self.buf.len());
+        // SAFETY: a `Cur` is made only by `take_fast` (`parse_fast`) and
+        // `next_buffered_slow`, which checked that its record lies in `buf`,
+        // and every caller uses it before `buf` changes.
+        unsafe {
+            self.buf
+                .get_unchecked(cur.start..cur.start + cur.len as usize)
         }
     }
 
