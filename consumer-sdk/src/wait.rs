@@ -10,7 +10,9 @@ impl Consumer {
     /// spins for the configured time, then sleeps on the futex, checking the
     /// producer's liveness while idle.
     pub(crate) fn wait_ready(&mut self, deadline: Instant) -> Result<bool, ConsumerError> {
-        let start = Instant::now();
+        // The clock is read only once nothing is ready: a block's records
+        // come through here one by one, and most of them are ready.
+        let mut start = None;
         loop {
             if self.ready()? {
                 return Ok(true);
@@ -19,7 +21,7 @@ impl Consumer {
             if now >= deadline {
                 return Ok(false);
             }
-            if now - start < self.spin {
+            if now - *start.get_or_insert(now) < self.spin {
                 std::hint::spin_loop();
                 continue;
             }
