@@ -372,7 +372,9 @@ fn main() {
     for (name, fresh) in &backends {
         let url = fresh(100);
         let ring = slipstream_tests::TempRing::new("index-bench-live");
+        let busy_before = db::busy_waits();
         let (d, multi) = delay(&url, ring.path(), o.latency_blocks, o.rate, &o.events);
+        let busy = db::busy_waits() - busy_before;
         // What was measured must also be right: every row against the
         // reference computed from the ring (the tests' naive one).
         let mut want = common::Reference::default();
@@ -424,6 +426,9 @@ fn main() {
             }
         }
         if let Some(path) = url.strip_prefix("sqlite:") {
+            println!(
+                "caught up {name}:   statements that found the database locked and waited: {busy}"
+            );
             table_shapes(path);
         }
     }
