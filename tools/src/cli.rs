@@ -103,8 +103,20 @@ fn join_chain<'a>(chain: impl Iterator<Item = &'a (dyn Error + 'static)>) -> Str
 
 /// Prints `program: error: causes` on stderr and returns exit code 1.
 pub fn report(program: &str, err: &anyhow::Error) -> ExitCode {
-    eprintln!("{program}: {}", error_chain(err));
+    crate::say!("{program}: {}", error_chain(err));
     ExitCode::FAILURE
+}
+
+/// `eprintln!` that never panics: a tool whose stderr is a pipe its reader
+/// closed (`slipstream-demo 2>&1 | head`) goes on, or stops with its own
+/// exit code, instead of dying in the standard library's panic on the
+/// failed write.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
 }
 
 /// Runs a tool's body: its error (if any) is reported, and its exit code returned.

@@ -140,7 +140,7 @@ impl Drop for Cleanup {
         match std::fs::remove_file(&self.ring) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => eprintln!(
+            Err(e) => crate::say!(
                 "slipstream-demo: could not remove {}: {e}",
                 self.ring.display()
             ),
@@ -233,6 +233,11 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         for (what, child) in &mut cleanup.children {
             if let Some(status) = child.try_wait().context("wait for a child")? {
                 if *what == "tail" {
+                    if status.success() {
+                        // Its reader went away (`slipstream-demo | head`):
+                        // nobody is watching, so the demo stops too.
+                        return Ok(ExitCode::SUCCESS);
+                    }
                     bail!("the tail stopped early ({status})");
                 }
                 if !status.success() {

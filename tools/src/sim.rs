@@ -701,7 +701,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
         })
     })?;
     if !args.quiet {
-        eprintln!(
+        crate::say!(
             "slipstream-sim: publishing to {} (capacity {}, max event {}, wake {}) from height {}, seq {}, {}",
             path.display(),
             text::size(layout.capacity),
@@ -831,7 +831,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
         };
         if due {
             if !args.quiet {
-                eprintln!("slipstream-sim: height {} | {}", height - 1, period.line());
+                crate::say!("slipstream-sim: height {} | {}", height - 1, period.line());
             }
             total.add(&period);
             period = Tally::new();
@@ -845,7 +845,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
     total.add(&period);
     total.since = started;
     if !args.quiet {
-        eprintln!(
+        crate::say!(
             "slipstream-sim: {}: heights {}..={}, next seq {} | {}",
             if interrupted { "interrupted" } else { "done" },
             start_height,

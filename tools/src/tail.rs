@@ -230,7 +230,7 @@ impl<W: Write> Printer<W> {
                 // The lines show the sequence numbers, as they always did.
                 let lag = &missed.seqs();
                 if self.copy_to_stderr {
-                    eprintln!("{}", render::lag_text(lag));
+                    crate::say!("{}", render::lag_text(lag));
                 }
                 if self.json {
                     render::json_lag(&mut self.out, lag)
@@ -240,7 +240,7 @@ impl<W: Write> Printer<W> {
             }
             Item::Producer(change) => {
                 if self.copy_to_stderr {
-                    eprintln!("{}", render::producer_text(change));
+                    crate::say!("{}", render::producer_text(change));
                 }
                 if self.json {
                     render::json_producer(&mut self.out, change)
@@ -254,7 +254,7 @@ impl<W: Write> Printer<W> {
     fn undecodable(&mut self, seq: u64, kind: u16, error: &str) -> io::Result<()> {
         let line = format!("!! event #{seq} (kind {kind}) does not decode: {error}");
         if self.copy_to_stderr {
-            eprintln!("{line}");
+            crate::say!("{line}");
         }
         if self.json {
             render::json_undecodable(&mut self.out, seq, kind, error)

@@ -626,3 +626,29 @@ fn demo_runs_and_leaves_nothing_behind() {
     assert!(stdout.contains("demo-tail"), "{stdout}");
     assert!(!Path::new(&ring).exists(), "{ring} left behind");
 }
+
+#[test]
+fn demo_piped_into_head_stops_cleanly() {
+    // `slipstream-demo 2>&1 | head -3`: stdout and stderr are one pipe, whose
+    // reader goes away after three lines. The demo used to die in a panic
+    // (status 101) printing to the closed stderr.
+    // Close-on-exec: a child holding the read end would keep the pipe open.
+    let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+    let err_end = write_end.try_clone().unwrap();
+    let mut demo = ChildGuard::spawn(
+        Command::new(DEMO)
+            .args(["--duration", "20s", "--rate", "20"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(write_end))
+            .stderr(Stdio::from(err_end)),
+    );
+    let ring = format!("/dev/shm/slipstream-demo-{}", demo.child().id());
+    let mut lines = BufReader::new(std::fs::File::from(read_end)).lines();
+    for _ in 0..3 {
+        lines.next().expect("a line").unwrap();
+    }
+    drop(lines);
+    let status = demo.wait_timeout(LIMIT, "demo");
+    assert!(status.success(), "{status}");
+    assert!(!Path::new(&ring).exists(), "{ring} left behind");
+}
