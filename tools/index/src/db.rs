@@ -507,6 +507,11 @@ impl MappingChanges {
     }
 }
 
+/// How many emptied mappings a batch keeps for the next, and the largest
+/// buffer it keeps.
+const SPARE_MAPPINGS: usize = 256;
+const SPARE_BYTES: usize = 1 << 20;
+
 /// The net effect of one or more blocks: written in one transaction, with the
 /// position they lead to.
 ///
@@ -534,6 +539,9 @@ pub struct Batch {
     /// Where the time of this batch went (filled by the indexer as it goes).
     pub timing: Timing,
     last_mapping: usize,
+    /// The changes of an earlier batch, emptied, whose buffers are taken
+    /// again by the mapping they were of ([`Batch::restart`]).
+    spare: Vec<MappingChanges>,
 }
 
 /// Where a batch's time went: for benchmarks and progress lines.
@@ -571,7 +579,34 @@ impl Batch {
             events: 0,
             timing: Timing::default(),
             last_mapping: 0,
+            spare: Vec::new(),
         }
+    }
+
+    /// Empties the batch to start the next one at `from`, keeping the
+    /// buffers of its mappings for the next changes of the same mappings:
+    /// caught up, each block's fold then writes into buffers that have
+    /// grown already.
+    pub fn restart(&mut self, from: Position) {
+        let mut spare = std::mem::take(&mut self.spare);
+        let mut mappings = std::mem::take(&mut self.mappings);
+        for mut m in mappings.drain(..) {
+            // What a catch-up batch grew is not kept for the blocks after it.
+            if spare.len() < SPARE_MAPPINGS && m.bytes.capacity() <= SPARE_BYTES {
+                m.clear();
+                m.cleared = false;
+                spare.push(m);
+            }
+        }
+        let rewards = std::mem::take(&mut self.rewards);
+        let blocks = std::mem::take(&mut self.blocks);
+        *self = Batch::new(Some(from), from.ring_id);
+        self.spare = spare;
+        self.mappings = mappings;
+        self.rewards = rewards;
+        self.rewards.clear();
+        self.blocks = blocks;
+        self.blocks.clear();
     }
 
     /// Whether there is nothing to write.
@@ -587,7 +622,13 @@ impl Batch {
             _ => match self.mappings.iter().position(hit) {
                 Some(i) => i,
                 None => {
-                    self.mappings.push(MappingChanges::new(program, mapping));
+                    let spare = self
+                        .spare
+                        .iter()
+                        .position(hit)
+                        .map(|i| self.spare.swap_remove(i));
+                    self.mappings
+                        .push(spare.unwrap_or_else(|| MappingChanges::new(program, mapping)));
                     self.mappings.len() - 1
                 }
             },
@@ -2078,10 +2119,12 @@ mod tests {
         type Key = (Vec<u8>, Vec<u8>, Vec<u8>);
         let mut model: BTreeMap<Key, (Vec<u8>, u64, u64)> = BTreeMap::new();
         let progs: [&[u8]; 3] = [b"credits.aleo", b"token.aleo", b"dex.aleo"];
-        let (mut seq, mut height, mut from) = (1u64, 0u64, None);
+        let (mut seq, mut height) = (1u64, 0u64);
         let (mut recent_seen, mut settles, mut reopens) = (0, 0, 0);
+        // One batch, restarted after each write: its mappings' buffers are
+        // taken again, as the indexer's are.
+        let mut b = Batch::new(None, 0x5eed);
         for step in 0..300 {
-            let mut b = Batch::new(from, 0x5eed);
             let blocks = if rng.below(3) == 0 {
                 2 + rng.below(3)
             } else {
@@ -2127,7 +2170,8 @@ mod tests {
                 height,
             };
             s.write(&b).expect("write");
-            from = Some(b.to);
+            let to = b.to;
+            b.restart(to);
             recent_seen += s.unsettled() as u32;
             match rng.below(10) {
                 0..=2 => {
@@ -2155,7 +2199,7 @@ mod tests {
                 let want = model.get(&(p.to_vec(), b"a".to_vec(), key.clone()));
                 assert_eq!(got.as_ref(), want, "get {p:?} a {key:?} at step {step}");
             }
-            assert_eq!(s.position().expect("position"), from);
+            assert_eq!(s.position().expect("position"), Some(to));
         }
         eprintln!("{recent_seen} steps left recent rows, {settles} settles, {reopens} reopens");
         if s.dialect() == Dialect::Sqlite {

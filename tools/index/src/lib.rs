@@ -384,6 +384,7 @@ pub fn run(
         };
     }
     let mut batch_started = Instant::now();
+    let mut spent = None;
     let mut last_check = Instant::now();
     let mut last_item = Instant::now();
     let mut last_report = (Instant::now(), stats);
@@ -439,6 +440,10 @@ pub fn run(
                 }
                 batch.timing.last_block_read = Some(Instant::now());
                 apply(&mut batch, &block, ring_id, &mut stats);
+                // Freed after the commit, not before it (a thousand events'
+                // buffers, on the caught-up block's path); behind, at the
+                // next block.
+                drop(spent.replace(block));
                 batch.blocks.len() >= cfg.batch_blocks
                     || batch.mapping_events >= cfg.batch_events
                     || batch_started.elapsed() >= cfg.batch_age
@@ -494,6 +499,7 @@ pub fn run(
         };
         if flush_now {
             flush(store, &mut batch, &mut stats, on_commit)?;
+            drop(spent.take());
             // Idle means nothing new since the last commit *ended*.
             last_item = Instant::now();
         }
@@ -612,6 +618,6 @@ fn flush(
     stats.gaps += batch.gaps.len() as u64;
     on_commit(batch);
     let to = batch.to;
-    *batch = Batch::new(Some(to), to.ring_id);
+    batch.restart(to);
     Ok(())
 }
