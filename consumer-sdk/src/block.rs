@@ -28,12 +28,16 @@ use crate::{ConsumerError, Event, ProducerChange};
 /// # drop(p); std::fs::remove_file(&path)?; slipstream_ring::sidecar::remove_all(&path);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// The events of one [`Block`] share one buffer (the block's payloads end to
+/// end, one allocation): a clone or a drop of one costs a reference count,
+/// and the buffer is freed with the last of them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OwnedEvent {
     /// Its sequence number.
     pub seq: u64,
     kind: EventKind,
-    payload: Vec<u8>,
+    payload: bytes::Bytes,
 }
 
 impl From<&Event<'_>> for OwnedEvent {
@@ -42,7 +46,7 @@ impl From<&Event<'_>> for OwnedEvent {
         OwnedEvent {
             seq: event.seq,
             kind: event.event.kind(),
-            payload: event.payload().to_vec(),
+            payload: bytes::Bytes::copy_from_slice(event.payload()),
         }
     }
 }
@@ -192,7 +196,11 @@ pub enum BlockItem {
 pub(crate) struct Building {
     pub(crate) height: u64,
     pub(crate) begin_seq: u64,
-    pub(crate) events: Vec<OwnedEvent>,
+    /// The payloads of the events kept, end to end.
+    bytes: Vec<u8>,
+    /// Each event kept: its sequence number, kind, and where its payload
+    /// ends in `bytes`.
+    kept: Vec<(u64, EventKind, usize)>,
     /// Events read (filtered out or not), markers excluded.
     pub(crate) count: u64,
     /// Why the block cannot be delivered, if it cannot.
@@ -242,6 +250,9 @@ pub(crate) struct Assembler {
     pub(crate) wait_for_height: Option<u64>,
     /// The next record is the first `next_block` reads from where it started.
     pub(crate) fresh: bool,
+    /// The payload bytes and the events kept of the last block delivered:
+    /// the next one's buffers start that large.
+    sizes: (usize, usize),
 }
 
 /// Where the block boundary of an item the assembler returns falls.
@@ -324,7 +335,7 @@ impl Assembler {
         if let Some(d) = self.dropping.as_mut() {
             if begin {
                 let d = self.dropping.take().expect("dropping");
-                self.open = Some(Building::new(height, seq));
+                self.open = Some(Building::new(height, seq, self.sizes));
                 let item = BlockItem::Lagged(d.finish(seq - 1, Some(height)));
                 return Some((item, Boundary::Before));
             }
@@ -338,7 +349,10 @@ impl Assembler {
 
         if let Some(b) = self.open.as_mut() {
             if begin {
-                let b = self.open.replace(Building::new(height, seq)).expect("open");
+                let b = self
+                    .open
+                    .replace(Building::new(height, seq, self.sizes))
+                    .expect("open");
                 let item = b.incomplete(seq - 1, "a new block began before it committed");
                 return Some((item, Boundary::Before));
             }
@@ -362,17 +376,13 @@ impl Assembler {
                     );
                     return Some((item, Boundary::After));
                 }
-                let block = Block {
-                    height: b.height,
-                    begin_seq: b.begin_seq,
-                    commit_seq: seq,
-                    events: b.events,
-                };
+                self.sizes = (b.bytes.len(), b.kept.len());
+                let block = b.finish(seq);
                 return Some((BlockItem::Block(block), Boundary::After));
             }
             b.count += 1;
             match decoded {
-                Ok(ev) if kept => b.events.push(OwnedEvent::from(ev)),
+                Ok(ev) if kept => b.keep(ev),
                 Ok(_) => {}
                 Err(_) => b.broken = Some("an event of the block does not decode"),
             }
@@ -380,7 +390,7 @@ impl Assembler {
         }
 
         if begin {
-            self.open = Some(Building::new(height, seq));
+            self.open = Some(Building::new(height, seq, self.sizes));
             return None;
         }
         // A record outside any block begun here: the rest of its block is passed over.
@@ -409,13 +419,43 @@ impl Assembler {
 }
 
 impl Building {
-    pub(crate) fn new(height: u64, begin_seq: u64) -> Building {
+    /// A block begun at `begin_seq`, with room for `sizes` (payload bytes,
+    /// events).
+    pub(crate) fn new(height: u64, begin_seq: u64, sizes: (usize, usize)) -> Building {
         Building {
             height,
             begin_seq,
-            events: Vec::new(),
+            bytes: Vec::with_capacity(sizes.0),
+            kept: Vec::with_capacity(sizes.1),
             count: 0,
             broken: None,
+        }
+    }
+
+    /// Copies an event kept into the block.
+    fn keep(&mut self, ev: &Event<'_>) {
+        self.bytes.extend_from_slice(ev.payload());
+        self.kept.push((ev.seq, ev.event.kind(), self.bytes.len()));
+    }
+
+    /// The block, committed by the marker `commit_seq`.
+    fn finish(self, commit_seq: u64) -> Block {
+        let bytes = bytes::Bytes::from(self.bytes);
+        let mut start = 0;
+        let events = self
+            .kept
+            .into_iter()
+            .map(|(seq, kind, end)| {
+                let payload = bytes.slice(start..end);
+                start = end;
+                OwnedEvent { seq, kind, payload }
+            })
+            .collect();
+        Block {
+            height: self.height,
+            begin_seq: self.begin_seq,
+            commit_seq,
+            events,
         }
     }
 
