@@ -192,6 +192,13 @@ fn node(
             p.commit_block().expect("commit");
             stamps.lock().expect("stamps").insert(h, t);
         }
+        // The producer is dropped (its 256 MiB mapping unmapped) only after
+        // the indexer has taken the last block: dropped at once, the last
+        // block was read 2-3 ms late in every run (the unmapping stalls the
+        // other threads of this one process, probably its TLB shootdown; a
+        // node is another process).
+        std::thread::sleep(Duration::from_secs_f64(2.0 / rate));
+        drop(p);
     })
 }
 
@@ -209,6 +216,9 @@ struct Delays {
     commit: Histogram<u64>,
     /// SQLite: pages (WAL frames) the transaction wrote.
     pages: Histogram<u64>,
+    /// The slowest one-block transactions: delay, height, rows, and the
+    /// delay's parts (read, fold, rows, COMMIT).
+    slowest: Vec<(u64, u64, usize, [u64; 4])>,
     /// Rows of `mapping_values` the transaction wrote (keys after folding).
     keys: Histogram<u64>,
 }
@@ -236,6 +246,7 @@ fn delay(url: &str, ring: &Path, blocks: u64, rate: f64, events: &str) -> (Delay
         commit: h(),
         pages: h(),
         keys: h(),
+        slowest: Vec::new(),
     };
     let ns = |d: Duration| d.as_nanos().max(1) as u64;
     let seen = std::cell::Cell::new(0u64);
@@ -263,17 +274,22 @@ fn delay(url: &str, ring: &Path, blocks: u64, rate: f64, events: &str) -> (Delay
     // Skip warm-up: the first 10 blocks.
     for (height, now, one) in commits.into_iter().skip(10) {
         let t = *stamps.get(&height).expect("the node stamped every block");
-        d.total
-            .saturating_record(ns(now.saturating_duration_since(t)));
+        let total = ns(now.saturating_duration_since(t));
+        d.total.saturating_record(total);
         if let Some((timing, rows)) = one {
             let read = timing.last_block_read.expect("a block was read");
             let begun = timing.write_begun.expect("written");
-            d.seen
-                .saturating_record(ns(read.saturating_duration_since(t)));
-            d.fold
-                .saturating_record(ns(begun.saturating_duration_since(read)));
-            d.rows.saturating_record(ns(timing.rows));
-            d.commit.saturating_record(ns(timing.commit));
+            let parts = [
+                ns(read.saturating_duration_since(t)),
+                ns(begun.saturating_duration_since(read)),
+                ns(timing.rows),
+                ns(timing.commit),
+            ];
+            d.slowest.push((total, height, rows, parts));
+            d.seen.saturating_record(parts[0]);
+            d.fold.saturating_record(parts[1]);
+            d.rows.saturating_record(parts[2]);
+            d.commit.saturating_record(parts[3]);
             if let Some(p) = timing.pages_written {
                 d.pages.saturating_record(p.max(1));
             }
@@ -281,6 +297,8 @@ fn delay(url: &str, ring: &Path, blocks: u64, rate: f64, events: &str) -> (Delay
         }
     }
     drop(stamps);
+    d.slowest.sort_unstable_by(|a, b| b.cmp(a));
+    d.slowest.truncate(5);
     (d, multi)
 }
 
@@ -424,6 +442,16 @@ fn main() {
                     h.max()
                 );
             }
+        }
+        for (total, height, rows, [seen, fold, rows_t, commit]) in &d.slowest {
+            println!(
+                "caught up {name}:   slow block {height}: {} = read {} + fold {} + rows {} + COMMIT {} ({rows} rows)",
+                us(*total),
+                us(*seen),
+                us(*fold),
+                us(*rows_t),
+                us(*commit)
+            );
         }
         if let Some(path) = url.strip_prefix("sqlite:") {
             println!(
