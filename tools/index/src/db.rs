@@ -492,6 +492,22 @@ impl MappingChanges {
 
     /// Each key changed (after the clear, if any) with its last change, in
     /// order of its first change.
+    ///
+    /// ```
+    /// use slipstream_index::db::{Batch, Change, Position};
+    /// let mut b = Batch::new(None, 7);
+    /// b.set(b"credits.aleo", b"account", b"k1", b"v1", 10, 1);
+    /// b.set(b"credits.aleo", b"account", b"k1", b"v2", 10, 2); // the last change wins
+    /// b.remove(b"credits.aleo", b"account", Some(b"k2"));
+    /// let changes: Vec<_> = b.mappings[0].changes().collect();
+    /// assert_eq!(changes, [
+    ///     (&b"k1"[..], Change::Set { value: b"v2", height: 10, seq: 2 }),
+    ///     (&b"k2"[..], Change::Removed),
+    /// ]);
+    /// // The next batch starts where this one ends, with its buffers.
+    /// b.restart(Position { ring_id: 7, next_seq: 3, height: 10 });
+    /// assert!(b.mappings.is_empty() && b.is_empty());
+    /// ```
     pub fn changes(&self) -> impl Iterator<Item = (&[u8], Change<'_>)> + '_ {
         self.slots.iter().map(|s| {
             let change = match &s.change {
