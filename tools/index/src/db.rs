@@ -473,8 +473,14 @@ impl MappingChanges {
         self.slot(key).change = SlotChange::Removed;
     }
 
+    /// The whole mapping removed: the changes before it are dropped.
     fn clear(&mut self) {
         self.cleared = true;
+        self.empty();
+    }
+
+    /// Forgets every change, keeping the buffers.
+    fn empty(&mut self) {
         self.bytes.clear();
         self.slots.clear();
         self.index.clear();
@@ -609,20 +615,24 @@ impl Batch {
         for mut m in mappings.drain(..) {
             // What a catch-up batch grew is not kept for the blocks after it.
             if spare.len() < SPARE_MAPPINGS && m.bytes.capacity() <= SPARE_BYTES {
-                m.clear();
+                m.empty();
                 m.cleared = false;
                 spare.push(m);
             }
         }
-        let rewards = std::mem::take(&mut self.rewards);
-        let blocks = std::mem::take(&mut self.blocks);
-        *self = Batch::new(Some(from), from.ring_id);
-        self.spare = spare;
-        self.mappings = mappings;
-        self.rewards = rewards;
-        self.rewards.clear();
-        self.blocks = blocks;
-        self.blocks.clear();
+        let (mut rewards, mut blocks) = (
+            std::mem::take(&mut self.rewards),
+            std::mem::take(&mut self.blocks),
+        );
+        rewards.clear();
+        blocks.clear();
+        *self = Batch {
+            spare,
+            mappings,
+            rewards,
+            blocks,
+            ..Batch::new(Some(from), from.ring_id)
+        };
     }
 
     /// Whether there is nothing to write.
@@ -1424,10 +1434,9 @@ fn settle_in(tx: &rusqlite::Transaction<'_>) -> Result<(), DbError> {
 /// height, seq.
 type UpsertRow<'a> = (i64, &'a [u8], Option<&'a [u8]>, i64, i64);
 
-/// Rows a multi-row upsert writes: one statement's start, bindings and end
-/// for many rows (in a caught-up block's rows, 20-28% less time than a
-/// statement a row in `examples`-style measurements on this machine; see
-/// benches/RESULTS.md, "Indexer").
+/// Rows a multi-row upsert writes: one statement's start and end for many
+/// rows. A caught-up block's rows took 13% less time than with a statement
+/// a row (benches/RESULTS.md, "Caught up, fourth pass").
 const ROWS_PER_STATEMENT: usize = 32;
 
 /// The upsert of [`ROWS_PER_STATEMENT`] rows into `table`.
