@@ -149,13 +149,11 @@ const SQL_MAPPINGS: &str = "SELECT id, program, mapping FROM mappings";
 const SQL_MAPPING_INSERT: &str = "INSERT INTO mappings (id, program, mapping) VALUES ($1, $2, $3)";
 const SQL_CLEAR_MAPPING: &str = "DELETE FROM mapping_values_base WHERE mapping_id = $1";
 const SQL_CLEAR_RECENT: &str = "DELETE FROM mapping_values_recent WHERE mapping_id = $1";
-const SQL_UPSERT_RECENT: &str = "INSERT INTO mapping_values_recent (mapping_id, key, value, height, seq) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (mapping_id, key) DO UPDATE SET value = excluded.value, height = excluded.height, seq = excluded.seq";
 const SQL_RECENT_ANY: &str = "SELECT COUNT(*) FROM mapping_values_recent";
 const SQL_SETTLE_SET: &str = "INSERT INTO mapping_values_base (mapping_id, key, value, height, seq) SELECT mapping_id, key, value, height, seq FROM mapping_values_recent WHERE value IS NOT NULL ORDER BY mapping_id, key ON CONFLICT (mapping_id, key) DO UPDATE SET value = excluded.value, height = excluded.height, seq = excluded.seq";
 const SQL_SETTLE_REMOVED: &str =
     "SELECT mapping_id, key FROM mapping_values_recent WHERE value IS NULL";
 const SQL_SETTLE_CLEAR: &str = "DELETE FROM mapping_values_recent";
-const SQL_UPSERT: &str = "INSERT INTO mapping_values_base (mapping_id, key, value, height, seq) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (mapping_id, key) DO UPDATE SET value = excluded.value, height = excluded.height, seq = excluded.seq";
 const SQL_DELETE_KEY: &str = "DELETE FROM mapping_values_base WHERE mapping_id = $1 AND key = $2";
 const SQL_REWARD: &str = "INSERT INTO staking_rewards (height, ordinal, seq, staker, validator, reward, new_stake) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (height, ordinal) DO UPDATE SET seq = excluded.seq, staker = excluded.staker, validator = excluded.validator, reward = excluded.reward, new_stake = excluded.new_stake";
 const SQL_BLOCK: &str = "INSERT INTO blocks (height, begin_seq, commit_seq, events, mapping_updates, mapping_removals, staking_rewards, block_bytes, indexed_unix_ns) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (height) DO UPDATE SET begin_seq = excluded.begin_seq, commit_seq = excluded.commit_seq, events = excluded.events, mapping_updates = excluded.mapping_updates, mapping_removals = excluded.mapping_removals, staking_rewards = excluded.staking_rewards, block_bytes = excluded.block_bytes, indexed_unix_ns = excluded.indexed_unix_ns";
@@ -1439,18 +1437,24 @@ type UpsertRow<'a> = (i64, &'a [u8], Option<&'a [u8]>, i64, i64);
 /// a row (benches/RESULTS.md, "Caught up, fourth pass").
 const ROWS_PER_STATEMENT: usize = 32;
 
-/// The upsert of [`ROWS_PER_STATEMENT`] rows into `table`.
-fn upsert_many_sql(table: &str) -> String {
-    let values = vec!["(?, ?, ?, ?, ?)"; ROWS_PER_STATEMENT].join(", ");
+/// The upsert of `rows` rows into `table` (`mapping_values_recent` or
+/// `mapping_values_base`): one text for the statement of one row and that
+/// of [`ROWS_PER_STATEMENT`].
+fn upsert_sql(table: &str, rows: usize) -> String {
+    let values = vec!["(?, ?, ?, ?, ?)"; rows].join(", ");
     format!(
         "INSERT INTO {table} (mapping_id, key, value, height, seq) VALUES {values} ON CONFLICT (mapping_id, key) DO UPDATE SET value = excluded.value, height = excluded.height, seq = excluded.seq"
     )
 }
 
+static SQL_UPSERT: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| upsert_sql("mapping_values_base", 1));
+static SQL_UPSERT_RECENT: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| upsert_sql("mapping_values_recent", 1));
 static SQL_UPSERT_MANY: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| upsert_many_sql("mapping_values_base"));
+    std::sync::LazyLock::new(|| upsert_sql("mapping_values_base", ROWS_PER_STATEMENT));
 static SQL_UPSERT_RECENT_MANY: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| upsert_many_sql("mapping_values_recent"));
+    std::sync::LazyLock::new(|| upsert_sql("mapping_values_recent", ROWS_PER_STATEMENT));
 
 /// Upserts `rows` into the recent table (`recent`) or the base table: full
 /// statements of [`ROWS_PER_STATEMENT`] rows, then the rest one by one.
@@ -1460,9 +1464,9 @@ fn upsert_rows(
     rows: &[UpsertRow<'_>],
 ) -> Result<(), DbError> {
     let (one, many) = if recent {
-        (SQL_UPSERT_RECENT, &*SQL_UPSERT_RECENT_MANY)
+        (&*SQL_UPSERT_RECENT, &*SQL_UPSERT_RECENT_MANY)
     } else {
-        (SQL_UPSERT, &*SQL_UPSERT_MANY)
+        (&*SQL_UPSERT, &*SQL_UPSERT_MANY)
     };
     let mut chunks = rows.chunks_exact(ROWS_PER_STATEMENT);
     if rows.len() >= ROWS_PER_STATEMENT {
