@@ -202,8 +202,48 @@ impl Writer {
     /// assert!(matches!(w.reserve(1, 101), Err(PublishError::TooLarge { len: 101, max: 100 })));
     /// assert!(matches!(w.reserve(0, 1), Err(PublishError::ReservedKind(0))));
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn reserve(&mut self, kind: u16, len: usize) -> Result<Reservation<'_>, PublishError> {
+        // The common case, inlined into the caller: a valid record that fits
+        // before the end of the data region and below the announced
+        // `tail_intent`. Everything else (a refusal, padding, a new chunk of
+        // intent) takes `reserve_slow`, out of line. Out of line, the whole of
+        // `reserve` cost a call, four register saves and a `Reservation`
+        // returned through the stack per publish (perf annotate of
+        // `publish/128`, benches/RESULTS.md).
+        let geo = &self.shared.geo;
+        if len <= geo.layout.max_payload as usize && kind != KIND_INVALID && kind != KIND_PADDING {
+            // No overflow: len <= max_payload < 2^32.
+            let rec = record_len(len as u64);
+            let off = self.tail & geo.mask;
+            let end = self.tail + rec;
+            if off + rec <= geo.capacity && end <= self.intent {
+                let pos = self.tail;
+                // The record [off, off + rec) lies in the data region (checked
+                // just above), rec >= 16, and off is 8-aligned (tail always is).
+                // SAFETY: off + 8 <= off + rec <= capacity, 8-aligned (above).
+                let head = unsafe { self.shared.data.u64_unchecked(off as usize) };
+                // Relaxed: published by the Release store of tail in `commit`,
+                // and ordered after the announcement in tail_intent by the
+                // fence(Release) that followed it in `reserve_slow`.
+                head.store(header_word(len as u32, kind, 0), Ordering::Relaxed);
+                return Ok(Reservation {
+                    writer: self,
+                    kind,
+                    pos,
+                    len,
+                    end,
+                });
+            }
+        }
+        self.reserve_slow(kind, len)
+    }
+
+    /// `reserve` for everything but its common case: refusals, a record that
+    /// needs padding before it, and a record past the announced `tail_intent`.
+    #[cold]
+    #[inline(never)]
+    fn reserve_slow(&mut self, kind: u16, len: usize) -> Result<Reservation<'_>, PublishError> {
         let geo = &self.shared.geo;
         if len > geo.layout.max_payload as usize {
             self.shared.count(OFF_REFUSED_TOO_LARGE, 1);
@@ -340,19 +380,24 @@ impl Writer {
             self.shared.count(OFF_BLOCKS, 1);
         }
         match self.mode {
-            Wake::Immediate => {
-                if self.wake_file.is_none() {
-                    self.shared.wake_sleepers(None);
-                } else if self.shared.hint.load(Ordering::Relaxed) != 0
-                    && self.shared.hint.swap(0, Ordering::Relaxed) != 0
-                {
-                    // A waker saw an announcement: wake without reading the file.
-                    self.shared.notify_and_wake();
-                }
-            }
+            Wake::Immediate => self.wake_now(),
             Wake::Deferred => self.unflushed = true,
         }
         seq
+    }
+
+    /// The immediate wake mode's check at a commit, out of line: the deferred
+    /// mode (the default) then inlines a store, not this.
+    #[inline(never)]
+    fn wake_now(&mut self) {
+        if self.wake_file.is_none() {
+            self.shared.wake_sleepers(None);
+        } else if self.shared.hint.load(Ordering::Relaxed) != 0
+            && self.shared.hint.swap(0, Ordering::Relaxed) != 0
+        {
+            // A waker saw an announcement: wake without reading the file.
+            self.shared.notify_and_wake();
+        }
     }
 
     /// Wakes readers asleep on the futex if any record was committed since the
