@@ -13,6 +13,8 @@
 //!
 //! Workloads (64-byte payloads, 16 MiB anonymous ring, in one process):
 //! - `publish`: `Writer::publish` only, no reader;
+//! - `reserve`: `Writer::reserve`, a copy into `payload_mut`, `commit`: the
+//!   producer hook's path (it encodes each event in place), no reader;
 //! - `try_next`: publish batches of 10 000 records, then read each batch back
 //!   with `Reader::try_next` (the per-item API), checking every record;
 //! - `receive`: the same, reading with `Reader::receive` (the batch API).
@@ -50,12 +52,21 @@ fn work(mode: &str, n: u64) -> Result<(), String> {
     let mut done = 0u64;
     while done < n {
         let k = BATCH.min(n - done);
-        for _ in 0..k {
-            w.publish(1, black_box(&payload))
-                .map_err(|e| e.to_string())?;
+        if mode == "reserve" {
+            // The node's path: encode in place into a reservation, then commit.
+            for _ in 0..k {
+                let mut r = w.reserve(1, PAYLOAD).map_err(|e| e.to_string())?;
+                r.payload_mut().copy_from_slice(black_box(&payload));
+                black_box(r.commit());
+            }
+        } else {
+            for _ in 0..k {
+                w.publish(1, black_box(&payload))
+                    .map_err(|e| e.to_string())?;
+            }
         }
         match mode {
-            "publish" => {}
+            "publish" | "reserve" => {}
             "try_next" => {
                 for _ in 0..k {
                     match r.try_next().map_err(|e| e.to_string())? {
@@ -140,11 +151,13 @@ fn per_record(mode: &str) -> Result<f64, String> {
 
 fn measure() -> Result<Value, String> {
     let publish = per_record("publish")?;
+    let reserve = per_record("reserve")?;
     let try_next = per_record("try_next")? - publish;
     let receive = per_record("receive")? - publish;
     Ok(json!({
         "what": "instructions per record, 64-byte payloads (callgrind; see benches/callgrind/src/main.rs)",
         "publish_64": round1(publish),
+        "reserve_commit_64": round1(reserve),
         "consume_try_next_64": round1(try_next),
         "consume_receive_64": round1(receive),
     }))
@@ -161,7 +174,12 @@ fn check(now: &Value) -> Result<(), String> {
     let committed: Value =
         serde_json::from_str(&text).map_err(|e| format!("parsing {}: {e}", path.display()))?;
     let mut failures = Vec::new();
-    for key in ["publish_64", "consume_try_next_64", "consume_receive_64"] {
+    for key in [
+        "publish_64",
+        "reserve_commit_64",
+        "consume_try_next_64",
+        "consume_receive_64",
+    ] {
         let old = committed[key]
             .as_f64()
             .ok_or_else(|| format!("{} has no number `{key}`", path.display()))?;
