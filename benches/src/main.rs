@@ -718,8 +718,20 @@ fn run_latency(
     };
     // Runs outermost, cells inside: a slow drift of the machine spreads over
     // every cell alike, and run k of two cells ran close together in time.
+    // Inside a run, the busy-poll cells of every transport come first, one
+    // after the other, then the sleeping cells: the cells whose p50s a run
+    // compares (Slipstream's and its peers' of one receiver kind) run next to
+    // each other. On a virtual machine the floor under every busy-poll cell
+    // moves as the host places the virtual CPUs, for every transport alike
+    // (here the raw futex cell's busy p50 is 130 ns in some runs and 410 ns
+    // in others; `--example line_ping` shows the switches, within seconds),
+    // so a pair measured a sleeping cell apart is likelier to straddle one.
+    let mut order: Vec<usize> = (0..cells.len()).collect();
+    // Stable: transports keep their order within a receiver kind.
+    order.sort_by_key(|&i| cells[i].mode != RecvMode::Busy);
     for rep in 1..=s.latency_reps {
-        for r in cells.iter_mut() {
+        for &i in &order {
+            let r = &mut cells[i];
             let (t, mode) = (r.transport, r.mode);
             let spec = LatSpec {
                 size: s.latency_size,

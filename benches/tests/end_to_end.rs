@@ -51,6 +51,23 @@ fn every_message_is_checked_on_every_transport() {
         .expect("running slipstream-bench");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "slipstream-bench failed:\n{stderr}");
+    // The run-by-run latency table has the two targets and the floor row
+    // (futex is among the transports), each with both runs and a summary.
+    let markdown = String::from_utf8_lossy(&out.stdout);
+    for row in [
+        "busy-poll: Slipstream p50 / iceoryx2 p50, target <= 0.5",
+        "busy-poll: Slipstream p50 / raw spin on a shared word p50 (the floor, no target)",
+        "sleeping: Slipstream p50 / raw futex wake p50, target <= 1.2",
+    ] {
+        let lines = markdown
+            .lines()
+            .filter(|l| l.starts_with(&format!("| {row} |")));
+        assert_eq!(
+            lines.count(),
+            3,
+            "two runs and a summary of {row:?} in:\n{markdown}"
+        );
+    }
     let text = std::fs::read_to_string(&json).expect("reading the JSON report");
     let _ = std::fs::remove_file(&json);
     let plot = std::fs::read(&png).expect("reading the scaling plot");
