@@ -223,9 +223,11 @@ impl Writer {
                 // just above), rec >= 16, and off is 8-aligned (tail always is).
                 // SAFETY: off + 8 <= off + rec <= capacity, 8-aligned (above).
                 let head = unsafe { self.shared.data.u64_unchecked(off as usize) };
-                // Relaxed: published by the Release store of tail in `commit`,
-                // and ordered after the announcement in tail_intent by the
-                // fence(Release) that followed it in `reserve_slow`.
+                // Relaxed: published by the Release store of tail in `commit`.
+                // The tail_intent that covers the record was announced
+                // earlier: by `reserve_slow`, whose fence(Release) orders it
+                // before this store, or by the writer this one resumed from
+                // (the same as before this fast path was split out).
                 head.store(header_word(len as u32, kind, 0), Ordering::Relaxed);
                 return Ok(Reservation {
                     writer: self,
