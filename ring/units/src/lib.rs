@@ -84,8 +84,12 @@ pub const DURATION_UNITS: &str = "ns, us, µs, ms, s, m, h, d";
 ///     r#""7 parsecs" is not a duration: unknown unit "parsecs" (valid: ns, us, µs, ms, s, m, h, d)"#
 /// );
 /// ```
+///
+/// Not `#[non_exhaustive]` on purpose: the crates that map it into their own
+/// errors (`slipstream-producer`'s `ConfigError`, `slipstream-journal`'s
+/// `ParseError`) match every variant, so a new one fails their build rather
+/// than falling into a catch-all.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub enum UnitsError {
     /// The text does not start with a whole number of ASCII digits (it is
     /// empty, has a sign, or the number has a fraction such as `1.5s`).
