@@ -128,7 +128,7 @@ struct Cli {
     /// Scaling: consumer process counts.
     #[arg(long, value_delimiter = ',', default_value = "0,1,2,4,8")]
     scaling_consumers: Vec<usize>,
-    /// Scaling: ring sizes (K, M, G suffixes; powers of two).
+    /// Scaling: ring sizes (`64K`, `1MiB`, ...: any size unit, all 1024-based; powers of two).
     #[arg(long, value_delimiter = ',', default_value = "64K,1M,16M,256M,1G")]
     scaling_rings: Vec<String>,
     /// Scaling: message size, bytes.

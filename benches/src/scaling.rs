@@ -470,21 +470,17 @@ fn panel<DB: plotters::prelude::DrawingBackend>(
     Ok(())
 }
 
-/// Parses `64K`, `1M`, `16M`, `1G` or a plain byte count.
+/// Parses a ring size with the grammar every Slipstream tool reads
+/// ([`slipstream_units::parse_size`]: `64K`, `1M`, `16MiB`, `1gb`, a plain
+/// byte count; all 1024-based), which must be a power of two.
+///
+/// # Errors
+/// Not a size (the message names the text and the units accepted), or not a
+/// power of two.
 pub fn parse_size(s: &str) -> Result<u64> {
-    let s = s.trim();
-    let (num, shift) = match s.chars().last() {
-        Some('K' | 'k') => (&s[..s.len() - 1], 10),
-        Some('M' | 'm') => (&s[..s.len() - 1], 20),
-        Some('G' | 'g') => (&s[..s.len() - 1], 30),
-        _ => (s, 0),
-    };
-    let n: u64 = num
-        .parse()
-        .with_context(|| format!("ring size `{s}`: expected a number with K, M or G"))?;
-    let v = n << shift;
+    let v = slipstream_units::parse_size(s).context("ring size")?;
     if !v.is_power_of_two() {
-        bail!("ring size `{s}` is not a power of two");
+        bail!("ring size {s:?} is not a power of two");
     }
     Ok(v)
 }
@@ -496,5 +492,36 @@ pub fn fmt_size(b: usize) -> String {
         b if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{} MiB", b >> 20),
         b if b >= 1 << 10 && b % (1 << 10) == 0 => format!("{} KiB", b >> 10),
         b => format!("{b} B"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    /// The shared grammar, then the power-of-two check: what `--scaling-rings`
+    /// always took (`64K`, `1M`, `1G`, bytes) and what other tools take.
+    #[test]
+    fn ring_sizes() {
+        for (text, want) in [
+            ("64K", 64 << 10),
+            ("64k", 64 << 10),
+            ("1M", 1 << 20),
+            ("16m", 16 << 20),
+            ("1G", 1 << 30),
+            ("4096", 4096),
+            ("16MiB", 16 << 20),
+            ("1 gb", 1 << 30),
+            ("1T", 1 << 40),
+        ] {
+            assert_eq!(parse_size(text).unwrap(), want, "{text:?}");
+        }
+        let err = parse_size("3M").unwrap_err().to_string();
+        assert!(err.contains("not a power of two"), "{err}");
+        let err = format!("{:#}", parse_size("64Q").unwrap_err());
+        assert!(err.contains(r#"unknown unit "Q""#), "{err}");
+        // Used to wrap (to 0, "not a power of two"); now named as too large.
+        let err = format!("{:#}", parse_size("17179869184G").unwrap_err());
+        assert!(err.contains("too large a size"), "{err}");
     }
 }

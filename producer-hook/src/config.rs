@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use slipstream_event::{EventKind, KindSet};
 use slipstream_ring::{FileMode, Layout};
+use slipstream_units::UnitsError;
 
 use crate::interface::{BroadcastEventKind, INTERFACE_VERSION};
 use crate::{ProducerOptions, Wake};
@@ -18,22 +19,25 @@ use crate::{ProducerOptions, Wake};
 /// ```
 /// use slipstream_producer::{parse_size, ConfigError};
 /// assert_eq!(parse_size("12 parsecs"), Err(ConfigError::UnknownUnit {
-///     what: "size", value: "12 parsecs".into(), unit: "parsecs".into(), valid: "B, KiB, MiB, GiB",
+///     what: "size", value: "12 parsecs".into(), unit: "parsecs".into(),
+///     valid: slipstream_units::SIZE_UNITS,
 /// }));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
-    /// A size or duration that does not start with a number.
-    #[error("{what} {value:?} does not start with a number")]
+    /// A size or duration that does not start with a whole number (empty,
+    /// signed, or a fraction such as `1.5s`).
+    #[error("{what} {value:?} is not a whole number (digits 0-9, no sign or fraction) and a unit")]
     NotANumber {
         /// `"size"` or `"duration"`.
         what: &'static str,
         /// The text given.
         value: String,
     },
-    /// A size or duration with a unit that is not one of `valid`.
-    #[error("{what} {value:?} has an unknown unit {unit:?} ({valid})")]
+    /// A size or duration with a unit that is not one of `valid` (or a
+    /// duration other than 0 with no unit: `unit` is then empty).
+    #[error("{what} {value:?} has an unknown unit {unit:?} (valid: {valid})")]
     UnknownUnit {
         /// `"size"` or `"duration"`.
         what: &'static str,
@@ -179,83 +183,77 @@ impl TryFrom<SizeRepr> for Size {
     }
 }
 
-/// Parses `"4096"`, `"64KiB"`, `"64MiB"`, `"1GiB"` (also `K`, `M`, `G`, `KB`...,
-/// all powers of 1024).
+/// Parses a size: `"4096"`, `"64KiB"`, `"64 mib"`, `"1G"`, `"2TB"`, with the
+/// grammar of [`slipstream_units::parse_size`] that every Slipstream tool
+/// reads (units `B`, `K`/`KB`/`KiB`, `M`/`MB`/`MiB`, `G`/`GB`/`GiB`,
+/// `T`/`TB`/`TiB`, any case, all powers of 1024).
 ///
 /// # Errors
 ///
-/// [`ConfigError::NotANumber`], [`ConfigError::UnknownUnit`], or
-/// [`ConfigError::TooLarge`] for more than `u64::MAX` bytes.
+/// [`ConfigError::NotANumber`] (no whole number first), [`ConfigError::UnknownUnit`],
+/// or [`ConfigError::TooLarge`] for more than `u64::MAX` bytes.
 ///
 /// ```
 /// use slipstream_producer::{parse_size, ConfigError};
 /// assert_eq!(parse_size("64MiB"), Ok(64 << 20));
+/// assert_eq!(parse_size("1 tb"), Ok(1 << 40));
 /// assert!(matches!(parse_size("lots"), Err(ConfigError::NotANumber { .. })));
 /// ```
 pub fn parse_size(s: &str) -> Result<u64, ConfigError> {
-    let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: u64 = num.parse().map_err(|_| ConfigError::NotANumber {
-        what: "size",
-        value: s.to_owned(),
-    })?;
-    let shift = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 0,
-        "k" | "kb" | "kib" => 10,
-        "m" | "mb" | "mib" => 20,
-        "g" | "gb" | "gib" => 30,
-        other => {
-            return Err(ConfigError::UnknownUnit {
-                what: "size",
-                value: s.to_owned(),
-                unit: other.to_owned(),
-                valid: "B, KiB, MiB, GiB",
-            })
-        }
-    };
-    n.checked_shl(shift)
-        .filter(|v| v >> shift == n)
-        .ok_or_else(|| ConfigError::TooLarge {
-            what: "size",
-            value: format!("{s:?}"),
-        })
+    slipstream_units::parse_size(s).map_err(ConfigError::from)
 }
 
-/// Parses a duration such as `"200us"`, `"1ms"`, `"2s"`.
+/// Parses a duration: `"200us"`, `"1ms"`, `"2s"`, `"10m"`, `"12h"`, `"7d"` or
+/// a bare `"0"`, with the grammar of [`slipstream_units::parse_duration`] that
+/// every Slipstream tool reads (units `ns`, `us`/`µs`, `ms`, `s`, `m`, `h`,
+/// `d`).
 ///
 /// # Errors
 ///
-/// [`ConfigError::NotANumber`] or [`ConfigError::UnknownUnit`].
+/// [`ConfigError::NotANumber`] (no whole number first: `1.5s` is one),
+/// [`ConfigError::UnknownUnit`] (also a number other than 0 with no unit), or
+/// [`ConfigError::TooLarge`] for more than `u64::MAX` nanoseconds.
 ///
 /// ```
 /// use slipstream_producer::{parse_duration, ConfigError};
 /// use std::time::Duration;
 /// assert_eq!(parse_duration("200us"), Ok(Duration::from_micros(200)));
-/// assert!(matches!(parse_duration("2h"), Err(ConfigError::UnknownUnit { .. })));
+/// assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+/// assert!(matches!(parse_duration("2 fortnights"), Err(ConfigError::UnknownUnit { .. })));
 /// ```
 pub fn parse_duration(s: &str) -> Result<Duration, ConfigError> {
-    let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: u64 = num.parse().map_err(|_| ConfigError::NotANumber {
-        what: "duration",
-        value: s.to_owned(),
-    })?;
-    Ok(match unit.trim() {
-        "ns" => Duration::from_nanos(n),
-        "us" | "µs" => Duration::from_micros(n),
-        "ms" => Duration::from_millis(n),
-        "s" => Duration::from_secs(n),
-        other => {
-            return Err(ConfigError::UnknownUnit {
-                what: "duration",
-                value: s.to_owned(),
-                unit: other.to_owned(),
-                valid: "ns, us, ms, s",
-            })
+    slipstream_units::parse_duration(s).map_err(ConfigError::from)
+}
+
+/// The shared grammar's errors as the config's own variants (which other
+/// code matches on), each still naming the text given.
+impl From<UnitsError> for ConfigError {
+    fn from(e: UnitsError) -> ConfigError {
+        match e {
+            UnitsError::NotANumber { what, text } => ConfigError::NotANumber { what, value: text },
+            UnitsError::UnknownUnit {
+                what,
+                text,
+                unit,
+                valid,
+            } => ConfigError::UnknownUnit {
+                what,
+                value: text,
+                unit,
+                valid,
+            },
+            UnitsError::MissingUnit { what, text, valid } => ConfigError::UnknownUnit {
+                what,
+                value: text,
+                unit: String::new(),
+                valid,
+            },
+            UnitsError::TooLarge { what, text } => ConfigError::TooLarge {
+                what,
+                value: format!("{text:?}"),
+            },
         }
-    })
+    }
 }
 
 /// The interval of a bare `thread` wake policy.

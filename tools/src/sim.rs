@@ -65,7 +65,7 @@ pub struct SimArgs {
     #[arg(long, value_name = "N")]
     pub blocks: Option<u64>,
 
-    /// Stop after this long, e.g. `15s`, `500ms` (units: ns, us, ms, s).
+    /// Stop after this long, e.g. `15s`, `500ms`, `10m` (units: ns, us, ms, s, m, h, d).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub duration: Option<Duration>,
 

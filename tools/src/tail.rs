@@ -106,7 +106,7 @@ pub struct TailArgs {
     pub reset: bool,
 
     /// Exit (status 0) once no event has come for this long, e.g. `5s`,
-    /// `500ms` (units: ns, us, ms, s). Default: follow forever.
+    /// `500ms` (units: ns, us, ms, s, m, h, d). Default: follow forever.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
 

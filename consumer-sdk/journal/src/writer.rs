@@ -14,6 +14,7 @@ use crate::dir::{segments, sync_dir};
 use crate::error::{io, JournalError};
 use crate::format::*;
 use crate::segment::{encode_entry, parse_index, scan, IndexRule, Problem};
+use slipstream_units::UnitsError;
 
 /// When the writer makes what it wrote durable (`fsync`), and what a crash
 /// can lose. A crash of the writer's *process* (SIGKILL included) loses only
@@ -64,16 +65,17 @@ impl FromStr for Fsync {
 ///
 /// ```
 /// use slipstream_journal::{parse_size, ParseError};
-/// assert!(matches!(parse_size("2 parsecs"), Err(ParseError::NotANumber { what: "size", .. })));
+/// assert!(matches!(parse_size("two MiB"), Err(ParseError::NotANumber { what: "size", .. })));
 /// assert_eq!(
 ///     parse_size("2XiB").unwrap_err().to_string(),
-///     r#""2XiB": unit "XiB" must be B, KiB, MiB, GiB or TiB"#
+///     r#""2XiB": unit "XiB" must be B, K/KB/KiB, M/MB/MiB, G/GB/GiB, T/TB/TiB (any case, all 1024-based)"#
 /// );
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ParseError {
-    /// The text does not start with a number.
+    /// The text does not start with a whole number (empty, signed, or a
+    /// fraction such as `1.5s`).
     #[error("{text:?} is not a {what} such as {example}")]
     NotANumber {
         /// `"duration"` or `"size"`.
@@ -83,7 +85,8 @@ pub enum ParseError {
         /// Examples of what is accepted.
         example: &'static str,
     },
-    /// The unit after the number is not one of `valid`.
+    /// The unit after the number is not one of `valid` (or a duration other
+    /// than 0 has none: `unit` is then empty).
     #[error("{text:?}: unit {unit:?} must be {valid}")]
     UnknownUnit {
         /// The text given.
@@ -115,83 +118,70 @@ pub enum ParseError {
     },
 }
 
-/// Parses `500ms`, `2s`, `10us`, `5m`, `7d` (units ns, us, ms, s, m, h, d).
+/// Parses `500ms`, `2s`, `10us`, `5m`, `7d`, a bare `0`: the grammar of
+/// [`slipstream_units::parse_duration`] that every Slipstream tool reads
+/// (units ns, us/µs, ms, s, m, h, d).
 ///
 /// ```
 /// use std::time::Duration;
 /// assert_eq!(slipstream_journal::parse_duration("7d").unwrap(), Duration::from_secs(7 * 86400));
+/// assert_eq!(slipstream_journal::parse_duration("200 µs").unwrap(), Duration::from_micros(200));
 /// assert!(slipstream_journal::parse_duration("7").is_err());
 /// ```
 ///
 /// # Errors
-/// [`ParseError::NotANumber`], [`ParseError::UnknownUnit`] or
-/// [`ParseError::TooLarge`].
+/// [`ParseError::NotANumber`] (no whole number first: `1.5s` is one),
+/// [`ParseError::UnknownUnit`] (also a number other than 0 with no unit) or
+/// [`ParseError::TooLarge`] (more than `u64::MAX` nanoseconds).
 pub fn parse_duration(s: &str) -> Result<Duration, ParseError> {
-    let digits = s.trim_end_matches(|c: char| c.is_ascii_alphabetic());
-    let unit = &s[digits.len()..];
-    let n: u64 = digits.parse().map_err(|_| ParseError::NotANumber {
-        what: "duration",
-        text: s.to_owned(),
-        example: "100ms, 2s, 7d",
-    })?;
-    let ns = match unit {
-        "ns" => 1,
-        "us" => 1_000,
-        "ms" => 1_000_000,
-        "s" => 1_000_000_000,
-        "m" => 60_000_000_000,
-        "h" => 3_600_000_000_000,
-        "d" => 86_400_000_000_000u64,
-        _ => {
-            return Err(ParseError::UnknownUnit {
-                text: s.to_owned(),
-                unit: unit.to_owned(),
-                valid: "ns, us, ms, s, m, h or d",
-            })
-        }
-    };
-    n.checked_mul(ns)
-        .map(Duration::from_nanos)
-        .ok_or_else(|| ParseError::TooLarge {
-            what: "long",
-            text: s.to_owned(),
-        })
+    slipstream_units::parse_duration(s).map_err(ParseError::from)
 }
 
-/// Parses `50GiB`, `512MiB`, `4096` (units B, KiB, MiB, GiB, TiB).
+/// Parses `50GiB`, `512MiB`, `64mb`, `4096`: the grammar of
+/// [`slipstream_units::parse_size`] that every Slipstream tool reads (units
+/// B, K/KB/KiB, M/MB/MiB, G/GB/GiB, T/TB/TiB, any case, all powers of 1024).
 ///
 /// ```
 /// assert_eq!(slipstream_journal::parse_size("2MiB").unwrap(), 2 << 20);
+/// assert_eq!(slipstream_journal::parse_size("64kb").unwrap(), 64 << 10);
 /// ```
 ///
 /// # Errors
 /// [`ParseError::NotANumber`], [`ParseError::UnknownUnit`] or
-/// [`ParseError::TooLarge`].
+/// [`ParseError::TooLarge`] (more than `u64::MAX` bytes).
 pub fn parse_size(s: &str) -> Result<u64, ParseError> {
-    let digits = s.trim_end_matches(|c: char| c.is_ascii_alphabetic());
-    let n: u64 = digits.parse().map_err(|_| ParseError::NotANumber {
-        what: "size",
-        text: s.to_owned(),
-        example: "512MiB or 50GiB",
-    })?;
-    let mul: u64 = match &s[digits.len()..] {
-        "" | "B" => 1,
-        "KiB" => 1 << 10,
-        "MiB" => 1 << 20,
-        "GiB" => 1 << 30,
-        "TiB" => 1 << 40,
-        u => {
-            return Err(ParseError::UnknownUnit {
-                text: s.to_owned(),
-                unit: u.to_owned(),
-                valid: "B, KiB, MiB, GiB or TiB",
-            })
+    slipstream_units::parse_size(s).map_err(ParseError::from)
+}
+
+/// The shared grammar's errors as the journal's own variants (which callers
+/// match on), each still naming the text given.
+impl From<UnitsError> for ParseError {
+    fn from(e: UnitsError) -> ParseError {
+        let duration = |what: &str| what == "duration";
+        match e {
+            UnitsError::NotANumber { what, text } => ParseError::NotANumber {
+                what,
+                text,
+                example: if duration(what) {
+                    "100ms, 2s, 7d"
+                } else {
+                    "512MiB or 50GiB"
+                },
+            },
+            UnitsError::UnknownUnit {
+                text, unit, valid, ..
+            } => ParseError::UnknownUnit { text, unit, valid },
+            UnitsError::MissingUnit { text, valid, .. } => ParseError::UnknownUnit {
+                text,
+                unit: String::new(),
+                valid,
+            },
+            UnitsError::TooLarge { what, text } => ParseError::TooLarge {
+                what: if duration(what) { "long" } else { "large" },
+                text,
+            },
         }
-    };
-    n.checked_mul(mul).ok_or_else(|| ParseError::TooLarge {
-        what: "large",
-        text: s.to_owned(),
-    })
+    }
 }
 
 /// What the journal keeps. Whole segments are deleted, oldest first, never
@@ -206,8 +196,16 @@ pub struct Retention {
 
 impl FromStr for Retention {
     type Err = ParseError;
-    /// A size (`50GiB`) or an age (`7d`, `12h`).
+    /// A size (`50GiB`) or an age (`7d`, `12h`). `m` is minutes here, as it
+    /// always was (a size in mebibytes is `M` or `MiB`); a bare number is bytes.
     fn from_str(s: &str) -> Result<Self, ParseError> {
+        let bare_number = s.trim().bytes().all(|b| b.is_ascii_digit());
+        if let (false, Ok(d)) = (bare_number, parse_duration(s)) {
+            return Ok(Retention {
+                max_bytes: None,
+                max_age: Some(d),
+            });
+        }
         if let Ok(b) = parse_size(s) {
             return Ok(Retention {
                 max_bytes: Some(b),

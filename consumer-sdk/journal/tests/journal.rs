@@ -551,7 +551,34 @@ fn policies_and_retention_parse() {
             max_age: Some(Duration::from_secs(7 * 86400))
         })
     );
-    assert!("50GB".parse::<Retention>().is_err());
+    // The shared grammar (slipstream-units): units in any case, all binary.
+    let bytes = |n: u64| {
+        Ok(Retention {
+            max_bytes: Some(n),
+            max_age: None,
+        })
+    };
+    let age = |d: Duration| {
+        Ok(Retention {
+            max_bytes: None,
+            max_age: Some(d),
+        })
+    };
+    assert_eq!("50GB".parse::<Retention>(), bytes(50 << 30));
+    assert_eq!("64mib".parse::<Retention>(), bytes(64 << 20));
+    assert_eq!("5M".parse::<Retention>(), bytes(5 << 20));
+    // `m` stays minutes, as it was before sizes learnt `m`; a bare number is bytes.
+    assert_eq!("5m".parse::<Retention>(), age(Duration::from_secs(300)));
+    assert_eq!(
+        "12h".parse::<Retention>(),
+        age(Duration::from_secs(12 * 3600))
+    );
+    assert_eq!("0".parse::<Retention>(), bytes(0));
+    assert_eq!("4096".parse::<Retention>(), bytes(4096));
+    assert!(matches!(
+        "7 fortnights".parse::<Retention>(),
+        Err(slipstream_journal::ParseError::Retention { .. })
+    ));
 }
 
 /// Every policy writes the same journal; `interval:0s` fsyncs at every flush.

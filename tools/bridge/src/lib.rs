@@ -49,6 +49,7 @@ use slipstream_consumer::{
 };
 use slipstream_ring::SeekError;
 use slipstream_tools::cli;
+use slipstream_units::{parse_duration, parse_size};
 
 /// Publish every event of a Slipstream ring into a NATS JetStream stream, exactly once.
 ///
@@ -113,7 +114,7 @@ pub struct BridgeArgs {
     pub max_age: Duration,
 
     /// A created stream's maximum size, with units (e.g. `50GiB`; default unlimited).
-    #[arg(long, value_name = "SIZE", value_parser = slipstream_producer::parse_size)]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub max_bytes: Option<u64>,
 
     /// A created stream's maximum number of messages (default unlimited).
@@ -147,21 +148,6 @@ pub struct BridgeArgs {
     /// A status line to stderr this often (0: never).
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
     pub report_every: Duration,
-}
-
-/// A duration as every Slipstream tool reads it (ns, us, ms, s), or in
-/// minutes, hours or days (`10m`, `12h`, `7d`) for retention settings.
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let t = s.trim();
-    if t == "0" {
-        return Ok(Duration::ZERO);
-    }
-    for (unit, secs) in [("d", 86_400), ("h", 3_600), ("m", 60)] {
-        if let Some(n) = t.strip_suffix(unit).and_then(|n| n.parse::<u64>().ok()) {
-            return Ok(Duration::from_secs(n * secs));
-        }
-    }
-    slipstream_producer::parse_duration(t).map_err(|e| e.to_string())
 }
 
 fn parse_storage(s: &str) -> Result<StorageType, String> {
@@ -894,11 +880,82 @@ fn classify(e: async_nats::jetstream::context::PublishError) -> Failure {
 mod tests {
     use super::*;
 
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: BridgeArgs,
+    }
+
+    fn parse(extra: &[&str]) -> Result<BridgeArgs, clap::Error> {
+        use clap::Parser as _;
+        let base = [
+            "slipstream-bridge",
+            "ring",
+            "--nats",
+            "nats://x",
+            "--stream",
+            "S",
+        ];
+        Cli::try_parse_from(base.iter().chain(extra)).map(|c| c.args)
+    }
+
+    /// The command line reads sizes and durations with the shared grammar
+    /// (slipstream-units): what the bridge accepted before (`0`, `7d`, `2m`,
+    /// `500ms`, `50GiB`) and what other tools accept (`64mib`, `200 us`).
     #[test]
     fn durations_and_sizes() {
-        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86_400)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert!(parse_duration("5 parsecs").is_err());
+        let a = parse(&[]).unwrap();
+        assert_eq!(
+            (a.ack_timeout, a.max_age, a.duplicate_window, a.max_bytes),
+            (
+                Duration::from_secs(5),
+                Duration::ZERO,
+                Duration::from_secs(120),
+                None
+            )
+        );
+        let a = parse(&[
+            "--max-age",
+            "7d",
+            "--duplicate-window",
+            "2m",
+            "--ack-timeout",
+            "500ms",
+            "--report-every",
+            "0",
+            "--max-bytes",
+            "50GiB",
+            "--wait",
+            "200 us",
+            "--give-up-after",
+            "12h",
+        ])
+        .unwrap();
+        assert_eq!(a.max_age, Duration::from_secs(7 * 86_400));
+        assert_eq!(a.duplicate_window, Duration::from_secs(120));
+        assert_eq!(a.ack_timeout, Duration::from_millis(500));
+        assert_eq!(a.report_every, Duration::ZERO);
+        assert_eq!(a.max_bytes, Some(50 << 30));
+        assert_eq!(a.wait, Some(Duration::from_micros(200)));
+        assert_eq!(a.give_up_after, Some(Duration::from_secs(12 * 3_600)));
+        assert_eq!(
+            parse(&["--max-bytes", "64mib"]).unwrap().max_bytes,
+            Some(64 << 20)
+        );
+        let err = parse(&["--max-age", "5 parsecs"])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains(r#"unknown unit "parsecs" (valid: ns, us, µs, ms, s, m, h, d)"#),
+            "{err}"
+        );
+        // Too large for a duration is refused, not wrapped (the old `7d`
+        // path multiplied without a check).
+        let err = parse(&["--max-age", "999999999999999999d"])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("too large a duration"), "{err}");
     }
 }

@@ -73,18 +73,14 @@ struct RunArgs {
     #[arg(long, value_name = "normal|full", default_value = "normal")]
     sqlite_sync: String,
     /// Wait up to this long for the ring to appear (e.g. `10s`).
-    #[arg(long, value_name = "DURATION", value_parser = slipstream_producer_duration, default_value = "0s")]
+    #[arg(long, value_name = "DURATION", value_parser = slipstream_producer::parse_duration, default_value = "0s")]
     wait_for_ring: Duration,
     /// Exit once caught up, when nothing new has arrived for this long, e.g. `1s`.
-    #[arg(long, value_name = "DURATION", value_parser = slipstream_producer_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = slipstream_producer::parse_duration)]
     exit_when_idle: Option<Duration>,
     /// No progress lines.
     #[arg(long, short)]
     quiet: bool,
-}
-
-fn slipstream_producer_duration(s: &str) -> Result<Duration, String> {
-    slipstream_producer::parse_duration(s).map_err(|e| e.to_string())
 }
 
 #[derive(Args)]

@@ -70,7 +70,8 @@ struct RecordArgs {
     #[arg(long, value_name = "DIR")]
     dir: PathBuf,
     /// What to keep: a size (`50GiB`) or an age (`7d`); may be given twice
-    /// (both apply). Whole old segments are deleted, never the newest.
+    /// (both apply). `5m` is five minutes (mebibytes: `5M`, `5MiB`); a bare
+    /// number is bytes. Whole old segments are deleted, never the newest.
     /// Default: keep everything.
     #[arg(long, value_name = "SIZE|AGE", value_parser = parse_retention)]
     retain: Vec<Retention>,
