@@ -50,8 +50,9 @@ struct Shared {
 #[path = "../src/pin.rs"]
 mod pin;
 
-fn pin(cpu: usize) {
-    if let Err(e) = pin::pin_current(cpu) {
+/// Pins the calling thread to `cpu` (if the plan has one).
+fn pin(cpu: Option<usize>) {
+    if let Some(Err(e)) = cpu.map(pin::pin_current) {
         eprintln!("{e:#} (running unpinned)");
     }
 }
@@ -120,14 +121,9 @@ fn show(name: &str, rates: Vec<f64>) {
 }
 
 fn main() {
-    let cpus = pin::allowed().unwrap_or_default();
-    let (wcpu, rcpu) = match cpus.as_slice() {
-        [a, b, ..] => (*a, *b),
-        _ => {
-            eprintln!("fewer than two CPUs allowed: the two threads share one");
-            (0, 0)
-        }
-    };
+    // The writer takes the plan's sender CPU, the reader its receiver CPU.
+    let plan = pin::plan(true);
+    let (wcpu, rcpu) = (plan.sender, plan.receiver);
     let s = Arc::new(Shared {
         buf: (0..BUFFER_WORDS).map(|_| AtomicU64::new(0)).collect(),
         pos: AtomicU64::new(0),
@@ -185,7 +181,10 @@ fn main() {
         }
         handed.push(n as f64 / total);
     }
-    println!("CPUs: writer {wcpu}, reader {rcpu}; {PASSES} passes of {RECORDS} records of 80 bytes, 64 MiB buffer");
+    println!(
+        "{} (the writer is the sender); {PASSES} passes of {RECORDS} records of 80 bytes, 64 MiB buffer",
+        plan.said
+    );
     println!("| case | median | range | bytes |");
     println!("|---|---:|---|---:|");
     let slowdown: Vec<f64> = alone.iter().zip(&with_w).map(|(a, w)| a / w).collect();

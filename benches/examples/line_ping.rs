@@ -31,21 +31,17 @@ const GAP: std::time::Duration = std::time::Duration::from_millis(50);
 /// Words per 4 KiB page: one line per page is used.
 const PAGE_WORDS: usize = 512;
 
-fn pin_to(cpu: usize) {
-    if let Err(e) = pin::pin_current(cpu) {
+/// Pins the calling thread to `cpu` (if the plan has one).
+fn pin_to(cpu: Option<usize>) {
+    if let Some(Err(e)) = cpu.map(pin::pin_current) {
         eprintln!("{e:#} (running unpinned)");
     }
 }
 
 fn main() {
-    let cpus = pin::allowed().unwrap_or_default();
-    let (a, b) = match cpus.as_slice() {
-        [a, b, ..] => (*a, *b),
-        _ => {
-            eprintln!("fewer than two CPUs allowed: both threads share one");
-            (0, 0)
-        }
-    };
+    // This thread takes the plan's receiver CPU, the echo thread its sender CPU.
+    let plan = pin::plan(true);
+    let (a, b) = (plan.receiver, plan.sender);
     let words: Arc<Vec<AtomicU64>> = Arc::new(
         (0..WINDOWS * PAGE_WORDS)
             .map(|_| AtomicU64::new(0))
@@ -68,7 +64,10 @@ fn main() {
     pin_to(a);
     let start = Instant::now();
     let mut halves = Vec::with_capacity(WINDOWS);
-    println!("CPUs {a} and {b}; one-way line transfer (half a round trip), per window of {TRIPS} round trips:");
+    println!(
+        "{} (the echo thread is the sender); one-way line transfer (half a round trip), per window of {TRIPS} round trips:",
+        plan.said
+    );
     for w in 0..WINDOWS {
         let word = &words[w * PAGE_WORDS];
         let t = Instant::now();
