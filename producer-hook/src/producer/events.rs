@@ -45,14 +45,7 @@ impl Producer {
             return Ok(self.switched_off());
         }
         let block_height = self.height_or_open(EventKind::MappingUpdate)?;
-        self.publish(&EventRef::MappingUpdate {
-            block_height,
-            ordinal: 0,
-            program_id,
-            mapping_name,
-            key,
-            value,
-        })
+        self.mapping_update_at(block_height, program_id, mapping_name, key, value)
     }
 
     /// Publishes a staking reward in the open block: [`publish`](Self::publish)
@@ -83,14 +76,7 @@ impl Producer {
             return Ok(self.switched_off());
         }
         let block_height = self.height_or_open(EventKind::StakingReward)?;
-        self.publish(&EventRef::StakingReward {
-            block_height,
-            ordinal: 0,
-            staker,
-            validator,
-            reward,
-            new_stake,
-        })
+        self.staking_reward_at(block_height, staker, validator, reward, new_stake)
     }
 
     /// Publishes a mapping update of block `block_height`:

@@ -55,13 +55,7 @@ impl Producer {
             })?;
         let (file, created) = open_ring_file(&path, options.mode)?;
         if created {
-            if let Some(gid) = options.group {
-                set_group(&file, gid).map_err(|source| ProducerError::Io {
-                    op: "chown ring file",
-                    path: path.clone(),
-                    source,
-                })?;
-            }
+            set_group(&file, options.group, &path)?;
         }
         let lock = open_lock_file(&path)?;
         // A second descriptor of the lock's open file description: it keeps
@@ -211,13 +205,7 @@ fn recreate(path: &Path, options: &ProducerOptions) -> Result<Writer, ProducerEr
     let tmp = path.with_file_name(format!(".{name}.new-{}", std::process::id()));
     let _ = std::fs::remove_file(&tmp);
     let (file, _) = open_ring_file(&tmp, options.mode)?;
-    if let Some(gid) = options.group {
-        set_group(&file, gid).map_err(|source| ProducerError::Io {
-            op: "chown ring file",
-            path: tmp.clone(),
-            source,
-        })?;
-    }
+    set_group(&file, options.group, &tmp)?;
     let lock = open_lock_file(path)?;
     let writer =
         Writer::create(file, lock, options.layout, options.first_seq).map_err(|source| {
@@ -238,8 +226,17 @@ fn recreate(path: &Path, options: &ProducerOptions) -> Result<Writer, ProducerEr
     Ok(writer)
 }
 
-/// Gives `file` the group `gid`.
-fn set_group(file: &std::fs::File, gid: u32) -> std::io::Result<()> {
-    rustix::fs::fchown(file, None, Some(rustix::fs::Gid::from_raw(gid)))?;
-    Ok(())
+/// Gives the new ring file `file` (at `path`, for the error) the group
+/// `group`, if one is configured.
+fn set_group(file: &std::fs::File, group: Option<u32>, path: &Path) -> Result<(), ProducerError> {
+    let Some(gid) = group else {
+        return Ok(());
+    };
+    rustix::fs::fchown(file, None, Some(rustix::fs::Gid::from_raw(gid))).map_err(|e| {
+        ProducerError::Io {
+            op: "chown ring file",
+            path: path.to_path_buf(),
+            source: e.into(),
+        }
+    })
 }
