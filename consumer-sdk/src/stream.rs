@@ -128,7 +128,7 @@ impl<T> Drop for Inner<T> {
 /// futex) and hands owned items to the stream through a bounded channel: if
 /// the async side falls behind, that thread waits, the consumer falls behind
 /// in the ring, and the stream reports the gap as [`OwnedItem::Lagged`]. The
-/// producer is never slowed. Dropping the stream stops the thread.
+/// producer never waits for it. Dropping the stream stops the thread.
 ///
 /// Cursors: the thread reads ahead, but stores only what the application
 /// acknowledged. With automatic commits, an item is acknowledged when the
