@@ -7,7 +7,7 @@
 //! binaries (`cargo test --workspace` builds them; alone, this test builds
 //! them with `cargo build -p slipstream-tools`).
 
-use slipstream_tests::{target_dir, ChildGuard, TempRing};
+use slipstream_tests::{target_dir, workspace_bin, ChildGuard, TempRing};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
@@ -15,28 +15,6 @@ use std::time::{Duration, SystemTime};
 
 fn crate_dir() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// A workspace binary, built first if this test runs alone.
-fn bin(name: &str) -> PathBuf {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    let p = target_dir().join(name);
-    if !p.exists() {
-        BUILT.get_or_init(|| {
-            let mut cargo = Command::new(env!("CARGO"));
-            cargo.args(["build", "-p", "slipstream-tools", "--bins"]);
-            if target_dir().file_name().is_some_and(|n| n == "release") {
-                cargo.arg("--release");
-            }
-            let status = cargo
-                .current_dir(crate_dir().join("../.."))
-                .status()
-                .expect("run cargo build -p slipstream-tools");
-            assert!(status.success(), "cargo build -p slipstream-tools failed");
-        });
-    }
-    assert!(p.exists(), "{} is not built", p.display());
-    p
 }
 
 /// The static library cargo built for this test run (its `deps/` copy is
@@ -100,7 +78,7 @@ fn c_tail() -> &'static Path {
 
 /// Runs `slipstream-sim RING ARGS --quiet` to completion.
 fn sim(ring: &Path, args: &[&str]) {
-    let out = Command::new(bin("slipstream-sim"))
+    let out = Command::new(workspace_bin("slipstream-sim"))
         .arg(ring)
         .args(args)
         .arg("--quiet")
@@ -153,7 +131,7 @@ fn run(mut cmd: Command, what: &str, limit: Duration) -> String {
 }
 
 fn rust_tail(ring: &Path, from: &str) -> String {
-    let mut cmd = Command::new(bin("slipstream-tail"));
+    let mut cmd = Command::new(workspace_bin("slipstream-tail"));
     cmd.arg(ring)
         .args(["--json", "--no-follow", "--from", from]);
     run(cmd, "slipstream-tail", Duration::from_secs(60))
