@@ -8,7 +8,7 @@
 use nix::sys::signal::Signal;
 use serde_json::Value;
 use slipstream_consumer::{Consumer, Item, Start};
-use slipstream_tests::{next_seq, tools, wait_for_ring, ChildGuard, TempRing};
+use slipstream_tests::{next_seq, process, tools, wait_for_ring, ChildGuard, TempRing};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -202,17 +202,41 @@ fn a_killed_consumer_resumes_under_its_name_with_no_gap() {
             .spawn()
             .unwrap(),
     );
+    // A thread drains its output the whole time: a tail blocked on a full
+    // pipe would never run dry, and so never commit.
     let stdout = first.0.as_mut().unwrap().stdout.take().unwrap();
-    let mut rest = BufReader::new(stdout);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let drain = std::thread::spawn(move || {
+        for l in BufReader::new(stdout).lines() {
+            let _ = tx.send(l.unwrap().trim_end().to_owned());
+        }
+    });
     let mut lines = vec![];
-    let mut line = String::new();
-    while lines.len() < 500 && rest.read_line(&mut line).unwrap() > 0 {
-        lines.push(std::mem::take(&mut line).trim_end().to_owned());
+    while lines.len() < 500 {
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(l) => lines.push(l),
+            Err(e) => panic!("the first tail printed {} lines, then: {e}", lines.len()),
+        }
     }
+    // tail commits when it runs dry or every 4096 events: one that started
+    // late (a loaded machine) reads 500 lines of backlog without a commit.
+    // Kill it only once it has committed, so the resume below has a cursor.
+    process::wait_until(
+        "the first tail to commit its cursor",
+        Duration::from_secs(60),
+        || {
+            slipstream_ring::read_slots(path)
+                .unwrap()
+                .iter()
+                .any(|s| s.name == "resumer" && s.next_seq > 1)
+        },
+    );
     first.signal(Signal::SIGKILL);
     drop(first);
+    drain.join().expect("the drain thread");
     // Whatever it wrote before it died is printed output too.
-    let before = Seen::parse(lines.into_iter().chain(rest.lines().map(|l| l.unwrap())));
+    lines.extend(rx.try_iter());
+    let before = Seen::parse(lines.into_iter());
     let last_seen = before.events.last().unwrap().0;
     let status = node.wait_timeout(Duration::from_secs(120), "slipstream-sim");
     assert!(status.success());
@@ -230,10 +254,11 @@ fn a_killed_consumer_resumes_under_its_name_with_no_gap() {
     let after = Seen::parse(lines.into_iter());
     assert!(after.lags.is_empty(), "{:?}", after.lags);
     let resumed_at = after.events.first().unwrap().0;
-    // At least once: no gap, and repeats bounded by what tail prints between
-    // two commits (it commits after each flush, at most every 4096 events).
+    // At least once: no gap, and repeats (`last_seen + 1 - resumed_at`, 0 when
+    // its last commit covered everything it printed) bounded by what tail
+    // prints between two commits (after each flush, at most every 4096 events).
     assert!(
-        resumed_at <= last_seen + 1 && resumed_at > 1 && last_seen - resumed_at < 4096 + 2,
+        resumed_at <= last_seen + 1 && resumed_at > 1 && last_seen + 1 - resumed_at <= 4096 + 2,
         "resumed at {resumed_at} after seeing up to {last_seen}"
     );
     assert_eq!(after.check_contiguous(resumed_at), last + 1);
