@@ -46,7 +46,9 @@ fn write(buf: &mut [u8], rec: &[u8], off: &mut usize, records: usize) {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let payload: usize = args.first().map_or(128, |a| a.parse().expect("payload: bytes"));
+    let payload: usize = args
+        .first()
+        .map_or(128, |a| a.parse().expect("payload: bytes"));
     let sizes: Vec<usize> = args.get(1).map_or(vec![1, 16, 64, 256], |a| {
         a.split(',')
             .map(|s| s.trim().parse().expect("sizes: MiB, comma-separated"))
