@@ -4,8 +4,8 @@
 //! the readiness fd, and runs clean under valgrind (no error, no leak).
 //!
 //! Needs `cc` and `valgrind` (`bash tests/install-deps.sh`) and the workspace's
-//! binaries (`cargo test --workspace` builds them; alone, this test builds
-//! them with `cargo build -p slipstream-tools`).
+//! binaries (`cargo test --workspace` builds them; alone, `workspace_bin`
+//! builds any that is missing or older than its sources).
 
 use slipstream_tests::{target_dir, workspace_bin, ChildGuard, TempRing};
 use std::path::{Path, PathBuf};
