@@ -14,6 +14,9 @@
 //!   `try_next` without a pause), an attached reader that never reads
 //!   (what a stopped consumer is to the producer), and one asleep on the
 //!   futex (deferred wake-ups; and immediate ones, which pay the wake call).
+//! - `publish_paced/...`: the same publish in bursts of 100 with a 5 µs pause
+//!   after each (only the bursts timed), so that readers keep up, as they do
+//!   with a node, which publishes far below the ring's rate.
 //!
 //! Cross-process figures come from the `slipstream-bench` harness instead.
 
@@ -244,11 +247,59 @@ fn publish_readers(c: &mut Criterion) {
     g.finish();
 }
 
+/// Records per burst of `publish_paced`, and the pause after each.
+const BURST: u64 = 100;
+const PAUSE: Duration = Duration::from_micros(5);
+
+/// Publish as a node publishes: bursts of [`BURST`] records with a
+/// [`PAUSE`] after each (spent spinning, as a thread with other work to do,
+/// not asleep), so that a reader can keep up; only the bursts are timed. The
+/// readers are [`publish_readers`]'s.
+fn publish_paced(c: &mut Criterion) {
+    let mut g = c.benchmark_group("publish_paced");
+    let payload = [0x5Au8; 128];
+    let cases: [(&str, usize, Behaviour); 4] = [
+        ("0_readers", 0, Behaviour::Idle),
+        ("1_polling", 1, Behaviour::Polling),
+        ("8_polling", 8, Behaviour::Polling),
+        ("1_spinning", 1, Behaviour::Spinning),
+    ];
+    for (name, n, behaviour) in cases {
+        let mut w = writer();
+        let readers = Readers::attach(&w, n, behaviour);
+        std::thread::sleep(Duration::from_millis(20));
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let mut timed = Duration::ZERO;
+                let mut left = iters;
+                while left > 0 {
+                    let burst = left.min(BURST);
+                    let t = Instant::now();
+                    for _ in 0..burst {
+                        let mut r = w.reserve(1, payload.len()).unwrap();
+                        r.payload_mut().copy_from_slice(black_box(&payload));
+                        black_box(r.commit());
+                    }
+                    timed += t.elapsed();
+                    left -= burst;
+                    let until = Instant::now() + PAUSE;
+                    while Instant::now() < until {
+                        std::hint::spin_loop();
+                    }
+                }
+                timed
+            })
+        });
+        drop(readers);
+    }
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
-    targets = publish, consume, round_trip, publish_readers
+    targets = publish, consume, round_trip, publish_readers, publish_paced
 }
 criterion_main!(benches);

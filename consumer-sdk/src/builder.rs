@@ -226,6 +226,13 @@ impl ConsumerBuilder {
     /// How long [`Consumer::next`] spins before it sleeps on the futex
     /// (default 50 µs; zero sleeps at once).
     ///
+    /// A spinning consumer that has caught up polls the line the producer
+    /// writes next, so while it spins each publish pays one transfer of that
+    /// line between CPUs (tens to a couple of hundred ns on the project's
+    /// VM: `publish_paced/1_spinning` in `benches/RESULTS.md`). A consumer
+    /// that must cost the node nothing while idle sleeps at once (zero); it
+    /// is then woken at the end of each block (the producer's default wake).
+    ///
     /// ```
     /// # let path = std::env::temp_dir().join(format!("doc-builder-spin-{}", std::process::id()));
     /// # let mut p = slipstream_producer::Producer::open(&path, slipstream_producer::ProducerOptions {
