@@ -45,17 +45,8 @@ struct Shared {
     go: AtomicBool,
 }
 
-// The harness's own pinning (benches/src/pin.rs), not a second copy of it.
-#[allow(dead_code)]
-#[path = "../src/pin.rs"]
-mod pin;
-
-/// Pins the calling thread to `cpu` (if the plan has one).
-fn pin(cpu: Option<usize>) {
-    if let Some(Err(e)) = cpu.map(pin::pin_current) {
-        eprintln!("{e:#} (running unpinned)");
-    }
-}
+mod support;
+use support::{median_range, pin, pin_or_warn};
 
 /// Writes `records` records from word `start`; returns the elapsed seconds.
 fn write(s: &Shared, start: u64, records: u64) -> f64 {
@@ -104,11 +95,6 @@ fn read(s: &Shared, start: u64, end: u64) -> (f64, bool, u64) {
     (t.elapsed().as_secs_f64(), lapped, sum)
 }
 
-fn median_range(mut v: Vec<f64>) -> (f64, f64, f64) {
-    v.sort_by(|a, b| a.total_cmp(b));
-    (v[v.len() / 2], v[0], v[v.len() - 1])
-}
-
 fn show(name: &str, rates: Vec<f64>) {
     let (m, lo, hi) = median_range(rates);
     println!(
@@ -129,7 +115,7 @@ fn main() {
         pos: AtomicU64::new(0),
         go: AtomicBool::new(false),
     });
-    pin(wcpu);
+    pin_or_warn(wcpu);
     // Touch every page once, so that no pass pays page faults.
     write(&s, 0, (BUFFER_WORDS / WORDS_PER_RECORD) as u64);
 
@@ -147,7 +133,7 @@ fn main() {
         s.go.store(false, Ordering::Relaxed);
         let rs = s.clone();
         let reader = std::thread::spawn(move || {
-            pin(rcpu);
+            pin_or_warn(rcpu);
             read(&rs, base, end)
         });
         std::thread::sleep(std::time::Duration::from_millis(5));
@@ -170,7 +156,7 @@ fn main() {
             s.go.store(true, Ordering::Release);
             let rs = s.clone();
             let (rt, _, sum) = std::thread::spawn(move || {
-                pin(rcpu);
+                pin_or_warn(rcpu);
                 read(&rs, base, end)
             })
             .join()

@@ -51,10 +51,8 @@ use slipstream_ring::layout::{OFF_COMMITS, OFF_LATEST, OFF_NOTIFY, OFF_TAIL, OFF
 use slipstream_ring::{Item, Layout, Reader, Start, Writer};
 use slipstream_testkit::process::{die_with_parent, ChildGuard};
 
-// The harness's own pinning (benches/src/pin.rs), not a second copy of it.
-#[allow(dead_code)]
-#[path = "../src/pin.rs"]
-mod pin;
+mod support;
+use support::{median_range, payload::now_ns, pin, pin_or_warn};
 
 const PAYLOAD: usize = 128;
 const MEAN_RECORDS: u64 = 1 << 24;
@@ -62,13 +60,6 @@ const TIMED_RECORDS: u64 = 1 << 21;
 /// Lines from `tail` onward that `hammer` and `flush` go over each round.
 const AHEAD_LINES: u64 = 16;
 const CASES: [&str; 4] = ["alone", "reader", "hammer", "flush"];
-
-/// Pins the calling thread to `cpu` (if the plan has one).
-fn pin(cpu: Option<usize>) {
-    if let Some(Err(e)) = cpu.map(pin::pin_current) {
-        eprintln!("{e:#} (running unpinned)");
-    }
-}
 
 /// The ring file and its lock file, removed when dropped.
 struct RingFiles(PathBuf);
@@ -122,11 +113,6 @@ fn measure(w: &mut Writer) -> Figures {
     }
 }
 
-fn now_ns() -> u64 {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
-    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
-}
-
 /// Starts the child for `case` on `path` and waits until it is at work.
 fn start_child(case: &str, path: &Path, cpu: Option<usize>) -> Option<ChildGuard> {
     if case == "alone" {
@@ -152,7 +138,7 @@ fn start_child(case: &str, path: &Path, cpu: Option<usize>) -> Option<ChildGuard
 
 /// The child: maps `path` read-only and runs `case` until killed.
 fn child(case: &str, path: &Path, cpu: Option<usize>) -> ! {
-    pin(cpu);
+    pin_or_warn(cpu);
     let file = File::open(path).unwrap_or_else(|e| panic!("opening {}: {e}", path.display()));
     match case {
         "reader" => {
@@ -237,11 +223,6 @@ fn child(case: &str, path: &Path, cpu: Option<usize>) -> ! {
     }
 }
 
-fn median_range(mut v: Vec<f64>) -> (f64, f64, f64) {
-    v.sort_by(|a, b| a.total_cmp(b));
-    (v[v.len() / 2], v[0], v[v.len() - 1])
-}
-
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("--child") {
@@ -256,7 +237,7 @@ fn main() {
         .map_or(64, |a| a.parse().expect("ring MiB: a number"));
 
     let plan = pin::plan(true);
-    pin(plan.sender);
+    pin_or_warn(plan.sender);
     let files = RingFiles(
         PathBuf::from("/dev/shm").join(format!("slipstream-hostile-{}", std::process::id())),
     );

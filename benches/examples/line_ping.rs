@@ -19,10 +19,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-// The harness's own pinning (benches/src/pin.rs), not a second copy of it.
-#[allow(dead_code)]
-#[path = "../src/pin.rs"]
-mod pin;
+mod support;
+use support::{pin, pin_or_warn};
 
 const WINDOWS: usize = 60;
 const TRIPS: u64 = 100_000;
@@ -30,13 +28,6 @@ const TRIPS: u64 = 100_000;
 const GAP: std::time::Duration = std::time::Duration::from_millis(50);
 /// Words per 4 KiB page: one line per page is used.
 const PAGE_WORDS: usize = 512;
-
-/// Pins the calling thread to `cpu` (if the plan has one).
-fn pin_to(cpu: Option<usize>) {
-    if let Some(Err(e)) = cpu.map(pin::pin_current) {
-        eprintln!("{e:#} (running unpinned)");
-    }
-}
 
 fn main() {
     // This thread takes the plan's receiver CPU, the echo thread its sender CPU.
@@ -49,7 +40,7 @@ fn main() {
     );
     let other = words.clone();
     let echo = std::thread::spawn(move || {
-        pin_to(b);
+        pin_or_warn(b);
         for w in 0..WINDOWS {
             let word = &other[w * PAGE_WORDS];
             for i in 0..TRIPS {
@@ -61,7 +52,7 @@ fn main() {
             }
         }
     });
-    pin_to(a);
+    pin_or_warn(a);
     let start = Instant::now();
     let mut halves = Vec::with_capacity(WINDOWS);
     println!(

@@ -23,10 +23,8 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-// The harness's own pinning (benches/src/pin.rs), not a second copy of it.
-#[allow(dead_code)]
-#[path = "../src/pin.rs"]
-mod pin;
+mod support;
+use support::{pin, pin_or_warn};
 
 const HEADER: usize = 16;
 const PASSES: usize = 7;
@@ -55,9 +53,7 @@ fn main() {
             .collect()
     });
     let plan = pin::plan(true);
-    if let Some(Err(e)) = plan.sender.map(pin::pin_current) {
-        eprintln!("{e:#} (running unpinned)");
-    }
+    pin_or_warn(plan.sender);
     let rec = vec![0x5Au8; (HEADER + payload).next_multiple_of(8)];
     println!(
         "{}-byte records ({payload}-byte payloads), thread on CPU {:?}, {PASSES} passes of 1 GiB",
